@@ -1,0 +1,131 @@
+"""One validation vocabulary for the public edge.
+
+Every message has the same shape: what was expected, what was received, and how
+to fix it. Errors subclass the built-in they specialise; warnings subclass
+:class:`R3DWarning` (a ``UserWarning``) so users can filter them as a family.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+import warnings
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+import numpy as np
+
+__all__ = [
+    "InsufficientDataError",
+    "R3DWarning",
+    "DroppedDataWarning",
+    "WeakFirstStageWarning",
+    "BandwidthWarning",
+    "SmallSampleWarning",
+    "message",
+    "check_choice",
+    "check_positive",
+    "check_probability",
+    "check_int",
+    "warn",
+]
+
+
+class InsufficientDataError(ValueError):
+    """Too few units near the cutoff on one side to fit the local polynomial.
+
+    The message names the side, the bandwidth and the count of units that
+    receive positive kernel weight.
+    """
+
+
+class R3DWarning(UserWarning):
+    """Base class of every warning ``r3d`` issues."""
+
+
+class DroppedDataWarning(R3DWarning):
+    """Rows or units were dropped (missing outcomes or weights, empty units)."""
+
+
+class WeakFirstStageWarning(R3DWarning):
+    """The fuzzy first-stage jump is small relative to its standard error."""
+
+
+class BandwidthWarning(R3DWarning):
+    """A bandwidth was capped, fell back, or is questionable."""
+
+
+class SmallSampleWarning(R3DWarning):
+    """Few units receive weight on a side; estimates may be unstable."""
+
+
+def message(name: str, expected: str, received: Any, fix: str | None = None) -> str:
+    """Build the house error message: expected, received, how to fix it."""
+    rec = received if isinstance(received, str) and received.startswith("<") else repr(received)
+    if isinstance(received, np.ndarray):
+        rec = f"an array of shape {received.shape} and dtype {received.dtype}"
+    text = f"`{name}` must be {expected}; got {rec}."
+    if fix:
+        text += f" {fix}"
+    return text
+
+
+def check_choice(
+    name: str,
+    value: Any,
+    choices: Iterable[str],
+    aliases: Mapping[str, str] | None = None,
+) -> str:
+    """Return the canonical spelling of a string option or raise ``ValueError``.
+
+    Matching is case-insensitive; ``aliases`` maps short forms to canonical names.
+    """
+    choices = list(choices)
+    aliases = dict(aliases or {})
+    if isinstance(value, str):
+        key = value.strip().lower()
+        if key in choices:
+            return key
+        if key in aliases:
+            return aliases[key]
+    accepted = ", ".join(repr(c) for c in choices)
+    if aliases:
+        accepted += " (short forms: " + ", ".join(f"{k!r}" for k in aliases) + ")"
+    raise ValueError(message(name, f"one of {accepted}", value, "Pick one of the accepted values."))
+
+
+def check_positive(name: str, value: Any, *, allow_inf: bool = False) -> float:
+    """A finite real number > 0."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(message(name, "a positive number", value))
+    v = float(value)
+    if not (v > 0) or (math.isinf(v) and not allow_inf) or math.isnan(v):
+        raise ValueError(message(name, "a finite number > 0", value))
+    return v
+
+
+def check_probability(name: str, value: Any) -> float:
+    """A number strictly inside (0, 1)."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(message(name, "a number strictly between 0 and 1", value))
+    v = float(value)
+    if not (0.0 < v < 1.0):
+        raise ValueError(message(name, "a number strictly between 0 and 1", value))
+    return v
+
+
+def check_int(name: str, value: Any, *, low: int | None = None, high: int | None = None) -> int:
+    """An integer in [low, high]."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise TypeError(message(name, "an integer", value))
+    v = int(value)
+    if (low is not None and v < low) or (high is not None and v > high):
+        lo = "-inf" if low is None else low
+        hi = "inf" if high is None else high
+        raise ValueError(message(name, f"an integer in [{lo}, {hi}]", value))
+    return v
+
+
+def warn(text: str, category: type[Warning] = R3DWarning, stacklevel: int = 3) -> None:
+    """Issue a warning that points at the user's line (``stacklevel`` from the caller)."""
+    warnings.warn(text, category, stacklevel=stacklevel)
