@@ -8,6 +8,8 @@ Environment switches
 R3D_BOUNDSCHECK=1
     Compile with Cython bounds, wraparound and initialisation checks on (slow;
     used once to run the test suite under checks, see issue 7).
+R3D_EXT_ONLY=name[,name]
+    Build only these kernels (e.g. ``_locpoly``); for development.
 R3D_NO_OPENMP=1
     Build without OpenMP even when the compiler supports it (loops then run
     on one thread; results are identical).
@@ -56,8 +58,11 @@ def _extensions() -> list[Extension]:
     openmp = _compiler_supports_openmp()
     omp_flags = ["-fopenmp"] if openmp else []
     exts = []
+    only = {n for n in os.environ.get("R3D_EXT_ONLY", "").split(",") if n}
     for pyx in sorted(glob(str(Path("r3d") / "_ext" / "*.pyx"))):
         name = Path(pyx).stem
+        if only and name not in only:
+            continue
         # Kernels that need std::sort declare it with a "# distutils: language = c++"
         # header line; Cython reads that itself.
         exts.append(
@@ -87,6 +92,6 @@ setup(
     ext_modules=cythonize(
         _extensions(),
         compiler_directives=DIRECTIVES,
-        compile_time_env={"R3D_BOUNDSCHECK": _checks},
+        force=_checks,
     ),
 )
