@@ -1,0 +1,629 @@
+"""Multiplier bootstrap, uniform bands and tests over the quantile grid (METHOD.md §5).
+
+Everything here works on an *influence matrix* ``a`` of shape ``(n, m)`` handed over by the
+estimator: for the sharp design ``a[i, j] = (w_i^+(q_j) - w_i^-(q_j)) * e_i(q_j)`` (intercept
+weights times residuals, zero for units outside the bandwidth); for the fuzzy design the
+delta-method combination of :func:`delta_method_influence`. With it
+
+* the bootstrap process is ``G_b(q_j) = sum_i xi_i^b a[i, j]`` with multipliers
+  ``xi_i^b ~ N(0, 1)`` iid over units and draws, shared across the grid;
+* the HC0 pointwise variance is ``V(q_j) = sum_i a[i, j]^2``.
+
+With clusters above the unit level (our extension; the paper assumes iid units) the rows of
+``a`` are first summed within cluster, ``A_g = sum_{i in g} a_i``, and one multiplier is drawn
+per cluster: ``G_b = sum_g xi_g^b A_g`` and ``V = sum_g A_g^2``.
+
+Critical values
+---------------
+Every critical value in this module is the ``r``-th smallest of the ``B`` bootstrap
+statistics with ``r = ceil((1 - alpha) (B + 1))`` (the Monte Carlo test rank; ``+inf`` when
+``r > B``, i.e. ``B`` is too small for level ``alpha``). It is chosen so that the two ways of
+deciding agree exactly: ``statistic > critical_value`` if and only if the p-value
+``(1 + #{b : S_b >= S}) / (B + 1)`` is ``<= alpha``. For the usual ``B = 999`` and
+``alpha = 0.05`` it is the 950th order statistic, the same as numpy's ``"higher"`` and
+``"inverted_cdf"`` (R type 1) quantiles; for other ``B`` those can be one rank lower, which
+would make the band and the test disagree. It never interpolates (R's default type 7 does),
+so the band's critical value is always one of the bootstrap maxima.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from r3d._validation import check_choice, check_int, check_probability, message
+
+__all__ = [
+    "BAND_TYPES",
+    "TEST_TYPES",
+    "UniformBand",
+    "TestResult",
+    "aggregate_clusters",
+    "pointwise_variance",
+    "delta_method_influence",
+    "bootstrap_draws",
+    "draws_from_multipliers",
+    "critical_value",
+    "uniform_band",
+    "nullity_test",
+    "homogeneity_test",
+]
+
+BAND_TYPES = ("uniform", "studentized")
+TEST_TYPES = ("nullity", "homogeneity", "gini")
+
+#: Memory cap for the multipliers held at once (one chunk of draws x clusters, float64).
+MAX_CHUNK_BYTES = 64 * 2**20
+#: Row count of every BLAS call. Fixed (it depends only on the number of clusters, never on
+#: ``chunk_size``) so that each draw is computed by a matrix product of the same shape at the
+#: same row position whatever the chunking: OpenBLAS's result for a row depends on the call's
+#: shape (edge kernels, small-matrix paths), so this is what makes chunking bit-for-bit neutral.
+GEMM_ROWS = 64
+#: Slack when matching range endpoints to grid points (grids built by linspace/arange are
+#: off by a few ulps from the decimal endpoints users type).
+RANGE_TOL = 1e-9
+#: Slack in ``floor(alpha * (B + 1))`` so that e.g. 0.05 * 1000 counts as exactly 50.
+_RANK_TOL = 1e-9
+
+
+# ---------------------------------------------------------------------------------------------
+# result objects
+# ---------------------------------------------------------------------------------------------
+@dataclass(frozen=True, slots=True)
+class UniformBand:
+    """A simultaneous (1 - alpha) confidence band over the quantile grid.
+
+    Attributes
+    ----------
+    kind : str
+        ``"uniform"`` (tau +- c) or ``"studentized"`` (tau +- c se).
+    alpha : float
+        One minus the nominal simultaneous coverage.
+    critical_value : float
+        ``c``: the ``ceil((1 - alpha)(B + 1))``-th smallest of the ``B`` bootstrap maxima
+        ``max_j |G_b(q_j)|`` (uniform) or ``max_j |G_b(q_j)| / se_j`` (studentized).
+    lower, upper : ndarray, shape (m,)
+        Band limits at each grid point.
+    n_boot : int
+        Number of bootstrap draws ``B``.
+    """
+
+    kind: str
+    alpha: float
+    critical_value: float
+    lower: np.ndarray
+    upper: np.ndarray
+    n_boot: int
+
+
+@dataclass(frozen=True, slots=True)
+class TestResult:
+    """A bootstrap test on one quantile range.
+
+    Attributes
+    ----------
+    test : str
+        ``"nullity"`` (H0: tau = 0 on the range), ``"homogeneity"`` (H0: tau constant on
+        the range) or ``"gini"`` (H0: equal Gini coefficients on both sides).
+    statistic : float
+        Observed statistic ``S`` (a sup-norm over the range).
+    critical_value : float
+        ``ceil((1 - alpha)(B + 1))``-th smallest bootstrap statistic (``inf`` if ``B`` is
+        too small for ``alpha``); ``statistic > critical_value`` exactly when
+        ``pvalue <= alpha``.
+    pvalue : float
+        ``(1 + #{b : S_b >= S}) / (B + 1)``.
+    range : tuple of float
+        ``(lo, hi)``: the quantile range tested (grid points with ``lo <= q <= hi``).
+    n_boot : int
+        Number of bootstrap draws ``B``.
+    alpha : float
+        Level used for ``critical_value`` and :attr:`reject`.
+    indices : ndarray of int, shape (k,)
+        Grid indices inside the range.
+    """
+
+    __test__ = False  # not a pytest test class despite the name
+
+    test: str
+    statistic: float
+    critical_value: float
+    pvalue: float
+    range: tuple[float, float]
+    n_boot: int
+    alpha: float
+    indices: np.ndarray
+
+    @property
+    def reject(self) -> bool:
+        """Whether H0 is rejected at level :attr:`alpha` (``pvalue <= alpha``)."""
+        return bool(self.pvalue <= self.alpha)
+
+
+# ---------------------------------------------------------------------------------------------
+# influence matrix -> cluster sums, variance, draws
+# ---------------------------------------------------------------------------------------------
+def _as_influence(a: Any, name: str = "a") -> np.ndarray:
+    arr = np.asarray(a, dtype=np.float64)
+    if arr.ndim != 2:
+        raise ValueError(message(name, "a 2-D array of shape (n_units, n_quantiles)", arr))
+    if arr.shape[0] < 1 or arr.shape[1] < 1:
+        raise ValueError(message(name, "a non-empty 2-D array", arr))
+    if not np.all(np.isfinite(arr)):
+        raise ValueError(
+            message(name, "finite", "<an array with NaN or inf entries>",
+                    "Check the residuals and weights passed to the bootstrap.")
+        )
+    return arr
+
+
+def _as_codes(cluster_codes: Any, n: int) -> np.ndarray:
+    codes = np.asarray(cluster_codes)
+    if codes.ndim != 1 or codes.shape[0] != n:
+        raise ValueError(
+            message("cluster_codes", f"a 1-D array with one code per unit (length {n})", codes)
+        )
+    if not np.issubdtype(codes.dtype, np.integer):
+        raise TypeError(
+            message("cluster_codes", "integer codes 0..G-1", codes,
+                    "Encode clusters with e.g. `pandas.factorize`.")
+        )
+    if n and codes.min() < 0:
+        raise ValueError(message("cluster_codes", "non-negative integer codes 0..G-1", codes))
+    return codes.astype(np.intp, copy=False)
+
+
+def aggregate_clusters(a: Any, cluster_codes: Any = None) -> np.ndarray:
+    """Sum the rows of the influence matrix within clusters.
+
+    Parameters
+    ----------
+    a : array_like, shape (n, m)
+        Influence matrix, one row per unit.
+    cluster_codes : array_like of int, shape (n,), optional
+        Cluster of each unit, coded ``0 .. G-1`` (``G = max + 1``; a code without units
+        gives a zero row). ``None``: every unit is its own cluster.
+
+    Returns
+    -------
+    ndarray, shape (G, m)
+        ``A[g] = sum_{i : c_i = g} a[i]``; ``a`` itself (as C-contiguous float64) when
+        ``cluster_codes`` is None.
+    """
+    arr = _as_influence(a)
+    if cluster_codes is None:
+        return np.ascontiguousarray(arr)
+    codes = _as_codes(cluster_codes, arr.shape[0])
+    n_clusters = int(codes.max()) + 1
+    order = np.argsort(codes, kind="stable")
+    sorted_codes = codes[order]
+    starts = np.flatnonzero(np.r_[True, sorted_codes[1:] != sorted_codes[:-1]])
+    out = np.zeros((n_clusters, arr.shape[1]), dtype=np.float64)
+    out[sorted_codes[starts]] = np.add.reduceat(arr[order], starts, axis=0)
+    return out
+
+
+def pointwise_variance(a: Any, *, cluster_codes: Any = None) -> np.ndarray:
+    """HC0 (cluster-robust with clusters) variance of the estimate at each grid point.
+
+    Parameters
+    ----------
+    a : array_like, shape (n, m)
+        Influence matrix.
+    cluster_codes : array_like of int, shape (n,), optional
+        Cluster codes (see :func:`aggregate_clusters`).
+
+    Returns
+    -------
+    ndarray, shape (m,)
+        ``V(q_j) = sum_g A[g, j]^2``, the variance of ``G_b(q_j)`` given the data.
+    """
+    agg = aggregate_clusters(a, cluster_codes)
+    return np.einsum("gj,gj->j", agg, agg)
+
+
+def delta_method_influence(
+    a: Any, a_treatment: Any, *, numerator: Any, denominator: float
+) -> np.ndarray:
+    """Fuzzy-design influence matrix by the delta method.
+
+    For ``tau_F(q) = N(q) / D`` the linearisation is ``(D a_i(q) - N(q) b_i) / D^2``.
+
+    Parameters
+    ----------
+    a : array_like, shape (n, m)
+        Outcome influence matrix (sharp formula, outcome bandwidths).
+    a_treatment : array_like, shape (n,)
+        First-stage influence ``b_i = (w_{T,i}^+ - w_{T,i}^-) e_{T,i}`` at ``h_T``.
+    numerator : array_like, shape (m,)
+        ``N(q) = m_+(q) - m_-(q)`` (monotonised).
+    denominator : float
+        ``D = m_{+,T} - m_{-,T}``, the first-stage jump (nonzero).
+
+    Returns
+    -------
+    ndarray, shape (n, m)
+    """
+    arr = _as_influence(a)
+    b = np.asarray(a_treatment, dtype=np.float64)
+    if b.shape != (arr.shape[0],):
+        raise ValueError(message("a_treatment", f"a 1-D array of length {arr.shape[0]}", b))
+    num = np.asarray(numerator, dtype=np.float64)
+    if num.shape != (arr.shape[1],):
+        raise ValueError(message("numerator", f"a 1-D array of length {arr.shape[1]}", num))
+    d = float(denominator)
+    if not math.isfinite(d) or d == 0.0:
+        raise ValueError(message("denominator", "a finite nonzero first-stage jump", denominator))
+    return (d * arr - b[:, None] * num[None, :]) / (d * d)
+
+
+def _gemm_rows(n_clusters: int) -> int:
+    return max(1, min(GEMM_ROWS, MAX_CHUNK_BYTES // (8 * n_clusters)))
+
+
+def bootstrap_draws(
+    a: Any,
+    *,
+    n_boot: int,
+    rng: Any = None,
+    cluster_codes: Any = None,
+    chunk_size: int | None = None,
+) -> np.ndarray:
+    """Draws of the multiplier bootstrap process ``G_b(q_j) = sum_g xi_g^b A[g, j]``.
+
+    Parameters
+    ----------
+    a : array_like, shape (n, m)
+        Influence matrix (see the module docstring).
+    n_boot : int
+        Number of draws ``B`` (>= 1).
+    rng : None, int, or numpy.random.Generator
+        Passed to :func:`numpy.random.default_rng`; a Generator is used (and advanced) as is.
+    cluster_codes : array_like of int, shape (n,), optional
+        One multiplier per cluster instead of per unit (see :func:`aggregate_clusters`).
+    chunk_size : int, optional
+        Draws whose multipliers are held in memory at once (rounded up to a multiple of the
+        fixed BLAS block). Default: as many as fit in :data:`MAX_CHUNK_BYTES` (64 MB). The
+        result is bit-for-bit the same whatever the chunk size.
+
+    Returns
+    -------
+    ndarray, shape (n_boot, m)
+        Row ``b`` is ``G_b``.
+
+    Notes
+    -----
+    Multipliers are standard normal, drawn draw by draw: row ``b`` of the ``(B, G)``
+    multiplier matrix is the ``b``-th block of ``G`` consecutive normals of the generator
+    (cluster ``g`` gets column ``g``). The ``(B, G)`` matrix is never formed: chunks of it
+    are drawn and multiplied by ``A`` (BLAS), each product with the same fixed shape.
+    """
+    agg = aggregate_clusters(a, cluster_codes)
+    n_boot = check_int("n_boot", n_boot, low=1)
+    gen = np.random.default_rng(rng)
+    n_clusters, m = agg.shape
+    block = _gemm_rows(n_clusters)
+    if chunk_size is None:
+        chunk = max(block, (MAX_CHUNK_BYTES // (8 * n_clusters)) // block * block)
+    else:
+        chunk = check_int("chunk_size", chunk_size, low=1)
+        chunk = -(-chunk // block) * block
+    chunk = min(chunk, -(-n_boot // block) * block)
+
+    out = np.empty((n_boot, m), dtype=np.float64)
+    xi = np.empty((chunk, n_clusters), dtype=np.float64)
+    for start in range(0, n_boot, chunk):
+        k = min(chunk, n_boot - start)
+        if k < chunk:
+            xi[k:] = 0.0  # padding rows: the last partial block keeps the fixed shape
+        gen.standard_normal(out=xi[:k])
+        for s in range(0, k, block):
+            r = min(block, k - s)
+            if r == block:
+                np.matmul(xi[s : s + block], agg, out=out[start + s : start + s + block])
+            else:
+                out[start + s : start + s + r] = (xi[s : s + block] @ agg)[:r]
+    return out
+
+
+def draws_from_multipliers(a: Any, xi: Any, *, cluster_codes: Any = None) -> np.ndarray:
+    """Bootstrap process for given multipliers (e.g. to replay another program's draws).
+
+    Parameters
+    ----------
+    a : array_like, shape (n, m)
+        Influence matrix.
+    xi : array_like, shape (B, G)
+        Multipliers, one row per draw, one column per cluster (per unit when
+        ``cluster_codes`` is None, ``G = n``).
+    cluster_codes : array_like of int, shape (n,), optional
+
+    Returns
+    -------
+    ndarray, shape (B, m)
+        ``xi @ A``.
+    """
+    agg = aggregate_clusters(a, cluster_codes)
+    x = np.asarray(xi, dtype=np.float64)
+    if x.ndim != 2 or x.shape[1] != agg.shape[0]:
+        raise ValueError(
+            message("xi", f"a 2-D array of shape (n_boot, {agg.shape[0]}) (draws x clusters)", x)
+        )
+    return x @ agg
+
+
+# ---------------------------------------------------------------------------------------------
+# critical values, bands, tests
+# ---------------------------------------------------------------------------------------------
+def _rank(n_boot: int, alpha: float) -> int:
+    """1-based rank of the critical value among B sorted statistics (may exceed B)."""
+    return n_boot + 1 - math.floor(alpha * (n_boot + 1) + _RANK_TOL)
+
+
+def critical_value(stats: Any, *, alpha: float) -> float:
+    """The ``ceil((1 - alpha)(B + 1))``-th smallest of ``B`` bootstrap statistics.
+
+    Parameters
+    ----------
+    stats : array_like, shape (B,)
+        Bootstrap statistics ``S_b``.
+    alpha : float
+        Level in (0, 1).
+
+    Returns
+    -------
+    float
+        The critical value; ``inf`` when ``alpha (B + 1) < 1`` (too few draws for level
+        ``alpha``: no statistic can be rejected, consistently with the p-value, whose
+        smallest possible value ``1 / (B + 1)`` then exceeds ``alpha``).
+    """
+    alpha = check_probability("alpha", alpha)
+    s = np.asarray(stats, dtype=np.float64).ravel()
+    r = _rank(s.size, alpha)
+    if r > s.size:
+        return math.inf
+    return float(np.partition(s, r - 1)[r - 1])
+
+
+def _check_draws(tau: Any, draws: Any) -> tuple[np.ndarray, np.ndarray]:
+    t = np.asarray(tau, dtype=np.float64)
+    if t.ndim != 1 or t.size < 1:
+        raise ValueError(message("tau", "a non-empty 1-D array (one value per grid point)", t))
+    d = np.asarray(draws, dtype=np.float64)
+    if d.ndim != 2 or d.shape[1] != t.size or d.shape[0] < 1:
+        raise ValueError(
+            message("draws", f"a 2-D array of shape (n_boot, {t.size}) (draws x grid points)", d)
+        )
+    return t, d
+
+
+def uniform_band(
+    tau: Any,
+    draws: Any,
+    *,
+    alpha: float = 0.05,
+    band: str = "uniform",
+    se: Any = None,
+) -> UniformBand:
+    """Simultaneous confidence band from the bootstrap draws.
+
+    Parameters
+    ----------
+    tau : array_like, shape (m,)
+        Estimate on the grid.
+    draws : array_like, shape (B, m)
+        Bootstrap process ``G_b`` (:func:`bootstrap_draws`).
+    alpha : float, default 0.05
+        The band covers the whole curve with probability ``1 - alpha`` (asymptotically).
+    band : {"uniform", "studentized"}
+        ``"uniform"`` (the paper's): ``c`` from ``max_j |G_b(q_j)|``, band ``tau +- c``.
+        ``"studentized"``: ``c`` from ``max_j |G_b(q_j)| / se_j``, band ``tau +- c se``
+        (narrower where the estimate is precise, wider in noisy tails).
+    se : array_like, shape (m,), optional
+        Pointwise standard errors, required for ``"studentized"`` (``sqrt`` of
+        :func:`pointwise_variance`). Grid points with ``se == 0`` (all influence zero, e.g.
+        a quantile shared by every unit) are left out of the maximum and get a zero-width band.
+
+    Returns
+    -------
+    UniformBand
+
+    Raises
+    ------
+    ValueError
+        If ``n_boot < (1 - alpha) / alpha`` (too few draws for a finite critical value).
+    """
+    kind = check_choice("band", band, BAND_TYPES, aliases={"studentised": "studentized"})
+    alpha = check_probability("alpha", alpha)
+    t, d = _check_draws(tau, draws)
+    n_boot = d.shape[0]
+    if kind == "uniform":
+        stats = np.max(np.abs(d), axis=1)
+        scale = np.ones_like(t)
+    else:
+        if se is None:
+            raise ValueError(
+                message("se", "the pointwise standard errors for band='studentized'", None,
+                        "Pass se=np.sqrt(pointwise_variance(a)).")
+            )
+        scale = np.asarray(se, dtype=np.float64)
+        if scale.shape != t.shape or not np.all(np.isfinite(scale)) or np.any(scale < 0):
+            raise ValueError(message("se", f"finite non-negative values, shape {t.shape}", scale))
+        keep = scale > 0
+        if not keep.any():
+            raise ValueError(
+                message("se", "positive at one grid point at least", "<all zeros>",
+                        "Use band='uniform'.")
+            )
+        stats = np.max(np.abs(d[:, keep]) / scale[keep], axis=1)
+    c = critical_value(stats, alpha=alpha)
+    if not math.isfinite(c):
+        need = math.ceil((1.0 - alpha) / alpha - _RANK_TOL)
+        raise ValueError(
+            message("n_boot", f"at least {need} draws for a level-{alpha:g} band", n_boot,
+                    "Increase n_boot (999 or more is usual).")
+        )
+    return UniformBand(
+        kind=kind,
+        alpha=alpha,
+        critical_value=c,
+        lower=t - c * scale,
+        upper=t + c * scale,
+        n_boot=n_boot,
+    )
+
+
+def _is_pair(x: Any) -> bool:
+    return (
+        isinstance(x, Sequence | np.ndarray)
+        and not isinstance(x, str)
+        and len(x) == 2
+        and all(isinstance(v, numbers.Real) and not isinstance(v, bool) for v in x)
+    )
+
+
+def _resolve_ranges(
+    ranges: Any, quantiles: np.ndarray, min_points: int
+) -> list[tuple[tuple[float, float], np.ndarray]]:
+    """Validate ``ranges`` and map each to the grid indices it contains."""
+    if ranges is None:
+        if quantiles.size < min_points:
+            raise ValueError(
+                message("quantiles", f"a grid of at least {min_points} points for this test",
+                        quantiles)
+            )
+        return [((float(quantiles[0]), float(quantiles[-1])), np.arange(quantiles.size))]
+    if _is_pair(ranges):
+        pairs: list[Any] = [ranges]
+    elif isinstance(ranges, Sequence | np.ndarray) and not isinstance(ranges, str) and len(ranges):
+        pairs = list(ranges)
+    else:
+        raise ValueError(
+            message("ranges", "a pair (lo, hi) or a list of such pairs", ranges,
+                    "E.g. ranges=(0.1, 0.9) or ranges=[(0.1, 0.5), (0.5, 0.9)].")
+        )
+    out = []
+    for pair in pairs:
+        if not _is_pair(pair):
+            raise ValueError(message("ranges", "pairs (lo, hi) of numbers", pair))
+        lo, hi = float(pair[0]), float(pair[1])
+        if not (0.0 < lo < hi < 1.0):
+            raise ValueError(
+                message("ranges", "pairs with 0 < lo < hi < 1", pair,
+                        "Give each range as (lower quantile, upper quantile).")
+            )
+        idx = np.flatnonzero((quantiles >= lo - RANGE_TOL) & (quantiles <= hi + RANGE_TOL))
+        if idx.size < min_points:
+            raise ValueError(
+                message("ranges",
+                        f"ranges containing at least {min_points} grid point"
+                        + ("s" if min_points > 1 else ""),
+                        f"{pair!r}, which contains {idx.size}",
+                        f"The grid runs from {quantiles[0]:g} to {quantiles[-1]:g} "
+                        f"with {quantiles.size} points; widen the range.")
+            )
+        out.append(((lo, hi), idx))
+    return out
+
+
+def _check_grid(quantiles: Any, m: int) -> np.ndarray:
+    q = np.asarray(quantiles, dtype=np.float64)
+    if q.shape != (m,):
+        raise ValueError(message("quantiles", f"a 1-D grid of length {m} (one per column)", q))
+    return q
+
+
+def _sup_test(
+    name: str,
+    tau: Any,
+    draws: Any,
+    quantiles: Any,
+    ranges: Any,
+    alpha: float,
+    centre: bool,
+) -> list[TestResult]:
+    alpha = check_probability("alpha", alpha)
+    t, d = _check_draws(tau, draws)
+    q = _check_grid(quantiles, t.size)
+    results = []
+    for rng_pair, idx in _resolve_ranges(ranges, q, 2 if centre else 1):
+        t_r = t[idx]
+        d_r = d[:, idx]
+        if centre:
+            t_r = t_r - t_r.mean()
+            d_r = d_r - d_r.mean(axis=1, keepdims=True)
+        stat = float(np.max(np.abs(t_r)))
+        boot = np.max(np.abs(d_r), axis=1)
+        results.append(
+            TestResult(
+                test=name,
+                statistic=stat,
+                critical_value=critical_value(boot, alpha=alpha),
+                pvalue=(1.0 + np.count_nonzero(boot >= stat)) / (boot.size + 1.0),
+                range=rng_pair,
+                n_boot=int(boot.size),
+                alpha=alpha,
+                indices=idx,
+            )
+        )
+    return results
+
+
+def nullity_test(
+    tau: Any, draws: Any, quantiles: Any, *, ranges: Any = None, alpha: float = 0.05
+) -> list[TestResult]:
+    """Test H0: tau(q) = 0 for all grid points q in a range.
+
+    Statistic ``S = max_{j in R} |tau(q_j)|``; bootstrap analogue
+    ``S_b = max_{j in R} |G_b(q_j)|``; p-value ``(1 + #{b : S_b >= S}) / (B + 1)``.
+
+    Parameters
+    ----------
+    tau : array_like, shape (m,)
+        Estimate on the grid.
+    draws : array_like, shape (B, m)
+        Bootstrap process ``G_b``.
+    quantiles : array_like, shape (m,)
+        The grid ``q_1 < ... < q_m``.
+    ranges : (lo, hi) or sequence of (lo, hi), optional
+        Quantile ranges to test (grid points with ``lo <= q <= hi``, endpoints matched to
+        within :data:`RANGE_TOL`); each needs ``0 < lo < hi < 1`` and at least one grid
+        point. Default: the whole grid.
+    alpha : float, default 0.05
+        Level for the critical value and :attr:`TestResult.reject`.
+
+    Returns
+    -------
+    list of TestResult
+        One per range, in the order given.
+    """
+    return _sup_test("nullity", tau, draws, quantiles, ranges, alpha, centre=False)
+
+
+def homogeneity_test(
+    tau: Any, draws: Any, quantiles: Any, *, ranges: Any = None, alpha: float = 0.05
+) -> list[TestResult]:
+    """Test H0: tau(q) is constant over the grid points in a range.
+
+    Statistic ``S = max_{j in R} |tau(q_j) - mean_R tau|`` (equal-weight mean over the
+    range's grid points); analogue ``S_b = max_{j in R} |G_b(q_j) - mean_R G_b|``;
+    p-value ``(1 + #{b : S_b >= S}) / (B + 1)``.
+
+    Parameters
+    ----------
+    tau, draws, quantiles, alpha
+        As in :func:`nullity_test`.
+    ranges : (lo, hi) or sequence of (lo, hi), optional
+        As in :func:`nullity_test`, but each range needs at least two grid points.
+
+    Returns
+    -------
+    list of TestResult
+        One per range, in the order given.
+    """
+    return _sup_test("homogeneity", tau, draws, quantiles, ranges, alpha, centre=True)

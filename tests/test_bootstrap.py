@@ -1,0 +1,352 @@
+"""Multiplier bootstrap algebra, bands and tests (r3d/bootstrap.py, METHOD.md §5)."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from r3d.bootstrap import (
+    GEMM_ROWS,
+    TestResult,
+    UniformBand,
+    aggregate_clusters,
+    bootstrap_draws,
+    critical_value,
+    delta_method_influence,
+    draws_from_multipliers,
+    homogeneity_test,
+    nullity_test,
+    pointwise_variance,
+    uniform_band,
+)
+
+#: BLAS (blocked, FMA) vs a Python loop sum the same products in another order.
+LOOP_RTOL = 1e-12
+LOOP_ATOL = 1e-14
+#: Monte Carlo error of a variance estimated from 20,000 draws is ~1% (sqrt(2/B)); 5 sigma.
+MC_VAR_RTOL = 0.05
+
+
+def _influence(n: int, m: int, seed: int = 0) -> np.ndarray:
+    a = np.random.default_rng(seed).standard_normal((n, m))
+    a[:: 3] = 0.0  # units outside the bandwidth
+    return a
+
+
+# ---------------------------------------------------------------------------------------------
+# the algebra on a tiny case
+# ---------------------------------------------------------------------------------------------
+# n = 5 units, m = 3 grid points; small integers so every sum is exact in floating point.
+A5 = np.array(
+    [
+        [1.0, -2.0, 0.5],
+        [0.0, 3.0, -1.0],
+        [2.0, 2.0, 2.0],
+        [-1.5, 0.0, 4.0],
+        [0.0, 0.0, 0.0],
+    ]
+)
+XI5 = np.array(
+    [
+        [1.0, -1.0, 0.5, 2.0, 7.0],
+        [-2.0, 0.0, 1.0, 1.0, -3.0],
+    ]
+)
+
+
+def test_tiny_case_by_hand():
+    draws = draws_from_multipliers(A5, XI5)
+    # G_1(q_1) = 1*1 + (-1)*0 + 0.5*2 + 2*(-1.5) + 7*0 = -1
+    # G_1(q_2) = -2 - 3 + 1 + 0 + 0 = -4 ; G_1(q_3) = 0.5 + 1 + 1 + 8 = 10.5
+    # G_2(q_1) = -2 + 0 + 2 - 1.5 = -1.5 ; G_2(q_2) = 4 + 0 + 2 + 0 = 6 ; G_2(q_3) = -1 + 2 + 4 = 5
+    expected = np.array([[-1.0, -4.0, 10.5], [-1.5, 6.0, 5.0]])
+    np.testing.assert_array_equal(draws, expected)
+    # V(q_j) = sum_i a_ij^2
+    np.testing.assert_array_equal(pointwise_variance(A5), [1 + 4 + 2.25, 4 + 9 + 4, 0.25 + 1 + 4 + 16])
+
+
+def test_tiny_case_clusters_by_hand():
+    codes = np.array([1, 0, 1, 2, 0])
+    agg = aggregate_clusters(A5, codes)
+    np.testing.assert_array_equal(agg, [[0.0, 3.0, -1.0], [3.0, 0.0, 2.5], [-1.5, 0.0, 4.0]])
+    np.testing.assert_array_equal(pointwise_variance(A5, cluster_codes=codes), [11.25, 9.0, 23.25])
+    xi = np.array([[2.0, -1.0, 1.0]])
+    np.testing.assert_array_equal(
+        draws_from_multipliers(A5, xi, cluster_codes=codes), [[-4.5, 6.0, -0.5]]
+    )
+
+
+def test_draws_equal_loop_over_documented_multiplier_stream():
+    """Row b uses the b-th block of n consecutive N(0,1) numbers of default_rng(seed)."""
+    a = _influence(13, 4, seed=1)
+    n_boot = 150
+    draws = bootstrap_draws(a, n_boot=n_boot, rng=42)
+    xi = np.random.default_rng(42).standard_normal((n_boot, a.shape[0]))
+    loop = np.zeros((n_boot, a.shape[1]))
+    for b in range(n_boot):
+        for i in range(a.shape[0]):
+            loop[b] += xi[b, i] * a[i]
+    np.testing.assert_allclose(draws, loop, rtol=LOOP_RTOL, atol=LOOP_ATOL)
+
+
+# ---------------------------------------------------------------------------------------------
+# reproducibility and chunking
+# ---------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("clustered", [False, True])
+def test_chunk_size_is_bitwise_neutral(clustered):
+    # sizes at which OpenBLAS rounds a row differently depending on the call's row count
+    a = _influence(300, 20, seed=2)
+    codes = np.arange(300) % 150 if clustered else None
+    n_boot = 3 * GEMM_ROWS + 17  # a partial last block
+    ref = bootstrap_draws(a, n_boot=n_boot, rng=7, cluster_codes=codes)
+    for chunk in (1, 5, GEMM_ROWS - 1, GEMM_ROWS, GEMM_ROWS + 1, 2 * GEMM_ROWS, n_boot, 10 * n_boot):
+        got = bootstrap_draws(a, n_boot=n_boot, rng=7, cluster_codes=codes, chunk_size=chunk)
+        assert np.array_equal(got, ref), f"chunk_size={chunk} changed the draws"
+
+
+def test_prefix_property_more_draws_extend_fewer():
+    """Draw b does not depend on B: the first 100 of 300 draws are the 100 draws."""
+    a = _influence(30, 5, seed=3)
+    assert np.array_equal(
+        bootstrap_draws(a, n_boot=300, rng=5)[:100], bootstrap_draws(a, n_boot=100, rng=5)
+    )
+
+
+def test_same_seed_same_draws_and_generator_is_advanced():
+    a = _influence(20, 6, seed=4)
+    d1 = bootstrap_draws(a, n_boot=50, rng=123)
+    d2 = bootstrap_draws(a, n_boot=50, rng=123)
+    assert np.array_equal(d1, d2)
+    assert not np.array_equal(d1, bootstrap_draws(a, n_boot=50, rng=124))
+    gen = np.random.default_rng(123)
+    g1 = bootstrap_draws(a, n_boot=50, rng=gen)
+    assert np.array_equal(g1, d1)
+    assert not np.array_equal(bootstrap_draws(a, n_boot=50, rng=gen), d1)
+
+
+def test_draw_variance_matches_pointwise_variance():
+    a = _influence(40, 3, seed=5)
+    draws = bootstrap_draws(a, n_boot=20_000, rng=0)
+    np.testing.assert_allclose(draws.var(axis=0), pointwise_variance(a), rtol=MC_VAR_RTOL)
+    assert np.all(np.abs(draws.mean(axis=0)) < 5 * np.sqrt(pointwise_variance(a) / 20_000))
+
+
+# ---------------------------------------------------------------------------------------------
+# clusters
+# ---------------------------------------------------------------------------------------------
+def test_cluster_sums_equal_explicit_loop():
+    rng = np.random.default_rng(6)
+    a = rng.standard_normal((40, 5))
+    codes = rng.integers(0, 9, size=40)
+    codes[codes == 4] = 5  # cluster 4 has no units: a zero row
+    agg = aggregate_clusters(a, codes)
+    loop = np.zeros((codes.max() + 1, 5))
+    for i, g in enumerate(codes):
+        loop[g] += a[i]
+    np.testing.assert_allclose(agg, loop, rtol=LOOP_RTOL, atol=LOOP_ATOL)
+    assert np.all(agg[4] == 0.0)
+    v = np.zeros(5)
+    for g in range(loop.shape[0]):
+        v += loop[g] ** 2
+    np.testing.assert_allclose(pointwise_variance(a, cluster_codes=codes), v, rtol=LOOP_RTOL)
+
+
+def test_singleton_clusters_equal_unclustered():
+    a = _influence(25, 4, seed=7)
+    codes = np.arange(25)
+    assert np.array_equal(
+        bootstrap_draws(a, n_boot=80, rng=9, cluster_codes=codes), bootstrap_draws(a, n_boot=80, rng=9)
+    )
+    assert np.array_equal(pointwise_variance(a, cluster_codes=codes), pointwise_variance(a))
+
+
+def test_clustering_changes_variance_when_units_correlate():
+    # two identical units in one cluster: cluster variance (2a)^2 = 4a^2 vs 2a^2 unclustered
+    a = np.array([[1.0, 2.0], [1.0, 2.0]])
+    np.testing.assert_array_equal(pointwise_variance(a, cluster_codes=np.array([0, 0])), [4.0, 16.0])
+    np.testing.assert_array_equal(pointwise_variance(a), [2.0, 8.0])
+
+
+# ---------------------------------------------------------------------------------------------
+# critical values, band
+# ---------------------------------------------------------------------------------------------
+def test_critical_value_rank():
+    stats = np.random.default_rng(8).permutation(np.arange(1.0, 1000.0))  # 1..999
+    assert critical_value(stats, alpha=0.05) == 950.0  # ceil(0.95 * 1000)
+    assert critical_value(stats[:500], alpha=0.05) == np.sort(stats[:500])[476 - 1]  # ceil(.95*501)
+    assert critical_value(np.arange(1.0, 20.0), alpha=0.05) == 19.0  # B = 19: the maximum
+    assert critical_value(np.arange(1.0, 19.0), alpha=0.05) == math.inf  # B = 18: too few
+    assert critical_value(np.arange(1.0, 101.0), alpha=0.1) == 91.0  # ceil(0.9 * 101)
+
+
+@pytest.mark.parametrize("n_boot", [19, 20, 25, 99, 100, 250, 999, 1000])
+@pytest.mark.parametrize("alpha", [0.01, 0.05, 0.1, 0.2])
+def test_critical_value_agrees_with_pvalue(n_boot, alpha):
+    """statistic > critical value exactly when p-value <= alpha, for every statistic."""
+    rng = np.random.default_rng(n_boot)
+    draws = rng.standard_normal((n_boot, 1))
+    boot = np.abs(draws[:, 0])
+    grid = np.array([0.5])
+    # statistics at, just above and just below every bootstrap value
+    for s in np.concatenate([boot, np.nextafter(boot, np.inf), np.nextafter(boot, 0), [0.0, 9.0]]):
+        res = nullity_test(np.array([s]), draws, grid, alpha=alpha)[0]
+        assert (res.statistic > res.critical_value) == res.reject
+
+
+def test_uniform_band_by_hand():
+    tau = np.array([1.0, 2.0, 3.0])
+    draws = np.array([[0.1, -0.5, 0.2], [0.3, 0.1, -0.2], [-0.05, 0.0, 0.02], [1.0, 0.0, 0.0]])
+    # maxima 0.5, 0.3, 0.05, 1.0; B = 4 is too few for alpha = 0.05 but fine for alpha = 0.2:
+    # rank ceil(0.8 * 5) = 4 -> the largest maximum
+    band = uniform_band(tau, draws, alpha=0.2)
+    assert isinstance(band, UniformBand)
+    assert band.critical_value == 1.0 and band.n_boot == 4 and band.kind == "uniform"
+    np.testing.assert_array_equal(band.lower, tau - 1.0)
+    np.testing.assert_array_equal(band.upper, tau + 1.0)
+    # alpha = 0.4: rank 5 - floor(2) = 3 -> third smallest maximum, 0.5
+    assert uniform_band(tau, draws, alpha=0.4).critical_value == 0.5
+    with pytest.raises(ValueError, match="n_boot"):
+        uniform_band(tau, draws, alpha=0.05)
+
+
+def test_studentized_band_by_hand_and_zero_se():
+    tau = np.array([0.0, 1.0, 2.0])
+    se = np.array([0.5, 0.0, 2.0])  # the middle point has no influence at all
+    draws = np.array([[1.0, 0.0, 1.0], [0.1, 0.0, 4.0], [-0.4, 0.0, 0.2], [0.25, 0.0, -1.0]])
+    # max_j |G|/se over j in {0, 2}: 2, 2, 0.8, 0.5 -> alpha = 0.4 picks rank 3 -> 2.0
+    band = uniform_band(tau, draws, alpha=0.4, band="studentized", se=se)
+    assert band.critical_value == 2.0 and band.kind == "studentized"
+    np.testing.assert_array_equal(band.lower, [-1.0, 1.0, -2.0])
+    np.testing.assert_array_equal(band.upper, [1.0, 1.0, 6.0])
+    assert uniform_band(tau, draws, alpha=0.4, band="Studentised", se=se).kind == "studentized"
+
+
+def test_studentized_and_uniform_coincide_for_constant_se():
+    a = _influence(30, 8, seed=10)
+    draws = bootstrap_draws(a, n_boot=199, rng=1)
+    tau = np.linspace(0, 1, 8)
+    u = uniform_band(tau, draws, alpha=0.1)
+    s = uniform_band(tau, draws, alpha=0.1, band="studentized", se=np.full(8, 2.0))
+    np.testing.assert_allclose(s.upper - s.lower, u.upper - u.lower, rtol=1e-15)
+
+
+# ---------------------------------------------------------------------------------------------
+# tests
+# ---------------------------------------------------------------------------------------------
+def test_nullity_pvalue_formula_with_ties():
+    q = np.array([0.25, 0.5, 0.75])
+    tau = np.array([0.0, -2.0, 1.0])  # S = 2
+    draws = np.array(
+        [[2.0, 0.0, 0.0], [0.0, 0.0, -3.0], [1.0, 1.0, 1.0], [0.5, -1.9, 0.0], [0.0, 0.0, 2.5]]
+    )  # S_b = 2 (tie counts), 3, 1, 1.9, 2.5 -> #{S_b >= 2} = 3
+    res = nullity_test(tau, draws, q, alpha=0.2)[0]
+    assert isinstance(res, TestResult)
+    assert res.test == "nullity" and res.statistic == 2.0 and res.n_boot == 5
+    assert res.pvalue == (1 + 3) / (5 + 1)
+    assert res.range == (0.25, 0.75)
+    np.testing.assert_array_equal(res.indices, [0, 1, 2])
+    assert res.critical_value == 3.0  # rank 6 - floor(1.2) = 5 -> the largest
+    assert not res.reject
+    # restricted to q = 0.75 only: S = 1, S_b = 0, 3, 1, 0, 2.5 -> 3 of 5 >= 1
+    r2 = nullity_test(tau, draws, q, ranges=(0.6, 0.9))[0]
+    assert r2.statistic == 1.0 and r2.pvalue == 4 / 6
+    np.testing.assert_array_equal(r2.indices, [2])
+
+
+def test_homogeneity_by_hand_and_invariances():
+    q = np.array([0.2, 0.4, 0.6, 0.8])
+    tau = np.array([1.0, 2.0, 3.0, 6.0])  # mean 3 -> S = 3
+    draws = np.array([[0.0, 0.0, 0.0, 4.0], [1.0, 1.0, 1.0, 1.0], [-2.0, 0.0, 2.0, 0.0]])
+    # centred rows: [-1,-1,-1,3] -> 3 ; [0,0,0,0] -> 0 ; [-2,0,2,0] -> 2
+    res = homogeneity_test(tau, draws, q)[0]
+    assert res.statistic == 3.0 and res.pvalue == 2 / 4 and res.test == "homogeneity"
+    # a constant shift of tau, or of each draw, changes nothing
+    shifted = homogeneity_test(tau + 10.0, draws + np.array([[5.0], [-1.0], [0.5]]), q)[0]
+    assert shifted.statistic == res.statistic and shifted.pvalue == res.pvalue
+    # a constant tau is never rejected: S = 0 and every S_b >= 0
+    assert homogeneity_test(np.full(4, 7.0), draws, q)[0].pvalue == 1.0
+
+
+def test_several_ranges_and_grid_tolerance():
+    q = np.linspace(0.01, 0.99, 99)  # 0.05 is a few ulps off here
+    a = _influence(50, 99, seed=11)
+    draws = bootstrap_draws(a, n_boot=99, rng=2)
+    tau = np.sin(6 * q)
+    res = homogeneity_test(tau, draws, q, ranges=[(0.05, 0.5), (0.5, 0.95)])
+    assert [r.range for r in res] == [(0.05, 0.5), (0.5, 0.95)]
+    np.testing.assert_array_equal(res[0].indices, np.arange(4, 50))
+    np.testing.assert_array_equal(res[1].indices, np.arange(49, 95))
+    single = homogeneity_test(tau, draws, q, ranges=np.array([0.5, 0.95]))[0]
+    assert single.statistic == res[1].statistic and single.pvalue == res[1].pvalue
+
+
+@pytest.mark.parametrize(
+    "ranges",
+    [(0.5, 0.4), (0.0, 0.5), (0.5, 1.0), (0.3, 0.3), [(0.1, 0.2), (0.9,)], "all", [], (0.41, 0.44)],
+)
+def test_ranges_validation(ranges):
+    q = np.array([0.2, 0.4, 0.6, 0.8])
+    draws = np.zeros((9, 4))
+    with pytest.raises(ValueError, match="`ranges`"):
+        nullity_test(np.zeros(4), draws, q, ranges=ranges)
+
+
+def test_homogeneity_needs_two_points():
+    q = np.array([0.2, 0.4, 0.6, 0.8])
+    draws = np.zeros((9, 4))
+    assert len(nullity_test(np.zeros(4), draws, q, ranges=(0.3, 0.5))) == 1
+    with pytest.raises(ValueError, match="at least 2 grid points"):
+        homogeneity_test(np.zeros(4), draws, q, ranges=(0.3, 0.5))
+
+
+def test_input_validation():
+    q = np.array([0.25, 0.5, 0.75])
+    with pytest.raises(ValueError, match="`draws`"):
+        nullity_test(np.zeros(3), np.zeros((5, 4)), q)
+    with pytest.raises(ValueError, match="`quantiles`"):
+        nullity_test(np.zeros(3), np.zeros((5, 3)), q[:2])
+    with pytest.raises(ValueError, match="`alpha`"):
+        nullity_test(np.zeros(3), np.zeros((5, 3)), q, alpha=1.5)
+    with pytest.raises(ValueError, match="`band`"):
+        uniform_band(np.zeros(3), np.zeros((50, 3)), band="pointwise")
+    with pytest.raises(ValueError, match="`se`"):
+        uniform_band(np.zeros(3), np.zeros((50, 3)), band="studentized")
+    with pytest.raises(ValueError, match="`se`"):
+        uniform_band(np.zeros(3), np.zeros((50, 3)), band="studentized", se=[1.0, -1.0, 1.0])
+    with pytest.raises(ValueError, match="`a`"):
+        bootstrap_draws(np.zeros(4), n_boot=10, rng=0)
+    with pytest.raises(ValueError, match="`a`"):
+        bootstrap_draws(np.array([[0.0, np.nan]]), n_boot=10, rng=0)
+    with pytest.raises(ValueError, match="`n_boot`"):
+        bootstrap_draws(np.zeros((4, 2)), n_boot=0, rng=0)
+    with pytest.raises(ValueError, match="`cluster_codes`"):
+        aggregate_clusters(np.zeros((4, 2)), np.array([0, 1, 2]))
+    with pytest.raises(ValueError, match="`cluster_codes`"):
+        aggregate_clusters(np.zeros((3, 2)), np.array([0, -1, 2]))
+    with pytest.raises(TypeError, match="`cluster_codes`"):
+        aggregate_clusters(np.zeros((3, 2)), np.array([0.0, 1.0, 2.0]))
+    with pytest.raises(ValueError, match="`xi`"):
+        draws_from_multipliers(np.zeros((3, 2)), np.zeros((5, 4)))
+
+
+# ---------------------------------------------------------------------------------------------
+# fuzzy: delta method
+# ---------------------------------------------------------------------------------------------
+def test_delta_method_influence_linearises_the_ratio():
+    """(N + eps a) / (D + eps b) = N/D + eps (D a - N b) / D^2 + O(eps^2)."""
+    rng = np.random.default_rng(12)
+    a = rng.standard_normal((6, 4))
+    b = rng.standard_normal(6)
+    num = np.array([1.0, 2.0, -0.5, 3.0])
+    den = 0.7
+    infl = delta_method_influence(a, b, numerator=num, denominator=den)
+    loop = np.array([[(den * a[i, j] - num[j] * b[i]) / den**2 for j in range(4)] for i in range(6)])
+    np.testing.assert_allclose(infl, loop, rtol=LOOP_RTOL)
+    xi = rng.standard_normal(6)
+    eps = 1e-6
+    exact = (num + eps * xi @ a) / (den + eps * xi @ b) - num / den
+    np.testing.assert_allclose(exact / eps, xi @ infl, rtol=1e-4)
+    with pytest.raises(ValueError, match="`denominator`"):
+        delta_method_influence(a, b, numerator=num, denominator=0.0)
