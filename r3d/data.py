@@ -1,0 +1,408 @@
+"""Long-format draws -> validated unit-level data.
+
+The first step of the pipeline: one row per within-unit draw (a worker) with the
+unit-level columns repeated. This module turns user columns into float arrays
+and integer unit codes, checks that unit-level variables are constant within a
+unit, and applies the missing-value policy of API.md:
+
+- rows with a missing outcome, or a missing or zero weight, are dropped and counted;
+- a unit left with no draws is dropped, counted and warned about;
+- a missing unit id, a non-finite running variable, a negative weight, a
+  treatment that is not 0/1, or a running variable / treatment / cluster that
+  varies within a unit is an error naming the argument (and the first offending unit).
+
+Nothing here modifies the user's data.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from r3d._validation import DroppedDataWarning, message, warn
+
+__all__ = ["LongData", "UnitData", "as_float_array", "prepare_long", "prepare_samples", "prepare_units"]
+
+
+@dataclass(frozen=True, slots=True)
+class UnitData:
+    """Unit-level variables (one entry per unit, n units).
+
+    Attributes
+    ----------
+    unit_ids : pandas.Index
+        (n,) unit labels, in order of first appearance.
+    x : ndarray
+        (n,) running variable.
+    t : ndarray or None
+        (n,) treatment take-up in {0., 1.} (fuzzy design), else None.
+    cluster_codes : ndarray or None
+        (n,) integer cluster codes in [0, G), else None.
+    cluster_ids : pandas.Index or None
+        (G,) cluster labels.
+    n_dropped_units : int
+        Units removed because no valid draws (or quantiles) remained.
+    """
+
+    unit_ids: pd.Index
+    x: np.ndarray
+    t: np.ndarray | None
+    cluster_codes: np.ndarray | None
+    cluster_ids: pd.Index | None
+    n_dropped_units: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class LongData:
+    """Validated within-unit draws.
+
+    Attributes
+    ----------
+    units : UnitData
+        Unit-level variables for the n units that kept at least one draw.
+    y : ndarray
+        (N,) float64 outcome draws (rows with missing outcome or weight removed).
+    codes : ndarray
+        (N,) intp unit code of each draw, in [0, n); rows in the user's order.
+    weights : ndarray or None
+        (N,) float64 positive within-unit sampling weights, or None.
+    n_dropped_draws : int
+        Rows removed for a missing outcome or a missing/zero weight.
+    """
+
+    units: UnitData
+    y: np.ndarray
+    codes: np.ndarray
+    weights: np.ndarray | None
+    n_dropped_draws: int = 0
+
+    @property
+    def ndraws(self) -> int:
+        """Number of draws used."""
+        return int(self.y.shape[0])
+
+
+def as_float_array(name: str, values: Any, *, allow_missing: bool = True) -> np.ndarray:
+    """Return a new 1-D float64 array (missing values -> NaN) or raise naming ``name``.
+
+    Accepts numpy arrays, lists, pandas Series including nullable dtypes
+    (``Int64``, ``Float64``, ``boolean``) and ``pd.NA``.
+    """
+    if isinstance(values, (pd.DataFrame,)):
+        raise TypeError(message(name, "a 1-D array or Series", "<a DataFrame>", "Select one column."))
+    if isinstance(values, (str, bytes)) or np.isscalar(values):
+        raise TypeError(message(name, "a 1-D array-like of numbers", values))
+    if isinstance(values, pd.Series | pd.Index):
+        ser = values
+    else:
+        arr = np.asarray(values, dtype=object) if not isinstance(values, np.ndarray) else values
+        if arr.ndim != 1:
+            raise ValueError(message(name, "1-dimensional", np.asarray(values), "Pass one value per row."))
+        ser = pd.Series(arr, copy=False)
+    if isinstance(ser.dtype, pd.CategoricalDtype):
+        raise TypeError(message(name, "numeric", f"<a categorical column of dtype {ser.dtype}>"))
+    if ser.dtype == object or pd.api.types.is_string_dtype(ser.dtype):
+        try:
+            ser = pd.to_numeric(ser, errors="raise")
+        except (TypeError, ValueError):
+            bad = next((v for v in ser if not _is_number_or_missing(v)), None)
+            raise TypeError(
+                message(name, "numeric", f"<non-numeric values such as {bad!r}>", "Convert the column to numbers.")
+            ) from None
+    if pd.api.types.is_bool_dtype(ser.dtype):
+        ser = ser.astype("Float64") if isinstance(ser.dtype, pd.BooleanDtype) else ser.astype(float)
+    if not (pd.api.types.is_numeric_dtype(ser.dtype)):
+        raise TypeError(message(name, "numeric", f"<values of dtype {ser.dtype}>"))
+    out = ser.to_numpy(dtype=np.float64, na_value=np.nan, copy=True)
+    if not allow_missing and np.isnan(out).any():
+        raise ValueError(message(name, "free of missing values", f"<{int(np.isnan(out).sum())} missing values>"))
+    return out
+
+
+def _is_number_or_missing(v: Any) -> bool:
+    if v is None or v is pd.NA:
+        return True
+    try:
+        float(v)
+    except (TypeError, ValueError):
+        return False
+    return True
+
+
+def _codes(name: str, values: Any) -> tuple[np.ndarray, pd.Index]:
+    """Integer codes (order of first appearance) and labels for hashable ids."""
+    if isinstance(values, pd.DataFrame):
+        raise TypeError(message(name, "a 1-D array or Series of ids", "<a DataFrame>", "Select one column."))
+    if not isinstance(values, (pd.Series, pd.Index, np.ndarray, pd.api.extensions.ExtensionArray)):
+        values = pd.Series(list(values)) if not np.isscalar(values) else values
+    if np.isscalar(values):
+        raise TypeError(message(name, "a 1-D array-like of ids", values))
+    try:
+        codes, uniques = pd.factorize(values, sort=False, use_na_sentinel=True)
+    except TypeError as exc:
+        raise TypeError(message(name, "a 1-D array of hashable ids", f"<{exc}>")) from None
+    codes = np.asarray(codes, dtype=np.intp)
+    if codes.ndim != 1:
+        raise ValueError(message(name, "1-dimensional", f"<an array with {codes.ndim} dimensions>"))
+    n_missing = int((codes < 0).sum())
+    if n_missing:
+        raise ValueError(
+            message(name, "free of missing ids", f"<{n_missing} rows with a missing id>",
+                    "Drop those rows or give them an id.")
+        )
+    return codes, pd.Index(uniques, name=getattr(values, "name", None))
+
+
+def _first_rows(codes: np.ndarray, n: int) -> np.ndarray:
+    """Index of the first row of each of the n codes."""
+    _, first = np.unique(codes, return_index=True)
+    return first
+
+
+def _unit_constant(name: str, values: np.ndarray, codes: np.ndarray, first: np.ndarray,
+                   unit_ids: pd.Index, what: str) -> np.ndarray:
+    """Per-unit value of a column that must be constant within a unit (NaN-aware)."""
+    per_unit = values[first]
+    expanded = per_unit[codes]
+    same = (expanded == values) | (np.isnan(expanded) & np.isnan(values))
+    if not same.all():
+        bad_row = int(np.flatnonzero(~same)[0])
+        bad_unit = unit_ids[codes[bad_row]]
+        raise ValueError(
+            f"`{name}` must be constant within each unit ({what}); it varies within unit {bad_unit!r} "
+            f"(values {_show(per_unit[codes[bad_row]])} and {_show(values[bad_row])}). "
+            "Fix the data or aggregate to one value per unit."
+        )
+    return per_unit
+
+
+def _show(v: Any) -> str:
+    """Plain repr for messages (no ``np.float64(...)`` wrappers)."""
+    return repr(v.item()) if isinstance(v, np.generic) else repr(v)
+
+
+def _check_running(name: str, x: np.ndarray, unit_ids: pd.Index) -> None:
+    bad = ~np.isfinite(x)
+    if bad.any():
+        i = int(np.flatnonzero(bad)[0])
+        raise ValueError(
+            message(name, "finite for every unit", f"<{int(bad.sum())} units with a missing or infinite value, "
+                    f"first unit {unit_ids[i]!r}>", "Drop those units before fitting.")
+        )
+
+
+def _check_treatment(name: str, t: np.ndarray, unit_ids: pd.Index) -> np.ndarray:
+    ok = (t == 0) | (t == 1)
+    if not ok.all():
+        i = int(np.flatnonzero(~ok)[0])
+        raise ValueError(
+            message(name, "0/1 take-up for every unit (fuzzy design)",
+                    f"<value {_show(t[i])} for unit {unit_ids[i]!r}>",
+                    "Code take-up as 0 (untreated) or 1 (treated); drop units with missing take-up.")
+        )
+    return t.astype(np.float64)
+
+
+def _cluster_codes(name: str, cluster: Any, codes: np.ndarray | None, first: np.ndarray | None,
+                   unit_ids: pd.Index) -> tuple[np.ndarray, pd.Index]:
+    ccodes, cids = _codes(name, cluster)
+    if codes is not None:
+        if ccodes.shape[0] != codes.shape[0]:
+            raise ValueError(message(name, f"of length {codes.shape[0]} (one per row)", f"<length {ccodes.shape[0]}>"))
+        per_unit = _unit_constant(name, ccodes.astype(np.float64), codes, first, unit_ids,
+                                  "a cluster groups whole units")
+        ccodes = per_unit.astype(np.intp)
+    # re-code to 0..G-1 over the units
+    ccodes, idx = pd.factorize(ccodes, sort=False)
+    return np.asarray(ccodes, dtype=np.intp), pd.Index(np.asarray(cids)[idx], name=cids.name)
+
+
+def prepare_long(
+    outcome: Any,
+    running: Any,
+    unit: Any,
+    *,
+    treatment: Any = None,
+    weights: Any = None,
+    cluster: Any = None,
+) -> LongData:
+    """Validate long-format columns (one row per draw) and group them by unit.
+
+    Parameters
+    ----------
+    outcome, running, unit : array-like, each (N,)
+        Draws, the unit's running variable (repeated on its rows) and unit ids
+        (any hashable values, any row order).
+    treatment, weights, cluster : array-like (N,), optional
+        Unit-level take-up (0/1), within-unit sampling weights, cluster ids.
+
+    Returns
+    -------
+    LongData
+    """
+    y = as_float_array("outcome", outcome)
+    n_rows = y.shape[0]
+    if n_rows == 0:
+        raise ValueError(message("outcome", "non-empty", "<0 rows>"))
+    x_rows = as_float_array("running", running)
+    _same_length("running", x_rows, n_rows)
+    codes, unit_ids = _codes("unit", unit)
+    _same_length("unit", codes, n_rows)
+    first = _first_rows(codes, len(unit_ids))
+
+    x = _unit_constant("running", x_rows, codes, first, unit_ids, "it is a unit-level variable")
+    _check_running("running", x, unit_ids)
+
+    t = None
+    if treatment is not None:
+        t_rows = as_float_array("treatment", treatment)
+        _same_length("treatment", t_rows, n_rows)
+        t = _unit_constant("treatment", t_rows, codes, first, unit_ids, "take-up is unit-level")
+        t = _check_treatment("treatment", t, unit_ids)
+
+    cl_codes = cl_ids = None
+    if cluster is not None:
+        cl_codes, cl_ids = _cluster_codes("cluster", cluster, codes, first, unit_ids)
+
+    units = UnitData(unit_ids=unit_ids, x=x, t=t, cluster_codes=cl_codes, cluster_ids=cl_ids)
+    w = None
+    if weights is not None:
+        w = as_float_array("weights", weights)
+        _same_length("weights", w, n_rows)
+    return _apply_missing_policy(units, y, codes, w)
+
+
+def _apply_missing_policy(units: UnitData, y: np.ndarray, codes: np.ndarray, w: np.ndarray | None) -> LongData:
+    """Drop rows with a missing outcome or a missing/zero weight, then units left empty (warned)."""
+    if np.isinf(y).any():
+        raise ValueError(message("outcome", "finite or missing", "<infinite values>", "Replace them by NaN or drop them."))
+    keep = ~np.isnan(y)
+    if w is not None:
+        if np.isinf(w).any() or (w < 0).any():
+            raise ValueError(
+                message("weights", "finite and non-negative", "<negative or infinite weights>",
+                        "Sampling weights must be >= 0; rows with weight 0 or NaN are dropped.")
+            )
+        keep &= ~np.isnan(w) & (w > 0)
+    n_dropped_draws = int(keep.shape[0] - keep.sum())
+    if n_dropped_draws:
+        y, codes = y[keep], codes[keep]
+        if w is not None:
+            w = w[keep]
+    counts = np.bincount(codes, minlength=len(units.unit_ids))
+    empty = counts == 0
+    if empty.any():
+        units, codes = _drop_units(units, ~empty, codes)
+        if len(units.unit_ids) == 0:
+            raise ValueError(message("outcome", "non-missing for at least one unit", "<only missing values>"))
+        warn(
+            f"{int(empty.sum())} unit(s) have no valid draws (all outcomes or weights missing, or no draws) "
+            f"and were dropped; {len(units.unit_ids)} units remain.",
+            DroppedDataWarning,
+            stacklevel=5,
+        )
+    return LongData(units=units, y=y, codes=codes, weights=w, n_dropped_draws=n_dropped_draws)
+
+
+def _drop_units(units: UnitData, keep: np.ndarray, codes: np.ndarray | None = None):
+    """Keep the units flagged in ``keep`` (n,) and re-code the draws."""
+    new_code = np.full(keep.shape[0], -1, dtype=np.intp)
+    new_code[keep] = np.arange(int(keep.sum()))
+    cl_codes, cl_ids = units.cluster_codes, units.cluster_ids
+    if cl_codes is not None:
+        c, idx = pd.factorize(cl_codes[keep], sort=False)
+        cl_codes, cl_ids = np.asarray(c, dtype=np.intp), cl_ids[idx]
+    out = UnitData(
+        unit_ids=units.unit_ids[keep],
+        x=units.x[keep],
+        t=None if units.t is None else units.t[keep],
+        cluster_codes=cl_codes,
+        cluster_ids=cl_ids,
+        n_dropped_units=units.n_dropped_units + int((~keep).sum()),
+    )
+    if codes is None:
+        return out
+    return out, new_code[codes]
+
+
+def _same_length(name: str, arr: np.ndarray, n: int) -> None:
+    if arr.shape[0] != n:
+        raise ValueError(message(name, f"of length {n} (one entry per row of `outcome`)", f"<length {arr.shape[0]}>"))
+
+
+def prepare_units(
+    running: Any,
+    *,
+    n_units: int,
+    treatment: Any = None,
+    cluster: Any = None,
+    unit_ids: Any = None,
+) -> UnitData:
+    """Validate unit-level inputs given one entry per unit (``from_samples``/``from_quantiles``)."""
+    x = as_float_array("running", running)
+    if x.shape[0] != n_units:
+        raise ValueError(message("running", f"of length {n_units} (one value per unit)", f"<length {x.shape[0]}>"))
+    if unit_ids is None:
+        ids = pd.RangeIndex(n_units, name="unit")
+    else:
+        ids = pd.Index(unit_ids)
+        if len(ids) != n_units:
+            raise ValueError(message("unit_ids", f"of length {n_units}", f"<length {len(ids)}>"))
+        if ids.has_duplicates:
+            raise ValueError(message("unit_ids", "unique", "<duplicated ids>"))
+    _check_running("running", x, ids)
+    t = None
+    if treatment is not None:
+        t = as_float_array("treatment", treatment)
+        if t.shape[0] != n_units:
+            raise ValueError(message("treatment", f"of length {n_units} (one value per unit)", f"<length {t.shape[0]}>"))
+        t = _check_treatment("treatment", t, ids)
+    cl_codes = cl_ids = None
+    if cluster is not None:
+        cl_codes, cl_ids = _cluster_codes("cluster", cluster, None, None, ids)
+        if cl_codes.shape[0] != n_units:
+            raise ValueError(message("cluster", f"of length {n_units} (one value per unit)", f"<length {cl_codes.shape[0]}>"))
+    return UnitData(unit_ids=ids, x=x, t=t, cluster_codes=cl_codes, cluster_ids=cl_ids)
+
+
+def prepare_samples(
+    samples: Sequence[Any],
+    running: Any,
+    *,
+    treatment: Any = None,
+    weights: Sequence[Any] | None = None,
+    cluster: Any = None,
+    unit_ids: Any = None,
+) -> LongData:
+    """Validate R3D-R style input: a list of per-unit draw arrays (``Y_list``)."""
+    if isinstance(samples, (str, bytes, pd.DataFrame)) or (
+        isinstance(samples, np.ndarray) and samples.dtype != object and samples.ndim != 2
+    ):
+        raise TypeError(
+            message("samples", "a list with one 1-D array of draws per unit", "<a " + type(samples).__name__ + ">",
+                    "For long-format data use R3D(outcome, running, unit) or R3D.from_formula.")
+        )
+    samples = list(samples)
+    n = len(samples)
+    if n == 0:
+        raise ValueError(message("samples", "a non-empty list of arrays", "<an empty list>"))
+    units = prepare_units(running, n_units=n, treatment=treatment, cluster=cluster, unit_ids=unit_ids)
+    ys = [as_float_array(f"samples[{i}]", np.ravel(s) if isinstance(s, np.ndarray) else s) for i, s in enumerate(samples)]
+    lengths = np.array([a.shape[0] for a in ys], dtype=np.intp)
+    y = np.concatenate(ys) if n else np.empty(0)
+    codes = np.repeat(np.arange(n, dtype=np.intp), lengths)
+    w = None
+    if weights is not None:
+        wl = list(weights)
+        if len(wl) != n:
+            raise ValueError(message("weights", f"a list of {n} arrays (one per unit)", f"<{len(wl)} arrays>"))
+        ws = [as_float_array(f"weights[{i}]", np.ravel(s) if isinstance(s, np.ndarray) else s) for i, s in enumerate(wl)]
+        for i, (a, b) in enumerate(zip(ys, ws)):
+            if a.shape != b.shape:
+                raise ValueError(message(f"weights[{i}]", f"of length {a.shape[0]} like samples[{i}]", f"<length {b.shape[0]}>"))
+        w = np.concatenate(ws)
+    return _apply_missing_policy(units, y, codes, w)
