@@ -1,5 +1,10 @@
-"""r3d: regression discontinuity designs with distribution-valued outcomes."""
+"""r3d: regression discontinuity designs with distribution-valued outcomes (R3D).
 
+Van Dijcke (2025), "Regression Discontinuity Design with Distribution-Valued
+Outcomes", arXiv 2504.03992. Public surface only; see ``R3D`` to start.
+"""
+
+from r3d import datasets
 from r3d._validation import (
     BandwidthWarning,
     DroppedDataWarning,
@@ -9,9 +14,43 @@ from r3d._validation import (
     WeakFirstStageWarning,
 )
 from r3d._version import __version__
+from r3d.model import R3D
+from r3d.results import R3DResults
+
+
+def plot_binned(mod, quantiles=(0.1, 0.5, 0.9), **kwargs):
+    """The R3D plot (see ``r3d.plotting.plot_binned``)."""
+    from r3d.plotting import plot_binned as _pb
+
+    return _pb(mod, quantiles, **kwargs)
+
+
+def select_bandwidth(mod, method="frechet", order=2, pilot_order=1, kernel="triangular", rule="auto",
+                     quantiles=None, quantile_method="linear", regularize=True):
+    """Data-driven bandwidth(s) with every intermediate (the analogue of rdbwselect).
+
+    Parameters
+    ----------
+    mod : R3D
+    method : {"frechet", "simple"}
+        "auto" resolves to "imse" for frechet and "mse" for simple.
+    rule : {"auto", "mse", "imse", "cer-mse", "cer-imse"}
+
+    Returns
+    -------
+    r3d.bandwidth.BandwidthSelection
+    """
+    return mod._select_bandwidth(method=method, order=order, pilot_order=pilot_order, kernel=kernel, rule=rule,
+                                 quantiles=quantiles, quantile_method=quantile_method, regularize=regularize)
+
 
 __all__ = [
     "__version__",
+    "R3D",
+    "R3DResults",
+    "select_bandwidth",
+    "plot_binned",
+    "datasets",
     "InsufficientDataError",
     "R3DWarning",
     "DroppedDataWarning",

@@ -111,8 +111,8 @@ class R3D:
     Examples
     --------
     >>> import r3d
-    >>> df = r3d.datasets.simulate_firms(n_firms=200, seed=1)
-    >>> mod = r3d.R3D.from_formula("wage ~ revenue", data=df, cutoff=0.0, unit="firm")
+    >>> df = r3d.datasets.simulate_firms(n_firms=200, rng=1)
+    >>> mod = r3d.R3D.from_formula("wage ~ revenue", data=df, cutoff=1.0, unit="firm")
     >>> mod.nobs
     200
     """
@@ -512,6 +512,19 @@ class R3D:
             h_t = float(np.asarray(sel.h).reshape(-1)[0])
             info = {"treatment": sel.as_dict()}
         return "fixed", h, h_t, info
+
+    def _select_bandwidth(self, *, method, order, pilot_order, kernel, rule, quantiles, quantile_method, regularize):
+        """Public face of the selector (``r3d.select_bandwidth``)."""
+        method = check_choice("method", method, METHODS)
+        kernel = canonical_kernel(kernel)
+        rule = check_choice("rule", rule, BANDWIDTH_RULES)
+        if rule == "auto":
+            rule = "imse" if method == "frechet" else "mse"
+        grid, Q = self._quantile_matrix(quantiles, check_choice("quantile_method", quantile_method, QUANTILE_METHODS),
+                                        None)
+        return self._select(rule, grid, Q, kernel=kernel, order=check_int("order", order, low=0, high=10),
+                            pilot_order=check_int("pilot_order", pilot_order, low=0, high=9),
+                            regularize=bool(regularize), with_treatment=self._units.t is not None)
 
     def _select(self, rule, grid, Q, *, kernel, order, pilot_order, regularize, with_treatment):
         from r3d.bandwidth import select_bandwidths
