@@ -302,15 +302,21 @@ def bootstrap_draws(
 
     Notes
     -----
-    Multipliers are standard normal, drawn draw by draw: row ``b`` of the ``(B, G)``
-    multiplier matrix is the ``b``-th block of ``G`` consecutive normals of the generator
-    (cluster ``g`` gets column ``g``). The ``(B, G)`` matrix is never formed: chunks of it
-    are drawn and multiplied by ``A`` (BLAS), each product with the same fixed shape.
+    Multipliers are standard normal and drawn only for the ``G'`` clusters (units) whose row
+    of ``A`` is not all zero (units outside every bandwidth contribute nothing), draw by
+    draw: row ``b`` of the ``(B, G')`` multiplier matrix is the ``b``-th block of ``G'``
+    consecutive normals of the generator, in increasing cluster order. That matrix is never
+    formed: chunks of it are drawn and multiplied by ``A`` (BLAS), each product with the same
+    fixed shape.
     """
     agg = aggregate_clusters(a, cluster_codes)
     n_boot = check_int("n_boot", n_boot, low=1)
     gen = np.random.default_rng(rng)
-    n_clusters, m = agg.shape
+    m = agg.shape[1]
+    agg = np.ascontiguousarray(agg[np.any(agg != 0.0, axis=1)])
+    n_clusters = agg.shape[0]
+    if n_clusters == 0:
+        return np.zeros((n_boot, m), dtype=np.float64)
     block = _gemm_rows(n_clusters)
     if chunk_size is None:
         chunk = max(block, (MAX_CHUNK_BYTES // (8 * n_clusters)) // block * block)

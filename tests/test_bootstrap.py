@@ -90,15 +90,19 @@ def test_tiny_case_clusters_by_hand():
 
 
 def test_draws_equal_loop_over_documented_multiplier_stream():
-    """Row b uses the b-th block of n consecutive N(0,1) numbers of default_rng(seed)."""
+    """Row b uses the b-th block of n' consecutive N(0,1) numbers of default_rng(seed),
+    one per unit with a nonzero row (n' of them), in unit order."""
     a = _influence(13, 4, seed=1)
+    a[4, 1:] = 0.0  # partly zero: still drawn
+    live = [i for i in range(13) if np.any(a[i] != 0.0)]
+    assert len(live) == 8
     n_boot = 150
     draws = bootstrap_draws(a, n_boot=n_boot, rng=42)
-    xi = np.random.default_rng(42).standard_normal((n_boot, a.shape[0]))
+    xi = np.random.default_rng(42).standard_normal((n_boot, len(live)))
     loop = np.zeros((n_boot, a.shape[1]))
     for b in range(n_boot):
-        for i in range(a.shape[0]):
-            loop[b] += xi[b, i] * a[i]
+        for k, i in enumerate(live):
+            loop[b] += xi[b, k] * a[i]
     np.testing.assert_allclose(draws, loop, rtol=LOOP_RTOL, atol=LOOP_ATOL)
 
 
@@ -115,6 +119,13 @@ def test_chunk_size_is_bitwise_neutral(clustered):
     for chunk in (1, 5, GEMM_ROWS - 1, GEMM_ROWS, GEMM_ROWS + 1, 2 * GEMM_ROWS, n_boot, 10 * n_boot):
         got = bootstrap_draws(a, n_boot=n_boot, rng=7, cluster_codes=codes, chunk_size=chunk)
         assert np.array_equal(got, ref), f"chunk_size={chunk} changed the draws"
+
+
+def test_all_zero_influence_gives_zero_draws():
+    gen = np.random.default_rng(0)
+    state = gen.bit_generator.state
+    assert np.array_equal(bootstrap_draws(np.zeros((5, 3)), n_boot=4, rng=gen), np.zeros((4, 3)))
+    assert gen.bit_generator.state == state  # no multipliers needed, none drawn
 
 
 def test_prefix_property_more_draws_extend_fewer():
