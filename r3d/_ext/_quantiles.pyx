@@ -1,0 +1,355 @@
+# distutils: language = c++
+"""Per-unit quantiles of long-format draws (compiled kernel).
+
+One serial O(N) pass groups the draws by unit (a counting sort of the unit codes
+into a private buffer, stable within a unit), then a ``prange`` loop over units
+sorts each unit's slice with ``std::sort`` and evaluates every level. Each unit
+writes only its own output row, so the result is identical for any thread count.
+
+Unweighted methods reproduce ``numpy.quantile`` operation by operation (numpy 2.x,
+``numpy/lib/_function_base_impl.py``: ``_QuantileMethods``, ``_compute_virtual_index``,
+``_get_indexes``, ``_lerp`` and the discrete rounding rules). Weighted
+``inverted_cdf`` reproduces numpy's weighted branch; weighted ``linear`` is Hmisc's
+``wtd.quantile(type="quantile", normwt=TRUE)`` (see :func:`_weighted_linear_row`).
+
+The NumPy twin is ``r3d/_ext/quantiles_numpy.py`` (tests only).
+"""
+
+import numpy as np
+
+cimport numpy as cnp
+from cython.parallel cimport prange
+from libc.math cimport floor, fmod
+from libc.stdint cimport int64_t
+from libcpp.pair cimport pair
+from libcpp.vector cimport vector
+
+cnp.import_array()
+
+
+cdef extern from "<algorithm>" namespace "std" nogil:
+    void std_sort "std::sort"[Iter](Iter first, Iter last) noexcept
+
+
+# Method codes: the position of the name in r3d.quantiles.QUANTILE_METHODS.
+cdef enum:
+    INVERTED_CDF = 0
+    AVERAGED_INVERTED_CDF = 1
+    CLOSEST_OBSERVATION = 2
+    INTERPOLATED_INVERTED_CDF = 3
+    HAZEN = 4
+    WEIBULL = 5
+    LINEAR = 6
+    MEDIAN_UNBIASED = 7
+    NORMAL_UNBIASED = 8
+
+METHOD_CODES = {
+    "inverted_cdf": INVERTED_CDF,
+    "averaged_inverted_cdf": AVERAGED_INVERTED_CDF,
+    "closest_observation": CLOSEST_OBSERVATION,
+    "interpolated_inverted_cdf": INTERPOLATED_INVERTED_CDF,
+    "hazen": HAZEN,
+    "weibull": WEIBULL,
+    "linear": LINEAR,
+    "median_unbiased": MEDIAN_UNBIASED,
+    "normal_unbiased": NORMAL_UNBIASED,
+}
+
+# Hyndman-Fan (alpha, beta) of numpy's continuous methods that use
+# ``_compute_virtual_index``; "linear" and "averaged_inverted_cdf" have their own index.
+_ALPHA_BETA = {
+    INTERPOLATED_INVERTED_CDF: (0.0, 1.0),
+    HAZEN: (0.5, 0.5),
+    WEIBULL: (0.0, 0.0),
+    MEDIAN_UNBIASED: (1 / 3.0, 1 / 3.0),
+    NORMAL_UNBIASED: (3 / 8.0, 3 / 8.0),
+}
+
+# Hmisc compares cumulative weights with the target order statistic exactly; with
+# equal weights the rescaled cumulative sum can land one rounding error below an
+# integer (2.9999999999999996 < 3) and pick the next value. A relative slack of
+# 1e-12 (cumulative sums here are compensated, error ~1e-16 relative) restores
+# type 7 for equal weights and is far below any genuine gap between cumulative weights.
+HMISC_CUMWEIGHT_RTOL = 1e-12
+
+ctypedef pair[double, double] value_weight
+
+
+cdef inline double _lerp(double a, double b, double t) noexcept nogil:
+    """numpy's ``_lerp``: the formula switches at t = 0.5 for monotonicity."""
+    cdef double diff = b - a
+    if t >= 0.5:
+        return b - diff * (1.0 - t)
+    return a + diff * t
+
+
+cdef inline Py_ssize_t _discrete_index(double index, bint closest, Py_ssize_t n) noexcept nogil:
+    """numpy's ``_discrete_interpolation_to_boundaries`` (0-based index into the sorted slice)."""
+    cdef double previous = floor(index)
+    cdef double gamma = index - previous
+    cdef bint take_previous
+    cdef Py_ssize_t k
+    if closest:
+        # numpy: (gamma == 0) & (floor(index) % 2 == 1); fmod is nonzero exactly for odd floats
+        take_previous = gamma == 0.0 and fmod(previous, 2.0) != 0.0
+    else:
+        take_previous = gamma == 0.0
+    k = <Py_ssize_t>previous if take_previous else <Py_ssize_t>previous + 1
+    if k < 0:
+        k = 0
+    if k > n - 1:  # unreachable for levels < 1; guards rounding of n * q
+        k = n - 1
+    return k
+
+
+cdef void _unweighted_row(const double* x, Py_ssize_t n, const double* levels, Py_ssize_t m,
+                          int method, double alpha, double cgap, double* out) noexcept nogil:
+    """Quantiles of one sorted slice ``x[0:n]`` at ``levels[0:m]``, numpy's arithmetic."""
+    cdef Py_ssize_t j, i
+    cdef double q, v, previous, gamma
+    cdef double nd = <double>n
+    for j in range(m):
+        q = levels[j]
+        if method == INVERTED_CDF:
+            out[j] = x[_discrete_index(nd * q - 1.0, False, n)]
+            continue
+        if method == CLOSEST_OBSERVATION:
+            out[j] = x[_discrete_index((nd * q - 1.0) - 0.5, True, n)]
+            continue
+        if method == LINEAR:
+            v = (nd - 1.0) * q
+        elif method == AVERAGED_INVERTED_CDF:
+            v = nd * q - 1.0
+        else:
+            # _compute_virtual_index: n * q + (alpha + q * (1 - alpha - beta)) - 1
+            v = (nd * q + (alpha + q * cgap)) - 1.0
+        # _get_indexes: beyond either end, both neighbours are the end value
+        if v >= nd - 1.0:
+            out[j] = x[n - 1]
+            continue
+        if v < 0.0:
+            out[j] = x[0]
+            continue
+        previous = floor(v)
+        i = <Py_ssize_t>previous
+        gamma = v - previous
+        if method == AVERAGED_INVERTED_CDF:
+            gamma = 0.5 if gamma == 0.0 else 1.0
+        out[j] = _lerp(x[i], x[i + 1], gamma)
+
+
+cdef inline Py_ssize_t _first_at_least(const value_weight* p, Py_ssize_t n, double t) noexcept nogil:
+    """Smallest k with p[k].second >= t (cumulative weights are non-decreasing); n if none."""
+    cdef Py_ssize_t lo = 0, hi = n, mid
+    while lo < hi:
+        mid = lo + (hi - lo) // 2
+        if p[mid].second >= t:
+            hi = mid
+        else:
+            lo = mid + 1
+    return lo
+
+
+cdef void _weighted_inverted_cdf_row(value_weight* p, Py_ssize_t n, const double* levels,
+                                     Py_ssize_t m, double* out) noexcept nogil:
+    """numpy's weighted ``inverted_cdf`` on one slice sorted by value.
+
+    cdf = cumsum(w) / sum(w) (sequential sum, as ``numpy.cumsum``); the quantile at
+    level q is the value at ``searchsorted(cdf, q, side="left")``, capped at n - 1.
+    The cumulative weights overwrite ``p[k].second``.
+    """
+    cdef Py_ssize_t k, j
+    cdef double s = 0.0, total
+    for k in range(n):
+        s = s + p[k].second
+        p[k].second = s
+    total = p[n - 1].second
+    for k in range(n):
+        p[k].second = p[k].second / total
+    for j in range(m):
+        k = _first_at_least(p, n, levels[j])
+        if k > n - 1:
+            k = n - 1
+        out[j] = p[k].first
+
+
+cdef void _weighted_linear_row(value_weight* p, Py_ssize_t n, const double* levels,
+                               Py_ssize_t m, double rtol, double* out) noexcept nogil:
+    """Hmisc ``wtd.quantile(type="quantile", normwt=TRUE)`` on one slice sorted by value.
+
+    Weights are rescaled to sum to N = n; C_k are their cumulative sums (Neumaier
+    compensated, so equal weights give C_k = k to ~1e-16 relative). With
+    h = 1 + (N - 1) q, lo = floor(h), hi = min(lo + 1, N), frac = h - lo, and Q(t) the
+    smallest sorted value whose cumulative weight is >= t (within ``rtol``), the result is
+    (1 - frac) Q(lo) + frac Q(hi). Tied values need no merging: the first k of a tie
+    block whose C_k reaches t carries the block's value, as the merged block would.
+    Computed as numpy's type 7 does it (v = (N - 1) q, frac = v - floor(v), ``_lerp``),
+    which is algebraically the same and makes equal weights reproduce type 7 bit for bit.
+    The cumulative weights overwrite ``p[k].second``.
+    """
+    cdef Py_ssize_t k, j, lo, hi
+    cdef double nd = <double>n
+    cdef double s = 0.0, comp = 0.0, t, w, total, v, previous, gamma, q_lo, q_hi
+    # total weight, compensated
+    for k in range(n):
+        w = p[k].second
+        t = s + w
+        if s >= w:
+            comp = comp + ((s - t) + w)
+        else:
+            comp = comp + ((w - t) + s)
+        s = t
+    total = s + comp
+    # rescaled cumulative weights, compensated
+    s = 0.0
+    comp = 0.0
+    for k in range(n):
+        w = (p[k].second * nd) / total
+        t = s + w
+        if s >= w:
+            comp = comp + ((s - t) + w)
+        else:
+            comp = comp + ((w - t) + s)
+        s = t
+        p[k].second = s + comp
+    for j in range(m):
+        v = (nd - 1.0) * levels[j]
+        previous = floor(v)
+        gamma = v - previous
+        lo = <Py_ssize_t>previous + 1           # 1-based order statistic
+        hi = lo + 1 if lo + 1 < n else n
+        k = _first_at_least(p, n, <double>lo * (1.0 - rtol))
+        q_lo = p[k if k < n else n - 1].first
+        k = _first_at_least(p, n, <double>hi * (1.0 - rtol))
+        q_hi = p[k if k < n else n - 1].first
+        out[j] = _lerp(q_lo, q_hi, gamma)
+
+
+cdef Py_ssize_t _group_offsets(const int64_t[::1] codes, Py_ssize_t n_units,
+                               int64_t[::1] offsets) noexcept nogil:
+    """offsets[u] .. offsets[u+1] = the slice of unit u; returns the first bad row or -1."""
+    cdef Py_ssize_t r, u, n = codes.shape[0]
+    cdef int64_t c
+    for u in range(n_units + 1):
+        offsets[u] = 0
+    for r in range(n):
+        c = codes[r]
+        if c < 0 or c >= n_units:
+            return r
+        offsets[c + 1] += 1
+    for u in range(n_units):
+        offsets[u + 1] += offsets[u]
+    return -1
+
+
+def unit_quantiles(y, codes, Py_ssize_t n_units, levels, str method, weights=None,
+                   int n_threads=1):
+    """Quantile matrix of grouped draws.
+
+    Parameters
+    ----------
+    y : ndarray, shape (N,), float64, C-contiguous
+        Draws (finite; not modified).
+    codes : ndarray, shape (N,), int64, C-contiguous
+        Unit code of each draw, in [0, n_units), in any order.
+    n_units : int
+        Number of units; every unit must have at least one draw.
+    levels : ndarray, shape (m,), float64, C-contiguous
+        Quantile levels in (0, 1).
+    method : str
+        A numpy method name; with ``weights`` only "linear" or "inverted_cdf".
+    weights : ndarray, shape (N,), float64, or None
+        Positive within-unit weights (not modified).
+    n_threads : int
+        OpenMP threads for the loop over units (results do not depend on it).
+
+    Returns
+    -------
+    ndarray, shape (n_units, m), float64
+        Row u holds unit u's quantiles at ``levels``.
+    """
+    for name, arr, dt in (("y", y, np.float64), ("codes", codes, np.int64), ("levels", levels, np.float64)):
+        if not isinstance(arr, np.ndarray) or arr.dtype != dt or arr.ndim != 1 or not arr.flags.c_contiguous:
+            raise TypeError(f"`{name}` must be a C-contiguous 1-D {np.dtype(dt)} array")
+    if codes.shape[0] != y.shape[0]:
+        raise ValueError("`codes` must have the length of `y`")
+    if y.shape[0] == 0 or n_units < 1:
+        raise ValueError("need at least one draw and one unit")
+    if method not in METHOD_CODES:
+        raise ValueError(f"unknown method {method!r}")
+    if n_threads < 1:
+        raise ValueError("`n_threads` must be >= 1")
+    cdef int code = METHOD_CODES[method]
+    cdef bint weighted = weights is not None
+    if weighted:
+        if (not isinstance(weights, np.ndarray) or weights.dtype != np.float64 or weights.ndim != 1
+                or not weights.flags.c_contiguous or weights.shape[0] != y.shape[0]):
+            raise TypeError("`weights` must be a C-contiguous 1-D float64 array of the length of `y`")
+        if code != INVERTED_CDF and code != LINEAR:
+            raise ValueError(f"weighted quantiles support 'linear' and 'inverted_cdf', not {method!r}")
+    cdef double alpha = 0.0, cgap = 0.0
+    if code in _ALPHA_BETA:
+        a, b = _ALPHA_BETA[code]
+        alpha = a
+        cgap = 1 - a - b  # the same Python float arithmetic as numpy's (1 - alpha - beta)
+
+    cdef const double[::1] y_v = y
+    cdef const int64_t[::1] codes_v = codes
+    cdef const double[::1] lev_v = levels
+    cdef const double[::1] w_v
+    cdef Py_ssize_t n = y.shape[0], m = levels.shape[0], r, u, pos, start, size
+    cdef double rtol = HMISC_CUMWEIGHT_RTOL
+
+    offsets = np.empty(n_units + 1, dtype=np.int64)
+    cdef int64_t[::1] off_v = offsets
+    cdef Py_ssize_t bad
+    with nogil:
+        bad = _group_offsets(codes_v, n_units, off_v)
+    if bad >= 0:
+        raise ValueError(f"unit code {codes[bad]} at row {bad} is outside [0, {n_units})")
+    empty = np.flatnonzero(np.diff(offsets) == 0)
+    if empty.size:
+        raise ValueError(f"{empty.size} unit(s) have no draws (first: code {empty[0]})")
+
+    out = np.empty((n_units, m), dtype=np.float64)
+    cdef double[:, ::1] out_v = out
+    fill = offsets[:n_units].copy()
+    cdef int64_t[::1] fill_v = fill
+    cdef double[::1] buf_v
+    cdef vector[value_weight] pairs
+    cdef value_weight* p
+
+    if not weighted:
+        buf = np.empty(n, dtype=np.float64)
+        buf_v = buf
+        with nogil:
+            for r in range(n):
+                pos = fill_v[codes_v[r]]
+                fill_v[codes_v[r]] = pos + 1
+                buf_v[pos] = y_v[r]
+            for u in prange(n_units, schedule="dynamic", chunksize=16, num_threads=n_threads):
+                start = off_v[u]
+                size = off_v[u + 1] - start
+                std_sort(&buf_v[start], &buf_v[start] + size)
+                _unweighted_row(&buf_v[start], size, &lev_v[0], m, code, alpha, cgap, &out_v[u, 0])
+        return out
+
+    w_v = weights
+    pairs.resize(n)
+    p = pairs.data()
+    with nogil:
+        for r in range(n):
+            pos = fill_v[codes_v[r]]
+            fill_v[codes_v[r]] = pos + 1
+            p[pos].first = y_v[r]
+            p[pos].second = w_v[r]
+        for u in prange(n_units, schedule="dynamic", chunksize=16, num_threads=n_threads):
+            start = off_v[u]
+            size = off_v[u + 1] - start
+            # pairs sort by value, ties by weight: a deterministic order
+            std_sort(p + start, p + start + size)
+            if code == LINEAR:
+                _weighted_linear_row(p + start, size, &lev_v[0], m, rtol, &out_v[u, 0])
+            else:
+                _weighted_inverted_cdf_row(p + start, size, &lev_v[0], m, &out_v[u, 0])
+    return out
