@@ -28,11 +28,16 @@ def _p(v: float) -> str:
 
 
 def _two_col(left: list[tuple[str, str]], right: list[tuple[str, str]], title: str) -> SimpleTable:
+    """statsmodels' header layout: two (name, value) tables merged side by side."""
     n = max(len(left), len(right))
     left = left + [("", "")] * (n - len(left))
     right = right + [("", "")] * (n - len(right))
-    rows = [[f"{a}:" if a else "", b, f"{c}:" if c else "", d] for (a, b), (c, d) in zip(left, right)]
-    return SimpleTable(rows, title=title, txt_fmt=fmt_2cols)
+    t_left = SimpleTable([[v] for _, v in left], stubs=[f"{a}:" if a else "" for a, _ in left], title=title,
+                         txt_fmt=fmt_2cols)
+    t_right = SimpleTable([[v] for _, v in right], stubs=[f"{a}:" if a else "" for a, _ in right],
+                          txt_fmt=fmt_2cols)
+    t_left.extend_right(t_right)
+    return t_left
 
 
 def build_summary(res: R3DResults, *, alpha: float, quantiles: Any = None) -> Summary:
@@ -93,7 +98,8 @@ def build_summary(res: R3DResults, *, alpha: float, quantiles: Any = None) -> Su
     rows.append(row)
     stubs.append("average")
     smry.tables.append(SimpleTable(rows, headers=headers, stubs=stubs, txt_fmt=fmt_params,
-                                   title="Effect on the average quantile function (pointwise CI; band = uniform)"))
+                                   title="Effect on the average quantile function"
+                                   + (f" (band: {s.band}, {1 - alpha:.0%})" if has_band else "")))
 
     if s.n_boot:
         trows, tstubs = [], []
