@@ -266,7 +266,7 @@ def test_nullity_pvalue_formula_with_ties():
     res = nullity_test(tau, draws, q, alpha=0.2)[0]
     assert isinstance(res, TestResult)
     assert res.test == "nullity" and res.statistic == 2.0 and res.n_boot == 5
-    assert res.pvalue == (1 + 3) / (5 + 1)
+    assert res.pvalue == (1 + 3) / (5 + 1) and type(res.pvalue) is float
     assert res.range == (0.25, 0.75)
     np.testing.assert_array_equal(res.indices, [0, 1, 2])
     assert res.critical_value == 3.0  # rank 6 - floor(1.2) = 5 -> the largest
