@@ -25,7 +25,7 @@ import pandas as pd
 
 from r3d._validation import DroppedDataWarning, message, warn
 
-__all__ = ["LongData", "UnitData", "as_float_array", "prepare_long", "prepare_samples", "prepare_units"]
+__all__ = ["LongData", "UnitData", "as_float_array", "display_value", "prepare_long", "prepare_samples", "prepare_units"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -173,14 +173,14 @@ def _unit_constant(name: str, values: np.ndarray, codes: np.ndarray, first: np.n
         bad_row = int(np.flatnonzero(~same)[0])
         bad_unit = unit_ids[codes[bad_row]]
         raise ValueError(
-            f"`{name}` must be constant within each unit ({what}); it varies within unit {bad_unit!r} "
-            f"(values {_show(per_unit[codes[bad_row]])} and {_show(values[bad_row])}). "
+            f"`{name}` must be constant within each unit ({what}); it varies within unit {display_value(bad_unit)} "
+            f"(values {display_value(per_unit[codes[bad_row]])} and {display_value(values[bad_row])}). "
             "Fix the data or aggregate to one value per unit."
         )
     return per_unit
 
 
-def _show(v: Any) -> str:
+def display_value(v: Any) -> str:
     """Plain repr for messages (no ``np.float64(...)`` wrappers)."""
     return repr(v.item()) if isinstance(v, np.generic) else repr(v)
 
@@ -191,7 +191,7 @@ def _check_running(name: str, x: np.ndarray, unit_ids: pd.Index) -> None:
         i = int(np.flatnonzero(bad)[0])
         raise ValueError(
             message(name, "finite for every unit", f"<{int(bad.sum())} units with a missing or infinite value, "
-                    f"first unit {unit_ids[i]!r}>", "Drop those units before fitting.")
+                    f"first unit {display_value(unit_ids[i])}>", "Drop those units before fitting.")
         )
 
 
@@ -201,7 +201,7 @@ def _check_treatment(name: str, t: np.ndarray, unit_ids: pd.Index) -> np.ndarray
         i = int(np.flatnonzero(~ok)[0])
         raise ValueError(
             message(name, "0/1 take-up for every unit (fuzzy design)",
-                    f"<value {_show(t[i])} for unit {unit_ids[i]!r}>",
+                    f"<value {display_value(t[i])} for unit {display_value(unit_ids[i])}>",
                     "Code take-up as 0 (untreated) or 1 (treated); drop units with missing take-up.")
         )
     return t.astype(np.float64)

@@ -27,7 +27,7 @@ from r3d._validation import (
     check_probability,
     message,
 )
-from r3d.data import LongData, UnitData, _drop_units, as_float_array, prepare_long, prepare_samples, prepare_units
+from r3d.data import LongData, UnitData, _drop_units, display_value, as_float_array, prepare_long, prepare_samples, prepare_units
 from r3d.estimators import METHODS, Estimate, average_weights, estimate
 from r3d.formula import data_column, parse_formula
 from r3d.locpoly import canonical_kernel
@@ -255,7 +255,7 @@ class R3D:
         if partial.any() or np.isinf(Q).any():
             i = int(np.flatnonzero(partial | np.isinf(Q).any(axis=1))[0])
             raise ValueError(message("qmat", "finite in every row that is not entirely missing",
-                                     f"<non-finite values in the row of unit {units.unit_ids[i]!r}>"))
+                                     f"<non-finite values in the row of unit {display_value(units.unit_ids[i])}>"))
         if empty.any():
             units = _drop_units(units, ~empty)
             Q = Q[~empty]
@@ -267,7 +267,7 @@ class R3D:
         if dec.any():
             i = int(np.flatnonzero(dec.any(axis=1))[0])
             raise ValueError(message("qmat", "non-decreasing along each row (a quantile function)",
-                                     f"<a decreasing row for unit {units.unit_ids[i]!r}>",
+                                     f"<a decreasing row for unit {display_value(units.unit_ids[i])}>",
                                      "Check that columns follow `quantiles` in increasing order."))
         names = _Names(running=_name(running, "running"),
                        treatment=None if treatment is None else _name(treatment, "treatment"),

@@ -1,0 +1,172 @@
+"""Data layer and constructors: ids, missing values, unit-level constancy, equivalence of the ways in."""
+
+import warnings
+
+import numpy as np
+import pandas as pd
+import pytest
+from _refdata import load_long, load_ref, ref_quantile_grid
+
+import r3d
+from r3d.data import prepare_long
+
+
+@pytest.fixture
+def small():
+    rng = np.random.default_rng(3)
+    n = 60
+    x = rng.uniform(-1, 1, n)
+    sizes = rng.integers(1, 12, n)
+    unit = np.repeat(np.arange(n), sizes)
+    y = 2 * x[unit] + (x[unit] >= 0) + rng.normal(size=unit.size)
+    return pd.DataFrame({"firm": unit, "rev": x[unit], "wage": y})
+
+
+def test_unit_ids_any_hashable_any_order(small):
+    df = small
+    ids = np.array([f"firm-{u:03d}" for u in df["firm"]], dtype=object)
+    perm = np.random.default_rng(0).permutation(len(df))
+    a = r3d.R3D(df["wage"], df["rev"], df["firm"])
+    b = r3d.R3D(df["wage"].to_numpy()[perm], df["rev"].to_numpy()[perm], ids[perm])
+    qa = a.unit_quantiles(quantiles=9)
+    qb = b.unit_quantiles(quantiles=9)
+    qb.index = [int(s.split("-")[1]) for s in qb.index]
+    np.testing.assert_allclose(qa.sort_index().to_numpy(), qb.sort_index().to_numpy(), rtol=0, atol=0)
+    assert a.nobs == b.nobs == df["firm"].nunique() and a.ndraws == len(df)
+
+
+def test_unit_quantiles_equal_numpy_per_unit(small):
+    mod = r3d.R3D.from_formula("wage ~ rev", data=small, unit="firm")
+    q = np.array([0.1, 0.25, 0.5, 0.9])
+    for method in ("linear", "inverted_cdf", "hazen", "median_unbiased"):
+        Q = mod.unit_quantiles(q, method=method)
+        for uid, grp in small.groupby("firm"):
+            np.testing.assert_allclose(Q.loc[uid].to_numpy(), np.quantile(grp["wage"], q, method=method),
+                                       rtol=1e-13, atol=1e-13)
+
+
+def test_formula_transformations_and_names(small):
+    df = small.assign(wage=np.exp(small["wage"] / 5))
+    mod = r3d.R3D.from_formula("np.log(wage) ~ I(rev * 1000)", data=df, unit="firm", cutoff=0.0)
+    base = r3d.R3D(np.log(df["wage"]), df["rev"] * 1000, df["firm"])
+    np.testing.assert_allclose(mod.unit_quantiles(5).to_numpy(), base.unit_quantiles(5).to_numpy(), rtol=1e-14)
+    assert mod._names.outcome == "np.log(wage)" and "rev" in mod._names.running
+
+
+def test_missing_outcomes_dropped_and_counted(small):
+    df = small.copy()
+    df.loc[[0, 5, 9], "wage"] = np.nan
+    before = df.copy()
+    mod = r3d.R3D.from_formula("wage ~ rev", data=df, unit="firm")
+    assert mod.n_dropped_draws == 3 and mod.ndraws == len(df) - 3
+    pd.testing.assert_frame_equal(df, before)  # user's data untouched
+
+
+def test_unit_without_draws_dropped_with_warning(small):
+    df = small.copy()
+    df.loc[df["firm"] == 7, "wage"] = np.nan
+    with pytest.warns(r3d.DroppedDataWarning, match="1 unit"):
+        mod = r3d.R3D.from_formula("wage ~ rev", data=df, unit="firm")
+    assert mod.nobs == small["firm"].nunique() - 1 and mod.n_dropped_units == 1
+    assert 7 not in set(mod.unit_ids)
+
+
+def test_nullable_dtypes_and_pd_na(small):
+    df = small.copy()
+    df["wage_i"] = pd.array(np.round(df["wage"] * 100).astype(int), dtype="Int64")
+    df.loc[3, "wage_i"] = pd.NA
+    df["firm"] = df["firm"].astype("category")
+    mod = r3d.R3D.from_formula("wage_i ~ rev", data=df, unit="firm")
+    assert mod.n_dropped_draws == 1
+
+
+@pytest.mark.parametrize("col,what", [("rev", "running"), ("t", "treatment"), ("cl", "cluster")])
+def test_unit_level_variable_varying_within_unit_is_an_error(small, col, what):
+    df = small.assign(t=(small["rev"] >= 0).astype(int), cl=small["firm"] // 10)
+    first = df.index[df["firm"] == 4]
+    df.loc[first[-1], col] = {"rev": 0.123, "t": 1 - df.loc[first[-1], "t"], "cl": 99}[col]
+    if len(first) < 2:
+        pytest.skip("unit 4 has one draw")
+    kw = {"treatment": "t"} if col == "t" else {"cluster": "cl"} if col == "cl" else {}
+    with pytest.raises(ValueError, match=rf"`{what}` must be constant within each unit.*unit 4"):
+        r3d.R3D.from_formula("wage ~ rev", data=df, unit="firm", **kw)
+
+
+def test_errors_name_the_argument(small):
+    with pytest.raises(ValueError, match="`unit`.*column"):
+        r3d.R3D.from_formula("wage ~ rev", data=small, unit="nope")
+    with pytest.raises(ValueError, match="`formula`.*could not be evaluated"):
+        r3d.R3D.from_formula("wages ~ rev", data=small, unit="firm")
+    with pytest.raises(ValueError, match="`formula`.*one running-variable"):
+        r3d.R3D.from_formula("wage ~ rev + firm", data=small, unit="firm")
+    with pytest.raises(ValueError, match="`cutoff`"):
+        r3d.R3D.from_formula("wage ~ rev", data=small, unit="firm", cutoff=5.0)
+    with pytest.raises(ValueError, match="`treatment`.*0/1"):
+        r3d.R3D.from_formula("wage ~ rev", data=small.assign(t=2), unit="firm", treatment="t")
+    with pytest.raises(ValueError, match="`weights`.*non-negative"):
+        r3d.R3D.from_formula("wage ~ rev", data=small.assign(w=-1.0), unit="firm", weights="w")
+    bad = small.copy()
+    bad.loc[bad["firm"] == 2, "rev"] = np.inf
+    with pytest.raises(ValueError, match="`running`.*finite"):
+        r3d.R3D.from_formula("wage ~ rev", data=bad, unit="firm")
+    with pytest.raises(ValueError, match="`unit`.*missing"):
+        r3d.R3D(small["wage"], small["rev"], small["firm"].astype(float).where(small.index > 0))
+
+
+def test_zero_weight_rows_dropped_and_weighted_equal_weights_is_type7(small):
+    w = np.ones(len(small))
+    w[[1, 2]] = 0.0
+    mod_w = r3d.R3D.from_formula("wage ~ rev", data=small.assign(w=w), unit="firm", weights="w")
+    mod = r3d.R3D.from_formula("wage ~ rev", data=small.drop(index=[1, 2]), unit="firm")
+    assert mod_w.n_dropped_draws == 2
+    np.testing.assert_allclose(mod_w.unit_quantiles(7).to_numpy(), mod.unit_quantiles(7).to_numpy(), rtol=0, atol=1e-12)
+
+
+def test_three_ways_in_agree():
+    df = load_long("ref_long_sharp")
+    ref = load_ref("ref_data_sharp_simple_20")
+    q = ref_quantile_grid(20)
+    a = r3d.R3D.from_formula("y ~ x", data=df, unit="unit")
+    samples = [g["y"].to_numpy() for _, g in df.groupby("unit", sort=False)]
+    xs = df.groupby("unit", sort=False)["x"].first().to_numpy()
+    b = r3d.R3D.from_samples(samples, xs)
+    c = r3d.R3D.from_quantiles(ref[[f"Q{j}" for j in range(1, 21)]].to_numpy(), ref["X"].to_numpy(), q)
+    for mod in (a, b):
+        np.testing.assert_allclose(mod.unit_quantiles(q).to_numpy(), c.unit_quantiles().to_numpy(), rtol=0, atol=1e-12)
+    kw = dict(method="frechet", bandwidth=0.5, quantiles=q, n_boot=0)
+    ta, tb, tc = (m.fit(**kw).params.to_numpy() for m in (a, b, c))
+    np.testing.assert_allclose(ta, tc, rtol=0, atol=1e-12)
+    np.testing.assert_allclose(tb, tc, rtol=0, atol=1e-12)
+
+
+def test_from_samples_counts_empty_units():
+    with pytest.warns(r3d.DroppedDataWarning):
+        mod = r3d.R3D.from_samples([np.arange(5.0), [], [1.0, np.nan]], [-0.5, 0.2, 0.4])
+    assert mod.nobs == 2 and mod.n_dropped_units == 1 and mod.n_dropped_draws == 1
+
+
+def test_from_quantiles_validation():
+    q = np.array([0.25, 0.5, 0.75])
+    x = np.array([-0.5, -0.2, 0.1, 0.6])
+    Q = np.array([[1, 2, 3], [1, 2, 3], [2, 3, 4], [2, 3, 4.0]])
+    with pytest.raises(ValueError, match="`qmat`.*3 columns"):
+        r3d.R3D.from_quantiles(Q[:, :2], x, q)
+    with pytest.raises(ValueError, match="`qmat`.*non-decreasing"):
+        r3d.R3D.from_quantiles(Q[:, ::-1], x, q)
+    Qn = Q.copy()
+    Qn[1] = np.nan
+    with pytest.warns(r3d.DroppedDataWarning):
+        mod = r3d.R3D.from_quantiles(Qn, x, q)
+    assert mod.nobs == 3
+    with pytest.raises(ValueError, match="`quantiles`"):
+        r3d.R3D.from_quantiles(Q, x, [0.5, 0.25, 0.75])
+
+
+def test_prepare_long_does_not_modify_inputs():
+    y = np.array([1.0, np.nan, 3.0, 4.0])
+    x = np.array([0.1, 0.1, -0.1, -0.1])
+    u = np.array([1, 1, 2, 2])
+    copies = [a.copy() for a in (y, x, u)]
+    prepare_long(y, x, u)
+    for a, b in zip((y, x, u), copies):
+        np.testing.assert_array_equal(a, b)
