@@ -1,0 +1,1151 @@
+"""Data-driven bandwidth selection (METHOD.md section 6).
+
+Bias is handled by choosing the bandwidth optimal for a low pilot order ``s``
+(default 1) and estimating with a higher order ``p > s`` (default 2), without
+explicit bias subtraction (Calonico, Cattaneo and Titiunik 2014, Remark 7).
+All counts ``n`` are units. The selector runs in three steps:
+
+1. **Pilot.** The density of the running variable at the cutoff, ``f_hat``, is
+   a kernel estimate with Silverman's bandwidth ``1.06 sd(X) n^(-1/5)``. On each
+   side a global polynomial of degree ``s + 1`` gives the ``(s+1)``-th
+   derivative of every mean quantile curve and a residual variance; these give
+   the bias constant ``B(q) = [c_b+ m+^(s+1) - c_b- m-^(s+1)] / (s+1)!`` and the
+   variance constant ``V(q) = (c_v+ sigma2+ + c_v- sigma2-) / f_hat`` and the
+   pilot bandwidth ``h0 = [V / (2(s+1) B^2)]^(1/(2s+3)) n^(-1/(2s+3))`` (per
+   quantile for the MSE rules; with grid integrals of ``B^2`` and ``V`` for the
+   IMSE rules).
+2. **Refine.** The derivative is re-estimated by a local polynomial of order
+   ``s + 1`` at its own bandwidth ``b = h0 n^(1/(2s+3) - 1/(2s+5))`` and the
+   residual variance as the kernel-weighted mean of squared residuals of the
+   order-``s`` local fit at ``h0``. The sandwich (HC0) variance of the
+   derivative coefficient gives ``R(q)``, the estimated variance of ``B(q)``.
+3. **Final.** ``h(q) = [V / (2(s+1) (B^2 + R))]^(1/(2s+3)) n^(-1/(2s+3))``
+   (MSE, per quantile) or the same with ``int V dq`` and ``int (B^2 + R) dq``
+   (IMSE, one bandwidth; trapezoid rule over the grid, exact for unequal
+   spacing). ``regularize=False`` drops ``R``. The coverage-error rules
+   multiply the result by ``n^(-s/((2s+3)(s+3)))``.
+
+Guards (each one documented below, recorded in the result and warned about
+with :class:`r3d.BandwidthWarning` where the final bandwidth is affected):
+
+- *data-range cap* (rdrobust's ``bwrestrict``): no bandwidth (pilot ``h0``,
+  derivative ``b`` or final ``h``) exceeds ``h_max``, the largest distance from
+  the cutoff to a unit; a final bandwidth at the cap is warned about;
+- *near-zero bias difference*: when ``B^2 (+ R)`` is zero or the formula is not
+  finite, the final bandwidth falls back to the cap ``h_max``, with a warning;
+- *too few units*: a side with fewer than ``s + 3`` distinct running-variable
+  values cannot support the pilot fits and raises
+  :class:`r3d.InsufficientDataError` naming the side; a bandwidth that would
+  leave fewer than ``PILOT_MIN_UNITS`` distinct units on a side (or all of the
+  side's units, when it has fewer) is enlarged until it does (rdrobust's
+  ``bwcheck``), with a warning.
+
+Kernel constants are exact: the one-sided integrals of polynomials times the
+(piecewise polynomial) kernel are computed in closed form.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import sys
+import warnings
+from dataclasses import dataclass, field
+from fractions import Fraction
+from functools import lru_cache
+from typing import Any
+
+import numpy as np
+
+from r3d._validation import (
+    BandwidthWarning,
+    InsufficientDataError,
+    check_choice,
+    check_int,
+    message,
+)
+from r3d.locpoly import KERNEL_ALIASES, KERNELS, fit_side, kernel_function
+
+__all__ = [
+    "BANDWIDTH_RULES",
+    "PILOT_MIN_UNITS",
+    "NEAR_ZERO_BIAS",
+    "BandwidthSelection",
+    "DensityEstimate",
+    "GlobalPilot",
+    "KernelConstants",
+    "SelectorSteps",
+    "cer_factor",
+    "constants_from_matrices",
+    "density_at_cutoff",
+    "global_pilot",
+    "kernel_constants",
+    "pilot_bandwidth",
+    "select_bandwidths",
+]
+
+BANDWIDTH_RULES = ("mse", "imse", "cer-mse", "cer-imse")
+
+#: Smallest number of distinct units a bandwidth must keep on each side
+#: (rdrobust's ``bwcheck`` default under ``masspoints="adjust"``); a side with
+#: fewer units keeps all of them.
+PILOT_MIN_UNITS = 10
+
+#: The bias constant counts as zero when sqrt(B^2 (+ R)) is below this fraction of
+#: sd(Y) / h_max^(s+1), the scale of an (s+1)-th derivative of the outcome over the
+#: data range (exactly linear noiseless curves give ~1e-15 instead of 0).
+NEAR_ZERO_BIAS = 1e-8
+
+#: Silverman's rule-of-thumb constant for the density bandwidth.
+SILVERMAN_CONSTANT = 1.06
+
+# A bandwidth at the k-th distance keeps that unit: pad by (1 + sqrt(eps)) so
+# the unit gets positive triangular/Epanechnikov weight (as rdrobust does).
+_PAD = 1.0 + math.sqrt(np.finfo(float).eps)
+
+_SIDES = ("left", "right")
+_SIDE_TEXT = {"left": "left (x < cutoff)", "right": "right (x >= cutoff)"}
+
+
+# ---------------------------------------------------------------------------
+# warnings that point at the user's code
+# ---------------------------------------------------------------------------
+
+_PKG_DIR = os.path.dirname(os.path.abspath(__file__)) + os.sep
+
+
+def _external_stacklevel() -> int:
+    """Stack level of the first frame outside the ``r3d`` package (for ``warnings.warn``).
+
+    Level 1 is the caller of this function's caller's ``warnings.warn``; we count
+    from the frame that calls ``warnings.warn`` (``_warn``).
+    """
+    frame = sys._getframe(2)  # the frame that called _warn
+    level = 2
+    while frame is not None and os.path.abspath(frame.f_code.co_filename).startswith(_PKG_DIR):
+        frame = frame.f_back
+        level += 1
+    return level
+
+
+def _warn(text: str, sink: list[str]) -> None:
+    """Issue a :class:`BandwidthWarning` at the user's line and record its text."""
+    sink.append(text)
+    warnings.warn(text, BandwidthWarning, stacklevel=_external_stacklevel())
+
+
+# ---------------------------------------------------------------------------
+# kernel constants
+# ---------------------------------------------------------------------------
+
+
+def _kernel_coefficients(kernel: str, side: str) -> list[Fraction]:
+    """Exact coefficients (in powers of u) of the kernel on one side of zero.
+
+    ``side`` "right" is u in [0, 1], "left" is u in [-1, 0].
+    """
+    if kernel == "triangular":
+        return [Fraction(1), Fraction(-1 if side == "right" else 1)]
+    if kernel == "epanechnikov":
+        return [Fraction(3, 4), Fraction(0), Fraction(-3, 4)]
+    return [Fraction(1, 2)]
+
+
+def _poly_square(c: list[Fraction]) -> list[Fraction]:
+    out = [Fraction(0)] * (2 * len(c) - 1)
+    for i, a in enumerate(c):
+        for j, b in enumerate(c):
+            out[i + j] += a * b
+    return out
+
+
+def _one_sided_moment(c: list[Fraction], k: int, side: str) -> Fraction:
+    """Exact ``int u^k sum_j c_j u^j du`` over [0, 1] (right) or [-1, 0] (left)."""
+    lo, hi = (Fraction(0), Fraction(1)) if side == "right" else (Fraction(-1), Fraction(0))
+    return sum(
+        (cj * (hi ** (k + j + 1) - lo ** (k + j + 1)) / (k + j + 1) for j, cj in enumerate(c)),
+        Fraction(0),
+    )
+
+
+def _solve_exact(A: list[list[Fraction]], b: list[Fraction]) -> list[Fraction]:
+    """Solve A z = b exactly (Gauss-Jordan over the rationals; A is positive definite)."""
+    d = len(b)
+    M = [list(row) + [b[i]] for i, row in enumerate(A)]
+    for col in range(d):
+        piv = next(r for r in range(col, d) if M[r][col] != 0)
+        M[col], M[piv] = M[piv], M[col]
+        pv = M[col][col]
+        M[col] = [v / pv for v in M[col]]
+        for r in range(d):
+            if r != col and M[r][col] != 0:
+                f = M[r][col]
+                M[r] = [vr - f * vc for vr, vc in zip(M[r], M[col])]
+    return [M[i][d] for i in range(d)]
+
+
+@dataclass(frozen=True, slots=True)
+class KernelConstants:
+    """One-sided kernel constants of a local polynomial of order s (METHOD.md section 6).
+
+    With r(u) = (1, u, ..., u^s)' and integrals over u >= 0 ("plus") or u < 0 ("minus"):
+    Gamma = int K r r', Lambda = int u^(s+1) K r, Psi = int K^2 r r',
+    c_b = e_0' Gamma^-1 Lambda (leading bias constant of the intercept),
+    c_v = e_0' Gamma^-1 Psi Gamma^-1 e_0 (variance constant of the intercept).
+
+    Attributes
+    ----------
+    kernel : str
+    order : int
+        The polynomial order s.
+    Gamma_plus, Gamma_minus : ndarray
+        (s+1, s+1).
+    Lambda_plus, Lambda_minus : ndarray
+        (s+1,).
+    Psi_plus, Psi_minus : ndarray
+        (s+1, s+1).
+    c_b_plus, c_b_minus, c_v_plus, c_v_minus : float
+    """
+
+    kernel: str
+    order: int
+    Gamma_plus: np.ndarray
+    Gamma_minus: np.ndarray
+    Lambda_plus: np.ndarray
+    Lambda_minus: np.ndarray
+    Psi_plus: np.ndarray
+    Psi_minus: np.ndarray
+    c_b_plus: float
+    c_b_minus: float
+    c_v_plus: float
+    c_v_minus: float
+
+
+def constants_from_matrices(
+    kernel: str,
+    order: int,
+    Gamma_plus: np.ndarray,
+    Gamma_minus: np.ndarray,
+    Lambda_plus: np.ndarray,
+    Lambda_minus: np.ndarray,
+    Psi_plus: np.ndarray,
+    Psi_minus: np.ndarray,
+) -> KernelConstants:
+    """Build :class:`KernelConstants` (with c_b, c_v) from the kernel matrices.
+
+    Used by :func:`kernel_constants` and by tests that feed in other
+    software's (approximate) matrices.
+    """
+    mats = []
+    for arr in (Gamma_plus, Gamma_minus, Lambda_plus, Lambda_minus, Psi_plus, Psi_minus):
+        a = np.array(arr, dtype=float)
+        a.setflags(write=False)
+        mats.append(a)
+    Gp, Gm, Lp, Lm, Pp, Pm = mats
+
+    def _cb(G: np.ndarray, L: np.ndarray) -> float:
+        return float(np.linalg.solve(G, L)[0])
+
+    def _cv(G: np.ndarray, P: np.ndarray) -> float:
+        Ginv = np.linalg.inv(G)
+        return float((Ginv @ P @ Ginv)[0, 0])
+
+    return KernelConstants(
+        kernel=kernel,
+        order=order,
+        Gamma_plus=Gp,
+        Gamma_minus=Gm,
+        Lambda_plus=Lp,
+        Lambda_minus=Lm,
+        Psi_plus=Pp,
+        Psi_minus=Pm,
+        c_b_plus=_cb(Gp, Lp),
+        c_b_minus=_cb(Gm, Lm),
+        c_v_plus=_cv(Gp, Pp),
+        c_v_minus=_cv(Gm, Pm),
+    )
+
+
+@lru_cache(maxsize=64)
+def _kernel_constants_cached(kernel: str, order: int) -> KernelConstants:
+    s = order
+    mats: dict[str, np.ndarray] = {}
+    consts: dict[str, float] = {}
+    for side, tag in (("right", "plus"), ("left", "minus")):
+        K = _kernel_coefficients(kernel, side)
+        K2 = _poly_square(K)
+        G = [[_one_sided_moment(K, i + j, side) for j in range(s + 1)] for i in range(s + 1)]
+        L = [_one_sided_moment(K, s + 1 + i, side) for i in range(s + 1)]
+        P = [[_one_sided_moment(K2, i + j, side) for j in range(s + 1)] for i in range(s + 1)]
+        e0 = [Fraction(1)] + [Fraction(0)] * s
+        a = _solve_exact(G, e0)  # Gamma^-1 e_0 (Gamma symmetric)
+        consts[f"c_b_{tag}"] = float(sum((ai * li for ai, li in zip(a, L)), Fraction(0)))
+        consts[f"c_v_{tag}"] = float(
+            sum((a[i] * P[i][j] * a[j] for i in range(s + 1) for j in range(s + 1)), Fraction(0))
+        )
+        for name, val in (("Gamma", G), ("Lambda", L), ("Psi", P)):
+            arr = np.array(val, dtype=float)
+            arr.setflags(write=False)
+            mats[f"{name}_{tag}"] = arr
+    return KernelConstants(kernel=kernel, order=order, **mats, **consts)
+
+
+def kernel_constants(kernel: str, order: int) -> KernelConstants:
+    """Exact one-sided kernel constants for a local polynomial of order ``order``.
+
+    Parameters
+    ----------
+    kernel : {"triangular", "epanechnikov", "uniform"}
+        Short forms "tri", "epa", "uni" are accepted.
+    order : int
+        Polynomial order s >= 0.
+
+    Returns
+    -------
+    KernelConstants
+        Closed-form integrals (the kernels are piecewise polynomials). For
+        example, triangular with s = 1: c_b = -1/10 and c_v = 24/5 on both sides.
+    """
+    kernel = check_choice("kernel", kernel, KERNELS, KERNEL_ALIASES)
+    order = check_int("order", order, low=0, high=10)
+    return _kernel_constants_cached(kernel, order)
+
+
+# ---------------------------------------------------------------------------
+# density of the running variable at the cutoff
+# ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class DensityEstimate:
+    """Kernel density estimate of the running variable at the cutoff.
+
+    Attributes
+    ----------
+    f_hat : float
+        mean_i K((X_i - c) / h) / h.
+    h : float
+        Silverman bandwidth 1.06 sd(X) n^(-1/5).
+    sd : float
+        Sample standard deviation of X (denominator n - 1).
+    n : int
+        Number of units.
+    kernel : str
+    """
+
+    f_hat: float
+    h: float
+    sd: float
+    n: int
+    kernel: str
+
+
+def density_at_cutoff(x: np.ndarray, *, cutoff: float, kernel: str) -> DensityEstimate:
+    """Density of the running variable at the cutoff (step 1 of METHOD.md section 6).
+
+    Parameters
+    ----------
+    x : ndarray
+        (n,) running variable, one entry per unit.
+    cutoff : float
+    kernel : {"triangular", "epanechnikov", "uniform"}
+        The estimation kernel (a density on [-1, 1]).
+
+    Returns
+    -------
+    DensityEstimate
+    """
+    kernel = check_choice("kernel", kernel, KERNELS, KERNEL_ALIASES)
+    x = _as_vector("x", x)
+    n = x.size
+    if n < 2:
+        raise ValueError(message("x", "at least 2 units", f"<{n} unit(s)>"))
+    xc = x - float(cutoff)
+    sd = float(np.std(xc, ddof=1))
+    if not sd > 0:
+        raise ValueError(
+            message("x", "a running variable that varies across units", "<a constant>")
+        )
+    h = SILVERMAN_CONSTANT * sd * n ** (-1.0 / 5.0)
+    f_hat = float(np.mean(kernel_function(xc / h, kernel)) / h)
+    return DensityEstimate(f_hat=f_hat, h=h, sd=sd, n=n, kernel=kernel)
+
+
+def cer_factor(n: int, pilot_order: int) -> float:
+    """Coverage-error rule-of-thumb factor n^(-s/((2s+3)(s+3))) (Calonico, Cattaneo, Farrell)."""
+    s = pilot_order
+    return float(n ** (-s / ((2 * s + 3) * (s + 3))))
+
+
+# ---------------------------------------------------------------------------
+# results
+# ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class SelectorSteps:
+    """Every intermediate of the selector for one outcome (m curves).
+
+    For the quantile outcome m is the number of quantile levels; for the fuzzy
+    first stage (the take-up T) m = 1. Arrays are (m,) unless stated; for the
+    IMSE rules the bandwidth arrays repeat one value.
+
+    Attributes
+    ----------
+    pilot_deriv_plus, pilot_deriv_minus : ndarray
+        Step 1: (s+1)-th derivatives from the global polynomials of degree s+1.
+    pilot_sigma2_plus, pilot_sigma2_minus : ndarray
+        Step 1: residual variances of those fits (denominator n_side - 1).
+    pilot_B, pilot_V : ndarray
+        Step 1: bias and variance constants B0(q), V0(q).
+    h0_formula : ndarray
+        Step 1: pilot bandwidth from the formula (may be inf), before guards.
+    h0 : ndarray
+        Pilot bandwidth used (capped at h_max, floored to keep units).
+    pilot_capped, pilot_floored : ndarray
+        (m,) bool: the cap / the unit floor changed h0.
+    b : ndarray
+        Step 2: bandwidth of the order s+1 derivative fit,
+        h0 n^(1/(2s+3) - 1/(2s+5)), then capped/floored.
+    b_capped, b_floored : ndarray
+        (m,) bool.
+    deriv_plus, deriv_minus : ndarray
+        Step 2: (s+1)-th derivatives m^(s+1) at the cutoff from the local fits at b.
+    deriv_var_plus, deriv_var_minus : ndarray
+        HC0 sandwich variances of the coefficients beta_(s+1) = m^(s+1) / (s+1)!.
+    sigma2_plus, sigma2_minus : ndarray
+        Step 2: kernel-weighted residual variances of the order-s fits at h0.
+    B_plus, B_minus : ndarray
+        c_b+- m+-^(s+1) / (s+1)!; the bias constant of the jump is B_plus - B_minus.
+    V_plus, V_minus : ndarray
+        c_v+- sigma2+- / f_hat; the variance constant of the jump is V_plus + V_minus.
+    R : ndarray
+        Estimated variance of B = B_plus - B_minus (the regularisation term).
+    h_formula : ndarray
+        Step 3: (I)MSE-optimal bandwidth from the formula (may be inf), before
+        guards and before the CER factor.
+    h : ndarray
+        Final bandwidth.
+    capped : ndarray
+        (m,) bool: the data-range cap (or the near-zero-bias fallback) set h.
+    near_zero_bias : ndarray
+        (m,) bool: the denominator B^2 (+ R) was zero or the formula not finite.
+    floored : ndarray
+        (m,) bool: h was enlarged to keep PILOT_MIN_UNITS units on each side.
+    """
+
+    pilot_deriv_plus: np.ndarray
+    pilot_deriv_minus: np.ndarray
+    pilot_sigma2_plus: np.ndarray
+    pilot_sigma2_minus: np.ndarray
+    pilot_B: np.ndarray
+    pilot_V: np.ndarray
+    h0_formula: np.ndarray
+    h0: np.ndarray
+    pilot_capped: np.ndarray
+    pilot_floored: np.ndarray
+    b: np.ndarray
+    b_capped: np.ndarray
+    b_floored: np.ndarray
+    deriv_plus: np.ndarray
+    deriv_minus: np.ndarray
+    deriv_var_plus: np.ndarray
+    deriv_var_minus: np.ndarray
+    sigma2_plus: np.ndarray
+    sigma2_minus: np.ndarray
+    B_plus: np.ndarray
+    B_minus: np.ndarray
+    V_plus: np.ndarray
+    V_minus: np.ndarray
+    R: np.ndarray
+    h_formula: np.ndarray
+    h: np.ndarray
+    capped: np.ndarray
+    near_zero_bias: np.ndarray
+    floored: np.ndarray
+
+    def as_dict(self, prefix: str = "") -> dict[str, Any]:
+        """Flat dict of the arrays (copies), keys prefixed with ``prefix``."""
+        return {prefix + name: np.array(getattr(self, name)) for name in self.__dataclass_fields__}
+
+
+@dataclass(frozen=True, slots=True)
+class BandwidthSelection:
+    """Bandwidths chosen from the data, with every intermediate (METHOD.md section 6).
+
+    Attributes
+    ----------
+    rule : str
+        One of ``BANDWIDTH_RULES``.
+    h : ndarray
+        (m,) final bandwidth per quantile level (all equal for the IMSE rules).
+    h_treatment : float or None
+        Fuzzy first-stage bandwidth (MSE rule on T, CER factor for the CER
+        rules), None for a sharp design.
+    quantiles : ndarray
+        (m,) quantile levels.
+    kernel : str
+    order : int
+        Estimation order p.
+    pilot_order : int
+        Pilot order s (the bandwidth is (I)MSE-optimal for order s).
+    cutoff : float
+    n, n_left, n_right : int
+        Units in total and on each side.
+    density : DensityEstimate
+        f_hat and its Silverman bandwidth.
+    constants : KernelConstants
+        Exact kernel constants for order s.
+    h_max : float
+        The data-range cap: the largest distance from the cutoff to a unit.
+    h_min : float
+        The unit floor: smallest bandwidth keeping min(PILOT_MIN_UNITS, side
+        size) distinct units on each side.
+    cer_factor : float
+        n^(-s/((2s+3)(s+3))) for the CER rules, 1.0 otherwise.
+    regularize : bool
+        Whether R entered the denominators.
+    steps : SelectorSteps
+        Intermediates for the quantile outcome ((m,) arrays).
+    treatment_steps : SelectorSteps or None
+        Intermediates for the take-up T ((1,) arrays), fuzzy designs only.
+    warnings : tuple of str
+        Texts of the BandwidthWarnings issued.
+    """
+
+    rule: str
+    h: np.ndarray
+    h_treatment: float | None
+    quantiles: np.ndarray
+    kernel: str
+    order: int
+    pilot_order: int
+    cutoff: float
+    n: int
+    n_left: int
+    n_right: int
+    density: DensityEstimate
+    constants: KernelConstants
+    h_max: float
+    h_min: float
+    cer_factor: float
+    regularize: bool
+    steps: SelectorSteps
+    treatment_steps: SelectorSteps | None = None
+    warnings: tuple[str, ...] = field(default_factory=tuple)
+
+    # convenient views of the outcome intermediates
+    @property
+    def f_hat(self) -> float:
+        """Density of the running variable at the cutoff."""
+        return self.density.f_hat
+
+    @property
+    def s(self) -> int:
+        """Pilot order s."""
+        return self.pilot_order
+
+    @property
+    def p(self) -> int:
+        """Estimation order p."""
+        return self.order
+
+    @property
+    def h0(self) -> np.ndarray:
+        """(m,) pilot bandwidths used in step 2."""
+        return self.steps.h0
+
+    @property
+    def b(self) -> np.ndarray:
+        """(m,) bandwidths of the derivative fits."""
+        return self.steps.b
+
+    @property
+    def B_plus(self) -> np.ndarray:
+        """(m,) right-side bias constants."""
+        return self.steps.B_plus
+
+    @property
+    def B_minus(self) -> np.ndarray:
+        """(m,) left-side bias constants."""
+        return self.steps.B_minus
+
+    @property
+    def V_plus(self) -> np.ndarray:
+        """(m,) right-side variance constants."""
+        return self.steps.V_plus
+
+    @property
+    def V_minus(self) -> np.ndarray:
+        """(m,) left-side variance constants."""
+        return self.steps.V_minus
+
+    @property
+    def R(self) -> np.ndarray:
+        """(m,) estimated variances of the bias constant."""
+        return self.steps.R
+
+    @property
+    def capped(self) -> np.ndarray:
+        """(m,) bool: the data-range cap bound."""
+        return self.steps.capped
+
+    @property
+    def bandwidth(self) -> float | np.ndarray:
+        """The IMSE bandwidth as a float, or the (m,) MSE bandwidths."""
+        if self.rule in ("imse", "cer-imse"):
+            return float(self.h[0])
+        return self.h
+
+    def as_dict(self) -> dict[str, Any]:
+        """Flat dict of every number (for ``R3DResults.bandwidth_info``)."""
+        c = self.constants
+        out: dict[str, Any] = {
+            "rule": self.rule,
+            "h": np.array(self.h),
+            "h_treatment": self.h_treatment,
+            "quantiles": np.array(self.quantiles),
+            "kernel": self.kernel,
+            "order": self.order,
+            "pilot_order": self.pilot_order,
+            "cutoff": self.cutoff,
+            "n": self.n,
+            "n_left": self.n_left,
+            "n_right": self.n_right,
+            "f_hat": self.density.f_hat,
+            "density_bandwidth": self.density.h,
+            "sd_x": self.density.sd,
+            "c_b_plus": c.c_b_plus,
+            "c_b_minus": c.c_b_minus,
+            "c_v_plus": c.c_v_plus,
+            "c_v_minus": c.c_v_minus,
+            "h_max": self.h_max,
+            "h_min": self.h_min,
+            "cer_factor": self.cer_factor,
+            "regularize": self.regularize,
+            "warnings": list(self.warnings),
+        }
+        out.update(self.steps.as_dict())
+        if self.treatment_steps is not None:
+            out.update(self.treatment_steps.as_dict(prefix="treatment_"))
+        return out
+
+
+# ---------------------------------------------------------------------------
+# numerical steps
+# ---------------------------------------------------------------------------
+
+
+def _as_vector(name: str, v: Any) -> np.ndarray:
+    arr = np.asarray(v, dtype=float)
+    if arr.ndim != 1:
+        raise ValueError(message(name, "a 1-D array (one value per unit)", arr))
+    if not np.all(np.isfinite(arr)):
+        raise ValueError(message(name, "finite values", "<an array with NaN or inf>",
+                                 "Drop or impute the missing units first."))
+    return np.ascontiguousarray(arr)
+
+
+def _trapezoid_weights(quantiles: np.ndarray) -> np.ndarray:
+    """(m,) weights w with sum_j w_j g(q_j) = trapezoid integral of g over the grid.
+
+    A single grid point gets weight 1 (only ratios of integrals are used).
+    """
+    m = quantiles.size
+    if m == 1:
+        return np.ones(1)
+    d = np.diff(quantiles)
+    w = np.zeros(m)
+    w[:-1] += d / 2.0
+    w[1:] += d / 2.0
+    return w
+
+
+def _optimal_h(V: np.ndarray, D: np.ndarray, n: int, s: int) -> np.ndarray:
+    """[V / (2(s+1) D)]^(1/(2s+3)) n^(-1/(2s+3)); inf where D <= 0 or not finite."""
+    V = np.asarray(V, dtype=float)
+    D = np.asarray(D, dtype=float)
+    ok = np.isfinite(D) & (D > 0) & np.isfinite(V) & (V >= 0)
+    with np.errstate(over="ignore", divide="ignore", invalid="ignore"):
+        ratio = np.where(ok, V / (2.0 * (s + 1) * np.where(ok, D, 1.0)), np.inf)
+        out = np.where(ok & np.isfinite(ratio), ratio ** (1.0 / (2 * s + 3)) * n ** (-1.0 / (2 * s + 3)), np.inf)
+    return out
+
+
+@dataclass(frozen=True, slots=True)
+class GlobalPilot:
+    """Step 1: global polynomial fits of degree s+1 on each side.
+
+    Attributes
+    ----------
+    deriv_plus, deriv_minus : ndarray
+        (m,) (s+1)-th derivatives (constant for a polynomial of degree s+1).
+    sigma2_plus, sigma2_minus : ndarray
+        (m,) residual variances (sum of squared residuals / (n_side - 1)).
+    B : ndarray
+        (m,) bias constants [c_b+ d+ - c_b- d-] / (s+1)!.
+    V : ndarray
+        (m,) variance constants (c_v+ sigma2+ + c_v- sigma2-) / f_hat.
+    """
+
+    deriv_plus: np.ndarray
+    deriv_minus: np.ndarray
+    sigma2_plus: np.ndarray
+    sigma2_minus: np.ndarray
+    B: np.ndarray
+    V: np.ndarray
+
+
+def _global_poly(xc: np.ndarray, Y: np.ndarray, degree: int) -> tuple[np.ndarray, np.ndarray]:
+    """Least-squares polynomial of ``degree`` in xc for every column of Y.
+
+    Returns the ``degree``-th derivatives (m,) and residual variances (m,)
+    (denominator n - 1, as R's ``var(resid(lm(...)))``).
+    """
+    scale = float(np.max(np.abs(xc)))
+    t = xc / scale
+    Xd = np.vander(t, degree + 1, increasing=True)
+    Qf, Rf = np.linalg.qr(Xd)  # reduced QR; Xd has full column rank (>= s + 3 distinct x)
+    coef = np.linalg.solve(Rf, Qf.T @ Y)
+    resid = Y - Xd @ coef
+    sigma2 = np.sum(resid * resid, axis=0) / (xc.size - 1)
+    deriv = coef[degree] * math.factorial(degree) / scale**degree
+    return deriv, sigma2
+
+
+def global_pilot(
+    x: np.ndarray,
+    Y: np.ndarray,
+    *,
+    cutoff: float,
+    f_hat: float,
+    constants: KernelConstants,
+) -> GlobalPilot:
+    """Step 1 of the selector: bias and variance constants from global polynomials.
+
+    Parameters
+    ----------
+    x : ndarray
+        (n,) running variable.
+    Y : ndarray
+        (n, m) outcome curves (unit quantiles, or T as one column).
+    cutoff : float
+    f_hat : float
+        Density of x at the cutoff.
+    constants : KernelConstants
+        Constants for order s (``constants.order``).
+
+    Returns
+    -------
+    GlobalPilot
+    """
+    s = constants.order
+    xc = x - cutoff
+    right = xc >= 0
+    d_plus, v_plus = _global_poly(xc[right], Y[right], s + 1)
+    d_minus, v_minus = _global_poly(xc[~right], Y[~right], s + 1)
+    fact = math.factorial(s + 1)
+    B = (constants.c_b_plus * d_plus - constants.c_b_minus * d_minus) / fact
+    V = (constants.c_v_plus * v_plus + constants.c_v_minus * v_minus) / f_hat
+    return GlobalPilot(d_plus, d_minus, v_plus, v_minus, B, V)
+
+
+def pilot_bandwidth(pilot: GlobalPilot, quantiles: np.ndarray, *, n: int, s: int, imse: bool) -> np.ndarray:
+    """Step 1 pilot h0 from the formula: (m,) per quantile, or the IMSE value repeated.
+
+    Unguarded: inf where the bias constant is zero.
+    """
+    if imse:
+        w = _trapezoid_weights(quantiles)
+        h = _optimal_h(np.sum(w * pilot.V), np.sum(w * pilot.B**2), n, s)
+        return np.full(quantiles.size, float(h))
+    return _optimal_h(pilot.V, pilot.B**2, n, s)
+
+
+def _unit_floor(xc: np.ndarray, k: int) -> float:
+    """Smallest bandwidth that keeps min(k, side size) distinct units on each side."""
+    out = 0.0
+    for mask in (xc < 0, xc >= 0):
+        d = np.unique(np.abs(xc[mask]))
+        kk = min(k, d.size)
+        out = max(out, float(d[kk - 1]) * _PAD)
+    return out
+
+
+def _guard(h: np.ndarray, h_min: float, h_max: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Cap at h_max (also for inf/NaN), then floor at h_min. Returns (h, capped, floored)."""
+    h = np.asarray(h, dtype=float)
+    capped = ~np.isfinite(h) | (h > h_max)
+    out = np.where(capped, h_max, h)
+    floored = out < h_min
+    out = np.where(floored, h_min, out)
+    return out, capped, floored
+
+
+def _side_fits(
+    x: np.ndarray,
+    Y: np.ndarray,
+    *,
+    cutoff: float,
+    h: np.ndarray,
+    order: int,
+    kernel: str,
+    side: str,
+    n_jobs: int | None,
+) -> Any:
+    """One-sided local fit via :func:`r3d.locpoly.fit_side`, scalar h when all equal."""
+    hh: float | np.ndarray = float(h[0]) if np.all(h == h[0]) else h
+    return fit_side(
+        x,
+        Y,
+        cutoff=cutoff,
+        h=hh,
+        order=order,
+        kernel=kernel,
+        side=side,
+        return_coef_weights=True,
+        n_jobs=n_jobs,
+    )
+
+
+def _columns(a: np.ndarray, m: int) -> np.ndarray:
+    """Broadcast an (n, m_h) array with m_h in {1, m} to (n, m)."""
+    a = np.asarray(a, dtype=float)
+    if a.ndim == 1:
+        a = a[:, None]
+    return np.broadcast_to(a, (a.shape[0], m))
+
+
+def _local_residual_variance(
+    x: np.ndarray, Y: np.ndarray, *, cutoff: float, h0: np.ndarray, s: int, kernel: str, side: str,
+    n_jobs: int | None,
+) -> np.ndarray:
+    """(m,) kernel-weighted mean of squared residuals of the order-s fit at h0."""
+    fit = _side_fits(x, Y, cutoff=cutoff, h=h0, order=s, kernel=kernel, side=side, n_jobs=n_jobs)
+    m = Y.shape[1]
+    k = _columns(fit.kernel_weights, m)
+    inside = k > 0
+    e = np.where(inside, Y - np.where(inside, fit.fitted, 0.0), 0.0)
+    return np.sum(k * e * e, axis=0) / np.sum(k, axis=0)
+
+
+def _local_derivative(
+    x: np.ndarray, Y: np.ndarray, *, cutoff: float, b: np.ndarray, s: int, kernel: str, side: str,
+    n_jobs: int | None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """(m,) beta_(s+1) of the order s+1 fit at b, and its HC0 sandwich variance."""
+    fit = _side_fits(x, Y, cutoff=cutoff, h=b, order=s + 1, kernel=kernel, side=side, n_jobs=n_jobs)
+    m = Y.shape[1]
+    scale = b ** (s + 1)  # (m,)
+    beta = np.asarray(fit.coef, dtype=float)[s + 1] / scale
+    k = _columns(fit.kernel_weights, m)
+    inside = k > 0
+    e = np.where(inside, Y - np.where(inside, fit.fitted, 0.0), 0.0)
+    cw = _columns(np.asarray(fit.coef_weights, dtype=float)[s + 1], m) / scale
+    var = np.sum((cw * e) ** 2, axis=0)
+    return beta, var
+
+
+def _fmt_q(quantiles: np.ndarray, mask: np.ndarray, limit: int = 5) -> str:
+    qs = [f"{q:.3g}" for q in quantiles[mask]]
+    if len(qs) > limit:
+        qs = qs[:limit] + [f"... ({len(qs)} levels)"]
+    return ", ".join(qs)
+
+
+def _select_one(
+    x: np.ndarray,
+    Y: np.ndarray,
+    quantiles: np.ndarray,
+    *,
+    what: str,
+    cutoff: float,
+    imse: bool,
+    cer: float,
+    kernel: str,
+    constants: KernelConstants,
+    f_hat: float,
+    n: int,
+    h_min: float,
+    h_max: float,
+    regularize: bool,
+    sink: list[str],
+    n_jobs: int | None,
+) -> SelectorSteps:
+    """Steps 1-3 for one outcome (Y: (n, m) quantile curves, or T as (n, 1))."""
+    s = constants.order
+    fact = math.factorial(s + 1)
+
+    # step 1
+    pilot = global_pilot(x, Y, cutoff=cutoff, f_hat=f_hat, constants=constants)
+    h0_formula = pilot_bandwidth(pilot, quantiles, n=n, s=s, imse=imse)
+    h0, pilot_capped, pilot_floored = _guard(h0_formula, h_min, h_max)
+
+    # step 2
+    b_raw = h0 * n ** (1.0 / (2 * s + 3) - 1.0 / (2 * s + 5))
+    b, b_capped, b_floored = _guard(b_raw, h_min, h_max)
+    sig = {}
+    beta = {}
+    bvar = {}
+    for side, tag in (("left", "minus"), ("right", "plus")):
+        sig[tag] = _local_residual_variance(
+            x, Y, cutoff=cutoff, h0=h0, s=s, kernel=kernel, side=side, n_jobs=n_jobs
+        )
+        beta[tag], bvar[tag] = _local_derivative(
+            x, Y, cutoff=cutoff, b=b, s=s, kernel=kernel, side=side, n_jobs=n_jobs
+        )
+    c = constants
+    B_plus = c.c_b_plus * beta["plus"]
+    B_minus = c.c_b_minus * beta["minus"]
+    V_plus = c.c_v_plus * sig["plus"] / f_hat
+    V_minus = c.c_v_minus * sig["minus"] / f_hat
+    R = c.c_b_plus**2 * bvar["plus"] + c.c_b_minus**2 * bvar["minus"]
+
+    # step 3
+    B = B_plus - B_minus
+    V = V_plus + V_minus
+    D = B**2 + (R if regularize else 0.0)
+    tiny = (NEAR_ZERO_BIAS * np.std(Y, axis=0) / h_max ** (s + 1)) ** 2  # (m,)
+    if imse:
+        w = _trapezoid_weights(quantiles)
+        zero = not np.sum(w * D) > np.sum(w * tiny)
+        D_int = 0.0 if zero else np.sum(w * D)
+        h_formula = np.full(quantiles.size, float(_optimal_h(np.sum(w * V), D_int, n, s)))
+        near_zero = np.full(quantiles.size, zero)
+    else:
+        near_zero = ~(D > tiny)
+        h_formula = _optimal_h(V, np.where(near_zero, 0.0, D), n, s)
+    near_zero = near_zero | ~np.isfinite(h_formula)
+    capped = near_zero | (h_formula > h_max)
+    h = np.where(capped, h_max, h_formula) * cer
+    floored = h < h_min
+    h = np.where(floored, h_min, h)
+
+    def _which(mask: np.ndarray) -> str:
+        if what == "treatment":
+            return "the treatment (first stage)"
+        if imse:
+            return "the IMSE bandwidth"
+        return "quantile level(s) " + _fmt_q(quantiles, mask)
+
+    if np.any(near_zero):
+        _warn(
+            f"Bandwidth selection: the estimated bias constant is zero for {_which(near_zero)} "
+            f"(B^2{' + R' if regularize else ''} = 0), so the (I)MSE formula has no finite "
+            f"minimiser; falling back to the data-range cap h_max = {h_max:.4g}.",
+            sink,
+        )
+    over = capped & ~near_zero
+    if np.any(over):
+        largest = float(np.max(h_formula[over]))
+        hint = (
+            ""
+            if regularize
+            else " (with regularize=False an estimated bias constant near zero gives an "
+            "unbounded bandwidth; regularize=True guards against it)"
+        )
+        _warn(
+            f"Bandwidth selection: the (I)MSE-optimal bandwidth for {_which(over)} ({largest:.4g}) "
+            f"exceeds the data range; capped at h_max = {h_max:.4g}, the largest distance from "
+            f"the cutoff to a unit{hint}.",
+            sink,
+        )
+    if np.any(floored):
+        _warn(
+            f"Bandwidth selection: the bandwidth for {_which(floored)} keeps fewer than "
+            f"{PILOT_MIN_UNITS} units on a side; enlarged to h_min = {h_min:.4g}.",
+            sink,
+        )
+    return SelectorSteps(
+        pilot_deriv_plus=pilot.deriv_plus,
+        pilot_deriv_minus=pilot.deriv_minus,
+        pilot_sigma2_plus=pilot.sigma2_plus,
+        pilot_sigma2_minus=pilot.sigma2_minus,
+        pilot_B=pilot.B,
+        pilot_V=pilot.V,
+        h0_formula=h0_formula,
+        h0=h0,
+        pilot_capped=pilot_capped,
+        pilot_floored=pilot_floored,
+        b=b,
+        b_capped=b_capped,
+        b_floored=b_floored,
+        deriv_plus=beta["plus"] * fact,
+        deriv_minus=beta["minus"] * fact,
+        deriv_var_plus=bvar["plus"],
+        deriv_var_minus=bvar["minus"],
+        sigma2_plus=sig["plus"],
+        sigma2_minus=sig["minus"],
+        B_plus=B_plus,
+        B_minus=B_minus,
+        V_plus=V_plus,
+        V_minus=V_minus,
+        R=R,
+        h_formula=h_formula,
+        h=h,
+        capped=capped,
+        near_zero_bias=near_zero,
+        floored=floored,
+    )
+
+
+def select_bandwidths(
+    x: np.ndarray,
+    Q: np.ndarray,
+    quantiles: np.ndarray,
+    *,
+    cutoff: float,
+    rule: str,
+    kernel: str = "triangular",
+    order: int = 2,
+    pilot_order: int = 1,
+    regularize: bool = True,
+    t: np.ndarray | None = None,
+    n_jobs: int | None = None,
+) -> BandwidthSelection:
+    """Choose bandwidths from the data (METHOD.md section 6).
+
+    Parameters
+    ----------
+    x : ndarray
+        (n,) running variable, one entry per unit.
+    Q : ndarray
+        (n, m) unit quantile functions at ``quantiles``.
+    quantiles : ndarray
+        (m,) strictly increasing levels in (0, 1).
+    cutoff : float
+        Units with x >= cutoff are on the right (treated) side.
+    rule : {"mse", "imse", "cer-mse", "cer-imse"}
+        "mse": one bandwidth per quantile level (for ``method="simple"``);
+        "imse": one bandwidth for all levels (``method="frechet"``); the "cer-"
+        rules multiply by the coverage-error factor n^(-s/((2s+3)(s+3))).
+    kernel : {"triangular", "epanechnikov", "uniform"}
+    order : int
+        Estimation order p (default 2). p <= s is allowed with a warning: the
+        bias of the order-p estimate is then not handled.
+    pilot_order : int
+        Order s for which the bandwidth is (I)MSE-optimal (default 1).
+    regularize : bool
+        Add R(q), the estimated variance of the bias constant, to the squared
+        bias in the denominators (as rdrobust's ``scaleregul``). Without it the
+        bandwidth is noise when the true bias constant is zero.
+    t : ndarray or None
+        (n,) take-up for a fuzzy design: ``h_treatment`` is the MSE-optimal
+        bandwidth for the jump in E[T | X] from the same three steps.
+    n_jobs : int or None
+        Threads for the local fits (results do not depend on it).
+
+    Returns
+    -------
+    BandwidthSelection
+
+    Raises
+    ------
+    InsufficientDataError
+        A side has fewer than s + 3 distinct running-variable values.
+    ValueError
+        Invalid options or data shapes.
+
+    Warns
+    -----
+    BandwidthWarning
+        When the data-range cap binds, the bias constant is zero, a bandwidth
+        is enlarged to keep enough units, or order <= pilot_order.
+    """
+    rule = check_choice("rule", rule, BANDWIDTH_RULES)
+    kernel = check_choice("kernel", kernel, KERNELS, KERNEL_ALIASES)
+    order = check_int("order", order, low=0, high=10)
+    s = check_int("pilot_order", pilot_order, low=0, high=10)
+    if not isinstance(regularize, (bool, np.bool_)):
+        raise TypeError(message("regularize", "True or False", regularize))
+    cutoff = float(cutoff)
+    if not math.isfinite(cutoff):
+        raise ValueError(message("cutoff", "a finite number", cutoff))
+    x = _as_vector("x", x)
+    n = x.size
+    Q = np.asarray(Q, dtype=float)
+    if Q.ndim == 1:
+        Q = Q[:, None]
+    if Q.ndim != 2 or Q.shape[0] != n:
+        raise ValueError(message("Q", f"an array of shape (n, m) with n = {n} rows (one per unit)", Q))
+    if not np.all(np.isfinite(Q)):
+        raise ValueError(message("Q", "finite unit quantiles", "<an array with NaN or inf>"))
+    quantiles = np.atleast_1d(np.asarray(quantiles, dtype=float))
+    if quantiles.ndim != 1 or quantiles.size != Q.shape[1]:
+        raise ValueError(
+            message("quantiles", f"a 1-D array of the m = {Q.shape[1]} levels of the columns of Q", quantiles)
+        )
+    if not (np.all((quantiles > 0) & (quantiles < 1)) and np.all(np.diff(quantiles) > 0)):
+        raise ValueError(message("quantiles", "strictly increasing levels inside (0, 1)", quantiles))
+    if t is not None:
+        t = _as_vector("t", t)
+        if t.size != n:
+            raise ValueError(message("t", f"an array of length n = {n}", t))
+
+    sink: list[str] = []
+    if order <= s:
+        _warn(
+            f"Bandwidth selection: order p = {order} is not above pilot_order s = {s}; the "
+            f"bandwidth is (I)MSE-optimal for order s and the leading bias of the order-p "
+            f"estimate is not handled. Use order > pilot_order for valid inference.",
+            sink,
+        )
+
+    xc = x - cutoff
+    counts = {"left": int(np.sum(xc < 0)), "right": int(np.sum(xc >= 0))}
+    need = s + 3
+    for side, mask in (("left", xc < 0), ("right", xc >= 0)):
+        distinct = np.unique(xc[mask]).size
+        if distinct < need:
+            raise InsufficientDataError(
+                f"Too few units on the {_SIDE_TEXT[side]} side of the cutoff {cutoff:g} for the "
+                f"bandwidth selector: its pilot fits (global polynomial of degree s + 1 = {s + 1}, "
+                f"bandwidth: the whole side) need at least s + 3 = {need} distinct running-variable "
+                f"values, found {distinct} ({counts[side]} units). Give a bandwidth by hand, lower "
+                f"`pilot_order`, or use more units."
+            )
+
+    density = density_at_cutoff(x, cutoff=cutoff, kernel=kernel)
+    constants = kernel_constants(kernel, s)
+    h_max = float(np.max(np.abs(xc)))
+    h_min = min(_unit_floor(xc, PILOT_MIN_UNITS), h_max * _PAD)
+    imse = rule in ("imse", "cer-imse")
+    cer = cer_factor(n, s) if rule.startswith("cer") else 1.0
+
+    steps = _select_one(
+        x, Q, quantiles, what="outcome", cutoff=cutoff, imse=imse, cer=cer, kernel=kernel,
+        constants=constants, f_hat=density.f_hat, n=n, h_min=h_min, h_max=h_max,
+        regularize=bool(regularize), sink=sink, n_jobs=n_jobs,
+    )
+    t_steps = None
+    h_t = None
+    if t is not None:
+        t_steps = _select_one(
+            x, t[:, None], np.array([0.5]), what="treatment", cutoff=cutoff, imse=False, cer=cer,
+            kernel=kernel, constants=constants, f_hat=density.f_hat, n=n, h_min=h_min,
+            h_max=h_max, regularize=bool(regularize), sink=sink, n_jobs=n_jobs,
+        )
+        h_t = float(t_steps.h[0])
+
+    return BandwidthSelection(
+        rule=rule,
+        h=steps.h,
+        h_treatment=h_t,
+        quantiles=quantiles,
+        kernel=kernel,
+        order=order,
+        pilot_order=s,
+        cutoff=cutoff,
+        n=n,
+        n_left=counts["left"],
+        n_right=counts["right"],
+        density=density,
+        constants=constants,
+        h_max=h_max,
+        h_min=h_min,
+        cer_factor=cer,
+        regularize=bool(regularize),
+        steps=steps,
+        treatment_steps=t_steps,
+        warnings=tuple(sink),
+    )
