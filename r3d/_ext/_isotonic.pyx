@@ -18,26 +18,29 @@ from cython.parallel cimport prange, threadid
 cnp.import_array()
 
 
-cdef void _pava_row(const double* y, double* out, Py_ssize_t m,
-                    double* sums, Py_ssize_t* sizes) noexcept nogil:
-    """Isotonic regression of ``y[0:m]`` into ``out[0:m]``; ``sums``/``sizes`` are workspace of length m.
+cdef void _pava_row(const double* y, double* out, Py_ssize_t m, double* sums,
+                    double* means, Py_ssize_t* sizes) noexcept nogil:
+    """Isotonic regression of ``y[0:m]`` into ``out[0:m]``; ``sums``, ``means``, ``sizes`` are
+    workspace of length m.
 
     Blocks live on a stack; a new value starts a block and the top two blocks merge while
-    the lower one has the larger mean. Means are always computed as sum / size, so the
-    final block means are non-decreasing by the same arithmetic that writes the output.
+    the lower one has the larger mean. A block's mean is always its sum / size, so the
+    final block means, which are written out, are non-decreasing.
     """
     cdef Py_ssize_t j, k, b, nb = 0, pos = 0
     cdef double mean
     for j in range(m):
         sums[nb] = y[j]
+        means[nb] = y[j]
         sizes[nb] = 1
         nb += 1
-        while nb > 1 and sums[nb - 2] / sizes[nb - 2] > sums[nb - 1] / sizes[nb - 1]:
+        while nb > 1 and means[nb - 2] > means[nb - 1]:
             sums[nb - 2] += sums[nb - 1]
             sizes[nb - 2] += sizes[nb - 1]
+            means[nb - 2] = sums[nb - 2] / sizes[nb - 2]
             nb -= 1
     for b in range(nb):
-        mean = sums[b] / sizes[b]
+        mean = means[b]
         for k in range(sizes[b]):
             out[pos] = mean
             pos += 1
@@ -71,10 +74,12 @@ def isotonic_rows(y, int n_threads=1):
     cdef double[:, ::1] out_v = out
     # one workspace row per thread, indexed by the OpenMP thread id
     sums = np.empty((n_threads, m), dtype=np.float64)
+    means = np.empty((n_threads, m), dtype=np.float64)
     sizes = np.empty((n_threads, m), dtype=np.intp)
     cdef double[:, ::1] sums_v = sums
+    cdef double[:, ::1] means_v = means
     cdef Py_ssize_t[:, ::1] sizes_v = sizes
     for i in prange(n, nogil=True, schedule="static", num_threads=n_threads):
         tid = threadid()
-        _pava_row(&y_v[i, 0], &out_v[i, 0], m, &sums_v[tid, 0], &sizes_v[tid, 0])
+        _pava_row(&y_v[i, 0], &out_v[i, 0], m, &sums_v[tid, 0], &means_v[tid, 0], &sizes_v[tid, 0])
     return out
