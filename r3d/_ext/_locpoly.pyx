@@ -1,0 +1,483 @@
+"""One-sided local polynomial fits (METHOD.md section 3), compiled.
+
+For one side of the cutoff, an order ``p``, a bandwidth ``h`` and a kernel ``K``::
+
+    u_i = (x_i - c) / h,   k_i = K(u_i) 1{|u_i| <= 1} 1{i on the side}
+    alpha = argmin_a sum_i k_i (y_i - r(u_i)' a)^2,   r(u) = (1, u, ..., u^p)'
+
+The weighted least-squares problem is solved by a Householder QR factorisation of
+``A = sqrt(k) R(u)`` (rows: units with ``k_i > 0``) in the scaled basis, never by the
+normal equations, so the error grows with cond(A) and not with cond(A)^2 = cond(M).
+The coefficient weights of unit ``i`` are ``c_i = k_i M^{-1} r(u_i) = sqrt(k_i) R^{-1} q_i``
+(``q_i`` the unit's row of the thin ``Q``), and ``alpha = sum_i c_i y_i``; the intercept
+weight is ``w_i = c_i[0]``.
+
+Two entry points, both ``def`` functions that check shapes and return status codes (the
+Python face ``r3d.locpoly`` turns them into ``InsufficientDataError`` messages):
+
+``fit_common``      one bandwidth for every column of ``Y``: the factorisation and the
+                    weights are computed once, then applied to all ``m`` columns,
+                    cost O(n p^2 + n m p).
+``fit_per_column``  one bandwidth per column; identical bandwidths are grouped and solved
+                    once; groups run in parallel (``prange``), each group on one thread
+                    with a fixed order of operations, so results do not depend on the
+                    number of threads.
+
+Status codes (per bandwidth): 0 ok, 1 fewer than p+1 units with positive kernel weight,
+2 fewer than p+1 distinct values of u among them, 3 reciprocal condition number of
+the triangular factor below ``rcond_min``, 4 out of memory.
+"""
+
+from cython.parallel cimport parallel, prange
+from libc.math cimport fabs, sqrt
+from libc.stdint cimport int64_t
+from libc.stdlib cimport free, malloc
+
+import numpy as np
+
+MAX_ORDER = 10
+
+KERNEL_CODES = {"triangular": 0, "epanechnikov": 1, "uniform": 2}
+
+STATUS_OK = 0
+STATUS_TOO_FEW_UNITS = 1
+STATUS_TOO_FEW_DISTINCT = 2
+STATUS_ILL_CONDITIONED = 3
+STATUS_NO_MEMORY = 4
+
+cdef enum:
+    _MAXD = 11  # MAX_ORDER + 1 coefficients
+
+
+cdef inline double _kernel(double u, int kernel) noexcept nogil:
+    """K(u) 1{|u| <= 1}; the uniform kernel includes |u| = 1."""
+    cdef double a = fabs(u)
+    if a > 1.0:
+        return 0.0
+    if kernel == 0:
+        return 1.0 - a
+    if kernel == 1:
+        return 0.75 * (1.0 - u * u)
+    return 0.5
+
+
+cdef struct Work:
+    # scratch for one bandwidth; every array has room for n units
+    Py_ssize_t* act      # (n,) indices of units with k_i > 0, ascending
+    double* u            # (n,) u of those units
+    double* k            # (n,) k_i of those units
+    double* sk           # (n,) sqrt(k_i) of those units
+    double* A            # (d * n,) column-major A = sqrt(k) R(u), then Householder vectors
+    double* Q            # (d * n,) column-major thin Q
+    double* C            # (d * n,) C[k * n_eff + a]: coefficient weights of active unit a
+
+
+cdef int _work_alloc(Work* w, Py_ssize_t n, int d) noexcept nogil:
+    cdef Py_ssize_t nn = n if n > 0 else 1
+    w.act = <Py_ssize_t*> malloc(nn * sizeof(Py_ssize_t))
+    w.u = <double*> malloc(nn * sizeof(double))
+    w.k = <double*> malloc(nn * sizeof(double))
+    w.sk = <double*> malloc(nn * sizeof(double))
+    w.A = <double*> malloc(nn * d * sizeof(double))
+    w.Q = <double*> malloc(nn * d * sizeof(double))
+    w.C = <double*> malloc(nn * d * sizeof(double))
+    if (w.act == NULL or w.u == NULL or w.k == NULL or w.sk == NULL or w.A == NULL or w.Q == NULL
+            or w.C == NULL):
+        return 4
+    return 0
+
+
+cdef void _work_free(Work* w) noexcept nogil:
+    free(w.act)
+    free(w.u)
+    free(w.k)
+    free(w.sk)
+    free(w.A)
+    free(w.Q)
+    free(w.C)
+
+
+cdef int _solve(const double* x, Py_ssize_t n, double c, double h, int p, int kernel,
+                int right, double rcond_min, Work* w, Py_ssize_t* n_eff_out,
+                Py_ssize_t* n_distinct_out, double* rcond_out) noexcept nogil:
+    """Coefficient weights for one bandwidth into ``w.C`` (compact over active units).
+
+    Returns a status code; ``n_eff_out`` counts units with k_i > 0, ``n_distinct_out``
+    the distinct u among them (counting stops at p+1), ``rcond_out`` the reciprocal
+    1-norm condition number of the triangular factor (0 when not computed).
+    """
+    cdef int d = p + 1
+    cdef Py_ssize_t i, a, ne = 0, nd = 0, b, j, l, k
+    cdef double dx, u, kv, s, nrm, x0, beta, tau, v, acc, norm_r, norm_ri, col
+    cdef double taus[_MAXD]
+    cdef double R[_MAXD * _MAXD]      # R[j * d + l], upper triangle
+    cdef double Ri[_MAXD * _MAXD]     # R^{-1}, upper triangle
+    cdef double distinct[_MAXD]
+    cdef double z[_MAXD]
+    cdef bint seen
+    cdef double* A = w.A
+    cdef double* Q = w.Q
+
+    rcond_out[0] = 0.0
+    # 1. kernel weights, active set, distinct u (up to d of them)
+    for i in range(n):
+        dx = x[i] - c
+        if right:
+            if not (dx >= 0.0):
+                continue
+        else:
+            if not (dx < 0.0):
+                continue
+        u = dx / h
+        kv = _kernel(u, kernel)
+        if kv > 0.0:
+            w.act[ne] = i
+            w.u[ne] = u
+            w.k[ne] = kv
+            w.sk[ne] = sqrt(kv)
+            ne += 1
+            if nd < d:
+                seen = False
+                for b in range(nd):
+                    if distinct[b] == u:
+                        seen = True
+                        break
+                if not seen:
+                    distinct[nd] = u
+                    nd += 1
+    n_eff_out[0] = ne
+    n_distinct_out[0] = nd
+    if ne < d:
+        return 1
+    if nd < d:
+        return 2
+
+    # 2. A = sqrt(k) R(u), column-major (ne x d)
+    for a in range(ne):
+        v = w.sk[a]
+        for k in range(d):
+            A[k * ne + a] = v
+            v = v * w.u[a]
+
+    # 3. Householder QR (LAPACK dgeqr2 convention: v[0] = 1 implicit, H = I - tau v v')
+    for j in range(d):
+        nrm = 0.0
+        for a in range(j + 1, ne):
+            nrm = nrm + A[j * ne + a] * A[j * ne + a]
+        x0 = A[j * ne + j]
+        if nrm == 0.0:
+            taus[j] = 0.0
+            continue
+        nrm = sqrt(x0 * x0 + nrm)
+        beta = -nrm if x0 >= 0.0 else nrm
+        tau = (beta - x0) / beta
+        s = 1.0 / (x0 - beta)
+        for a in range(j + 1, ne):
+            A[j * ne + a] = A[j * ne + a] * s
+        A[j * ne + j] = beta
+        taus[j] = tau
+        for l in range(j + 1, d):
+            acc = A[l * ne + j]
+            for a in range(j + 1, ne):
+                acc = acc + A[j * ne + a] * A[l * ne + a]
+            acc = tau * acc
+            A[l * ne + j] = A[l * ne + j] - acc
+            for a in range(j + 1, ne):
+                A[l * ne + a] = A[l * ne + a] - acc * A[j * ne + a]
+    for j in range(d):
+        for l in range(d):
+            R[j * d + l] = A[l * ne + j] if l >= j else 0.0
+
+    # 4. R^{-1} (upper triangular) and rcond = 1 / (|R|_1 |R^{-1}|_1)
+    for j in range(d):
+        if R[j * d + j] == 0.0:
+            return 3
+    for l in range(d):                 # column l of R^{-1}: solve R y = e_l
+        for j in range(d):
+            Ri[j * d + l] = 0.0
+        Ri[l * d + l] = 1.0 / R[l * d + l]
+        for j in range(l - 1, -1, -1):
+            acc = 0.0
+            for b in range(j + 1, l + 1):
+                acc = acc + R[j * d + b] * Ri[b * d + l]
+            Ri[j * d + l] = -acc / R[j * d + j]
+    norm_r = 0.0
+    norm_ri = 0.0
+    for l in range(d):
+        col = 0.0
+        for j in range(l + 1):
+            col = col + fabs(R[j * d + l])
+        if col > norm_r:
+            norm_r = col
+        col = 0.0
+        for j in range(l + 1):
+            col = col + fabs(Ri[j * d + l])
+        if col > norm_ri:
+            norm_ri = col
+    rcond_out[0] = 1.0 / (norm_r * norm_ri)
+    if not (rcond_out[0] >= rcond_min):
+        return 3
+
+    # 5. thin Q = H_0 ... H_{d-1} [I; 0] (LAPACK dorg2r)
+    for l in range(d):
+        for a in range(ne):
+            Q[l * ne + a] = 0.0
+        Q[l * ne + l] = 1.0
+    for j in range(d - 1, -1, -1):
+        tau = taus[j]
+        if tau == 0.0:
+            continue
+        for l in range(j, d):
+            acc = Q[l * ne + j]
+            for a in range(j + 1, ne):
+                acc = acc + A[j * ne + a] * Q[l * ne + a]
+            acc = tau * acc
+            Q[l * ne + j] = Q[l * ne + j] - acc
+            for a in range(j + 1, ne):
+                Q[l * ne + a] = Q[l * ne + a] - acc * A[j * ne + a]
+
+    # 6. C[:, a] = sqrt(k_a) R^{-1} q_a by back substitution
+    for a in range(ne):
+        for j in range(d - 1, -1, -1):
+            acc = Q[j * ne + a]
+            for b in range(j + 1, d):
+                acc = acc - R[j * d + b] * z[b]
+            z[j] = acc / R[j * d + j]
+        for k in range(d):
+            w.C[k * ne + a] = w.sk[a] * z[k]
+    return 0
+
+
+cdef void _apply_column(const Work* w, Py_ssize_t ne, int d, const double[:, ::1] Y,
+                        Py_ssize_t j, double[:, ::1] coef, double[:, ::1] fitted) noexcept nogil:
+    """coef[:, j] = C Y[act, j]; fitted[act, j] = R(u) coef[:, j] (one column)."""
+    cdef Py_ssize_t a, k
+    cdef double y, f
+    cdef double acc[_MAXD]
+    for k in range(d):
+        acc[k] = 0.0
+    for a in range(ne):
+        y = Y[w.act[a], j]
+        for k in range(d):
+            acc[k] = acc[k] + w.C[k * ne + a] * y
+    for k in range(d):
+        coef[k, j] = acc[k]
+    for a in range(ne):
+        f = acc[d - 1]
+        for k in range(d - 2, -1, -1):
+            f = f * w.u[a] + acc[k]
+        fitted[w.act[a], j] = f
+
+
+def _check(const double[::1] x, const double[:, ::1] Y, int order, int kernel, int n_threads):
+    if Y.shape[0] != x.shape[0]:
+        raise ValueError(f"Y has {Y.shape[0]} rows but x has {x.shape[0]} entries")
+    if order < 0 or order > MAX_ORDER:
+        raise ValueError(f"order must be in [0, {MAX_ORDER}], got {order}")
+    if kernel < 0 or kernel > 2:
+        raise ValueError(f"unknown kernel code {kernel}")
+    if n_threads < 1:
+        raise ValueError(f"n_threads must be >= 1, got {n_threads}")
+
+
+def fit_common(const double[::1] x, const double[:, ::1] Y, double cutoff, double h,
+               int order, int kernel, bint right, double rcond_min,
+               bint want_coef_weights=False, int n_threads=1):
+    """One bandwidth for all columns of ``Y``.
+
+    Parameters
+    ----------
+    x : (n,) float64, C-contiguous
+    Y : (n, m) float64, C-contiguous
+    cutoff, h : float
+    order : int in [0, MAX_ORDER]
+    kernel : int, ``KERNEL_CODES`` value
+    right : bool, True for the side x >= cutoff
+    rcond_min : float, smallest accepted reciprocal condition number
+    want_coef_weights : bool
+    n_threads : int >= 1, threads for the (n, m) products
+
+    Returns
+    -------
+    status : int
+    n_eff, n_distinct : int
+    rcond : float
+    coef : (p+1, m); weights, kernel_weights : (n, 1); fitted : (n, m)
+    coef_weights : (p+1, n, 1) or None
+    """
+    _check(x, Y, order, kernel, n_threads)
+    cdef Py_ssize_t n = x.shape[0], m = Y.shape[1]
+    cdef int d = order + 1
+    cdef Py_ssize_t ne = 0, nd = 0, a, k, i, jj, j0, j1, blk, nblk
+    cdef double rc = 0.0, f, ua, cw
+    cdef int status
+    cdef Work w
+
+    coef_arr = np.zeros((d, m), dtype=np.float64)
+    weights_arr = np.zeros((n, 1), dtype=np.float64)
+    kw_arr = np.zeros((n, 1), dtype=np.float64)
+    fitted_arr = np.zeros((n, m), dtype=np.float64)
+    cw_arr = np.zeros((d, n, 1), dtype=np.float64) if want_coef_weights else None
+    cdef double[:, ::1] coef = coef_arr
+    cdef double[:, ::1] weights = weights_arr
+    cdef double[:, ::1] kw = kw_arr
+    cdef double[:, ::1] fitted = fitted_arr
+    cdef double[:, :, ::1] cwv
+
+    status = _work_alloc(&w, n, d)
+    if status != 0:
+        _work_free(&w)
+        raise MemoryError("locpoly: cannot allocate scratch for the local polynomial fit")
+    try:
+        with nogil:
+            status = _solve(&x[0] if n > 0 else NULL, n, cutoff, h, order, kernel, right,
+                            rcond_min, &w, &ne, &nd, &rc)
+        if status != 0:
+            return status, ne, nd, rc, None, None, None, None, None
+        with nogil:
+            for a in range(ne):
+                i = w.act[a]
+                kw[i, 0] = w.k[a]
+                weights[i, 0] = w.C[a]
+            # coef = C Y[act]: columns split into blocks, each block summed over units
+            # in ascending order, so any thread count gives the same bits
+            blk = 64
+            nblk = (m + blk - 1) // blk
+            for jj in prange(nblk, num_threads=n_threads, schedule="static"):
+                j0 = jj * blk
+                j1 = j0 + blk
+                if j1 > m:
+                    j1 = m
+                _coef_block(&w, ne, d, Y, j0, j1, coef)
+            for a in prange(ne, num_threads=n_threads, schedule="static"):
+                _fitted_row(w.u[a], d, coef, &fitted[w.act[a], 0], m)
+        if want_coef_weights:
+            cwv = cw_arr
+            for a in range(ne):
+                for k in range(d):
+                    cwv[k, w.act[a], 0] = w.C[k * ne + a]
+        return status, ne, nd, rc, coef_arr, weights_arr, kw_arr, fitted_arr, cw_arr
+    finally:
+        _work_free(&w)
+
+
+cdef void _coef_block(const Work* w, Py_ssize_t ne, int d, const double[:, ::1] Y,
+                      Py_ssize_t j0, Py_ssize_t j1, double[:, ::1] coef) noexcept nogil:
+    cdef Py_ssize_t a, k, j
+    cdef double cw
+    cdef const double* yrow
+    cdef double* crow
+    for a in range(ne):
+        yrow = &Y[w.act[a], 0]
+        for k in range(d):
+            cw = w.C[k * ne + a]
+            crow = &coef[k, 0]
+            for j in range(j0, j1):
+                crow[j] = crow[j] + cw * yrow[j]
+
+
+cdef void _fitted_row(double u, int d, const double[:, ::1] coef, double* out,
+                      Py_ssize_t m) noexcept nogil:
+    """out[j] = sum_k coef[k, j] u^k by Horner's rule."""
+    cdef Py_ssize_t j
+    cdef int k
+    cdef const double* crow = &coef[d - 1, 0]
+    for j in range(m):
+        out[j] = crow[j]
+    for k in range(d - 2, -1, -1):
+        crow = &coef[k, 0]
+        for j in range(m):
+            out[j] = out[j] * u + crow[j]
+
+
+def fit_per_column(const double[::1] x, const double[:, ::1] Y, double cutoff,
+                   const double[::1] h, int order, int kernel, bint right,
+                   double rcond_min, bint want_coef_weights=False, int n_threads=1):
+    """One bandwidth per column of ``Y`` (``h`` has shape (m,)).
+
+    Identical bandwidths are solved once. Returns ``status`` (m,) int32,
+    ``n_eff`` (m,) int64, ``n_distinct`` (m,) int64, ``rcond`` (m,), ``coef`` (p+1, m),
+    ``weights`` and ``kernel_weights`` (n, m), ``fitted`` (n, m) and ``coef_weights``
+    (p+1, n, m) or None. Columns whose status is not 0 hold zeros.
+    """
+    _check(x, Y, order, kernel, n_threads)
+    cdef Py_ssize_t n = x.shape[0], m = Y.shape[1]
+    if h.shape[0] != m:
+        raise ValueError(f"h has {h.shape[0]} entries but Y has {m} columns")
+    cdef int d = order + 1
+    # group identical bandwidths: group g holds columns members[starts[g]:starts[g+1]]
+    h_np = np.asarray(h)
+    uniq, inverse = np.unique(h_np, return_inverse=True)
+    order_idx = np.argsort(inverse, kind="stable").astype(np.intp)
+    counts = np.bincount(inverse, minlength=uniq.shape[0])
+    starts_np = np.zeros(uniq.shape[0] + 1, dtype=np.intp)
+    np.cumsum(counts, out=starts_np[1:])
+    cdef Py_ssize_t[::1] members = order_idx
+    cdef Py_ssize_t[::1] starts = starts_np
+    cdef Py_ssize_t n_groups = uniq.shape[0]
+
+    status_arr = np.zeros(m, dtype=np.int32)
+    ne_arr = np.zeros(m, dtype=np.int64)
+    nd_arr = np.zeros(m, dtype=np.int64)
+    rc_arr = np.zeros(m, dtype=np.float64)
+    coef_arr = np.zeros((d, m), dtype=np.float64)
+    weights_arr = np.zeros((n, m), dtype=np.float64)
+    kw_arr = np.zeros((n, m), dtype=np.float64)
+    fitted_arr = np.zeros((n, m), dtype=np.float64)
+    cw_arr = np.zeros((d, n, m), dtype=np.float64) if want_coef_weights else np.zeros((d, 0, 1))
+    cdef int[::1] status = status_arr
+    cdef int64_t[::1] ne_v = ne_arr
+    cdef int64_t[::1] nd_v = nd_arr
+    cdef double[::1] rc_v = rc_arr
+    cdef double[:, ::1] coef = coef_arr
+    cdef double[:, ::1] weights = weights_arr
+    cdef double[:, ::1] kw = kw_arr
+    cdef double[:, ::1] fitted = fitted_arr
+    cdef double[:, :, ::1] cwv = cw_arr
+    cdef bint want_cw = want_coef_weights
+    cdef const double* xp = &x[0] if n > 0 else NULL
+
+    cdef Py_ssize_t g, t, j, a, k, ne, nd
+    cdef double rc
+    cdef int st
+    cdef Work* w
+    w = NULL
+
+    with nogil, parallel(num_threads=n_threads):
+        w = <Work*> malloc(sizeof(Work))
+        if w != NULL:
+            if _work_alloc(w, n, d) != 0:
+                _work_free(w)
+                free(w)
+                w = NULL
+        for g in prange(n_groups, schedule="dynamic"):
+            if w == NULL:
+                for t in range(starts[g], starts[g + 1]):
+                    status[members[t]] = 4
+                continue
+            ne = 0
+            nd = 0
+            rc = 0.0
+            st = _solve(xp, n, cutoff, h[members[starts[g]]], order, kernel, right,
+                        rcond_min, w, &ne, &nd, &rc)
+            for t in range(starts[g], starts[g + 1]):
+                j = members[t]
+                status[j] = st
+                ne_v[j] = ne
+                nd_v[j] = nd
+                rc_v[j] = rc
+                if st != 0:
+                    continue
+                for a in range(ne):
+                    kw[w.act[a], j] = w.k[a]
+                    weights[w.act[a], j] = w.C[a]
+                    if want_cw:
+                        for k in range(d):
+                            cwv[k, w.act[a], j] = w.C[k * ne + a]
+                _apply_column(w, ne, d, Y, j, coef, fitted)
+        if w != NULL:
+            _work_free(w)
+            free(w)
+
+    return (status_arr, ne_arr, nd_arr, rc_arr, coef_arr, weights_arr, kw_arr, fitted_arr,
+            cw_arr if want_coef_weights else None)
