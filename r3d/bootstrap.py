@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import math
 import numbers
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -277,6 +277,7 @@ def bootstrap_draws(
     rng: Any = None,
     cluster_codes: Any = None,
     chunk_size: int | None = None,
+    progress: bool | Callable[[int, int], None] = False,
 ) -> np.ndarray:
     """Draws of the multiplier bootstrap process ``G_b(q_j) = sum_g xi_g^b A[g, j]``.
 
@@ -294,6 +295,10 @@ def bootstrap_draws(
         Draws whose multipliers are held in memory at once (rounded up to a multiple of the
         fixed BLAS block). Default: as many as fit in :data:`MAX_CHUNK_BYTES` (64 MB). The
         result is bit-for-bit the same whatever the chunk size.
+    progress : bool or callable, default False
+        True shows a progress bar on stderr (tqdm if installed, else a plain status line);
+        a callable is called as ``progress(done, n_boot)`` after each block of draws.
+        Never affects the draws.
 
     Returns
     -------
@@ -327,6 +332,7 @@ def bootstrap_draws(
 
     out = np.empty((n_boot, m), dtype=np.float64)
     xi = np.empty((chunk, n_clusters), dtype=np.float64)
+    report = _progress_reporter(progress, n_boot)
     for start in range(0, n_boot, chunk):
         k = min(chunk, n_boot - start)
         if k < chunk:
@@ -338,7 +344,56 @@ def bootstrap_draws(
                 np.matmul(xi[s : s + block], agg, out=out[start + s : start + s + block])
             else:
                 out[start + s : start + s + r] = (xi[s : s + block] @ agg)[:r]
+            if report is not None:
+                report(start + s + r, n_boot)
+    if report is not None:
+        report(None, n_boot)  # done: close the bar
     return out
+
+
+def _progress_reporter(progress: Any, total: int) -> Callable[[int | None, int], None] | None:
+    """``progress`` of :func:`bootstrap_draws` as ``report(done, total)`` (``done=None`` closes),
+    or None when nothing is to be shown."""
+    if progress is False or progress is None:
+        return None
+    if callable(progress):
+        return lambda done, n: None if done is None else progress(int(done), int(n))
+    if progress is not True:
+        raise TypeError(message("progress", "True, False or a callable progress(done, total)", progress))
+    try:
+        from tqdm.auto import tqdm
+    except ImportError:
+        return _stderr_reporter()
+    bar = tqdm(total=total, desc="bootstrap", unit="draw", leave=False)
+
+    def report(done: int | None, n: int) -> None:
+        if done is None:
+            bar.close()
+        else:
+            bar.update(done - bar.n)
+
+    return report
+
+
+def _stderr_reporter() -> Callable[[int | None, int], None]:
+    """A one-line status on stderr, rewritten at most every 0.2 s (tqdm's stand-in)."""
+    import sys
+    import time
+
+    last = [0.0]
+
+    def report(done: int | None, n: int) -> None:
+        now = time.monotonic()
+        if done is None:
+            sys.stderr.write(f"\rbootstrap: {n}/{n} draws\n")
+        elif now - last[0] >= 0.2 or done == n:
+            last[0] = now
+            sys.stderr.write(f"\rbootstrap: {done}/{n} draws ({done / n:.0%})")
+        else:
+            return
+        sys.stderr.flush()
+
+    return report
 
 
 def draws_from_multipliers(a: Any, xi: Any, *, cluster_codes: Any = None) -> np.ndarray:

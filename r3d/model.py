@@ -375,6 +375,7 @@ class R3D:
         band: str = "uniform",
         rng: Any = None,
         n_jobs: int | None = None,
+        progress: Any = False,
     ) -> R3DResults:
         """Estimate tau(q), its pointwise standard errors and (with ``n_boot > 0``)
         uniform bands and tests.
@@ -409,6 +410,9 @@ class R3D:
             Seed for the bootstrap multipliers.
         n_jobs : int, optional
             Threads for the compiled loops (default: all cores); results do not depend on it.
+        progress : bool or callable, default False
+            True shows a bootstrap progress bar on stderr (tqdm if installed); a callable is
+            called as ``progress(done, n_boot)``. Never changes the results.
 
         Returns
         -------
@@ -439,7 +443,8 @@ class R3D:
             est = estimate(self._units.x, Q, grid, cutoff=self.cutoff, h=h if h.size > 1 else float(h[0]),
                            order=order, kernel=kernel, method=method, t=self._units.t, h_treatment=h_t,
                            n_jobs=threads)
-            inf = _inference(est, self._units.cluster_codes, n_boot=n_boot, alpha=alpha, band=band, rng=gen)
+            inf = _inference(est, self._units.cluster_codes, n_boot=n_boot, alpha=alpha, band=band, rng=gen,
+                             progress=progress)
             _check_fit(est, inf, order)
         notes = []
         for w in caught:
@@ -535,7 +540,7 @@ class R3D:
 
 
 def _inference(est: Estimate, cluster_codes: np.ndarray | None, *, n_boot: int, alpha: float, band: str,
-               rng: np.random.Generator) -> Inference:
+               rng: np.random.Generator, progress: Any = False) -> Inference:
     """Pointwise HC0 variance, the average effect's variance and the multiplier bootstrap."""
     a = est.influence
     V = _boot.pointwise_variance(a, cluster_codes=cluster_codes)
@@ -546,7 +551,7 @@ def _inference(est: Estimate, cluster_codes: np.ndarray | None, *, n_boot: int, 
         jump_var = float(_boot.pointwise_variance(est.first_stage.influence[:, None], cluster_codes=cluster_codes)[0])
     draws = ub = None
     if n_boot:
-        draws = _boot.bootstrap_draws(a, n_boot=n_boot, rng=rng, cluster_codes=cluster_codes)
+        draws = _boot.bootstrap_draws(a, n_boot=n_boot, rng=rng, cluster_codes=cluster_codes, progress=progress)
         ub = _boot.uniform_band(est.tau, draws, alpha=alpha, band=band, se=np.sqrt(V))
     return Inference(variance=V, draws=draws, band=ub, average_variance=avg_var, jump_variance=jump_var)
 
