@@ -27,6 +27,7 @@ __all__ = [
     "check_positive",
     "check_probability",
     "check_int",
+    "resolve_n_jobs",
     "warn",
 ]
 
@@ -124,6 +125,17 @@ def check_int(name: str, value: Any, *, low: int | None = None, high: int | None
         hi = "inf" if high is None else high
         raise ValueError(message(name, f"an integer in [{lo}, {hi}]", value))
     return v
+
+
+def resolve_n_jobs(n_jobs: Any) -> int:
+    """Threads for compiled loops: None or -1 -> all cores, else an integer >= 1."""
+    import os
+
+    if n_jobs is None:
+        return os.cpu_count() or 1
+    if isinstance(n_jobs, bool) or not isinstance(n_jobs, numbers.Integral) or (n_jobs < 1 and n_jobs != -1):
+        raise ValueError(message("n_jobs", "None or -1 (all cores) or an integer >= 1", n_jobs))
+    return (os.cpu_count() or 1) if n_jobs == -1 else int(n_jobs)
 
 
 def warn(text: str, category: type[Warning] = R3DWarning, stacklevel: int = 3) -> None:

@@ -6,7 +6,6 @@ results). Numbers are computed by module functions; nothing numerical lives here
 from __future__ import annotations
 
 import numbers
-import os
 import sys
 import warnings
 from collections.abc import Sequence
@@ -26,8 +25,18 @@ from r3d._validation import (
     check_positive,
     check_probability,
     message,
+    resolve_n_jobs,
 )
-from r3d.data import LongData, UnitData, _drop_units, display_value, as_float_array, prepare_long, prepare_samples, prepare_units
+from r3d.data import (
+    LongData,
+    UnitData,
+    _drop_units,
+    as_float_array,
+    display_value,
+    prepare_long,
+    prepare_samples,
+    prepare_units,
+)
 from r3d.estimators import METHODS, Estimate, average_weights, estimate
 from r3d.formula import data_column, parse_formula
 from r3d.locpoly import canonical_kernel
@@ -73,13 +82,6 @@ def _check_cutoff(cutoff: Any, x: np.ndarray) -> float:
     return c
 
 
-def _check_n_jobs(n_jobs: Any) -> int:
-    if n_jobs is None:
-        return os.cpu_count() or 1
-    n = check_int("n_jobs", n_jobs, low=-1)
-    if n == 0:
-        raise ValueError(message("n_jobs", "None, -1 (all cores) or a positive integer", n_jobs))
-    return (os.cpu_count() or 1) if n == -1 else n
 
 
 class R3D:
@@ -431,7 +433,7 @@ class R3D:
         if n_boot and n_boot < int(np.ceil(1 / alpha)) - 1:
             raise ValueError(message("n_boot", f"0 or at least {int(np.ceil(1 / alpha)) - 1} for alpha={alpha:g}",
                                      n_boot, "Use more bootstrap draws (999 is the default)."))
-        threads = _check_n_jobs(n_jobs)
+        threads = resolve_n_jobs(n_jobs)
         gen = np.random.default_rng(rng)
 
         with warnings.catch_warnings(record=True) as caught:

@@ -13,14 +13,11 @@ Both treat grid points as equally weighted, whatever the spacing of the levels.
 
 from __future__ import annotations
 
-import numbers
-import os
-
 import numpy as np
 from numpy.typing import ArrayLike
 
 from r3d._ext import _isotonic
-from r3d._validation import message
+from r3d._validation import message, resolve_n_jobs
 
 __all__ = ["rearrange", "isotonic"]
 
@@ -64,7 +61,7 @@ def isotonic(curve: ArrayLike, *, n_jobs: int | None = None) -> np.ndarray:
     """
     arr = _as_curve(curve)
     rows = np.ascontiguousarray(arr.reshape(1, -1) if arr.ndim == 1 else arr)
-    out = _isotonic.isotonic_rows(rows, _n_threads(n_jobs))
+    out = _isotonic.isotonic_rows(rows, resolve_n_jobs(n_jobs))
     return out.reshape(arr.shape)
 
 
@@ -81,10 +78,3 @@ def _as_curve(curve: ArrayLike) -> np.ndarray:
     return arr
 
 
-def _n_threads(n_jobs: int | None) -> int:
-    """None -> all cores; otherwise a positive integer."""
-    if n_jobs is None:
-        return os.cpu_count() or 1
-    if isinstance(n_jobs, bool) or not isinstance(n_jobs, numbers.Integral) or n_jobs < 1:
-        raise ValueError(message("n_jobs", "None (all cores) or an integer >= 1", n_jobs))
-    return int(n_jobs)

@@ -11,14 +11,13 @@ parallel; the caller's arrays are never modified.
 from __future__ import annotations
 
 import numbers
-import os
 from typing import Any
 
 import numpy as np
 from numpy.typing import ArrayLike
 
 from r3d._ext import _quantiles
-from r3d._validation import check_choice, message
+from r3d._validation import check_choice, message, resolve_n_jobs
 
 __all__ = [
     "QUANTILE_METHODS",
@@ -187,7 +186,7 @@ def unit_quantiles(
                         "Drop draws with zero or missing weight first.")
             )
     return _quantiles.unit_quantiles(
-        y_arr, codes_arr, int(n_units), levels, method, w_arr, _n_threads(n_jobs)
+        y_arr, codes_arr, int(n_units), levels, method, w_arr, resolve_n_jobs(n_jobs)
     )
 
 
@@ -202,13 +201,6 @@ def _as_1d_float(name: str, values: Any) -> np.ndarray:
     return arr
 
 
-def _n_threads(n_jobs: int | None) -> int:
-    """None -> all cores; otherwise a positive integer."""
-    if n_jobs is None:
-        return os.cpu_count() or 1
-    if isinstance(n_jobs, bool) or not isinstance(n_jobs, numbers.Integral) or n_jobs < 1:
-        raise ValueError(message("n_jobs", "None (all cores) or an integer >= 1", n_jobs))
-    return int(n_jobs)
 
 
 def _short(values: Any) -> str:
