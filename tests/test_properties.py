@@ -1,0 +1,112 @@
+"""Property-based checks of the estimator's invariances on random designs (hypothesis)."""
+
+import warnings
+
+import numpy as np
+import pandas as pd
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import r3d
+
+#: Different summation order of the same sums (units permuted, running variable shifted):
+#: rounding only, amplified by the conditioning of the local polynomial system.
+RTOL_REORDER = 1e-8
+ATOL_REORDER = 1e-9
+
+SETTINGS = dict(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+GRID = np.arange(1, 10) / 10  # symmetric: q and 1 - q both on the grid
+
+
+@st.composite
+def designs(draw):
+    seed = draw(st.integers(0, 2**32 - 1))
+    n = draw(st.integers(40, 90))
+    rng = np.random.default_rng(seed)
+    x = rng.uniform(-1, 1, n)
+    x[:3] = [-0.9, 0.0, 0.9]  # a unit exactly at the cutoff (treated side)
+    sizes = rng.integers(1, 9, n)
+    unit = np.repeat(np.arange(n), sizes)
+    effect = draw(st.floats(-2, 2))
+    y = 1 + x[unit] + effect * (x[unit] >= 0) + rng.gamma(2.0, 1.0, unit.size) * (1 + 0.5 * (x[unit] >= 0))
+    return pd.DataFrame({"unit": unit, "x": x[unit], "y": y}), seed
+
+
+def _fit(df, *, method="frechet", h=0.8, y="y", x="x", unit="unit", cutoff=0.0, **kw):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", r3d.R3DWarning)
+        mod = r3d.R3D(df[y], df[x], df[unit], cutoff=cutoff, **kw)
+        return mod.fit(method=method, bandwidth=h, quantiles=GRID, n_boot=0)
+
+
+@settings(**SETTINGS)
+@given(designs(), st.sampled_from(["frechet", "simple"]))
+def test_row_order_and_unit_labels_do_not_matter(design, method):
+    df, seed = design
+    base = _fit(df, method=method)
+    rng = np.random.default_rng(seed + 1)
+    perm = rng.permutation(len(df))
+    relabel = {u: f"u{v}" for u, v in zip(df["unit"].unique(), rng.permutation(df["unit"].nunique()))}
+    shuffled = df.iloc[perm].assign(unit=lambda d: d["unit"].map(relabel))
+    other = _fit(shuffled, method=method)
+    np.testing.assert_allclose(other.params, base.params, rtol=RTOL_REORDER, atol=ATOL_REORDER)
+    np.testing.assert_allclose(other.bse, base.bse, rtol=RTOL_REORDER, atol=ATOL_REORDER)
+
+
+@settings(**SETTINGS)
+@given(designs(), st.floats(-5, 5), st.floats(0.1, 10))
+def test_affine_equivariance(design, a, b):
+    df, _ = design
+    base = _fit(df)
+    moved = _fit(df.assign(y2=a + b * df["y"]), y="y2")
+    np.testing.assert_allclose(moved.params, b * base.params, rtol=1e-8, atol=1e-8 * b)
+    np.testing.assert_allclose(moved.bse, b * base.bse, rtol=1e-8, atol=1e-10)
+    # b < 0 reverses the quantile order (Fréchet, type-7 quantiles are symmetric)
+    flipped = _fit(df.assign(y3=a - b * df["y"]), y="y3")
+    np.testing.assert_allclose(flipped.params.to_numpy(), -b * base.params.to_numpy()[::-1], rtol=1e-8, atol=1e-8 * b)
+
+
+@settings(**SETTINGS)
+@given(designs(), st.floats(-1e3, 1e3))
+def test_shifting_running_variable_and_cutoff_together(design, shift):
+    df, _ = design
+    base = _fit(df, method="simple")
+    moved = _fit(df.assign(x2=df["x"] + shift), x="x2", cutoff=shift, method="simple")
+    # units exactly at the cutoff must stay on the treated side after the shift
+    if ((df["x"] + shift >= shift) != (df["x"] >= 0)).any():
+        return
+    np.testing.assert_allclose(moved.params, base.params, rtol=1e-6, atol=1e-6)
+
+
+@settings(**SETTINGS)
+@given(designs())
+def test_fuzzy_with_takeup_equal_to_the_side_is_sharp(design):
+    df, _ = design
+    sharp = _fit(df)
+    fuzzy = _fit(df.assign(t=(df["x"] >= 0).astype(int)), treatment=df["x"].ge(0).astype(int))
+    np.testing.assert_allclose(fuzzy.params, sharp.params, rtol=1e-10, atol=1e-10)
+    np.testing.assert_allclose(fuzzy.bse, sharp.bse, rtol=1e-8, atol=1e-10)
+
+
+@settings(**SETTINGS)
+@given(designs(), st.sampled_from(["frechet", "simple"]))
+def test_monotone_limits(design, method):
+    res = _fit(design[0], method=method)
+    for col in ("left", "right"):
+        assert np.all(np.diff(res.limits[col].to_numpy()) >= 0)
+
+
+@settings(**SETTINGS)
+@given(designs(), st.integers(1, 30))
+def test_units_outside_the_bandwidth_change_nothing(design, n_far):
+    df, seed = design
+    h = 0.6
+    base = _fit(df, h=h)
+    rng = np.random.default_rng(seed + 2)
+    far_x = np.concatenate([rng.uniform(-50, -1.01, n_far), rng.uniform(1.01, 50, n_far)])
+    far = pd.DataFrame({"unit": np.repeat(np.arange(10_000, 10_000 + far_x.size), 3),
+                        "x": np.repeat(far_x, 3), "y": rng.normal(100, 50, 3 * far_x.size)})
+    more = _fit(pd.concat([df, far], ignore_index=True), h=h)
+    np.testing.assert_allclose(more.params, base.params, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(more.bse, base.bse, rtol=1e-12, atol=1e-12)
+    assert more.nobs == base.nobs + far_x.size
