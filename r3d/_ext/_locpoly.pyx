@@ -97,10 +97,12 @@ cdef void _work_free(Work* w) noexcept nogil:
     free(w.C)
 
 
-cdef int _solve(const double* x, Py_ssize_t n, double c, double h, int p, int kernel,
-                int right, double rcond_min, Work* w, Py_ssize_t* n_eff_out,
+cdef int _solve(const Py_ssize_t* cand, const double* dxs, Py_ssize_t n_cand, double h,
+                int p, int kernel, double rcond_min, Work* w, Py_ssize_t* n_eff_out,
                 Py_ssize_t* n_distinct_out, double* rcond_out) noexcept nogil:
     """Coefficient weights for one bandwidth into ``w.C`` (compact over active units).
+
+    ``cand`` (ascending) are the units on the side, ``dxs`` their ``x - c``.
 
     Returns a status code; ``n_eff_out`` counts units with k_i > 0, ``n_distinct_out``
     the distinct u among them (counting stops at p+1), ``rcond_out`` the reciprocal
@@ -108,30 +110,22 @@ cdef int _solve(const double* x, Py_ssize_t n, double c, double h, int p, int ke
     """
     cdef int d = p + 1
     cdef Py_ssize_t i, a, ne = 0, nd = 0, b, j, l, k
-    cdef double dx, u, kv, s, nrm, x0, beta, tau, v, acc, norm_r, norm_ri, col
+    cdef double u, kv, s, nrm, x0, beta, tau, v, acc, norm_r, norm_ri, col
     cdef double taus[_MAXD]
     cdef double R[_MAXD * _MAXD]      # R[j * d + l], upper triangle
     cdef double Ri[_MAXD * _MAXD]     # R^{-1}, upper triangle
     cdef double distinct[_MAXD]
-    cdef double z[_MAXD]
     cdef bint seen
     cdef double* A = w.A
     cdef double* Q = w.Q
 
     rcond_out[0] = 0.0
     # 1. kernel weights, active set, distinct u (up to d of them)
-    for i in range(n):
-        dx = x[i] - c
-        if right:
-            if not (dx >= 0.0):
-                continue
-        else:
-            if not (dx < 0.0):
-                continue
-        u = dx / h
+    for i in range(n_cand):
+        u = dxs[i] / h
         kv = _kernel(u, kernel)
         if kv > 0.0:
-            w.act[ne] = i
+            w.act[ne] = cand[i]
             w.u[ne] = u
             w.k[ne] = kv
             w.sk[ne] = sqrt(kv)
@@ -236,15 +230,17 @@ cdef int _solve(const double* x, Py_ssize_t n, double c, double h, int p, int ke
             for a in range(j + 1, ne):
                 Q[l * ne + a] = Q[l * ne + a] - acc * A[j * ne + a]
 
-    # 6. C[:, a] = sqrt(k_a) R^{-1} q_a by back substitution
-    for a in range(ne):
-        for j in range(d - 1, -1, -1):
-            acc = Q[j * ne + a]
-            for b in range(j + 1, d):
-                acc = acc - R[j * d + b] * z[b]
-            z[j] = acc / R[j * d + j]
-        for k in range(d):
-            w.C[k * ne + a] = w.sk[a] * z[k]
+    # 6. C[:, a] = sqrt(k_a) R^{-1} q_a, row by row of R^{-1} (streams over units)
+    for k in range(d):
+        s = Ri[k * d + k]
+        for a in range(ne):
+            w.C[k * ne + a] = s * Q[k * ne + a]
+        for l in range(k + 1, d):
+            s = Ri[k * d + l]
+            for a in range(ne):
+                w.C[k * ne + a] = w.C[k * ne + a] + s * Q[l * ne + a]
+        for a in range(ne):
+            w.C[k * ne + a] = w.C[k * ne + a] * w.sk[a]
     return 0
 
 
@@ -280,6 +276,13 @@ def _check(const double[::1] x, const double[:, ::1] Y, int order, int kernel, i
         raise ValueError(f"n_threads must be >= 1, got {n_threads}")
 
 
+def _side_candidates(const double[::1] x, double cutoff, bint right):
+    """Units on the side (ascending) and their ``x - c``."""
+    dx = np.asarray(x) - cutoff
+    cand = np.flatnonzero(dx >= 0.0 if right else dx < 0.0).astype(np.intp)
+    return cand, np.ascontiguousarray(dx[cand])
+
+
 def fit_common(const double[::1] x, const double[:, ::1] Y, double cutoff, double h,
                int order, int kernel, bint right, double rcond_min,
                bint want_coef_weights=False, int n_threads=1):
@@ -309,7 +312,7 @@ def fit_common(const double[::1] x, const double[:, ::1] Y, double cutoff, doubl
     cdef Py_ssize_t n = x.shape[0], m = Y.shape[1]
     cdef int d = order + 1
     cdef Py_ssize_t ne = 0, nd = 0, a, k, i, jj, j0, j1, blk, nblk
-    cdef double rc = 0.0, f, ua, cw
+    cdef double rc = 0.0
     cdef int status
     cdef Work w
 
@@ -324,13 +327,19 @@ def fit_common(const double[::1] x, const double[:, ::1] Y, double cutoff, doubl
     cdef double[:, ::1] fitted = fitted_arr
     cdef double[:, :, ::1] cwv
 
-    status = _work_alloc(&w, n, d)
+    cand_arr, dxs_arr = _side_candidates(x, cutoff, right)
+    cdef const Py_ssize_t[::1] cand = cand_arr
+    cdef const double[::1] dxs = dxs_arr
+    cdef Py_ssize_t n_cand = cand.shape[0]
+
+    status = _work_alloc(&w, n_cand, d)
     if status != 0:
         _work_free(&w)
         raise MemoryError("locpoly: cannot allocate scratch for the local polynomial fit")
     try:
         with nogil:
-            status = _solve(&x[0] if n > 0 else NULL, n, cutoff, h, order, kernel, right,
+            status = _solve(&cand[0] if n_cand > 0 else NULL,
+                            &dxs[0] if n_cand > 0 else NULL, n_cand, h, order, kernel,
                             rcond_min, &w, &ne, &nd, &rc)
         if status != 0:
             return status, ne, nd, rc, None, None, None, None, None
@@ -435,7 +444,14 @@ def fit_per_column(const double[::1] x, const double[:, ::1] Y, double cutoff,
     cdef double[:, ::1] fitted = fitted_arr
     cdef double[:, :, ::1] cwv = cw_arr
     cdef bint want_cw = want_coef_weights
-    cdef const double* xp = &x[0] if n > 0 else NULL
+    cand_arr, dxs_arr = _side_candidates(x, cutoff, right)
+    cdef const Py_ssize_t[::1] cand = cand_arr
+    cdef const double[::1] dxs = dxs_arr
+    cdef Py_ssize_t n_cand = cand.shape[0]
+    cdef const Py_ssize_t* cand_p = &cand[0] if n_cand > 0 else NULL
+    cdef const double* dxs_p = &dxs[0] if n_cand > 0 else NULL
+    if n_threads > n_groups:
+        n_threads = <int> n_groups if n_groups > 0 else 1
 
     cdef Py_ssize_t g, t, j, a, k, ne, nd
     cdef double rc
@@ -446,7 +462,7 @@ def fit_per_column(const double[::1] x, const double[:, ::1] Y, double cutoff,
     with nogil, parallel(num_threads=n_threads):
         w = <Work*> malloc(sizeof(Work))
         if w != NULL:
-            if _work_alloc(w, n, d) != 0:
+            if _work_alloc(w, n_cand, d) != 0:
                 _work_free(w)
                 free(w)
                 w = NULL
@@ -458,7 +474,7 @@ def fit_per_column(const double[::1] x, const double[:, ::1] Y, double cutoff,
             ne = 0
             nd = 0
             rc = 0.0
-            st = _solve(xp, n, cutoff, h[members[starts[g]]], order, kernel, right,
+            st = _solve(cand_p, dxs_p, n_cand, h[members[starts[g]]], order, kernel,
                         rcond_min, w, &ne, &nd, &rc)
             for t in range(starts[g], starts[g + 1]):
                 j = members[t]
