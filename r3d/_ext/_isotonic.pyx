@@ -15,6 +15,8 @@ import numpy as np
 cimport numpy as cnp
 from cython.parallel cimport prange, threadid
 
+from r3d._ext._checks cimport first_nonfinite
+
 cnp.import_array()
 
 
@@ -72,6 +74,11 @@ def isotonic_rows(y, int n_threads=1):
         return out
     cdef const double[:, ::1] y_v = y
     cdef double[:, ::1] out_v = out
+    cdef Py_ssize_t bad_at
+    with nogil:
+        bad_at = first_nonfinite(&y_v[0, 0], n * m)
+    if bad_at >= 0:
+        raise ValueError(f"`y` must be finite; entry {divmod(bad_at, m)} is {y.flat[bad_at]!r}")
     # one workspace row per thread, indexed by the OpenMP thread id
     sums = np.empty((n_threads, m), dtype=np.float64)
     means = np.empty((n_threads, m), dtype=np.float64)
@@ -82,4 +89,6 @@ def isotonic_rows(y, int n_threads=1):
     for i in prange(n, nogil=True, schedule="static", num_threads=n_threads):
         tid = threadid()
         _pava_row(&y_v[i, 0], &out_v[i, 0], m, &sums_v[tid, 0], &means_v[tid, 0], &sizes_v[tid, 0])
+    if not np.isfinite(out).all():  # block sums of values near the largest double overflow
+        raise FloatingPointError("isotonic projection overflowed: values near the largest double; rescale")
     return out

@@ -24,6 +24,8 @@ from libc.stdint cimport int64_t
 from libcpp.pair cimport pair
 from libcpp.vector cimport vector
 
+from r3d._ext._checks cimport first_nonfinite
+
 cnp.import_array()
 
 
@@ -287,6 +289,24 @@ def unit_quantiles(y, codes, Py_ssize_t n_units, levels, str method, weights=Non
             raise TypeError("`weights` must be a C-contiguous 1-D float64 array of the length of `y`")
         if code != INVERTED_CDF and code != LINEAR:
             raise ValueError(f"weighted quantiles support 'linear' and 'inverted_cdf', not {method!r}")
+    # std::sort on NaN is undefined behaviour: refuse non-finite input before touching it
+    cdef Py_ssize_t bad_at
+    cdef const double[::1] chk = y
+    with nogil:
+        bad_at = first_nonfinite(&chk[0], chk.shape[0])
+    if bad_at >= 0:
+        raise ValueError(f"`y` must be finite; y[{bad_at}] = {y[bad_at]!r}")
+    chk = levels
+    with nogil:
+        bad_at = first_nonfinite(&chk[0], chk.shape[0]) if chk.shape[0] else -1
+    if bad_at >= 0 or (levels.shape[0] and (levels.min() < 0.0 or levels.max() > 1.0)):
+        raise ValueError("`levels` must be finite and inside [0, 1]")
+    if weighted:
+        chk = weights
+        with nogil:
+            bad_at = first_nonfinite(&chk[0], chk.shape[0])
+        if bad_at >= 0 or (weights <= 0).any():
+            raise ValueError("`weights` must be finite and > 0")
     cdef double alpha = 0.0, cgap = 0.0
     if code in _ALPHA_BETA:
         a, b = _ALPHA_BETA[code]
@@ -332,7 +352,7 @@ def unit_quantiles(y, codes, Py_ssize_t n_units, levels, str method, weights=Non
                 size = off_v[u + 1] - start
                 std_sort(&buf_v[start], &buf_v[start] + size)
                 _unweighted_row(&buf_v[start], size, &lev_v[0], m, code, alpha, cgap, &out_v[u, 0])
-        return out
+        return _finite_or_raise(out)
 
     w_v = weights
     pairs.resize(n)
@@ -352,4 +372,12 @@ def unit_quantiles(y, codes, Py_ssize_t n_units, levels, str method, weights=Non
                 _weighted_linear_row(p + start, size, &lev_v[0], m, rtol, &out_v[u, 0])
             else:
                 _weighted_inverted_cdf_row(p + start, size, &lev_v[0], m, &out_v[u, 0])
+    return _finite_or_raise(out)
+
+
+def _finite_or_raise(out):
+    """Finite inputs can still overflow (|y| near 1.8e308): raise instead of returning inf."""
+    if not np.isfinite(out).all():
+        raise FloatingPointError("unit quantiles overflowed: the outcome's magnitude is near the largest "
+                                 "double; rescale the outcome")
     return out
