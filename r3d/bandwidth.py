@@ -31,12 +31,13 @@ with :class:`r3d.BandwidthWarning` where the final bandwidth is affected):
 - *data-range cap* (rdrobust's ``bwrestrict``): no bandwidth (pilot ``h0``,
   derivative ``b`` or final ``h``) exceeds ``h_max``, the largest distance from
   the cutoff to a unit; a final bandwidth at the cap is warned about;
-- *near-zero bias difference*: when ``B^2 (+ R)`` is zero or the formula is not
+- *near-zero bias difference*: when ``B^2 (+ R)`` is zero (below
+  ``NEAR_ZERO_BIAS`` relative to the outcome's scale) or the formula is not
   finite, the final bandwidth falls back to the cap ``h_max``, with a warning;
 - *too few units*: a side with fewer than ``s + 3`` distinct running-variable
   values cannot support the pilot fits and raises
   :class:`r3d.InsufficientDataError` naming the side; a bandwidth that would
-  leave fewer than ``PILOT_MIN_UNITS`` distinct units on a side (or all of the
+  leave fewer than ``MIN_UNITS_PER_SIDE`` distinct units on a side (or all of the
   side's units, when it has fewer) is enlarged until it does (rdrobust's
   ``bwcheck``), with a warning.
 
@@ -68,7 +69,7 @@ from r3d.locpoly import KERNEL_ALIASES, KERNELS, fit_side, kernel_function
 
 __all__ = [
     "BANDWIDTH_RULES",
-    "PILOT_MIN_UNITS",
+    "MIN_UNITS_PER_SIDE",
     "NEAR_ZERO_BIAS",
     "BandwidthSelection",
     "DensityEstimate",
@@ -86,10 +87,10 @@ __all__ = [
 
 BANDWIDTH_RULES = ("mse", "imse", "cer-mse", "cer-imse")
 
-#: Smallest number of distinct units a bandwidth must keep on each side
-#: (rdrobust's ``bwcheck`` default under ``masspoints="adjust"``); a side with
-#: fewer units keeps all of them.
-PILOT_MIN_UNITS = 10
+#: Smallest number of distinct units every bandwidth (pilot h0, derivative b, final h)
+#: keeps on each side (rdrobust's ``bwcheck`` default under ``masspoints="adjust"``);
+#: a side with fewer units keeps all of them.
+MIN_UNITS_PER_SIDE = 10
 
 #: The bias constant counts as zero when sqrt(B^2 (+ R)) is below this fraction of
 #: sd(Y) / h_max^(s+1), the scale of an (s+1)-th derivative of the outcome over the
@@ -103,7 +104,6 @@ SILVERMAN_CONSTANT = 1.06
 # the unit gets positive triangular/Epanechnikov weight (as rdrobust does).
 _PAD = 1.0 + math.sqrt(np.finfo(float).eps)
 
-_SIDES = ("left", "right")
 _SIDE_TEXT = {"left": "left (x < cutoff)", "right": "right (x >= cutoff)"}
 
 
@@ -115,10 +115,10 @@ _PKG_DIR = os.path.dirname(os.path.abspath(__file__)) + os.sep
 
 
 def _external_stacklevel() -> int:
-    """Stack level of the first frame outside the ``r3d`` package (for ``warnings.warn``).
+    """``stacklevel`` for a ``warnings.warn`` call made in :func:`_warn` that points at
+    the first frame outside the ``r3d`` package (the user's line).
 
-    Level 1 is the caller of this function's caller's ``warnings.warn``; we count
-    from the frame that calls ``warnings.warn`` (``_warn``).
+    Level 1 is ``_warn`` itself, level 2 its caller, and so on.
     """
     frame = sys._getframe(2)  # the frame that called _warn
     level = 2
@@ -368,6 +368,12 @@ def density_at_cutoff(x: np.ndarray, *, cutoff: float, kernel: str) -> DensityEs
         )
     h = SILVERMAN_CONSTANT * sd * n ** (-1.0 / 5.0)
     f_hat = float(np.mean(kernel_function(xc / h, kernel)) / h)
+    if not f_hat > 0:
+        raise InsufficientDataError(
+            f"No unit lies within the density bandwidth {h:.4g} (Silverman's rule) of the cutoff "
+            f"{float(cutoff):g}, so the density of the running variable there is estimated as 0 "
+            f"and no bandwidth can be selected from the data. Give a bandwidth by hand."
+        )
     return DensityEstimate(f_hat=f_hat, h=h, sd=sd, n=n, kernel=kernel)
 
 
@@ -431,7 +437,7 @@ class SelectorSteps:
     near_zero_bias : ndarray
         (m,) bool: the denominator B^2 (+ R) was zero or the formula not finite.
     floored : ndarray
-        (m,) bool: h was enlarged to keep PILOT_MIN_UNITS units on each side.
+        (m,) bool: h was enlarged to keep MIN_UNITS_PER_SIDE units on each side.
     """
 
     pilot_deriv_plus: np.ndarray
@@ -499,7 +505,7 @@ class BandwidthSelection:
     h_max : float
         The data-range cap: the largest distance from the cutoff to a unit.
     h_min : float
-        The unit floor: smallest bandwidth keeping min(PILOT_MIN_UNITS, side
+        The unit floor: smallest bandwidth keeping min(MIN_UNITS_PER_SIDE, side
         size) distinct units on each side.
     cer_factor : float
         n^(-s/((2s+3)(s+3))) for the CER rules, 1.0 otherwise.
@@ -953,7 +959,7 @@ def _select_one(
     if np.any(floored):
         _warn(
             f"Bandwidth selection: the bandwidth for {_which(floored)} keeps fewer than "
-            f"{PILOT_MIN_UNITS} units on a side; enlarged to h_min = {h_min:.4g}.",
+            f"{MIN_UNITS_PER_SIDE} units on a side; enlarged to h_min = {h_min:.4g}.",
             sink,
         )
     return SelectorSteps(
@@ -1108,7 +1114,7 @@ def select_bandwidths(
     density = density_at_cutoff(x, cutoff=cutoff, kernel=kernel)
     constants = kernel_constants(kernel, s)
     h_max = float(np.max(np.abs(xc)))
-    h_min = min(_unit_floor(xc, PILOT_MIN_UNITS), h_max * _PAD)
+    h_min = min(_unit_floor(xc, MIN_UNITS_PER_SIDE), h_max * _PAD)
     imse = rule in ("imse", "cer-imse")
     cer = cer_factor(n, s) if rule.startswith("cer") else 1.0
 

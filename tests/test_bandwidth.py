@@ -16,7 +16,7 @@ from scipy.stats import norm
 from r3d._validation import BandwidthWarning, InsufficientDataError
 from r3d.bandwidth import (
     BANDWIDTH_RULES,
-    PILOT_MIN_UNITS,
+    MIN_UNITS_PER_SIDE,
     cer_factor,
     constants_from_matrices,
     density_at_cutoff,
@@ -460,7 +460,7 @@ def test_tiny_bandwidth_is_enlarged_to_keep_units():
     assert sel.steps.floored[0] and sel.h[0] == sel.h_min
     assert sel.steps.h_formula[0] < sel.h_min
     inside = np.abs(x) <= sel.h[0]
-    assert np.sum(inside & (x < 0)) >= PILOT_MIN_UNITS and np.sum(inside & (x >= 0)) >= PILOT_MIN_UNITS
+    assert np.sum(inside & (x < 0)) >= MIN_UNITS_PER_SIDE and np.sum(inside & (x >= 0)) >= MIN_UNITS_PER_SIDE
 
 
 def test_order_not_above_pilot_order_warns():
@@ -468,6 +468,13 @@ def test_order_not_above_pilot_order_warns():
     with pytest.warns(BandwidthWarning, match="not above pilot_order") as rec:
         select_bandwidths(x, Q, q, cutoff=0.0, rule="mse", order=1, pilot_order=1)
     _only_bandwidth_warnings(rec)
+
+
+def test_no_units_near_the_cutoff_is_an_error():
+    rng = np.random.default_rng(17)
+    x = np.concatenate([rng.uniform(-1, -0.6, 100), rng.uniform(0.6, 1, 100)])
+    with pytest.raises(InsufficientDataError, match="density"):
+        select_bandwidths(x, rng.standard_normal((200, 2)), np.array([0.3, 0.6]), cutoff=0.0, rule="imse")
 
 
 def test_invalid_options_name_the_argument():
