@@ -17,6 +17,7 @@ import pandas as pd
 
 from r3d import bootstrap as _boot
 from r3d._validation import (
+    DroppedDataWarning,
     R3DWarning,
     SmallSampleWarning,
     WeakFirstStageWarning,
@@ -60,6 +61,16 @@ class _Names:
     unit: str = "unit"
     treatment: str | None = None
     cluster: str | None = None
+
+
+def _reemit(caught: list, stacklevel: int = 3) -> list[str]:
+    """Re-issue recorded warnings so they point at the user's line; return r3d's messages as notes."""
+    notes = []
+    for w in caught:
+        if issubclass(w.category, R3DWarning):
+            notes.append(str(w.message))
+        warnings.warn(w.message, w.category, stacklevel=stacklevel)
+    return notes
 
 
 def _name(obj: Any, default: str) -> str:
@@ -130,16 +141,20 @@ class R3D:
         weights: Any = None,
         cluster: Any = None,
     ) -> None:
-        long = prepare_long(outcome, running, unit, treatment=treatment, weights=weights, cluster=cluster)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            long = prepare_long(outcome, running, unit, treatment=treatment, weights=weights, cluster=cluster)
         names = _Names(
             outcome=_name(outcome, "outcome"), running=_name(running, "running"), unit=_name(unit, "unit"),
             treatment=None if treatment is None else _name(treatment, "treatment"),
             cluster=None if cluster is None else _name(cluster, "cluster"),
         )
-        self._setup(long.units, long=long, cutoff=cutoff, names=names)
+        self._setup(long.units, long=long, cutoff=cutoff, names=names, notes=_reemit(caught))
 
     def _setup(self, units: UnitData, *, long: LongData | None, cutoff: Any, names: _Names,
-               qmat: np.ndarray | None = None, qgrid: np.ndarray | None = None) -> None:
+               qmat: np.ndarray | None = None, qgrid: np.ndarray | None = None,
+               notes: list[str] | None = None) -> None:
+        self._notes = list(notes or [])  # data warnings, repeated in every fit's notes
         self._units = units
         self._long = long
         self._names = names
@@ -185,11 +200,13 @@ class R3D:
         t_col = None if treatment is None else data_column("treatment", treatment, data)
         w_col = None if weights is None else data_column("weights", weights, data)
         c_col = None if cluster is None else data_column("cluster", cluster, data)
-        long = prepare_long(cols.outcome, cols.running, unit_col, treatment=t_col, weights=w_col, cluster=c_col)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            long = prepare_long(cols.outcome, cols.running, unit_col, treatment=t_col, weights=w_col, cluster=c_col)
         names = _Names(outcome=cols.outcome_name, running=cols.running_name, unit=str(unit),
                        treatment=treatment, cluster=cluster)
         obj = cls.__new__(cls)
-        obj._setup(long.units, long=long, cutoff=cutoff, names=names)
+        obj._setup(long.units, long=long, cutoff=cutoff, names=names, notes=_reemit(caught))
         obj.formula = formula
         return obj
 
@@ -218,13 +235,15 @@ class R3D:
         unit_ids : array-like (n,), optional
             Labels (default 0..n-1).
         """
-        long = prepare_samples(samples, running, treatment=treatment, weights=weights, cluster=cluster,
-                               unit_ids=unit_ids)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            long = prepare_samples(samples, running, treatment=treatment, weights=weights, cluster=cluster,
+                                   unit_ids=unit_ids)
         names = _Names(running=_name(running, "running"),
                        treatment=None if treatment is None else _name(treatment, "treatment"),
                        cluster=None if cluster is None else _name(cluster, "cluster"))
         obj = cls.__new__(cls)
-        obj._setup(long.units, long=long, cutoff=cutoff, names=names)
+        obj._setup(long.units, long=long, cutoff=cutoff, names=names, notes=_reemit(caught))
         return obj
 
     @classmethod
@@ -251,6 +270,7 @@ class R3D:
         if Q.ndim != 2 or Q.shape[1] != grid.size:
             raise ValueError(message("qmat", f"a 2-D array with {grid.size} columns (one per quantile level)", Q))
         units = prepare_units(running, n_units=Q.shape[0], treatment=treatment, cluster=cluster, unit_ids=unit_ids)
+        notes: list[str] = []
         nan_rows = np.isnan(Q)
         empty = nan_rows.all(axis=1)
         partial = nan_rows.any(axis=1) & ~empty
@@ -261,10 +281,10 @@ class R3D:
         if empty.any():
             units = _drop_units(units, ~empty)
             Q = Q[~empty]
-            from r3d._validation import DroppedDataWarning, warn
-
-            warn(f"{int(empty.sum())} unit(s) have no quantiles (rows entirely missing) and were dropped; "
-                 f"{Q.shape[0]} units remain.", DroppedDataWarning, stacklevel=3)
+            text = (f"{int(empty.sum())} unit(s) have no quantiles (rows entirely missing) and were dropped; "
+                    f"{Q.shape[0]} units remain.")
+            notes.append(text)
+            warnings.warn(text, DroppedDataWarning, stacklevel=2)
         dec = np.diff(Q, axis=1) < -1e-12 * np.maximum(1.0, np.abs(Q[:, 1:]))
         if dec.any():
             i = int(np.flatnonzero(dec.any(axis=1))[0])
@@ -275,7 +295,7 @@ class R3D:
                        treatment=None if treatment is None else _name(treatment, "treatment"),
                        cluster=None if cluster is None else _name(cluster, "cluster"))
         obj = cls.__new__(cls)
-        obj._setup(units, long=None, cutoff=cutoff, names=names, qmat=Q, qgrid=grid)
+        obj._setup(units, long=None, cutoff=cutoff, names=names, qmat=Q, qgrid=grid, notes=notes)
         return obj
 
     # ------------------------------------------------------------------ data properties
@@ -309,6 +329,13 @@ class R3D:
     def n_dropped_draws(self) -> int:
         """Rows dropped for a missing outcome or a missing/zero weight."""
         return 0 if self._long is None else self._long.n_dropped_draws
+
+    @property
+    def n_single_draw_units(self) -> int | None:
+        """Units with a single draw (allowed: their quantile function is a point mass); None from quantiles."""
+        if self._long is None:
+            return None
+        return int((np.bincount(self._long.codes, minlength=self.nobs) == 1).sum())
 
     @property
     def n_dropped_units(self) -> int:
@@ -448,11 +475,7 @@ class R3D:
             inf = _inference(est, self._units.cluster_codes, n_boot=n_boot, alpha=alpha, band=band, rng=gen,
                              progress=progress)
             _check_fit(est, inf, order)
-        notes = []
-        for w in caught:
-            if issubclass(w.category, R3DWarning):
-                notes.append(str(w.message))
-            warnings.warn(w.message, w.category, stacklevel=2)
+        notes = self._notes + _reemit(caught)
 
         x = self._units.x
         n_right = int((x >= self.cutoff).sum())
@@ -462,7 +485,7 @@ class R3D:
             nobs=self.nobs, ndraws=self.ndraws, n_left=self.nobs - n_right, n_right=n_right,
             n_dropped_draws=self.n_dropped_draws, n_dropped_units=self.n_dropped_units,
             n_clusters=None if self._units.cluster_ids is None else len(self._units.cluster_ids),
-            unit_ids=self.unit_ids,
+            unit_ids=self.unit_ids, n_single_draw_units=self.n_single_draw_units,
         )
         spec = FitSpec(method=method, order=order, pilot_order=pilot_order, kernel=kernel, bandwidth_rule=rule,
                        quantile_method=quantile_method if self._qmat is None else "user-supplied",

@@ -19,7 +19,7 @@ from r3d import bootstrap as _boot
 from r3d._validation import check_choice, check_probability, message
 from r3d.estimators import Estimate, average_weights
 
-__all__ = ["R3DResults", "FitSpec", "DataInfo", "Inference", "AverageEffect", "FirstStageResult"]
+__all__ = ["R3DResults", "FitSpec", "DataInfo", "Inference", "AverageEffect", "FirstStageResult", "ResultNames"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,6 +56,7 @@ class DataInfo:
     n_dropped_units: int
     n_clusters: int | None
     unit_ids: pd.Index
+    n_single_draw_units: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -245,13 +246,16 @@ class R3DResults:
 
     @property
     def average_effect(self) -> AverageEffect:
-        """∫ tau(q) dq with its standard error."""
+        """∫ tau(q) dq with its standard error (interval at the fit's alpha)."""
+        return self._average_effect(self.spec.alpha)
+
+    def _average_effect(self, alpha: float) -> AverageEffect:
         est = float(average_weights(self._est.quantiles) @ self._est.tau)
         se = float(np.sqrt(self._inf.average_variance))
         z = est / se if se > 0 else np.inf
-        crit = stats.norm.ppf(1 - self.spec.alpha / 2)
+        crit = stats.norm.ppf(1 - alpha / 2)
         return AverageEffect(estimate=est, se=se, z=z, pvalue=float(2 * stats.norm.sf(abs(z))),
-                             lower=est - crit * se, upper=est + crit * se, alpha=self.spec.alpha)
+                             lower=est - crit * se, upper=est + crit * se, alpha=alpha)
 
     @property
     def bootstrap_draws(self) -> np.ndarray | None:
@@ -296,13 +300,18 @@ class R3DResults:
             half = stats.norm.ppf(1 - alpha / 2) * np.sqrt(self._inf.variance)
             lo, hi = tau - half, tau + half
         else:
-            draws = self._require_draws("A uniform band")
-            band = self._inf.band
-            if band is None or alpha != band.alpha:
-                band = _boot.uniform_band(tau, draws, alpha=alpha, band=self.spec.band,
-                                          se=np.sqrt(self._inf.variance))
+            band = self._band(alpha)
             lo, hi = band.lower, band.upper
         return pd.DataFrame({"lower": lo, "upper": hi}, index=self._index)
+
+    def _band(self, alpha: float) -> _boot.UniformBand:
+        """The bootstrap band at ``alpha`` (the fit's own, or recomputed from the same draws)."""
+        draws = self._require_draws("A uniform band")
+        band = self._inf.band
+        if band is None or alpha != band.alpha:
+            band = _boot.uniform_band(self._est.tau, draws, alpha=alpha, band=self.spec.band,
+                                      se=np.sqrt(self._inf.variance))
+        return band
 
     @property
     def critical_value(self) -> float | None:
@@ -345,7 +354,12 @@ class R3DResults:
 
     # ------------------------------------------------------------------ tables
     def summary_frame(self, alpha: float | None = None) -> pd.DataFrame:
-        """Tidy table, one row per quantile: coef, std_err, z, pvalue, pointwise CI, uniform band."""
+        """Tidy table, one row per quantile level (all float64).
+
+        Columns: "coef", "std_err", "z", "pvalue", "ci_lower", "ci_upper" (pointwise
+        interval), "band_lower", "band_upper" (uniform band; only with bootstrap draws),
+        "bandwidth", "left", "right" (the monotonised limits m_-, m_+). Index: "quantile".
+        """
         alpha = self._alpha(alpha)
         ci = self.conf_int(alpha)
         df = pd.DataFrame(
@@ -366,15 +380,23 @@ class R3DResults:
         return df
 
     def summary(self, alpha: float | None = None, quantiles: Any = None):
-        """A statsmodels ``Summary`` (``as_text()``, ``as_latex()``, ``as_html()``).
+        """A statsmodels ``Summary``: header, tau table, average effect, tests, first stage, notes.
 
         Parameters
         ----------
         alpha : float, optional
-            For the intervals; default the fit's ``alpha``.
-        quantiles : array-like, optional
-            Grid levels to show; default: all of a short grid (<= 19 points), the
-            grid points nearest the deciles otherwise.
+            For the intervals, the band and the tests' critical values; default the fit's
+            ``alpha`` (the band is recomputed from the same bootstrap draws).
+        quantiles : array-like or "all", optional
+            Grid levels to show; default: all of a short grid (<= 19 points), the grid
+            points nearest the deciles otherwise.
+
+        Returns
+        -------
+        r3d._summary.R3DSummary
+            A ``statsmodels.iolib.summary.Summary`` with ``as_text()``, ``as_latex()``
+            (one booktabs ``tabular`` per section, then the notes), ``as_html()`` and
+            ``as_csv()``; notebooks display it as HTML.
         """
         from r3d._summary import build_summary
 
@@ -383,6 +405,9 @@ class R3DResults:
     def _display_rows(self, quantiles: Any) -> np.ndarray:
         """Indices of the grid shown in tables."""
         q = self._est.quantiles
+        if isinstance(quantiles, str):
+            check_choice("quantiles", quantiles, ("all",))
+            return np.arange(q.size)
         if quantiles is None:
             if q.size <= 19:
                 return np.arange(q.size)
@@ -399,6 +424,80 @@ class R3DResults:
             idx.append(j)
         return np.asarray(idx)
 
+    # ------------------------------------------------------------------ machine-readable
+    def to_dict(self, alpha: float | None = None) -> dict[str, Any]:
+        """Every number of the fit as plain Python (lists, floats, ints, str, None).
+
+        Keys: "r3d_version", "design", "data" (names and counts), "spec" (the fit's
+        options), "alpha", "quantiles", "params", "bse", "tvalues", "pvalues",
+        "conf_int" {"lower", "upper"}, "band" (uniform band with its critical value, or
+        None), "bandwidth" (float or list), "bandwidth_treatment", "bandwidth_info",
+        "n_effective", "limits" {"left", "right", "left_raw", "right_raw"},
+        "average_effect", "first_stage" (or None), "tests" {"nullity", "homogeneity"}
+        (whole grid; None without bootstrap), "notes". Lists follow "quantiles".
+        Not-finite numbers stay floats (``json.dumps(..., allow_nan=False)`` needs them
+        replaced; the command line writes them as null).
+        """
+        from dataclasses import asdict
+
+        from r3d._version import __version__
+
+        alpha = self._alpha(alpha)
+        ci = self.conf_int(alpha)
+        band = None
+        tests = None
+        if self._inf.draws is not None:
+            b = self._band(alpha)
+            band = {"kind": b.kind, "alpha": b.alpha, "critical_value": b.critical_value, "lower": b.lower,
+                    "upper": b.upper, "n_boot": b.n_boot}
+            tests = {}
+            for kind in ("nullity", "homogeneity"):
+                t = self._tests(kind, None, alpha)
+                tests[kind] = {"statistic": t.statistic, "critical_value": t.critical_value, "pvalue": t.pvalue,
+                               "range": list(t.range), "n_boot": t.n_boot, "alpha": t.alpha}
+        d = self.data
+        data = {f.name: getattr(d, f.name) for f in d.__dataclass_fields__.values() if f.name != "unit_ids"}
+        fs = self.first_stage
+        out = {
+            "r3d_version": __version__,
+            "design": self.design,
+            "data": data,
+            "spec": asdict(self.spec),
+            "alpha": alpha,
+            "quantiles": self._est.quantiles,
+            "params": self._est.tau,
+            "bse": self.bse.to_numpy(),
+            "tvalues": self.tvalues.to_numpy(),
+            "pvalues": self.pvalues.to_numpy(),
+            "conf_int": {"lower": ci["lower"].to_numpy(), "upper": ci["upper"].to_numpy()},
+            "band": band,
+            "bandwidth": self.bandwidth,
+            "bandwidth_treatment": self.bandwidth_treatment,
+            "bandwidth_info": self.bandwidth_info,
+            "n_effective": self.n_effective,
+            "limits": {c: v.to_numpy() for c, v in self.limits.items()},
+            "average_effect": asdict(self._average_effect(alpha)),
+            "first_stage": None if fs is None else asdict(fs),
+            "tests": tests,
+            "notes": list(self.notes),
+        }
+        return _plain(out)
+
+    @property
+    def model(self) -> ResultNames:
+        """Names for statsmodels tools (``summary_col``): ``endog_names`` (the outcome) and
+        ``exog_names`` ("tau(0.10)", ...). Not the ``R3D`` model: results hold numbers only."""
+        from r3d._summary import format_level
+
+        return ResultNames(endog_names=self.data.outcome_name,
+                           exog_names=[f"tau({format_level(q)})" for q in self._est.quantiles])
+
+    @property
+    def default_model_infos(self) -> dict[str, Any]:
+        """Rows ``statsmodels.iolib.summary2.summary_col`` adds under the coefficients."""
+        return {"Units": lambda r: f"{r.nobs}", "Bandwidth": lambda r: r._bandwidth_text(),
+                "Method": lambda r: f"{r.spec.method}, {r.design}"}
+
     # ------------------------------------------------------------------ display
     @property
     def design(self) -> str:
@@ -409,7 +508,7 @@ class R3DResults:
         h = self._h.reshape(-1)
         if h.size == 1:
             return f"{h[0]:.4g}"
-        return f"{h.min():.4g}-{h.max():.4g} (per quantile)"
+        return f"{h.min():.4g}-{h.max():.4g} (per q)"
 
     def __repr__(self) -> str:
         q = self._est.quantiles
@@ -417,13 +516,35 @@ class R3DResults:
                 f"[{q[0]:.3g}, {q[-1]:.3g}], {self.nobs} units, h={self._bandwidth_text()}>")
 
     def __str__(self) -> str:
+        from r3d._summary import decimals_for, fmt_num, fmt_p, format_level
+
+        d, s = self.data, self.spec
         ae = self.average_effect
-        idx = self._display_rows(None)
+        q = self._est.quantiles
+        idx = np.arange(q.size) if q.size <= 9 else np.unique(np.abs(q[None, :] - np.arange(1, 10)[:, None] / 10)
+                                                              .argmin(axis=1))
+        dec = decimals_for(np.r_[self._est.tau[idx], ae.estimate, ae.lower, ae.upper])
+        neff = self.n_effective
+        inside = " / ".join(str(v) if isinstance(v, int) else f"{int(v.min())}-{int(v.max())}"
+                            for v in (neff["left"], neff["right"]))
+        cov = f"{100 * (1 - s.alpha):.4g}%"
         lines = [
-            repr(self),
-            f"average effect {ae.estimate:.4g} (se {ae.se:.3g})",
-            "tau: " + ", ".join(f"q{self._est.quantiles[j]:.2g}={self._est.tau[j]:.4g}" for j in idx),
+            f"R3D {self.design} {s.method} fit of {d.outcome_name} at {d.running_name} = {d.cutoff:g}: "
+            f"{self.nobs} units, {inside} (left / right) inside h = {self._bandwidth_text()}",
+            f"average effect {fmt_num(ae.estimate, dec)} (se {fmt_num(ae.se, dec)}, {cov} CI "
+            f"[{fmt_num(ae.lower, dec)}, {fmt_num(ae.upper, dec)}])",
+            "tau(q) at q = " + ", ".join(f"{format_level(q[j])}: {fmt_num(self._est.tau[j], dec)}" for j in idx),
         ]
+        if self._inf.draws is not None:
+            p0 = self.nullity_test().pvalue
+            p1 = self.homogeneity_test().pvalue
+            lines.append(f"uniform tests ({s.n_boot} draws): p = {fmt_p(p0)} for tau = 0, "
+                         f"p = {fmt_p(p1)} for tau constant")
+        if self.first_stage is not None:
+            fs = self.first_stage
+            lines.append(f"first stage: take-up jump {fs.jump:.3g} (se {fs.se:.2g}, F = {fs.z ** 2:.1f})")
+        if self.notes:
+            lines.append(f"{len(self.notes)} warning(s): see .notes or summary()")
         return "\n".join(lines)
 
     def _repr_html_(self) -> str:
@@ -431,9 +552,22 @@ class R3DResults:
 
     # ------------------------------------------------------------------ plots
     def plot(self, ax: Any = None, kind: str = "effect", **kwargs: Any):
-        """Plot tau(q) with pointwise CI and uniform band ("effect") or the two limits ("limits").
+        """Plot the fit with matplotlib (imported only now).
 
-        Returns the matplotlib Axes.
+        Parameters
+        ----------
+        ax : matplotlib Axes, optional
+            Where to draw; default a new figure.
+        kind : {"effect", "limits"}
+            "effect": tau(q) with the pointwise interval and the uniform band shaded
+            differently and a zero line (``r3d.plotting.plot_effect``); "limits": the two
+            limiting average quantile functions m_-(q), m_+(q) (``r3d.plotting.plot_limits``).
+        **kwargs
+            Passed to the plotting function (e.g. ``alpha``, ``color``, ``truth``).
+
+        Returns
+        -------
+        matplotlib.axes.Axes
         """
         from r3d import plotting
 
@@ -441,3 +575,34 @@ class R3DResults:
         if kind == "effect":
             return plotting.plot_effect(self, ax=ax, **kwargs)
         return plotting.plot_limits(self, ax=ax, **kwargs)
+
+
+@dataclass(frozen=True, slots=True)
+class ResultNames:
+    """Names statsmodels' table tools look up on ``results.model``.
+
+    Attributes
+    ----------
+    endog_names : str
+        The outcome.
+    exog_names : list of str
+        (m,) one label per quantile level, "tau(0.10)", ...
+    """
+
+    endog_names: str
+    exog_names: list[str]
+
+
+def _plain(obj: Any) -> Any:
+    """numpy / pandas / nested containers -> plain Python values (for JSON)."""
+    if isinstance(obj, dict):
+        return {str(k): _plain(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_plain(v) for v in obj]
+    if isinstance(obj, (pd.Series, pd.Index)):
+        return _plain(obj.to_numpy())
+    if isinstance(obj, np.ndarray):
+        return _plain(obj.tolist())
+    if isinstance(obj, np.generic):
+        return obj.item()
+    return obj

@@ -149,7 +149,7 @@ def test_results_labels(sharp_mod):
         res.conf_int(kind="uniform")
     assert "simple" in repr(res) and "average effect" in str(res)
     text = res.summary().as_text()
-    for field in ("Cutoff", "Kernel", "Bandwidth", "Units left/right", "tau(0.0952)", "average"):
+    for field in ("Cutoff", "Kernel", "Bandwidth", "Units left / right", "tau(0.0952)", "average"):
         assert field in text
     assert res.summary().as_latex().count("\\begin{tabular}") == res.summary().as_latex().count("\\end{tabular}")
 

@@ -33,6 +33,8 @@ from libc.math cimport fabs, sqrt
 from libc.stdint cimport int64_t
 from libc.stdlib cimport free, malloc
 
+from r3d._ext._checks cimport first_nonfinite
+
 import numpy as np
 
 MAX_ORDER = 10
@@ -274,6 +276,31 @@ def _check(const double[::1] x, const double[:, ::1] Y, int order, int kernel, i
         raise ValueError(f"unknown kernel code {kernel}")
     if n_threads < 1:
         raise ValueError(f"n_threads must be >= 1, got {n_threads}")
+    # NaN x would silently fall on neither side, NaN Y would give NaN coefficients: refuse both
+    cdef Py_ssize_t bad_x = -1, bad_y = -1
+    with nogil:
+        if x.shape[0]:
+            bad_x = first_nonfinite(&x[0], x.shape[0])
+        if Y.shape[0] and Y.shape[1]:
+            bad_y = first_nonfinite(&Y[0, 0], Y.shape[0] * Y.shape[1])
+    if bad_x >= 0:
+        raise ValueError(f"x must be finite; x[{bad_x}] = {x[bad_x]!r}")
+    if bad_y >= 0:
+        raise ValueError(f"Y must be finite; entry {divmod(bad_y, Y.shape[1])} = {Y[bad_y // Y.shape[1], bad_y % Y.shape[1]]!r}")
+
+
+def _finite_outputs(*arrays):
+    """Finite inputs of extreme magnitude (1e300) can overflow: raise instead of returning inf/NaN."""
+    for a in arrays:
+        if a is not None and not np.isfinite(a).all():
+            raise FloatingPointError("local polynomial fit overflowed: outcomes or running variable of extreme "
+                                     "magnitude; rescale them")
+
+
+def _check_h(h):
+    h = np.asarray(h, dtype=np.float64)
+    if not (np.isfinite(h).all() and (h > 0).all()):
+        raise ValueError("bandwidths must be finite and > 0")
 
 
 def _side_candidates(const double[::1] x, double cutoff, bint right):
@@ -309,6 +336,7 @@ def fit_common(const double[::1] x, const double[:, ::1] Y, double cutoff, doubl
     coef_weights : (p+1, n, 1) or None
     """
     _check(x, Y, order, kernel, n_threads)
+    _check_h(h)
     cdef Py_ssize_t n = x.shape[0], m = Y.shape[1]
     cdef int d = order + 1
     cdef Py_ssize_t ne = 0, nd = 0, a, k, i, jj, j0, j1, blk, nblk
@@ -365,6 +393,7 @@ def fit_common(const double[::1] x, const double[:, ::1] Y, double cutoff, doubl
             for a in range(ne):
                 for k in range(d):
                     cwv[k, w.act[a], 0] = w.C[k * ne + a]
+        _finite_outputs(coef_arr, weights_arr, fitted_arr, cw_arr)
         return status, ne, nd, rc, coef_arr, weights_arr, kw_arr, fitted_arr, cw_arr
     finally:
         _work_free(&w)
@@ -410,6 +439,7 @@ def fit_per_column(const double[::1] x, const double[:, ::1] Y, double cutoff,
     (p+1, n, m) or None. Columns whose status is not 0 hold zeros.
     """
     _check(x, Y, order, kernel, n_threads)
+    _check_h(h)
     cdef Py_ssize_t n = x.shape[0], m = Y.shape[1]
     if h.shape[0] != m:
         raise ValueError(f"h has {h.shape[0]} entries but Y has {m} columns")
@@ -495,5 +525,6 @@ def fit_per_column(const double[::1] x, const double[:, ::1] Y, double cutoff,
             _work_free(w)
             free(w)
 
+    _finite_outputs(coef_arr, weights_arr, fitted_arr, cw_arr if want_coef_weights else None)
     return (status_arr, ne_arr, nd_arr, rc_arr, coef_arr, weights_arr, kw_arr, fitted_arr,
             cw_arr if want_coef_weights else None)

@@ -1,0 +1,65 @@
+"""Warnings: exported classes, pointing at the user's line, and recorded in the results."""
+
+import warnings
+
+import numpy as np
+import pytest
+
+import r3d
+
+
+def test_warning_classes_are_userwarnings():
+    for cls in (r3d.DroppedDataWarning, r3d.WeakFirstStageWarning, r3d.BandwidthWarning, r3d.SmallSampleWarning):
+        assert issubclass(cls, r3d.R3DWarning) and issubclass(cls, UserWarning)
+    assert issubclass(r3d.InsufficientDataError, ValueError)
+
+
+def _small_design(n=40, seed=0):
+    rng = np.random.default_rng(seed)
+    x = rng.uniform(-1, 1, n)
+    samples = [rng.normal(x[i] + (x[i] >= 0), 1, 10) for i in range(n)]
+    return samples, x
+
+
+def test_fit_warnings_point_at_the_callers_line():
+    samples, x = _small_design()
+    mod = r3d.R3D.from_samples(samples, x)
+    with warnings.catch_warnings(record=True) as rec:
+        warnings.simplefilter("always")
+        res = mod.fit(method="frechet", bandwidth=0.25, quantiles=5, n_boot=0)  # few units inside h
+    ours = [w for w in rec if issubclass(w.category, r3d.R3DWarning)]
+    assert ours, "expected a SmallSampleWarning"
+    assert all(w.filename == __file__ for w in ours), [w.filename for w in ours]
+    assert any("positive kernel weight" in n for n in res.notes)
+
+
+def test_construction_warnings_point_at_the_callers_line_and_reach_the_notes():
+    samples, x = _small_design()
+    samples[3] = np.array([np.nan, np.nan])
+    with warnings.catch_warnings(record=True) as rec:
+        warnings.simplefilter("always")
+        mod = r3d.R3D.from_samples(samples, x)
+    ours = [w for w in rec if issubclass(w.category, r3d.DroppedDataWarning)]
+    assert len(ours) == 1 and ours[0].filename == __file__
+    res = mod.fit(method="frechet", bandwidth=1.0, quantiles=5, n_boot=0)
+    assert any("no valid draws" in n for n in res.notes)
+    assert "no valid draws" in res.summary().as_text()
+
+
+def test_single_draw_units_are_allowed_and_counted():
+    samples, x = _small_design()
+    samples[0] = samples[0][:1]
+    samples[5] = samples[5][:1]
+    mod = r3d.R3D.from_samples(samples, x)
+    assert mod.n_single_draw_units == 2
+    res = mod.fit(method="frechet", bandwidth=1.0, quantiles=5, n_boot=0)
+    assert res.data.n_single_draw_units == 2
+
+
+def test_warning_filters_work_by_class():
+    samples, x = _small_design()
+    mod = r3d.R3D.from_samples(samples, x)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", r3d.SmallSampleWarning)
+        with pytest.raises(r3d.SmallSampleWarning):
+            mod.fit(method="frechet", bandwidth=0.25, quantiles=5, n_boot=0)
