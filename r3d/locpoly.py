@@ -17,7 +17,6 @@ per-column path and turns failure codes into :class:`r3d.InsufficientDataError`.
 from __future__ import annotations
 
 import numbers
-import os
 from dataclasses import dataclass
 
 import numpy as np
@@ -29,6 +28,7 @@ from r3d._validation import (
     check_int,
     check_positive,
     message,
+    resolve_n_jobs,
 )
 
 __all__ = [
@@ -179,17 +179,6 @@ class SideFit:
     def intercept(self) -> np.ndarray:
         """The limits m_hat_side(q_j), shape (m,): ``coef[0]``."""
         return self.coef[0]
-
-
-def resolve_n_jobs(n_jobs: int | None) -> int:
-    """Number of threads: ``None`` or ``-1`` -> all available cores, else ``n_jobs >= 1``."""
-    if n_jobs is None or (isinstance(n_jobs, numbers.Integral) and not isinstance(n_jobs, bool)
-                          and int(n_jobs) == -1):
-        try:
-            return max(1, len(os.sched_getaffinity(0)))
-        except AttributeError:  # pragma: no cover - platforms without sched_getaffinity
-            return max(1, os.cpu_count() or 1)
-    return check_int("n_jobs", n_jobs, low=1)
 
 
 def _side_text(side: str, cutoff: float) -> str:

@@ -468,7 +468,7 @@ class R3D:
             grid, Q = self._quantile_matrix(quantiles, quantile_method, threads)
             rule, h, h_t, info = self._bandwidths(bandwidth, bandwidth_treatment, method=method, grid=grid, Q=Q,
                                                   kernel=kernel, order=order, pilot_order=pilot_order,
-                                                  regularize=bool(regularize))
+                                                  regularize=bool(regularize), n_jobs=threads)
             est = estimate(self._units.x, Q, grid, cutoff=self.cutoff, h=h if h.size > 1 else float(h[0]),
                            order=order, kernel=kernel, method=method, t=self._units.t, h_treatment=h_t,
                            n_jobs=threads)
@@ -494,7 +494,8 @@ class R3D:
                           bandwidth_treatment=h_t, bandwidth_info=info, notes=notes)
 
     def _bandwidths(self, bandwidth: Any, bandwidth_treatment: Any, *, method: str, grid: np.ndarray,
-                    Q: np.ndarray, kernel: str, order: int, pilot_order: int, regularize: bool):
+                    Q: np.ndarray, kernel: str, order: int, pilot_order: int, regularize: bool,
+                    n_jobs: int | None = None):
         """Resolve ``bandwidth``/``bandwidth_treatment`` to numbers (selecting them if asked)."""
         fuzzy = self._units.t is not None
         h_t = None
@@ -512,7 +513,7 @@ class R3D:
                                          "method='frechet'", bandwidth,
                                          "The Fréchet estimator uses one bandwidth for all quantiles."))
             sel = self._select(rule, grid, Q, kernel=kernel, order=order, pilot_order=pilot_order,
-                               regularize=regularize, with_treatment=fuzzy and h_t is None)
+                               regularize=regularize, with_treatment=fuzzy and h_t is None, n_jobs=n_jobs)
             h = np.asarray(sel.h, dtype=np.float64)
             if rule in ("imse", "cer-imse"):
                 h = h[:1]
@@ -538,7 +539,7 @@ class R3D:
         info: dict[str, Any] = {}
         if fuzzy and h_t is None:
             sel = self._select("mse", np.array([0.5]), self._units.t.reshape(-1, 1), kernel=kernel, order=order,
-                               pilot_order=pilot_order, regularize=regularize, with_treatment=False)
+                               pilot_order=pilot_order, regularize=regularize, with_treatment=False, n_jobs=n_jobs)
             h_t = float(np.asarray(sel.h).reshape(-1)[0])
             info = {"treatment": sel.as_dict()}
         return "fixed", h, h_t, info
@@ -556,12 +557,12 @@ class R3D:
                             pilot_order=check_int("pilot_order", pilot_order, low=0, high=9),
                             regularize=bool(regularize), with_treatment=self._units.t is not None)
 
-    def _select(self, rule, grid, Q, *, kernel, order, pilot_order, regularize, with_treatment):
+    def _select(self, rule, grid, Q, *, kernel, order, pilot_order, regularize, with_treatment, n_jobs=None):
         from r3d.bandwidth import select_bandwidths
 
         return select_bandwidths(self._units.x, Q, grid, cutoff=self.cutoff, rule=rule, kernel=kernel, order=order,
                                  pilot_order=pilot_order, regularize=regularize,
-                                 t=self._units.t if with_treatment else None)
+                                 t=self._units.t if with_treatment else None, n_jobs=n_jobs)
 
 
 def _inference(est: Estimate, cluster_codes: np.ndarray | None, *, n_boot: int, alpha: float, band: str,
