@@ -1,8 +1,20 @@
-"""Build the statsmodels ``Summary`` of an ``R3DResults`` (tables only, no numbers computed here
-beyond formatting)."""
+"""The statsmodels ``Summary`` of an ``R3DResults``: layout and formatting only.
+
+Every number shown comes from the results object (``summary_frame``, ``average_effect``,
+``first_stage``, the tests); this module decides which rows to show, how many decimals to
+print and how the tables look as text, LaTeX and HTML. The cells are kept as plain strings
+in ``Section`` records so that the three renderings cannot disagree; text goes through
+statsmodels' ``SimpleTable`` (so ``as_text``/``as_csv``/``tables`` behave as in statsmodels),
+LaTeX and HTML are written here because statsmodels neither escapes nor keeps sections apart
+in those two formats.
+"""
 
 from __future__ import annotations
 
+import html
+import math
+import textwrap
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -14,113 +26,438 @@ from statsmodels.iolib.tableformatting import fmt_2cols, fmt_params
 if TYPE_CHECKING:  # pragma: no cover
     from r3d.results import R3DResults
 
-__all__ = ["build_summary"]
+__all__ = ["R3DSummary", "Section", "build_summary", "format_level"]
+
+#: Narrowest text width (statsmodels' summaries are 78 characters wide).
+MIN_WIDTH = 78
+#: Significant digits shown for the largest number of a column group (the others get the
+#: same number of decimals, so columns line up on the decimal point).
+SIG_DIGITS = 5
+#: Space between the columns of the text tables.
+COLSEP = "  "
+#: Most decimals ever shown (tiny effects switch to scientific notation instead).
+MAX_DECIMALS = 6
+
+_METHOD_NAMES = {"frechet": "Frechet (Wasserstein)", "simple": "local polynomial"}
+_RULE_NAMES = {"mse": "MSE-optimal", "imse": "IMSE-optimal", "cer-mse": "CER-optimal (MSE)",
+               "cer-imse": "CER-optimal (IMSE)", "fixed": "fixed (user)"}
 
 
-def _f(v: float, digits: int = 4) -> str:
-    if v is None or (isinstance(v, float) and np.isnan(v)):
+@dataclass(frozen=True, slots=True)
+class Section:
+    """One table of the summary, as display strings.
+
+    Attributes
+    ----------
+    title : str
+        Caption (may be empty).
+    kind : {"keyvalue", "table"}
+        "keyvalue": ``rows`` are (name, value, name, value) and there are no headers;
+        "table": a grid with ``headers`` and row ``stubs``.
+    headers : tuple of str
+        (k,) column headers ("table" only).
+    stubs : tuple of str
+        (r,) row labels.
+    rows : tuple of tuple of str
+        (r, k) cell texts.
+    rule_before : tuple of int
+        Row indices preceded by a horizontal rule.
+    latex_title : str, optional
+    latex_headers, latex_stubs : tuple of str, optional
+        LaTeX versions (math mode) of ``title``/``headers``/``stubs``; None: escaped plain text.
+    """
+
+    title: str
+    kind: str
+    headers: tuple[str, ...]
+    stubs: tuple[str, ...]
+    rows: tuple[tuple[str, ...], ...]
+    rule_before: tuple[int, ...] = ()
+    latex_title: str | None = None
+    latex_headers: tuple[str, ...] | None = None
+    latex_stubs: tuple[str, ...] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class _Layout:
+    """The parts of a summary before rendering."""
+
+    sections: list[Section] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+
+# ---------------------------------------------------------------------------------------------
+# number formatting
+# ---------------------------------------------------------------------------------------------
+def format_level(q: float) -> str:
+    """A quantile level as shown in tables: 3 significant digits, at least 2 decimals
+    (0.1 -> "0.10", 0.0952381 -> "0.0952", 0.975 -> "0.975")."""
+    s = f"{q:.3g}"
+    if "e" in s:
+        return s
+    decimals = len(s.split(".")[1]) if "." in s else 0
+    return f"{q:.{max(2, decimals)}f}"
+
+
+def decimals_for(values: Any, sig: int = SIG_DIGITS) -> int | None:
+    """Decimals that show the largest finite |value| with ``sig`` significant digits;
+    None when that would need more than ``MAX_DECIMALS`` (use scientific notation)."""
+    v = np.asarray(values, dtype=np.float64).ravel()
+    v = np.abs(v[np.isfinite(v)])
+    if v.size == 0 or v.max() == 0:
+        return 4
+    d = sig - 1 - int(math.floor(math.log10(v.max())))
+    if d > MAX_DECIMALS:
+        return None
+    return max(d, 0)
+
+
+def fmt_num(v: Any, decimals: int | None) -> str:
+    """One number with a column group's decimals ("--" when missing or not finite)."""
+    if v is None:
         return "--"
-    return f"{v:.{digits}g}" if abs(v) < 1e-3 and v != 0 else f"{v:.{digits}f}"
+    v = float(v)
+    if math.isnan(v):
+        return "--"
+    if math.isinf(v):
+        return "inf" if v > 0 else "-inf"
+    if decimals is None:
+        return f"{v:.3e}"
+    return f"{v:.{decimals}f}"
 
 
-def _p(v: float) -> str:
+def fmt_z(v: float) -> str:
+    return fmt_num(v, 3)
+
+
+def fmt_p(v: float) -> str:
+    """p-values: three decimals, "<0.001" below."""
+    if v is None or math.isnan(v):
+        return "--"
     return "<0.001" if v < 0.001 else f"{v:.3f}"
 
 
-def _two_col(left: list[tuple[str, str]], right: list[tuple[str, str]], title: str) -> SimpleTable:
-    """statsmodels' header layout: two (name, value) tables merged side by side."""
-    n = max(len(left), len(right))
-    left = left + [("", "")] * (n - len(left))
-    right = right + [("", "")] * (n - len(right))
-    t_left = SimpleTable([[v] for _, v in left], stubs=[f"{a}:" if a else "" for a, _ in left], title=title,
-                         txt_fmt=fmt_2cols)
-    t_right = SimpleTable([[v] for _, v in right], stubs=[f"{a}:" if a else "" for a, _ in right],
-                          txt_fmt=fmt_2cols)
-    t_left.extend_right(t_right)
-    return t_left
+def _range_text(lo: float, hi: float) -> str:
+    return f"[{format_level(lo)}, {format_level(hi)}]"
 
 
-def build_summary(res: R3DResults, *, alpha: float, quantiles: Any = None) -> Summary:
-    """Header, tau table, average effect, tests, first stage and numbered notes."""
+def _pct(alpha: float) -> str:
+    """Coverage 1 - alpha as a percentage without spurious decimals (95%, 90%, 97.5%)."""
+    return f"{100 * (1 - alpha):.4g}%"
+
+
+# ---------------------------------------------------------------------------------------------
+# building the sections
+# ---------------------------------------------------------------------------------------------
+def _header(res: R3DResults, alpha: float) -> Section:
     d, s = res.data, res.spec
     neff = res.n_effective
-    neff_txt = {k: (str(v) if isinstance(v, int) else f"{int(v.min())}-{int(v.max())}") for k, v in neff.items()}
-    rule = "fixed (user)" if s.bandwidth_rule == "fixed" else s.bandwidth_rule.upper() + "-optimal"
+
+    def _neff(v: Any) -> str:
+        return str(v) if isinstance(v, int) else f"{int(v.min())}-{int(v.max())}"
+
+    rule = _RULE_NAMES.get(s.bandwidth_rule, s.bandwidth_rule)
+    if s.bandwidth_rule != "fixed" and s.regularize:
+        rule += ", reg."
+    q = res.quantiles
     left = [
         ("Outcome", d.outcome_name),
         ("Running variable", d.running_name),
         ("Cutoff", f"{d.cutoff:g}"),
         ("Design", res.design),
-        ("Method", {"frechet": "Frechet (Wasserstein)", "simple": "pointwise local poly."}[s.method]),
+        ("Method", _METHOD_NAMES.get(s.method, s.method)),
         ("Kernel", s.kernel),
         ("Order p / pilot s", f"{s.order} / {s.pilot_order}"),
-        ("Bandwidth", res._bandwidth_text()),
+        ("Bandwidth h", res._bandwidth_text()),
         ("Bandwidth rule", rule),
     ]
     right = [
-        ("Units (unit var.)", f"{d.nobs} ({d.unit_name})"),
-        ("Units left/right", f"{d.n_left} / {d.n_right}"),
-        ("In bandwidth l/r", f"{neff_txt['left']} / {neff_txt['right']}"),
-        ("Draws", "--" if d.ndraws is None else f"{d.ndraws}"),
-        ("Dropped draws/units", f"{d.n_dropped_draws} / {d.n_dropped_units}"),
-        ("Quantiles", f"{res.quantiles.size} ({s.quantile_method})"),
+        ("Units", f"{d.nobs} ({d.unit_name})"),
+        ("Units left / right", f"{d.n_left} / {d.n_right}"),
+        ("Inside h left / right", f"{_neff(neff['left'])} / {_neff(neff['right'])}"),
+        ("Draws", "-- (quantiles given)" if d.ndraws is None else f"{d.ndraws}"),
+        ("Dropped draws / units", f"{d.n_dropped_draws} / {d.n_dropped_units}"),
+        ("Quantile grid", f"{q.size} in {_range_text(q[0], q[-1])}"),
+        ("Quantile method", s.quantile_method),
         ("Bootstrap draws", f"{s.n_boot}" if s.n_boot else "none"),
-        ("Band", s.band if s.n_boot else "--"),
+        ("Band", f"{s.band}, {_pct(alpha)}" if s.n_boot else "--"),
         ("Clusters", "--" if d.n_clusters is None else f"{d.n_clusters} ({d.cluster_name})"),
     ]
     if res.bandwidth_treatment is not None:
-        left.append(("Bandwidth (take-up)", f"{res.bandwidth_treatment:.4g}"))
-        right.append(("Treatment", str(d.treatment_name)))
-    smry = Summary()
-    smry.tables.append(_two_col(left, right, "R3D: regression discontinuity with distributional outcomes"))
+        fs_rule = "user" if _user_take_up_bandwidth(res) else "MSE-optimal"
+        left.append(("Treatment", str(d.treatment_name)))
+        left.append(("Take-up bandwidth", f"{res.bandwidth_treatment:.4g} ({fs_rule})"))
+    n = max(len(left), len(right))
+    left += [("", "")] * (n - len(left))
+    right += [("", "")] * (n - len(right))
+    rows = tuple((a, b, c, e) for (a, b), (c, e) in zip(left, right, strict=True))
+    return Section(title="R3D: regression discontinuity with distribution-valued outcomes", kind="keyvalue",
+                   headers=(), stubs=(), rows=rows)
 
-    idx = res._display_rows(quantiles)
+
+def _user_take_up_bandwidth(res: R3DResults) -> bool:
+    """Whether the fuzzy first-stage bandwidth was given rather than selected."""
+    info = res.bandwidth_info
+    if res.spec.bandwidth_rule == "fixed":
+        return "treatment" not in info
+    return info.get("h_treatment") is None or not np.isclose(info.get("h_treatment"), res.bandwidth_treatment)
+
+
+def _effect_table(res: R3DResults, alpha: float, idx: np.ndarray) -> Section:
     frame = res.summary_frame(alpha)
-    lo, hi = f"[{alpha / 2:.3g}", f"{1 - alpha / 2:.3g}]"
-    headers = ["coef", "std err", "z", "P>|z|", lo, hi]
+    sub = frame.iloc[idx]
+    ae = res._average_effect(alpha)
     has_band = "band_lower" in frame
+    per_q_h = np.ndim(res._h) and res._h.size > 1
+    value_cols = ["coef", "std_err", "ci_lower", "ci_upper"] + (["band_lower", "band_upper"] if has_band else [])
+    dec = decimals_for(np.concatenate([sub[value_cols].to_numpy().ravel(), [ae.estimate, ae.lower, ae.upper]]))
+    lo, hi = f"[{alpha / 2:.4g}", f"{1 - alpha / 2:.4g}]"
+    headers = ["coef", "std err", "z", "P>|z|", lo, hi]
+    latex_headers = ["coef", "std.\\ err.", "$z$", "$P>|z|$", lo, hi]
     if has_band:
         headers += ["band lo", "band hi"]
-    rows, stubs = [], []
-    for j in idx:
-        r = frame.iloc[j]
-        row = [_f(r.coef), _f(r.std_err), f"{r.z:.3f}", _p(r.pvalue), _f(r.ci_lower), _f(r.ci_upper)]
+        latex_headers += ["band lo", "band hi"]
+    if per_q_h:
+        headers.append("h")
+        latex_headers.append("$h$")
+        hdec = decimals_for(sub["bandwidth"].to_numpy(), sig=4)
+    rows, stubs, lstubs = [], [], []
+    for qv, r in sub.iterrows():
+        row = [fmt_num(r.coef, dec), fmt_num(r.std_err, dec), fmt_z(r.z), fmt_p(r.pvalue),
+               fmt_num(r.ci_lower, dec), fmt_num(r.ci_upper, dec)]
         if has_band:
-            row += [_f(r.band_lower), _f(r.band_upper)]
-        rows.append(row)
-        stubs.append(f"tau({res.quantiles[j]:.3g})")
-    ae = res.average_effect
-    crit = stats.norm.ppf(1 - alpha / 2)
-    row = [_f(ae.estimate), _f(ae.se), f"{ae.z:.3f}", _p(ae.pvalue), _f(ae.estimate - crit * ae.se),
-           _f(ae.estimate + crit * ae.se)]
-    if has_band:
-        row += ["", ""]
-    rows.append(row)
+            row += [fmt_num(r.band_lower, dec), fmt_num(r.band_upper, dec)]
+        if per_q_h:
+            row.append(fmt_num(r.bandwidth, hdec))
+        rows.append(tuple(row))
+        stubs.append(f"tau({format_level(qv)})")
+        lstubs.append(f"$\\tau({format_level(qv)})$")
+    row = [fmt_num(ae.estimate, dec), fmt_num(ae.se, dec), fmt_z(ae.z), fmt_p(ae.pvalue), fmt_num(ae.lower, dec),
+           fmt_num(ae.upper, dec)]
+    row += [""] * (len(headers) - len(row))
+    rows.append(tuple(row))
     stubs.append("average")
-    smry.tables.append(SimpleTable(rows, headers=headers, stubs=stubs, txt_fmt=fmt_params,
-                                   title="Effect on the average quantile function"
-                                   + (f" (band: {s.band}, {1 - alpha:.0%})" if has_band else "")))
+    lstubs.append("average")
+    return Section(title="Effect on the average quantile function, tau(q)", kind="table", headers=tuple(headers),
+                   latex_title=r"Effect on the average quantile function, $\tau(q)$",
+                   stubs=tuple(stubs), rows=tuple(rows), rule_before=(len(rows) - 1,),
+                   latex_headers=tuple(latex_headers), latex_stubs=tuple(lstubs))
 
-    if s.n_boot:
-        trows, tstubs = [], []
-        for kind in ("nullity", "homogeneity"):
-            t = getattr(res, f"{kind}_test")(alpha=alpha)
-            trows.append([_f(t.statistic), _f(t.critical_value), _p(t.pvalue), f"[{t.range[0]:.3g}, {t.range[1]:.3g}]"])
-            tstubs.append({"nullity": "tau = 0", "homogeneity": "tau constant"}[kind])
-        smry.tables.append(SimpleTable(trows, headers=["statistic", f"crit ({1 - alpha:.0%})", "p-value", "range"],
-                                       stubs=tstubs, txt_fmt=fmt_params, title="Uniform tests (multiplier bootstrap)"))
 
+def _tests_table(res: R3DResults, alpha: float) -> Section:
+    rows, stubs, lstubs = [], [], []
+    for kind, stub, lstub in (("nullity", "tau(q) = 0", "$\\tau(q) = 0$"),
+                              ("homogeneity", "tau(q) constant", "$\\tau(q)$ constant")):
+        t = getattr(res, f"{kind}_test")(alpha=alpha)
+        dec = decimals_for([t.statistic, t.critical_value])
+        rows.append((fmt_num(t.statistic, dec), fmt_num(t.critical_value, dec), fmt_p(t.pvalue),
+                     _range_text(*t.range)))
+        stubs.append(stub)
+        lstubs.append(lstub)
+    headers = ("statistic", f"crit. {_pct(alpha)}", "p-value", "q range")
+    title = f"Uniform tests over the whole grid ({res.spec.n_boot} bootstrap draws)"
+    return Section(title=title, kind="table", headers=headers, stubs=tuple(stubs), rows=tuple(rows),
+                   latex_headers=("statistic", f"crit.\\ {latex_escape(_pct(alpha))}", "$p$-value", "$q$ range"),
+                   latex_stubs=tuple(lstubs))
+
+
+def _first_stage_table(res: R3DResults) -> Section:
     fs = res.first_stage
-    if fs is not None:
-        frow = [[_f(fs.jump), _f(fs.se), f"{fs.z:.3f}", _p(fs.pvalue), _f(fs.m_left), _f(fs.m_right), f"{fs.bandwidth:.4g}"]]
-        smry.tables.append(SimpleTable(frow, headers=["jump", "std err", "z", "P>|z|", "left", "right", "h_T"],
-                                       stubs=["take-up"], txt_fmt=fmt_params, title="First stage"))
+    dec = decimals_for([fs.jump, fs.se, fs.m_left, fs.m_right])
+    row = (fmt_num(fs.jump, dec), fmt_num(fs.se, dec), fmt_z(fs.z), fmt_p(fs.pvalue), fmt_num(fs.m_left, dec),
+           fmt_num(fs.m_right, dec), f"{fs.z**2:.2f}", f"{fs.bandwidth:.4g}")
+    headers = ("jump", "std err", "z", "P>|z|", "left", "right", "F", "h_T")
+    return Section(title=f"First stage: take-up ({res.data.treatment_name}) at the cutoff", kind="table",
+                   headers=headers, stubs=("take-up",), rows=(row,),
+                   latex_headers=("jump", "std.\\ err.", "$z$", "$P>|z|$", "left", "right", "$F$", "$h_T$"))
 
-    notes = [
-        "Standard errors: HC0 sandwich of the local polynomial fits"
-        + (" (clustered)" if d.n_clusters is not None else "")
-        + ("; fuzzy by the delta method." if fs is not None else "."),
-    ]
+
+def _notes(res: R3DResults, alpha: float, n_shown: int) -> list[str]:
+    d, s = res.data, res.spec
+    fs = res.first_stage
+    se = ("Pointwise standard errors: HC0 sandwich of the local polynomial fits"
+          + (f", clustered by {d.cluster_name}" if d.n_clusters is not None else "")
+          + ("; fuzzy design by the delta method" if fs is not None else "")
+          + f". [{alpha / 2:.4g}, {1 - alpha / 2:.4g}]: pointwise {_pct(alpha)} interval, coef +/- "
+          f"{stats.norm.ppf(1 - alpha / 2):.3g} se.")
+    notes = [se]
+    if s.n_boot:
+        crit = res._band(alpha).critical_value
+        how = "coef +/- c se" if s.band == "studentized" else "coef +/- c"
+        notes.append(f"band lo/hi: {_pct(alpha)} uniform band over all {res.quantiles.size} grid points, "
+                     f"{how} with c = {crit:.4g} from {s.n_boot} multiplier-bootstrap draws.")
+        notes.append("Uniform tests: sup-norm statistics over the range, critical values and p-values from "
+                     "the same bootstrap draws.")
+    notes.append("average: integral of tau(q) over (0, 1), the effect on units' mean outcome "
+                 "(trapezoid rule on the grid).")
+    if n_shown < res.quantiles.size:
+        notes.append(f"{n_shown} of {res.quantiles.size} grid points shown; res.summary_frame() has all.")
     notes += list(res.notes)
-    smry.add_extra_txt([f"[{i}] {n}" for i, n in enumerate(notes, 1)])
-    return smry
+    return notes
+
+
+def build_summary(res: R3DResults, *, alpha: float, quantiles: Any = None) -> R3DSummary:
+    """Header, tau table with the average effect, tests, first stage and numbered notes."""
+    idx = res._display_rows(quantiles)
+    sections = [_header(res, alpha), _effect_table(res, alpha, idx)]
+    if res.spec.n_boot:
+        sections.append(_tests_table(res, alpha))
+    if res.first_stage is not None:
+        sections.append(_first_stage_table(res))
+    return R3DSummary(sections, _notes(res, alpha, idx.size))
+
+
+# ---------------------------------------------------------------------------------------------
+# rendering
+# ---------------------------------------------------------------------------------------------
+def _simple_table(sec: Section) -> SimpleTable:
+    if sec.kind == "keyvalue":
+        left = SimpleTable([[r[1]] for r in sec.rows], stubs=[f"{r[0]}:" if r[0] else "" for r in sec.rows],
+                           title=sec.title, txt_fmt=fmt_2cols)
+        right = SimpleTable([[r[3]] for r in sec.rows], stubs=[f"{r[2]}:" if r[2] else "" for r in sec.rows],
+                            txt_fmt=fmt_2cols)
+        left.extend_right(right)
+        return left
+    table = SimpleTable([list(r) for r in sec.rows], headers=list(sec.headers), stubs=list(sec.stubs),
+                        title=sec.title, txt_fmt=dict(fmt_params, data_fmts=["%s"], colwidths=None, colsep=COLSEP))
+    for k in sec.rule_before:
+        table[k].dec_below = "header_dec_below"  # row k of the table is the header, so this is the row above
+    return table
+
+
+def _text_width(table: SimpleTable) -> int:
+    return len(table.as_text().splitlines()[-1])
+
+
+def _widen(table: SimpleTable, width: int, keyvalue: bool) -> None:
+    """Spread extra spaces over the data columns so the table is ``width`` characters wide
+    (the value columns of a key-value header)."""
+    fmt = table.output_formats["txt"]
+    widths = list(table.get_colwidths("txt"))
+    extra = width - _text_width(table)
+    if extra <= 0:
+        return
+    data_cols = [1, 3] if keyvalue else (list(range(1, len(widths))) or [0])
+    for i in range(extra):
+        widths[data_cols[i % len(data_cols)]] += 1
+    fmt["colwidths"] = widths
+    table._colwidths = {}
+
+
+class R3DSummary(Summary):
+    """statsmodels ``Summary`` of an R3D fit, with section-aware LaTeX and HTML.
+
+    ``as_text()`` (also ``str``), ``as_latex()``, ``as_html()`` (also the notebook
+    display), ``as_csv()``; ``tables`` holds statsmodels ``SimpleTable`` objects and
+    ``sections`` the same cells as plain strings.
+    """
+
+    def __init__(self, sections: list[Section], notes: list[str]) -> None:
+        super().__init__()
+        self.sections = list(sections)
+        self.notes = list(notes)
+        self.tables = [_simple_table(s) for s in self.sections]
+        width = max(MIN_WIDTH, *(_text_width(t) for t in self.tables))
+        for sec, t in zip(self.sections, self.tables, strict=True):
+            _widen(t, width, sec.kind == "keyvalue")
+        self.width = width
+        lines = []
+        for i, n in enumerate(self.notes, 1):
+            lines += textwrap.wrap(f"[{i}] {n}", width=width, subsequent_indent="    ", break_on_hyphens=False)
+        self.add_extra_txt(lines)
+
+    # -------------------------------------------------------------- LaTeX
+    def as_latex(self, booktabs: bool = True) -> str:
+        """LaTeX fragment: one ``tabular`` per section, then the numbered notes.
+
+        Parameters
+        ----------
+        booktabs : bool, default True
+            Rules from the ``booktabs`` package (``\\toprule``...); False uses ``\\hline``.
+        """
+        top, mid, bottom = (r"\toprule", r"\midrule", r"\bottomrule") if booktabs else (r"\hline",) * 3
+        parts = []
+        for sec in self.sections:
+            lines = []
+            if sec.kind == "keyvalue":
+                ncol = 4
+                lines.append(r"\begin{tabular}{lrlr}")
+                lines.append(top)
+                lines.append(rf"\multicolumn{{4}}{{c}}{{{latex_escape(sec.title)}}} \\")
+                lines.append(mid)
+                for r in sec.rows:
+                    cells = [latex_escape(r[0] + (":" if r[0] else "")), latex_escape(r[1]),
+                             latex_escape(r[2] + (":" if r[2] else "")), latex_escape(r[3])]
+                    lines.append(" & ".join(cells) + r" \\")
+            else:
+                ncol = len(sec.headers) + 1
+                lines.append(rf"\begin{{tabular}}{{l{'r' * (ncol - 1)}}}")
+                lines.append(top)
+                lines.append(rf"\multicolumn{{{ncol}}}{{c}}{{{sec.latex_title or latex_escape(sec.title)}}} \\")
+                lines.append(mid)
+                headers = sec.latex_headers or tuple(latex_escape(h) for h in sec.headers)
+                lines.append(" & ".join(("", *headers)) + r" \\")
+                lines.append(mid)
+                stubs = sec.latex_stubs or tuple(latex_escape(s) for s in sec.stubs)
+                for k, (stub, r) in enumerate(zip(stubs, sec.rows, strict=True)):
+                    if k in sec.rule_before:
+                        lines.append(mid)
+                    lines.append(" & ".join((stub, *(latex_number(c) for c in r))) + r" \\")
+            lines.append(bottom)
+            lines.append(r"\end{tabular}")
+            parts.append("\n".join(lines))
+        notes = "\n".join(rf"[{i}] {latex_note(n)}\par" for i, n in enumerate(self.notes, 1))
+        return ("\n\\par\\medskip\n".join(parts) + "\n\\par\\medskip\n\\begin{minipage}{\\linewidth}\\raggedright"
+                "\\footnotesize\n" + notes + "\n\\end{minipage}\n")
+
+    def _repr_latex_(self) -> str:
+        return self.as_latex()
+
+    # -------------------------------------------------------------- HTML
+    def as_html(self) -> str:
+        """HTML: one ``<table class="simpletable">`` per section, notes as an ordered list."""
+        out = []
+        for sec in self.sections:
+            rows = [f"<table class=\"simpletable r3d\">\n<caption>{html.escape(sec.title)}</caption>"]
+            if sec.kind == "keyvalue":
+                for r in sec.rows:
+                    k1, v1, k2, v2 = (html.escape(c) for c in r)
+                    rows.append(f"<tr>\n  <th>{k1 + ':' if k1 else ''}</th><td>{v1}</td>"
+                                f"<th>{k2 + ':' if k2 else ''}</th><td>{v2}</td>\n</tr>")
+            else:
+                rows.append("<tr>\n  <td></td>" + "".join(f"<th>{html.escape(h)}</th>" for h in sec.headers)
+                            + "\n</tr>")
+                for k, (stub, r) in enumerate(zip(sec.stubs, sec.rows, strict=True)):
+                    style = ' style="border-top: 1px solid"' if k in sec.rule_before else ""
+                    rows.append(f"<tr{style}>\n  <th>{html.escape(stub)}</th>"
+                                + "".join(f"<td>{html.escape(c)}</td>" for c in r) + "\n</tr>")
+            rows.append("</table>")
+            out.append("\n".join(rows))
+        out.append("<ol class=\"r3d-notes\">\n" + "\n".join(f"  <li>{html.escape(n)}</li>" for n in self.notes)
+                   + "\n</ol>")
+        return "\n".join(out)
+
+
+_LATEX_SPECIAL = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_",
+                  "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}",
+                  "<": r"\textless{}", ">": r"\textgreater{}", "|": r"\textbar{}"}
+
+
+def latex_escape(text: str) -> str:
+    """Plain text -> LaTeX text mode (every special character escaped)."""
+    return "".join(_LATEX_SPECIAL.get(ch, ch) for ch in str(text))
+
+
+def latex_note(text: str) -> str:
+    """A note in LaTeX: escaped, with +/- and tau(q) typeset as math."""
+    out = latex_escape(text).replace("+/-", r"$\pm$")
+    return out.replace("tau(q)", r"$\tau(q)$")
+
+
+def latex_number(cell: str) -> str:
+    """A table cell: numbers get a true minus sign, "<0.001" goes to math mode."""
+    if cell.startswith("<"):
+        return "$<$" + latex_escape(cell[1:])
+    if cell.startswith("-") and len(cell) > 1 and (cell[1].isdigit() or cell[1] == "."):
+        return "$-$" + latex_escape(cell[1:])
+    return latex_escape(cell)
