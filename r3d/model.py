@@ -151,6 +151,12 @@ class R3D:
         )
         self._setup(long.units, long=long, cutoff=cutoff, names=names, notes=_reemit(caught))
 
+    # Draw counts and quantile method of a model whose quantiles were computed out of core
+    # (r3d.backends: from_parquet, from_formula on a Dask DataFrame); from_quantiles has none.
+    _ndraws_ooc: int | None = None
+    _n_dropped_draws_ooc: int = 0
+    _qmat_method: str = "user-supplied"
+
     def _setup(self, units: UnitData, *, long: LongData | None, cutoff: Any, names: _Names,
                qmat: np.ndarray | None = None, qgrid: np.ndarray | None = None,
                notes: list[str] | None = None) -> None:
@@ -176,6 +182,8 @@ class R3D:
         weights: str | None = None,
         cluster: str | None = None,
         eval_env: int = 0,
+        quantiles: Any = None,
+        quantile_method: str = "linear",
     ) -> R3D:
         """Build from a long DataFrame and a formula ``"outcome ~ running"``.
 
@@ -192,9 +200,23 @@ class R3D:
             Column names (take-up 0/1, sampling weights, cluster ids).
         eval_env : int
             Frames above the caller whose names the formula may use (0 = the caller).
+        quantiles, quantile_method
+            Only for a ``dask.dataframe.DataFrame``: its unit quantiles are computed on
+            the cluster on this grid, and the model fits on it (``from_quantiles``
+            semantics; see docs/bigdata.md). For pandas data pass them to ``fit()``.
         """
         frame = sys._getframe(1 + eval_env)
         context = {**frame.f_globals, **frame.f_locals}
+        if type(data).__module__.split(".")[0] == "dask":
+            from r3d.backends.dask import quantiles_from_dask
+
+            return quantiles_from_dask(cls, formula, data, cutoff=cutoff, unit=unit, treatment=treatment,
+                                       weights=weights, cluster=cluster, context=context, quantiles=quantiles,
+                                       quantile_method=quantile_method)
+        if quantiles is not None or quantile_method != "linear":
+            raise ValueError(message("quantiles", "None for a pandas DataFrame (only a Dask DataFrame takes it here)",
+                                     quantiles if quantiles is not None else quantile_method,
+                                     "Pass `quantiles`/`quantile_method` to fit()."))
         cols = parse_formula(formula, data, context=context)
         unit_col = data_column("unit", unit, data)
         t_col = None if treatment is None else data_column("treatment", treatment, data)
@@ -209,6 +231,62 @@ class R3D:
         obj._setup(long.units, long=long, cutoff=cutoff, names=names, notes=_reemit(caught))
         obj.formula = formula
         return obj
+
+    @classmethod
+    def from_parquet(
+        cls,
+        path: Any,
+        formula: str,
+        *,
+        unit: str,
+        cutoff: float = 0.0,
+        treatment: str | None = None,
+        weights: str | None = None,
+        cluster: str | None = None,
+        quantiles: Any = None,
+        quantile_method: str = "linear",
+        memory_limit: str | None = None,
+        threads: int | None = None,
+        temp_directory: str | None = None,
+    ) -> R3D:
+        """Build from Parquet files too large for memory: DuckDB computes the unit quantiles.
+
+        Needs the ``duckdb`` extra (``pip install "r3d-rdd[duckdb]"``). The draws are read
+        out of core; only the unit quantile matrix (n x m) comes into memory, so the
+        model fits on the grid ``quantiles`` only (``from_quantiles`` semantics). Results
+        equal ``from_formula`` on the same rows (units in order of first appearance).
+
+        Parameters
+        ----------
+        path : str, path or list of them
+            A Parquet file, a glob (``"wages/*.parquet"``, files in sorted order) or a list.
+        formula : str
+            ``"outcome ~ running"`` with column names, optionally transformed by
+            ``np.log``/``log``, ``np.exp``, ``np.sqrt``, ``np.abs``, ``log10``/``log2`` and
+            arithmetic inside ``I(...)``; anything else is refused (docs/bigdata.md).
+        unit : str
+            Column of unit ids (any type; kept as they are, strings included).
+        cutoff : float
+        treatment, weights, cluster : str, optional
+            Column names, as in ``from_formula``.
+        quantiles : None, int or array-like
+            The grid (default 0.01..0.99).
+        quantile_method : {"linear", "inverted_cdf"}
+            numpy's type 7 or type 1; with weights, Hmisc's weighted type 7 or numpy's
+            weighted inverted CDF (both as ``r3d.quantiles.unit_quantiles``).
+        memory_limit : str, optional
+            DuckDB memory limit (e.g. ``"2GB"``); default DuckDB's (80% of RAM).
+        threads : int, optional
+            DuckDB threads (default: all cores).
+        temp_directory : str, optional
+            Where DuckDB spills (default: a temporary directory removed afterwards).
+        """
+        from r3d.backends.duckdb import quantiles_from_parquet
+
+        return quantiles_from_parquet(cls, path, formula, unit=unit, cutoff=cutoff, treatment=treatment,
+                                      weights=weights, cluster=cluster, quantiles=quantiles,
+                                      quantile_method=quantile_method, memory_limit=memory_limit,
+                                      threads=threads, temp_directory=temp_directory)
 
     @classmethod
     def from_samples(
@@ -307,7 +385,7 @@ class R3D:
     @property
     def ndraws(self) -> int | None:
         """Number of within-unit draws used (None when built from quantiles)."""
-        return None if self._long is None else self._long.ndraws
+        return self._ndraws_ooc if self._long is None else self._long.ndraws
 
     @property
     def unit_ids(self) -> pd.Index:
@@ -328,7 +406,7 @@ class R3D:
     @property
     def n_dropped_draws(self) -> int:
         """Rows dropped for a missing outcome or a missing/zero weight."""
-        return 0 if self._long is None else self._long.n_dropped_draws
+        return self._n_dropped_draws_ooc if self._long is None else self._long.n_dropped_draws
 
     @property
     def n_single_draw_units(self) -> int | None:
@@ -488,7 +566,7 @@ class R3D:
             unit_ids=self.unit_ids, n_single_draw_units=self.n_single_draw_units,
         )
         spec = FitSpec(method=method, order=order, pilot_order=pilot_order, kernel=kernel, bandwidth_rule=rule,
-                       quantile_method=quantile_method if self._qmat is None else "user-supplied",
+                       quantile_method=quantile_method if self._qmat is None else self._qmat_method,
                        n_boot=n_boot, alpha=alpha, band=band, regularize=bool(regularize))
         return R3DResults(estimate=est, inference=inf, spec=spec, data=data, bandwidth=h,
                           bandwidth_treatment=h_t, bandwidth_info=info, notes=notes)

@@ -1,0 +1,243 @@
+"""Out-of-core engines for the unit quantile matrix (issue 9).
+
+On administrative micro data (every worker of every firm) the long table of draws does
+not fit in a pandas DataFrame, but everything after the unit quantile matrix Q (n units
+x m levels) is small. The engines here compute Q and the unit-level columns where the
+data live and hand them to the model through one shared path:
+
+- :mod:`r3d.backends.duckdb`: Parquet files (a path, a glob or a list) read by an
+  embedded DuckDB, out of core (``R3D.from_parquet``);
+- :mod:`r3d.backends.dask`: a ``dask.dataframe.DataFrame`` on a Dask cluster
+  (``R3D.from_formula(..., data=<dask DataFrame>)``).
+
+Both reduce the draws to a :class:`UnitSummary` (one row per unit: counts, the
+per-unit extremes of the unit-level columns and the quantile row); :func:`build_model`
+applies the missing-value policy of :mod:`r3d.data` to it, with the same errors and
+warnings in the same order, and builds the model through ``R3D.from_quantiles``. A
+model built this way fits on its own grid only (``from_quantiles`` semantics) and
+keeps the draw counts and the variable names.
+
+Units come in order of first appearance (files in the order given, a glob's files in
+sorted order, rows in file order; Dask partitions in order), as ``pandas.concat`` of the
+same pieces would give in memory, so that bootstrap draws, which are assigned in unit
+order, are the same as on the in-memory path.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from r3d._validation import DroppedDataWarning, message, warn
+from r3d.data import display_value
+
+__all__ = ["UnitSummary", "build_model", "require"]
+
+#: pip spelling of the extras that bring each optional engine.
+EXTRAS = {"duckdb": "duckdb", "dask": "dask"}
+
+
+def require(module: str, extra: str, feature: str) -> Any:
+    """Import ``module`` or raise an ImportError naming the extra that installs it."""
+    try:
+        return importlib.import_module(module)
+    except ImportError as exc:
+        raise ImportError(
+            f"{feature} needs the optional dependency {module.split('.')[0]!r}, which is not installed "
+            f"({exc}). Install it with: pip install \"r3d-rdd[{extra}]\""
+        ) from None
+
+
+@dataclass(frozen=True, slots=True)
+class UnitSummary:
+    """Per-unit reduction of the long draws, enough to apply the data policy.
+
+    One entry per unit id present in the data (n of them, including units whose draws
+    are all missing), in order of first appearance.
+
+    Attributes
+    ----------
+    unit_ids : ndarray
+        (n,) the original unit ids (any type, e.g. strings).
+    n_rows : ndarray
+        (n,) int64 rows of each unit.
+    n_draws : ndarray
+        (n,) int64 valid draws (finite outcome, positive weight) of each unit.
+    x_min, x_max : ndarray
+        (n,) float64 smallest and largest non-missing running value (NaN if none).
+    x_nan : ndarray
+        (n,) int64 rows with a missing running value.
+    t_min, t_max, t_nan : ndarray or None
+        The same for the treatment column (None without one).
+    c_min, c_max : ndarray or None
+        (n,) object smallest and largest non-missing cluster id (None without clusters).
+    c_missing : ndarray or None
+        (n,) int64 rows with a missing cluster id.
+    Q : ndarray
+        (n, m) float64 unit quantiles of the valid draws on the grid; rows of units
+        without valid draws are NaN.
+    n_missing_unit : int
+        Rows with a missing unit id (an error).
+    n_inf_outcome : int
+        Rows with an infinite outcome (an error).
+    n_bad_weight : int
+        Rows with a negative or infinite weight (an error).
+    """
+
+    unit_ids: np.ndarray
+    n_rows: np.ndarray
+    n_draws: np.ndarray
+    x_min: np.ndarray
+    x_max: np.ndarray
+    x_nan: np.ndarray
+    t_min: np.ndarray | None
+    t_max: np.ndarray | None
+    t_nan: np.ndarray | None
+    c_min: np.ndarray | None
+    c_max: np.ndarray | None
+    c_missing: np.ndarray | None
+    Q: np.ndarray
+    n_missing_unit: int = 0
+    n_inf_outcome: int = 0
+    n_bad_weight: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class ModelNames:
+    """Labels the model keeps (outcome and running are the formula terms)."""
+
+    outcome: str
+    running: str
+    unit: str
+    treatment: str | None = None
+    cluster: str | None = None
+
+
+def _varies(lo: np.ndarray, hi: np.ndarray, n_nan: np.ndarray, n_rows: np.ndarray) -> np.ndarray:
+    """(n,) bool: the column takes two values within the unit (missing counts as a value)."""
+    lo_missing = pd.isna(lo)
+    differ = np.zeros(lo.shape[0], dtype=bool)
+    ok = ~lo_missing
+    differ[ok] = np.asarray(lo[ok] != hi[ok], dtype=bool)
+    mixed = (n_nan > 0) & (n_nan < n_rows)
+    return differ | mixed
+
+
+def _unit_constant(name: str, what: str, s: UnitSummary, lo: np.ndarray, hi: np.ndarray,
+                   n_nan: np.ndarray) -> np.ndarray:
+    """Per-unit value of a unit-level column or the error of ``r3d.data`` (first unit in order)."""
+    bad = _varies(lo, hi, n_nan, s.n_rows)
+    if bad.any():
+        i = int(np.flatnonzero(bad)[0])
+        a, b = (lo[i], hi[i]) if not pd.isna(lo[i]) and lo[i] != hi[i] else (lo[i], np.nan)
+        raise ValueError(
+            f"`{name}` must be constant within each unit ({what}); it varies within unit "
+            f"{display_value(s.unit_ids[i])} (values {display_value(a)} and {display_value(b)}). "
+            "Fix the data or aggregate to one value per unit."
+        )
+    return lo
+
+
+def build_model(cls: type, s: UnitSummary, *, grid: np.ndarray, quantile_method: str, cutoff: Any,
+                names: ModelNames, formula: str | None = None) -> Any:
+    """Apply the data policy of :mod:`r3d.data` to a summary and build an ``R3D``.
+
+    Checks, in the order of :func:`r3d.data.prepare_long`: rows present, unit ids,
+    running (constant, finite), treatment (constant, 0/1), cluster (no missing id,
+    constant), outcomes (no infinite value), weights (finite, non-negative); then units
+    without valid draws are dropped with a :class:`~r3d.DroppedDataWarning`.
+
+    Parameters
+    ----------
+    cls : type
+        ``R3D`` (or a subclass).
+    s : UnitSummary
+    grid : ndarray
+        (m,) quantile levels of ``s.Q``.
+    quantile_method : str
+        The method that produced ``s.Q`` (recorded in the results).
+    cutoff : float
+    names : ModelNames
+    formula : str, optional
+
+    Returns
+    -------
+    R3D
+    """
+    n = s.unit_ids.shape[0]
+    if n == 0 and s.n_missing_unit == 0:
+        raise ValueError(message("outcome", "non-empty", "<0 rows>"))
+    if s.n_missing_unit:
+        raise ValueError(message("unit", "free of missing ids", f"<{s.n_missing_unit} rows with a missing id>",
+                                 "Drop those rows or give them an id."))
+    ids = pd.Index(s.unit_ids, name=names.unit)
+    x = _unit_constant("running", "it is a unit-level variable", s, s.x_min, s.x_max, s.x_nan)
+    bad = ~np.isfinite(x)
+    if bad.any():
+        i = int(np.flatnonzero(bad)[0])
+        raise ValueError(
+            message("running", "finite for every unit", f"<{int(bad.sum())} units with a missing or infinite value, "
+                    f"first unit {display_value(ids[i])}>", "Drop those units before fitting.")
+        )
+    t = None
+    if s.t_min is not None:
+        t = _unit_constant("treatment", "take-up is unit-level", s, s.t_min, s.t_max, s.t_nan)
+        ok = (t == 0) | (t == 1)
+        if not ok.all():
+            i = int(np.flatnonzero(~ok)[0])
+            raise ValueError(
+                message("treatment", "0/1 take-up for every unit (fuzzy design)",
+                        f"<value {display_value(t[i])} for unit {display_value(ids[i])}>",
+                        "Code take-up as 0 (untreated) or 1 (treated); drop units with missing take-up.")
+            )
+    c = None
+    if s.c_min is not None:
+        n_missing = int(s.c_missing.sum())
+        if n_missing:
+            raise ValueError(message("cluster", "free of missing ids", f"<{n_missing} rows with a missing id>",
+                                     "Drop those rows or give them an id."))
+        c = _unit_constant("cluster", "a cluster groups whole units", s, s.c_min, s.c_max, s.c_missing)
+    if s.n_inf_outcome:
+        raise ValueError(message("outcome", "finite or missing", "<infinite values>",
+                                 "Replace them by NaN or drop them."))
+    if s.n_bad_weight:
+        raise ValueError(
+            message("weights", "finite and non-negative", "<negative or infinite weights>",
+                    "Sampling weights must be >= 0; rows with weight 0 or NaN are dropped.")
+        )
+    keep = s.n_draws > 0
+    n_dropped_units = int(n - keep.sum())
+    if n_dropped_units:
+        if not keep.any():
+            raise ValueError(message("outcome", "non-missing for at least one unit", "<only missing values>"))
+        warn(
+            f"{n_dropped_units} unit(s) have no valid draws (all outcomes or weights missing, or no draws) "
+            f"and were dropped; {int(keep.sum())} units remain.",
+            DroppedDataWarning,
+            stacklevel=5,
+        )
+    Q = s.Q[keep]
+    obj = cls.from_quantiles(
+        Q,
+        pd.Series(x[keep], name=names.running),
+        grid,
+        cutoff=cutoff,
+        treatment=None if t is None else pd.Series(t[keep], name=names.treatment),
+        cluster=None if c is None else pd.Series(c[keep], name=names.cluster),
+        unit_ids=ids[keep],
+    )
+    ndraws = int(s.n_draws.sum())
+    obj._units = dataclasses.replace(obj._units, n_dropped_units=n_dropped_units)
+    obj._names = type(obj._names)(outcome=names.outcome, running=names.running, unit=names.unit,
+                                  treatment=names.treatment, cluster=names.cluster)
+    obj._ndraws_ooc = ndraws
+    obj._n_dropped_draws_ooc = int(s.n_rows.sum()) - ndraws
+    obj._qmat_method = quantile_method
+    if formula is not None:
+        obj.formula = formula
+    return obj

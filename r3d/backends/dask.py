@@ -1,0 +1,233 @@
+"""Unit quantiles of a Dask DataFrame on a Dask cluster (``R3D.from_formula``).
+
+``R3D.from_formula(formula, data=<dask.dataframe.DataFrame>, ...)`` lands here. The
+pipeline runs on the workers and only the per-unit summary (n rows) comes back:
+
+1. each partition evaluates the formula with formulaic exactly as the in-memory path
+   does (stateless terms only, see below) and tags every row with its position
+   (partition number, row), the order of first appearance;
+2. the rows are shuffled by unit, so that every unit lives in one partition;
+3. each partition reduces its units with the compiled kernel of
+   :func:`r3d.quantiles.unit_quantiles` (rows restored to their original order first),
+   giving the counts and unit-level extremes of :class:`r3d.backends.UnitSummary` and
+   the quantile rows, bit for bit those of the in-memory path;
+4. the driver sorts the units by first appearance, applies the data policy and fits
+   locally (:func:`r3d.backends.build_model`).
+
+Formula terms are evaluated partition by partition, so transforms that learn from the
+data (``center``, ``scale``, ``standardize``, ``poly``, splines, ``lag``) would differ from
+the in-memory path and are refused; compute such variables beforehand. Names the formula
+uses from the caller's scope are shipped to the workers (they must pickle).
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from r3d._validation import check_choice, message
+from r3d.backends import ModelNames, UnitSummary, build_model, require
+from r3d.data import as_float_array
+from r3d.formula import parse_formula
+from r3d.quantiles import QUANTILE_METHODS, quantile_grid, unit_quantiles
+
+__all__ = ["STATEFUL_TRANSFORMS", "partition_summary", "quantiles_from_dask"]
+
+#: formulaic transforms whose value depends on other rows (refused on partitioned data).
+STATEFUL_TRANSFORMS = ("center", "scale", "standardize", "poly", "bs", "cr", "cs", "cc", "te", "hashed", "lag")
+#: Row key = partition number * 2**40 + row within the partition.
+_PARTITION_STRIDE = 1 << 40
+
+
+def _long_columns(pdf: pd.DataFrame, *, formula: str, context: dict, unit: str, treatment: str | None,
+                  weights: str | None, cluster: str | None, partition_info: dict | None = None) -> pd.DataFrame:
+    """Partition -> long columns u, y, x[, t][, w][, c], r (formula evaluated as in memory)."""
+    cols = parse_formula(formula, pdf, context=context)
+    part = 0 if partition_info is None else int(partition_info["number"])
+    out = {"u": pdf[unit].to_numpy(), "y": cols.outcome, "x": cols.running}
+    if treatment is not None:
+        out["t"] = as_float_array("treatment", pdf[treatment])
+    if weights is not None:
+        out["w"] = as_float_array("weights", pdf[weights])
+    if cluster is not None:
+        out["c"] = pdf[cluster].to_numpy()
+    out["r"] = part * _PARTITION_STRIDE + np.arange(len(pdf), dtype=np.int64)
+    frame = pd.DataFrame(out, index=pd.RangeIndex(len(pdf)))
+    frame["u"] = frame["u"].astype(pdf[unit].dtype)
+    if cluster is not None:
+        frame["c"] = frame["c"].astype(pdf[cluster].dtype)
+    return frame
+
+
+def partition_summary(pdf: pd.DataFrame, *, levels: np.ndarray, method: str, has_t: bool, has_w: bool,
+                      has_c: bool) -> pd.DataFrame:
+    """Reduce whole units (a partition after the shuffle) to one summary row each.
+
+    Parameters
+    ----------
+    pdf : pandas.DataFrame
+        Columns u, y, x[, t][, w][, c], r (see :func:`_long_columns`); every unit's rows
+        are all here. Rows with a missing unit id are ignored (counted by the caller).
+    levels : ndarray
+        (m,) quantile levels.
+    method : str
+        Quantile method of :func:`r3d.quantiles.unit_quantiles`.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per unit: u, r0, n_rows, n_draws, x_min, x_max, x_nan[, t_min, t_max,
+        t_nan][, c_min, c_max, c_missing], y_inf[, w_bad], q0..q{m-1}.
+    """
+    pdf = pdf[pdf["u"].notna()].sort_values("r", kind="stable")
+    codes, uniques = pd.factorize(pdf["u"], sort=False)
+    n = len(uniques)
+    y = pdf["y"].to_numpy(dtype=np.float64)
+    valid = np.isfinite(y)
+    if has_w:
+        w = pdf["w"].to_numpy(dtype=np.float64)
+        valid &= ~np.isnan(w) & (w > 0) & np.isfinite(w)
+    key = pd.Series(codes, index=pdf.index)
+    g = pdf.groupby(key, sort=True)
+
+    def nan_count(col: str) -> np.ndarray:
+        return np.bincount(codes, weights=np.isnan(pdf[col].to_numpy(dtype=np.float64)), minlength=n).astype(np.int64)
+
+    out: dict[str, Any] = {
+        "u": pd.Series(uniques, dtype=pdf["u"].dtype) if n else pdf["u"].iloc[:0].reset_index(drop=True),
+        "r0": g["r"].min().to_numpy(dtype=np.int64) if n else np.empty(0, np.int64),
+        "n_rows": np.bincount(codes, minlength=n).astype(np.int64),
+        "n_draws": np.bincount(codes, weights=valid, minlength=n).astype(np.int64),
+    }
+    for col in ("x", "t") if has_t else ("x",):
+        out[f"{col}_min"] = g[col].min().to_numpy(dtype=np.float64) if n else np.empty(0)
+        out[f"{col}_max"] = g[col].max().to_numpy(dtype=np.float64) if n else np.empty(0)
+        out[f"{col}_nan"] = nan_count(col)
+    if has_c:
+        cmiss = pdf["c"].isna().to_numpy()
+        out["c_min"] = g["c"].min().to_numpy(dtype=object) if n else np.empty(0, object)
+        out["c_max"] = g["c"].max().to_numpy(dtype=object) if n else np.empty(0, object)
+        out["c_missing"] = np.bincount(codes, weights=cmiss, minlength=n).astype(np.int64)
+    out["y_inf"] = np.bincount(codes, weights=np.isinf(y), minlength=n).astype(np.int64)
+    if has_w:
+        out["w_bad"] = np.bincount(codes, weights=(w < 0) | np.isinf(w), minlength=n).astype(np.int64)
+    Q = np.full((n, levels.shape[0]), np.nan)
+    has = out["n_draws"] > 0
+    if has.any():
+        sub = np.full(n, -1, dtype=np.intp)
+        sub[has] = np.arange(int(has.sum()))
+        Q[has] = unit_quantiles(y[valid], sub[codes[valid]], int(has.sum()), levels, method=method,
+                                weights=w[valid] if has_w else None, n_jobs=1)
+    frame = pd.DataFrame({k: v for k, v in out.items()})
+    qframe = pd.DataFrame(Q, columns=[f"q{j}" for j in range(levels.shape[0])])
+    return pd.concat([frame, qframe], axis=1)
+
+
+def _formula_context(formula: str, context: dict) -> dict:
+    """The caller's names the formula mentions (shipped to the workers), plus numpy."""
+    words = set(re.findall(r"[A-Za-z_][A-Za-z0-9_]*", formula))
+    ctx = {k: context[k] for k in words if k in context}
+    ctx.setdefault("np", np)
+    return ctx
+
+
+def _check_stateless(formula: str) -> None:
+    for name in STATEFUL_TRANSFORMS:
+        if re.search(rf"(?<![\w.]){name}\s*\(", formula):
+            raise ValueError(
+                message("formula", "free of transforms that learn from the data when `data` is a Dask DataFrame",
+                        f"<{formula!r} uses {name}(...)>",
+                        "Partitions are evaluated separately; compute the variable beforehand (docs/bigdata.md).")
+            )
+
+
+def quantiles_from_dask(
+    cls: type,
+    formula: str,
+    data: Any,
+    *,
+    cutoff: Any = 0.0,
+    unit: str,
+    treatment: str | None = None,
+    weights: str | None = None,
+    cluster: str | None = None,
+    context: dict | None = None,
+    quantiles: Any = None,
+    quantile_method: str = "linear",
+) -> Any:
+    """``R3D.from_formula`` on a Dask DataFrame: unit quantiles on the cluster, fit locally.
+
+    Parameters
+    ----------
+    cls : type
+        ``R3D``.
+    formula, cutoff, unit, treatment, weights, cluster
+        As in ``R3D.from_formula``.
+    data : dask.dataframe.DataFrame
+        Long draws, partitioned in any way.
+    context : dict, optional
+        Names the formula may use (the caller's scope).
+    quantiles : None, int or array-like
+        The grid (default 0.01..0.99); the model fits on it only.
+    quantile_method : str
+        A numpy method (weighted: "linear" = Hmisc type 7, or "inverted_cdf").
+
+    Returns
+    -------
+    R3D
+    """
+    dd = require("dask.dataframe", "dask", "R3D.from_formula with a Dask DataFrame")
+    import dask
+
+    if not isinstance(data, dd.DataFrame):
+        raise TypeError(message("data", "a pandas or dask DataFrame", f"<{type(data).__name__}>"))
+    method = check_choice("quantile_method", quantile_method, QUANTILE_METHODS)
+    levels = quantile_grid(quantiles)
+    if not isinstance(formula, str) or "~" not in formula:
+        raise ValueError(message("formula", 'a string "outcome ~ running"', formula, 'For example "wage ~ revenue".'))
+    _check_stateless(formula)
+    columns = list(data.columns)
+    for name, col in (("unit", unit), ("treatment", treatment), ("weights", weights), ("cluster", cluster)):
+        if (name == "unit" or col is not None) and (not isinstance(col, str | int) or col not in columns):
+            shown = ", ".join(str(c) for c in columns[:12]) + (", ..." if len(columns) > 12 else "")
+            raise ValueError(message(name, "the name of a column of `data`", col, f"Columns available: {shown}."))
+    if weights is not None and method not in ("linear", "inverted_cdf"):
+        raise ValueError(message("quantile_method", "'linear' or 'inverted_cdf' when weights are given", method,
+                                 "Use one of these two methods or drop the weights."))
+    ctx = _formula_context(formula, dict(context or {}))
+    meta_in = data._meta
+    names_cols = parse_formula(formula, meta_in, context=ctx)  # formula errors and names, before any work
+    opts = dict(formula=formula, context=ctx, unit=unit, treatment=treatment, weights=weights, cluster=cluster)
+    long_meta = _long_columns(meta_in, **opts)
+    long = data.map_partitions(_long_columns, **opts, meta=long_meta)
+    flags = dict(has_t=treatment is not None, has_w=weights is not None, has_c=cluster is not None)
+    summ_meta = partition_summary(long_meta, levels=levels, method=method, **flags)
+    per_unit = long.shuffle(on="u").map_partitions(partition_summary, levels=levels, method=method, **flags,
+                                                   meta=summ_meta)
+    frame, n_missing_unit = dask.compute(per_unit, long["u"].isna().sum())
+    frame = frame.sort_values("r0", kind="stable").reset_index(drop=True)
+    m = levels.shape[0]
+
+    def col(name: str, dtype: Any = np.float64) -> np.ndarray:
+        return frame[name].to_numpy(dtype=dtype)
+
+    summary = UnitSummary(
+        unit_ids=frame["u"].to_numpy(), n_rows=col("n_rows", np.int64), n_draws=col("n_draws", np.int64),
+        x_min=col("x_min"), x_max=col("x_max"), x_nan=col("x_nan", np.int64),
+        t_min=col("t_min") if treatment is not None else None,
+        t_max=col("t_max") if treatment is not None else None,
+        t_nan=col("t_nan", np.int64) if treatment is not None else None,
+        c_min=col("c_min", object) if cluster is not None else None,
+        c_max=col("c_max", object) if cluster is not None else None,
+        c_missing=col("c_missing", np.int64) if cluster is not None else None,
+        Q=frame[[f"q{j}" for j in range(m)]].to_numpy(dtype=np.float64).reshape(len(frame), m),
+        n_missing_unit=int(n_missing_unit), n_inf_outcome=int(col("y_inf", np.int64).sum()),
+        n_bad_weight=int(col("w_bad", np.int64).sum()) if weights is not None else 0,
+    )
+    names = ModelNames(outcome=names_cols.outcome_name, running=names_cols.running_name, unit=str(unit),
+                       treatment=treatment, cluster=cluster)
+    return build_model(cls, summary, grid=levels, quantile_method=method, cutoff=cutoff, names=names,
+                       formula=formula)

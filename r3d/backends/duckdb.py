@@ -1,0 +1,544 @@
+"""Unit quantiles of Parquet files with DuckDB, out of core (``R3D.from_parquet``).
+
+DuckDB (embedded, no server) scans the files once and groups the draws by unit; it
+spills to disk when the data exceed its memory limit, so a dataset larger than RAM fits
+on a laptop. Only the per-unit summary (n rows: counts, unit-level columns and the m
+quantiles) comes back to Python.
+
+Quantiles (METHOD.md §2), equal to :func:`r3d.quantiles.unit_quantiles` on the same draws:
+
+- unweighted: each unit's valid draws are collected and sorted (``list_sort(list(y))``),
+  then the order statistics numpy uses are picked with numpy's own index arithmetic in
+  double precision (type 7: v = (n - 1) q, ``_lerp``; type 1: v = n q - 1 rounded up
+  unless integral). DuckDB's ``quantile_cont`` agrees with type 7 to ~1e-16 but
+  ``quantile_disc`` rounds n q in exact decimal arithmetic (q = 0.07, n = 100 gives the
+  7th value; numpy's 100 * 0.07 = 7.000000000000001 gives the 8th), so the explicit
+  index is used for both; it was also faster than ``quantile_cont`` in our benchmark.
+- weighted (:func:`weighted_quantile_sql`): cumulative weights by a window function,
+  then each target order statistic is found with an ``ASOF`` join ("first sorted value
+  whose cumulative weight reaches t"): Hmisc's ``wtd.quantile(type="quantile",
+  normwt=TRUE)`` for "linear" and numpy's weighted inverted CDF for "inverted_cdf".
+  Cumulative weights use compensated summation (``fsum``); they may differ from the
+  in-memory kernel's in the last bits, which changes a quantile only when a
+  cumulative weight lies within rounding of its target (tested to 1e-10 on random and
+  integer weights).
+
+Formulas: the outcome and running terms are translated to SQL from a documented subset
+(column names; ``log``/``np.log``, ``log10``, ``log2``, ``exp``, ``sqrt``, ``abs`` of an
+expression; ``I(...)`` with ``+ - * / **`` and numbers; ``Q("name")`` or backticks for
+awkward column names). Anything else (stateful transforms such as ``center``, splines,
+interactions, user functions) is refused with an error. The names shown in results come
+from formulaic on a sample of rows, where the SQL values are also checked against
+formulaic's. Missing values and IEEE special values follow numpy (log(0) = -inf, log(-1)
+= NaN, x / 0 = inf).
+"""
+
+from __future__ import annotations
+
+import ast
+import os
+import re
+import tempfile
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from r3d._validation import check_choice, check_int, message
+from r3d.backends import ModelNames, UnitSummary, build_model, require
+from r3d.quantiles import WEIGHTED_METHODS, quantile_grid
+
+__all__ = ["SQLFormula", "formula_to_sql", "quantiles_from_parquet", "unit_summary_parquet",
+           "weighted_quantile_sql"]
+
+#: Quantile methods the SQL path offers (numpy type 7 and type 1, weighted or not).
+PARQUET_METHODS: tuple[str, ...] = WEIGHTED_METHODS
+#: Rows read to name the formula terms with formulaic and check the SQL translation.
+SAMPLE_ROWS = 2000
+#: The SQL translation and formulaic agree to rounding (libm log/exp may differ by an ulp).
+TRANSLATION_RTOL = 1e-12
+#: Slack on Hmisc's cumulative-weight comparison, as the kernel's HMISC_CUMWEIGHT_RTOL.
+HMISC_CUMWEIGHT_RTOL = 1e-12
+#: Row key = file index * 2**40 + row number in the file (order of first appearance).
+_FILE_STRIDE = 1 << 40
+
+_NUMERIC_TYPES = ("BOOLEAN", "TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "UTINYINT", "USMALLINT",
+                  "UINTEGER", "UBIGINT", "UHUGEINT", "FLOAT", "DOUBLE", "DECIMAL", "REAL")
+_FLOAT_TYPES = ("FLOAT", "DOUBLE", "REAL")
+# function name (bare or np./numpy.) -> SQL function
+_FUNCTIONS = {"log": "ln", "log10": "log10", "log2": "log2", "exp": "exp", "sqrt": "sqrt", "abs": "abs",
+              "fabs": "abs"}
+_BINOPS = {ast.Add: "+", ast.Sub: "-", ast.Mult: "*", ast.Div: "/"}
+
+
+# ---------------------------------------------------------------------------- formula
+@dataclass(frozen=True, slots=True)
+class SQLFormula:
+    """A formula ``"outcome ~ running"`` translated to DuckDB SQL.
+
+    Attributes
+    ----------
+    outcome_sql, running_sql : str
+        DOUBLE-valued SQL expressions over the file's columns.
+    columns : tuple of str
+        The columns the two terms use.
+    """
+
+    outcome_sql: str
+    running_sql: str
+    columns: tuple[str, ...]
+
+
+def quote_ident(name: str) -> str:
+    """A DuckDB identifier in double quotes."""
+    return '"' + str(name).replace('"', '""') + '"'
+
+
+def _sql_str(text: str) -> str:
+    return "'" + str(text).replace("'", "''") + "'"
+
+
+def _sql_float(v: float) -> str:
+    """An exact DOUBLE literal (shortest round-trip repr)."""
+    f = float(v)
+    if np.isnan(f):
+        return "'nan'::DOUBLE"
+    if np.isinf(f):
+        return "'inf'::DOUBLE" if f > 0 else "'-inf'::DOUBLE"
+    return f"CAST({f!r} AS DOUBLE)"
+
+
+class _Unsupported(ValueError):
+    pass
+
+
+class _Translator:
+    """ast -> SQL for the documented subset; records the columns used."""
+
+    def __init__(self, columns: Sequence[str]) -> None:
+        self.available = list(columns)
+        self.used: list[str] = []
+
+    def column(self, name: str) -> str:
+        if name not in self.available:
+            shown = ", ".join(self.available[:12]) + (", ..." if len(self.available) > 12 else "")
+            raise ValueError(message("formula", "terms made of columns of the Parquet data", f"<unknown column {name!r}>",
+                                     f"Columns available: {shown}."))
+        if name not in self.used:
+            self.used.append(name)
+        return f"CAST({quote_ident(name)} AS DOUBLE)"
+
+    def term(self, node: ast.AST) -> str:
+        """A top-level formula term: a column, a function call, I(...) or Q(...)."""
+        if isinstance(node, ast.Name):
+            return self.column(node.id)
+        if isinstance(node, ast.Call):
+            return self.call(node)
+        raise _Unsupported(ast.unparse(node))
+
+    def call(self, node: ast.Call) -> str:
+        name = _call_name(node.func)
+        if node.keywords:
+            raise _Unsupported(ast.unparse(node))
+        if name == "Q" and len(node.args) == 1 and isinstance(node.args[0], ast.Constant) \
+                and isinstance(node.args[0].value, str):
+            return self.column(node.args[0].value)
+        if len(node.args) != 1:
+            raise _Unsupported(ast.unparse(node))
+        if name == "I":
+            return self.expr(node.args[0])
+        if name in _FUNCTIONS:
+            return f"{_FUNCTIONS[name]}({self.expr(node.args[0])})"
+        raise _Unsupported(ast.unparse(node))
+
+    def expr(self, node: ast.AST) -> str:
+        """Python arithmetic (inside I(...) or a function call)."""
+        if isinstance(node, ast.Constant) and isinstance(node.value, int | float) and not isinstance(node.value, bool):
+            return _sql_float(node.value)
+        if isinstance(node, ast.Name | ast.Call):
+            return self.term(node)
+        if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub | ast.UAdd):
+            sign = "-" if isinstance(node.op, ast.USub) else "+"
+            return f"({sign}{self.expr(node.operand)})"
+        if isinstance(node, ast.BinOp) and type(node.op) in _BINOPS:
+            return f"({self.expr(node.left)} {_BINOPS[type(node.op)]} {self.expr(node.right)})"
+        if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Pow):
+            return f"pow({self.expr(node.left)}, {self.expr(node.right)})"
+        raise _Unsupported(ast.unparse(node))
+
+
+def _call_name(func: ast.AST) -> str | None:
+    if isinstance(func, ast.Name):
+        return func.id
+    if isinstance(func, ast.Attribute) and isinstance(func.value, ast.Name) and func.value.id in ("np", "numpy"):
+        return func.attr
+    return None
+
+
+def _split_terms(node: ast.AST) -> list[tuple[int, ast.AST]]:
+    """Flatten a top-level ``a + b - c`` into signed formula terms."""
+    if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Add | ast.Sub):
+        left = _split_terms(node.left)
+        right = _split_terms(node.right)
+        sign = 1 if isinstance(node.op, ast.Add) else -1
+        return left + [(sign * s, t) for s, t in right]
+    return [(1, node)]
+
+
+def _is_intercept(node: ast.AST) -> bool:
+    return isinstance(node, ast.Constant) and node.value in (0, 1) and not isinstance(node.value, bool)
+
+
+def _parse_side(text: str, side: str, formula: str) -> ast.AST:
+    # formulaic quotes awkward names in backticks; Python spells them Q("...")
+    text = re.sub(r"`([^`]*)`", lambda m: "Q(" + repr(m.group(1)) + ")", text.strip())
+    try:
+        tree = ast.parse(text, mode="eval").body
+    except SyntaxError:
+        raise ValueError(message("formula", 'a formula "outcome ~ running" in the supported subset', formula,
+                                 "See docs/bigdata.md (formulas out of core).")) from None
+    terms = [(s, t) for s, t in _split_terms(tree) if not _is_intercept(t)]
+    if len(terms) != 1 or terms[0][0] != 1:
+        what = "exactly one outcome term left of `~`" if side == "outcome" else \
+            "exactly one running-variable term right of `~` (R3D has no covariates)"
+        raise ValueError(message("formula", what, formula,
+                                 "Combine variables inside I(...) if you need a transformed variable."))
+    return terms[0][1]
+
+
+def formula_to_sql(formula: str, columns: Sequence[str]) -> SQLFormula:
+    """Translate ``"outcome ~ running"`` to SQL over ``columns`` or refuse it.
+
+    Parameters
+    ----------
+    formula : str
+        Terms: a column name, ``Q("name")`` or ```name```, ``f(expr)`` with f one of
+        log, log10, log2, exp, sqrt, abs (bare or ``np.``/``numpy.``), or ``I(expr)``;
+        expr is arithmetic (``+ - * / **``, unary minus, numbers) of such terms.
+        ``- 1``/``+ 0`` on the right are accepted (an intercept is implied and ignored).
+    columns : sequence of str
+        Columns of the data.
+
+    Returns
+    -------
+    SQLFormula
+
+    Raises
+    ------
+    ValueError
+        Not one term on each side, an unknown column, or a construct outside the subset.
+    """
+    if not isinstance(formula, str) or formula.count("~") != 1:
+        raise ValueError(message("formula", 'a string "outcome ~ running"', formula, 'For example "wage ~ revenue".'))
+    lhs, rhs = formula.split("~")
+    tr = _Translator(columns)
+    try:
+        y_sql = tr.term(_parse_side(lhs, "outcome", formula))
+        x_sql = tr.term(_parse_side(rhs, "running", formula))
+    except _Unsupported as exc:
+        raise ValueError(
+            message("formula", "made of column names, log/log10/log2/exp/sqrt/abs(...), I(arithmetic) or Q(\"name\") "
+                    "when the data are read out of core", f"<{formula!r}: the term {str(exc)!r} is not supported>",
+                    "Compute the variable in the Parquet files, or see docs/bigdata.md for the supported subset.")
+        ) from None
+    return SQLFormula(outcome_sql=y_sql, running_sql=x_sql, columns=tuple(tr.used))
+
+
+# ---------------------------------------------------------------------------- quantile SQL
+def _lerp_sql(a: str, b: str, g: str) -> str:
+    """numpy's ``_lerp`` (the formula switches at gamma = 0.5)."""
+    return f"(CASE WHEN {g} >= 0.5 THEN {b} - ({b} - {a}) * (1.0 - {g}) ELSE {a} + ({b} - {a}) * {g} END)"
+
+
+def _unweighted_columns(levels: np.ndarray, method: str, sorted_list: str, n: str) -> list[str]:
+    """SQL for Q[:, j] from a unit's sorted valid draws, numpy's index arithmetic (1-based lists)."""
+    nd = f"CAST({n} AS DOUBLE)"
+    out = []
+    for j, q in enumerate(levels.tolist()):
+        ql = _sql_float(q)
+        if method == "linear":
+            v = f"(({nd} - 1.0) * {ql})"
+            fl = f"floor({v})"
+            i = f"CAST({fl} AS BIGINT)"
+            inner = _lerp_sql(f"{sorted_list}[{i} + 1]", f"{sorted_list}[{i} + 2]", f"({v} - {fl})")
+            expr = f"CASE WHEN {n} = 0 THEN NULL WHEN {v} >= {nd} - 1.0 THEN {sorted_list}[{n}] ELSE {inner} END"
+        else:  # inverted_cdf: index = floor(v) if v is integral else floor(v) + 1, v = n q - 1, clipped
+            v = f"(({nd} * {ql}) - 1.0)"
+            k = f"CAST(CASE WHEN {v} = floor({v}) THEN floor({v}) ELSE floor({v}) + 1 END AS BIGINT)"
+            expr = f"CASE WHEN {n} = 0 THEN NULL ELSE {sorted_list}[least(greatest({k}, 0), {n} - 1) + 1] END"
+        out.append(f"{expr} AS q{j}")
+    return out
+
+
+def weighted_quantile_sql(valid: str, levels: np.ndarray, method: str) -> str:
+    """SQL for weighted unit quantiles, in long form (u, j, value).
+
+    Parameters
+    ----------
+    valid : str
+        A relation (name or subquery) with columns ``u`` (unit), ``y`` (finite outcome)
+        and ``w`` (positive finite weight).
+    levels : ndarray
+        (m,) quantile levels.
+    method : {"linear", "inverted_cdf"}
+        ``"linear"``: Hmisc ``wtd.quantile(type="quantile", normwt=TRUE)`` (METHOD.md §2):
+        weights rescaled to sum to the unit's n draws, cumulative weights C_k along the
+        sorted draws, h = (n - 1) q, lo = floor(h) + 1, hi = min(lo + 1, n), gamma =
+        h - floor(h); Q(t) = the first sorted draw with C_k >= t (1 - 1e-12), the last
+        draw if none; result ``_lerp(Q(lo), Q(hi), gamma)``. ``"inverted_cdf"``: the first
+        sorted draw whose cumulative weight share reaches q (numpy's weighted type 1).
+
+    Returns
+    -------
+    str
+        A query with one row per (unit, level): ``u``, ``j`` (0-based level index), ``value``.
+    """
+    lev = ", ".join(f"({j}, {_sql_float(q)})" for j, q in enumerate(levels.tolist()))
+    window = "PARTITION BY u ORDER BY y ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW"
+    cum = f"""
+        cum AS (
+            SELECT u, y,
+                   fsum(w) OVER ({window}) AS cw,
+                   fsum(w) OVER (PARTITION BY u) AS tw,
+                   count(*) OVER (PARTITION BY u) AS n
+            FROM {valid}
+        ),
+        units AS (SELECT u, any_value(n) AS n, max(y) AS y_max FROM cum GROUP BY u),
+        levels(j, q) AS (VALUES {lev})"""
+    if method == "linear":
+        slack = _sql_float(1.0 - HMISC_CUMWEIGHT_RTOL)
+        return f"""
+        WITH {cum},
+        c AS (SELECT u, y, cw * CAST(n AS DOUBLE) / tw AS C FROM cum),
+        tg AS (
+            SELECT u, j, y_max, (CAST(n AS DOUBLE) - 1.0) * q AS h, n FROM units, levels
+        ),
+        tg2 AS (
+            SELECT u, j, y_max, h - floor(h) AS g,
+                   (floor(h) + 1.0) * {slack} AS t_lo,
+                   least(floor(h) + 2.0, CAST(n AS DOUBLE)) * {slack} AS t_hi
+            FROM tg
+        ),
+        lo AS (SELECT tg2.*, c.y AS y_lo FROM tg2 ASOF LEFT JOIN c ON tg2.u = c.u AND tg2.t_lo <= c.C),
+        hi AS (SELECT lo.*, c.y AS y_hi FROM lo ASOF LEFT JOIN c ON lo.u = c.u AND lo.t_hi <= c.C)
+        SELECT u, j, {_lerp_sql("coalesce(y_lo, y_max)", "coalesce(y_hi, y_max)", "g")} AS value FROM hi"""
+    return f"""
+        WITH {cum},
+        c AS (SELECT u, y, cw / tw AS F FROM cum),
+        tg AS (SELECT u, j, q, y_max FROM units, levels)
+        SELECT tg.u, tg.j, coalesce(c.y, tg.y_max) AS value
+        FROM tg ASOF LEFT JOIN c ON tg.u = c.u AND tg.q <= c.F"""
+
+
+# ---------------------------------------------------------------------------- the engine
+def _expand_paths(con: Any, path: Any) -> list[str]:
+    """Files in order: each given path or glob in turn, a glob's matches sorted."""
+    items = list(path) if isinstance(path, list | tuple) else [path]
+    if not items:
+        raise ValueError(message("path", "a Parquet file, a glob or a list of them", "<an empty list>"))
+    files: list[str] = []
+    for item in items:
+        if not isinstance(item, str | os.PathLike):
+            raise TypeError(message("path", "a path, a glob or a list of them", item))
+        pattern = os.fspath(item)
+        found = sorted(r[0] for r in con.execute(f"SELECT file FROM glob({_sql_str(pattern)})").fetchall())
+        if not found:
+            raise FileNotFoundError(message("path", "an existing Parquet file or a glob matching some", pattern))
+        files.extend(found)
+    return files
+
+
+def _column_types(con: Any, source: str) -> dict[str, str]:
+    rows = con.execute(f"DESCRIBE SELECT * FROM {source}").fetchall()
+    return {str(r[0]): str(r[1]).upper() for r in rows}
+
+
+def _check_column(name: str, column: Any, types: dict[str, str], *, numeric: bool) -> str:
+    if not isinstance(column, str) or column not in types:
+        shown = ", ".join(list(types)[:12]) + (", ..." if len(types) > 12 else "")
+        raise ValueError(message(name, "the name of a column of the Parquet data", column,
+                                 f"Columns available: {shown}."))
+    typ = types[column]
+    nested = "[" in typ or typ.startswith(("STRUCT", "MAP", "UNION"))
+    if numeric and (nested or not typ.startswith(_NUMERIC_TYPES)):
+        raise TypeError(message(name, "numeric", f"<column {column!r} of type {typ}>", "Convert the column to numbers."))
+    if nested:
+        raise TypeError(message(name, "a column of hashable ids", f"<column {column!r} of type {typ}>"))
+    return typ
+
+
+def _id_sql(column: str, typ: str) -> str:
+    """An id column with float NaN read as missing (as ``pandas.factorize`` does)."""
+    c = quote_ident(column)
+    return f"CASE WHEN isnan({c}) THEN NULL ELSE {c} END" if typ.startswith(_FLOAT_TYPES) else c
+
+
+def _double(expr: str) -> str:
+    return f"coalesce(CAST({expr} AS DOUBLE), 'nan'::DOUBLE)"
+
+
+def _filled(arr: Any, dtype: Any = np.float64, fill: Any = np.nan) -> np.ndarray:
+    if isinstance(arr, np.ma.MaskedArray):
+        if dtype is object:
+            out = np.asarray(arr.data, dtype=object).copy()
+            out[np.ma.getmaskarray(arr)] = None
+            return out
+        return np.ma.filled(arr.astype(dtype), fill)
+    return np.asarray(arr, dtype=dtype)
+
+
+def _check_formula_on_sample(con: Any, source: str, formula: str, sf: SQLFormula) -> tuple[str, str]:
+    """Names of the two terms from formulaic on a sample, which must agree with the SQL values."""
+    from r3d.formula import parse_formula
+
+    cols = ", ".join(quote_ident(c) for c in sf.columns)
+    sample = con.execute(
+        f"SELECT {cols}, {_double(sf.outcome_sql)} AS __y, {_double(sf.running_sql)} AS __x FROM {source} "
+        f"LIMIT {SAMPLE_ROWS}"
+    ).df()
+    if len(sample) == 0:
+        return formula.split("~")[0].strip(), formula.split("~")[1].strip()
+    data = sample[list(sf.columns)]
+    with np.errstate(all="ignore"):
+        fc = parse_formula(formula, data, context={"np": np, "numpy": np})
+    for got, want, side in ((sample["__y"].to_numpy(dtype=np.float64), fc.outcome, "outcome"),
+                            (sample["__x"].to_numpy(dtype=np.float64), fc.running, "running")):
+        if not np.allclose(got, want, rtol=TRANSLATION_RTOL, atol=0.0, equal_nan=True):
+            raise ValueError(message("formula", "a term whose SQL translation matches formulaic", formula,
+                                     f"The {side} term evaluates differently in DuckDB; compute it in the files."))
+    return fc.outcome_name, fc.running_name
+
+
+@dataclass(frozen=True, slots=True)
+class _Plan:
+    source: str
+    rows: str       # SELECT producing u, y, x[, t][, w][, c], r
+    valid: str      # boolean SQL: the row is a draw used for quantiles
+    has_t: bool
+    has_w: bool
+    has_c: bool
+
+
+def unit_summary_parquet(con: Any, plan: _Plan, levels: np.ndarray, method: str) -> UnitSummary:
+    """Run the per-unit aggregation (and the weighted quantile query) on an open connection."""
+    aggs = [
+        "min(r) AS r0", "count(*) AS n_rows", f"count(*) FILTER (WHERE {plan.valid}) AS n_draws",
+        "min(x) FILTER (WHERE NOT isnan(x)) AS x_min", "max(x) FILTER (WHERE NOT isnan(x)) AS x_max",
+        "count(*) FILTER (WHERE isnan(x)) AS x_nan", "count(*) FILTER (WHERE isinf(y)) AS y_inf",
+    ]
+    if plan.has_t:
+        aggs += ["min(t) FILTER (WHERE NOT isnan(t)) AS t_min", "max(t) FILTER (WHERE NOT isnan(t)) AS t_max",
+                 "count(*) FILTER (WHERE isnan(t)) AS t_nan"]
+    if plan.has_c:
+        aggs += ["min(c) AS c_min", "max(c) AS c_max", "count(*) FILTER (WHERE c IS NULL) AS c_missing"]
+    if plan.has_w:
+        aggs += ["count(*) FILTER (WHERE w < 0 OR isinf(w)) AS w_bad"]
+    qcols: list[str] = []
+    if not plan.has_w:
+        aggs += [f"list_sort(list(y) FILTER (WHERE {plan.valid})) AS s"]
+        qcols = _unweighted_columns(levels, method, "s", "n_draws")
+    outer = ["u IS NULL AS u_null", "*"] if not qcols else \
+        ["u IS NULL AS u_null", "* EXCLUDE (s)"] + qcols
+    sql = (f"WITH src AS ({plan.rows}) SELECT {', '.join(outer)} FROM "
+           f"(SELECT u, {', '.join(aggs)} FROM src GROUP BY u) ORDER BY r0")
+    res = con.execute(sql).fetchnumpy()
+    u_null = _filled(res["u_null"], bool, False)
+    keep = ~u_null
+    n_missing_unit = int(_filled(res["n_rows"], np.int64, 0)[u_null].sum())
+
+    def col(name: str, dtype: Any = np.float64, fill: Any = np.nan) -> np.ndarray:
+        return _filled(res[name], dtype, fill)[keep]
+
+    ids = np.asarray(_filled(res["u"], object, None) if isinstance(res["u"], np.ma.MaskedArray) else res["u"])[keep]
+    m = levels.shape[0]
+    n = ids.shape[0]
+    if qcols:
+        Q = np.column_stack([col(f"q{j}") for j in range(m)]) if n else np.empty((0, m))
+    else:
+        Q = np.full((n, m), np.nan)
+        wsql = weighted_quantile_sql(f"(SELECT u, y, w FROM ({plan.rows}) WHERE {plan.valid})", levels, method)
+        long = con.execute(wsql).fetchnumpy()
+        lu = _filled(long["u"], object, None) if isinstance(long["u"], np.ma.MaskedArray) else long["u"]
+        row = pd.Index(ids).get_indexer(pd.Index(lu))
+        Q[row, np.asarray(long["j"], dtype=np.intp)] = _filled(long["value"])
+    n_rows = col("n_rows", np.int64, 0)
+    return UnitSummary(
+        unit_ids=ids, n_rows=n_rows, n_draws=col("n_draws", np.int64, 0),
+        x_min=col("x_min"), x_max=col("x_max"), x_nan=col("x_nan", np.int64, 0),
+        t_min=col("t_min") if plan.has_t else None, t_max=col("t_max") if plan.has_t else None,
+        t_nan=col("t_nan", np.int64, 0) if plan.has_t else None,
+        c_min=col("c_min", object, None) if plan.has_c else None,
+        c_max=col("c_max", object, None) if plan.has_c else None,
+        c_missing=col("c_missing", np.int64, 0) if plan.has_c else None,
+        Q=Q, n_missing_unit=n_missing_unit, n_inf_outcome=int(col("y_inf", np.int64, 0).sum()),
+        n_bad_weight=int(col("w_bad", np.int64, 0).sum()) if plan.has_w else 0,
+    )
+
+
+def quantiles_from_parquet(
+    cls: type,
+    path: Any,
+    formula: str,
+    *,
+    unit: str,
+    cutoff: Any = 0.0,
+    treatment: str | None = None,
+    weights: str | None = None,
+    cluster: str | None = None,
+    quantiles: Any = None,
+    quantile_method: str = "linear",
+    memory_limit: str | None = None,
+    threads: int | None = None,
+    temp_directory: str | os.PathLike | None = None,
+) -> Any:
+    """``R3D.from_parquet``: see its docstring. Returns an ``R3D`` fitted on ``quantiles``."""
+    duckdb = require("duckdb", "duckdb", "R3D.from_parquet")
+    method = check_choice("quantile_method", quantile_method, PARQUET_METHODS)
+    levels = quantile_grid(quantiles)
+    if threads is not None:
+        threads = check_int("threads", threads, low=1)
+    if memory_limit is not None and not isinstance(memory_limit, str):
+        raise TypeError(message("memory_limit", "a DuckDB size string such as '2GB'", memory_limit))
+    with tempfile.TemporaryDirectory(prefix="r3d-duckdb-") as tmp:
+        con = duckdb.connect(":memory:")
+        try:
+            con.execute("SET enable_progress_bar = false")
+            con.execute("SET preserve_insertion_order = false")
+            con.execute(f"SET temp_directory = {_sql_str(os.fspath(temp_directory or tmp))}")
+            if threads is not None:
+                con.execute(f"SET threads = {threads}")
+            if memory_limit is not None:
+                con.execute(f"SET memory_limit = {_sql_str(memory_limit)}")
+            files = _expand_paths(con, path)
+            source = f"read_parquet([{', '.join(_sql_str(f) for f in files)}], file_row_number = true)"
+            types = _column_types(con, source)
+            sf = formula_to_sql(formula, list(types))
+            for c in sf.columns:
+                _check_column("formula", c, types, numeric=True)
+            u_type = _check_column("unit", unit, types, numeric=False)
+            sel = [f"{_id_sql(unit, u_type)} AS u", f"{_double(sf.outcome_sql)} AS y", f"{_double(sf.running_sql)} AS x"]
+            valid = "NOT isnan(y) AND NOT isinf(y)"
+            if treatment is not None:
+                _check_column("treatment", treatment, types, numeric=True)
+                sel.append(f"{_double(quote_ident(treatment))} AS t")
+            if weights is not None:
+                _check_column("weights", weights, types, numeric=True)
+                sel.append(f"{_double(quote_ident(weights))} AS w")
+                valid += " AND NOT isnan(w) AND w > 0 AND NOT isinf(w)"
+                if method not in WEIGHTED_METHODS:  # pragma: no cover - PARQUET_METHODS == WEIGHTED_METHODS
+                    raise ValueError(message("quantile_method", "'linear' or 'inverted_cdf' with weights", method))
+            if cluster is not None:
+                c_type = _check_column("cluster", cluster, types, numeric=False)
+                sel.append(f"{_id_sql(cluster, c_type)} AS c")
+            sel.append(f"CAST(file_index AS BIGINT) * {_FILE_STRIDE} + CAST(file_row_number AS BIGINT) AS r")
+            plan = _Plan(source=source, rows=f"SELECT {', '.join(sel)} FROM {source}", valid=valid,
+                         has_t=treatment is not None, has_w=weights is not None, has_c=cluster is not None)
+            y_name, x_name = _check_formula_on_sample(con, source, formula, sf)
+            summary = unit_summary_parquet(con, plan, levels, method)
+        finally:
+            con.close()
+    names = ModelNames(outcome=y_name, running=x_name, unit=str(unit), treatment=treatment, cluster=cluster)
+    return build_model(cls, summary, grid=levels, quantile_method=method, cutoff=cutoff, names=names,
+                       formula=formula)
