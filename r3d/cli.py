@@ -43,12 +43,19 @@ class CLIError(Exception):
 # ---------------------------------------------------------------------------------------------
 # reading and writing
 # ---------------------------------------------------------------------------------------------
+def _csv_options() -> dict[str, Any]:
+    """Exact float parsing: pandas >= 3 parses round-trip by default (and deprecates the option)."""
+    import pandas as pd
+
+    return {} if int(pd.__version__.split(".")[0]) >= 3 else {"float_precision": "round_trip"}
+
+
 def read_data(path: str):
     """A DataFrame from a CSV/TSV/Parquet file chosen by extension ("-" = CSV on stdin)."""
     import pandas as pd
 
     if path == "-":
-        return pd.read_csv(sys.stdin)
+        return pd.read_csv(sys.stdin, **_csv_options())
     p = Path(path)
     kind = DATA_SUFFIXES.get(p.suffix.lower())
     if kind is None:
@@ -58,7 +65,7 @@ def read_data(path: str):
     try:
         if kind == "parquet":
             return pd.read_parquet(p)
-        return pd.read_csv(p, sep="\t" if kind == "tsv" else ",")
+        return pd.read_csv(p, sep="\t" if kind == "tsv" else ",", **_csv_options())
     except ImportError as exc:  # no pyarrow / fastparquet
         raise CLIError(f"reading Parquet needs pyarrow: pip install 'r3d-rdd[parquet]' ({exc})") from exc
     except (ValueError, OSError) as exc:

@@ -1,0 +1,149 @@
+"""Plots: the artists drawn carry the results' numbers, PNGs are written, ``ax=`` is honoured,
+and the binned plot's dots and curves are the bin means and the estimator's own fits."""
+
+import io
+import warnings
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import r3d
+
+matplotlib = pytest.importorskip("matplotlib")
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+from matplotlib.collections import PathCollection, PolyCollection  # noqa: E402
+
+#: Curves are evaluated from the same coefficients as the estimate: rounding only.
+RTOL_SAME_ALGEBRA = 1e-9
+#: A plot of this size with text, bands and curves is tens of kB; an empty PNG is ~2 kB.
+MIN_PNG_BYTES = 10_000
+
+
+@pytest.fixture(autouse=True)
+def _close_figures():
+    yield
+    plt.close("all")
+
+
+@pytest.fixture(scope="module")
+def mod():
+    df = r3d.datasets.simulate_firms(n_firms=240, n_workers=(10, 30), rng=11)
+    return r3d.R3D.from_formula("wage ~ revenue", data=df, cutoff=1.0, unit="firm")
+
+
+@pytest.fixture(scope="module")
+def res(mod):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", r3d.R3DWarning)
+        return mod.fit(method="frechet", bandwidth=0.4, quantiles=19, n_boot=199, rng=1)
+
+
+def _png(ax):
+    buf = io.BytesIO()
+    ax.figure.savefig(buf, format="png", dpi=80)
+    data = buf.getvalue()
+    assert data[:8] == b"\x89PNG\r\n\x1a\n"
+    return data
+
+
+def _fills(ax):
+    return [c for c in ax.collections if isinstance(c, PolyCollection)]
+
+
+def _y_range(coll):
+    verts = np.concatenate([p.vertices for p in coll.get_paths()])
+    return verts[:, 1].min(), verts[:, 1].max()
+
+
+def test_effect_plot_draws_estimate_interval_band_and_zero(res):
+    ax = res.plot()
+    fills = _fills(ax)
+    assert len(fills) == 2  # uniform band, then pointwise interval
+    band, ci = res.conf_int(kind="uniform"), res.conf_int()
+    assert _y_range(fills[0]) == pytest.approx((band["lower"].min(), band["upper"].max()))
+    assert _y_range(fills[1]) == pytest.approx((ci["lower"].min(), ci["upper"].max()))
+    # different shading for band and interval
+    assert fills[0].get_facecolor()[0][3] < fills[1].get_facecolor()[0][3]
+    est = [ln for ln in ax.lines if ln.get_label().startswith("estimate")]
+    assert len(est) == 1 and np.array_equal(est[0].get_ydata(), res.params.to_numpy())
+    assert any(np.all(np.asarray(ln.get_ydata()) == 0) for ln in ax.lines)  # zero line
+    labels = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert labels[:3] == ["95% uniform band", "95% pointwise CI", r"estimate $\hat\tau(q)$"]
+    assert ax.get_ylabel() == "effect on wage"
+    assert len(_png(ax)) > MIN_PNG_BYTES
+
+
+def test_effect_plot_on_given_axes_with_truth_and_alpha(res):
+    fig, axes = plt.subplots(1, 2)
+    out = res.plot(ax=axes[1], alpha=0.1, truth=r3d.datasets.firms_true_effect, title="")
+    assert out is axes[1] and not axes[0].lines and out.get_title() == ""
+    truth = [ln for ln in out.lines if ln.get_label().startswith("true")]
+    np.testing.assert_allclose(truth[0].get_ydata(), r3d.datasets.firms_true_effect(res.quantiles), rtol=1e-15)
+    assert _y_range(_fills(out)[1]) == pytest.approx((res.conf_int(0.1)["lower"].min(),
+                                                      res.conf_int(0.1)["upper"].max()))
+    with pytest.raises(ValueError, match="`truth`"):
+        res.plot(truth=np.zeros(3))
+
+
+def test_effect_plot_without_bootstrap_has_only_the_interval(mod):
+    r = mod.fit(method="simple", bandwidth=0.4, quantiles=9, n_boot=0)
+    ax = r.plot()
+    assert len(_fills(ax)) == 1
+    assert len(_png(ax)) > MIN_PNG_BYTES
+
+
+def test_limits_plot(res):
+    ax = res.plot(kind="limits")
+    ys = {ln.get_label(): np.asarray(ln.get_ydata()) for ln in ax.lines}
+    np.testing.assert_array_equal(ys[r"below the cutoff, $\hat m_-(q)$"], res.limits["left"].to_numpy())
+    np.testing.assert_array_equal(ys[r"above the cutoff, $\hat m_+(q)$"], res.limits["right"].to_numpy())
+    assert len(ax.lines) == 2
+    assert len(res.plot(kind="limits", raw=True).lines) == 4
+    assert len(_png(ax)) > MIN_PNG_BYTES
+    with pytest.raises(ValueError, match="`kind`"):
+        res.plot(kind="histogram")
+
+
+def test_binned_plot_dots_are_bin_means(mod):
+    levels = (0.1, 0.5, 0.9)
+    ax = r3d.plot_binned(mod, quantiles=levels, bins=8)
+    dots = [c for c in ax.collections if isinstance(c, PathCollection)]
+    assert len(dots) == 2 * len(levels)  # left side then right side, one per level
+    Q = mod.unit_quantiles(quantiles=list(levels))
+    x = mod.running.to_numpy()
+    right = x >= mod.cutoff
+    edges = np.linspace(mod.cutoff, x.max(), 9)
+    bin_id = np.clip(np.searchsorted(edges, x[right], side="right") - 1, 0, 7)
+    expected = pd.Series(Q.to_numpy()[right, 2]).groupby(bin_id).mean()
+    got = dots[3 + 2].get_offsets()
+    np.testing.assert_allclose(np.asarray(got)[:, 1], expected.to_numpy(), rtol=1e-12)
+    np.testing.assert_allclose(np.asarray(got)[:, 0], ((edges[:-1] + edges[1:]) / 2)[expected.index], rtol=1e-12)
+    assert len(ax.lines) == 2 * len(levels) + 1  # curves per side and level, cutoff line
+    assert len(_png(ax)) > MIN_PNG_BYTES
+
+
+def test_binned_local_curves_start_at_the_estimated_limits(mod):
+    """With the estimator's bandwidth, kernel and order, the curves at the cutoff are the
+    simple estimator's raw limits."""
+    levels = [0.25, 0.5, 0.75]
+    h = 0.35
+    r = mod.fit(method="simple", bandwidth=h, quantiles=levels, order=2, kernel="epanechnikov", n_boot=0)
+    fig, ax = plt.subplots()
+    out = r3d.plot_binned(mod, quantiles=levels, bandwidth=h, order=2, kernel="epanechnikov", ax=ax)
+    assert out is ax
+    curves = [ln for ln in ax.lines if len(ln.get_xdata()) > 2]
+    left, right = curves[: len(levels)], curves[len(levels):]
+    np.testing.assert_allclose([ln.get_ydata()[-1] for ln in left], r.limits["left_raw"], rtol=RTOL_SAME_ALGEBRA)
+    np.testing.assert_allclose([ln.get_ydata()[0] for ln in right], r.limits["right_raw"], rtol=RTOL_SAME_ALGEBRA)
+    # local curves stay inside the window
+    assert min(ln.get_xdata().min() for ln in left) >= mod.cutoff - h - 1e-12
+    assert max(ln.get_xdata().max() for ln in right) <= mod.cutoff + h + 1e-12
+
+
+@pytest.mark.parametrize("kw,match", [(dict(bins=0), "`bins`"), (dict(bandwidth=-1.0), "`bandwidth`"),
+                                      (dict(colors=["red"]), "`colors`")])
+def test_binned_plot_validates(mod, kw, match):
+    with pytest.raises(ValueError, match=match):
+        r3d.plot_binned(mod, **kw)
