@@ -158,7 +158,7 @@ def _header(res: R3DResults, alpha: float) -> Section:
 
     rule = _RULE_NAMES.get(s.bandwidth_rule, s.bandwidth_rule)
     if s.bandwidth_rule != "fixed" and s.regularize:
-        rule += ", reg."
+        rule += ", regularized"
     q = res.quantiles
     left = [
         ("Outcome", d.outcome_name),
