@@ -51,7 +51,7 @@ from r3d.backends import ModelNames, UnitSummary, build_model, require
 from r3d.quantiles import WEIGHTED_METHODS, quantile_grid
 
 __all__ = ["SQLFormula", "formula_to_sql", "quantiles_from_parquet", "unit_summary_parquet",
-           "weighted_quantile_sql"]
+           "unweighted_quantile_sql", "weighted_quantile_sql"]
 
 #: Quantile methods the SQL path offers (numpy type 7 and type 1, weighted or not).
 PARQUET_METHODS: tuple[str, ...] = WEIGHTED_METHODS
@@ -252,24 +252,28 @@ def _lerp_sql(a: str, b: str, g: str) -> str:
     return f"(CASE WHEN {g} >= 0.5 THEN {b} - ({b} - {a}) * (1.0 - {g}) ELSE {a} + ({b} - {a}) * {g} END)"
 
 
-def _unweighted_columns(levels: np.ndarray, method: str, sorted_list: str, n: str) -> list[str]:
-    """SQL for Q[:, j] from a unit's sorted valid draws, numpy's index arithmetic (1-based lists)."""
+def unweighted_quantile_sql(levels: np.ndarray, method: str, sorted_list: str, n: str) -> str:
+    """SQL for a unit's quantile row (a DOUBLE[] of m values) from its sorted valid draws.
+
+    numpy's index arithmetic in double precision, lists being 1-based: "linear" (type 7)
+    v = (n - 1) q, the draws at floor(v) and floor(v) + 1 joined by ``_lerp`` with
+    gamma = v - floor(v), the last draw when v >= n - 1; "inverted_cdf" (type 1)
+    v = n q - 1, index floor(v) when v is integral else floor(v) + 1, clipped to
+    [0, n - 1]. One lambda over the grid keeps the query short (a column per level makes
+    DuckDB's planner slow). NULL when the unit has no valid draw.
+    """
+    lev = "[" + ", ".join(_sql_float(q) for q in levels.tolist()) + "]"
     nd = f"CAST({n} AS DOUBLE)"
-    out = []
-    for j, q in enumerate(levels.tolist()):
-        ql = _sql_float(q)
-        if method == "linear":
-            v = f"(({nd} - 1.0) * {ql})"
-            fl = f"floor({v})"
-            i = f"CAST({fl} AS BIGINT)"
-            inner = _lerp_sql(f"{sorted_list}[{i} + 1]", f"{sorted_list}[{i} + 2]", f"({v} - {fl})")
-            expr = f"CASE WHEN {n} = 0 THEN NULL WHEN {v} >= {nd} - 1.0 THEN {sorted_list}[{n}] ELSE {inner} END"
-        else:  # inverted_cdf: index = floor(v) if v is integral else floor(v) + 1, v = n q - 1, clipped
-            v = f"(({nd} * {ql}) - 1.0)"
-            k = f"CAST(CASE WHEN {v} = floor({v}) THEN floor({v}) ELSE floor({v}) + 1 END AS BIGINT)"
-            expr = f"CASE WHEN {n} = 0 THEN NULL ELSE {sorted_list}[least(greatest({k}, 0), {n} - 1) + 1] END"
-        out.append(f"{expr} AS q{j}")
-    return out
+    if method == "linear":
+        v = f"(({nd} - 1.0) * q)"
+        i = f"CAST(floor({v}) AS BIGINT)"
+        inner = _lerp_sql(f"{sorted_list}[{i} + 1]", f"{sorted_list}[{i} + 2]", f"({v} - floor({v}))")
+        body = f"CASE WHEN {v} >= {nd} - 1.0 THEN {sorted_list}[{n}] ELSE {inner} END"
+    else:
+        v = f"(({nd} * q) - 1.0)"
+        k = f"CAST(CASE WHEN {v} = floor({v}) THEN floor({v}) ELSE floor({v}) + 1 END AS BIGINT)"
+        body = f"{sorted_list}[least(greatest({k}, 0), {n} - 1) + 1]"
+    return f"CASE WHEN {n} = 0 THEN NULL ELSE list_transform({lev}, lambda q: {body}) END"
 
 
 def weighted_quantile_sql(valid: str, levels: np.ndarray, method: str) -> str:
@@ -435,12 +439,11 @@ def unit_summary_parquet(con: Any, plan: _Plan, levels: np.ndarray, method: str)
         aggs += ["min(c) AS c_min", "max(c) AS c_max", "count(*) FILTER (WHERE c IS NULL) AS c_missing"]
     if plan.has_w:
         aggs += ["count(*) FILTER (WHERE w < 0 OR isinf(w)) AS w_bad"]
-    qcols: list[str] = []
+    outer = ["u IS NULL AS u_null", "*"]
     if not plan.has_w:
         aggs += [f"list_sort(list(y) FILTER (WHERE {plan.valid})) AS s"]
-        qcols = _unweighted_columns(levels, method, "s", "n_draws")
-    outer = ["u IS NULL AS u_null", "*"] if not qcols else \
-        ["u IS NULL AS u_null", "* EXCLUDE (s)"] + qcols
+        outer = ["u IS NULL AS u_null", "* EXCLUDE (s)",
+                 f"{unweighted_quantile_sql(levels, method, 's', 'n_draws')} AS qrow"]
     sql = (f"WITH src AS ({plan.rows}) SELECT {', '.join(outer)} FROM "
            f"(SELECT u, {', '.join(aggs)} FROM src GROUP BY u) ORDER BY r0")
     res = con.execute(sql).fetchnumpy()
@@ -454,8 +457,14 @@ def unit_summary_parquet(con: Any, plan: _Plan, levels: np.ndarray, method: str)
     ids = np.asarray(_filled(res["u"], object, None) if isinstance(res["u"], np.ma.MaskedArray) else res["u"])[keep]
     m = levels.shape[0]
     n = ids.shape[0]
-    if qcols:
-        Q = np.column_stack([col(f"q{j}") for j in range(m)]) if n else np.empty((0, m))
+    if not plan.has_w:
+        rows = res["qrow"]
+        missing = np.ma.getmaskarray(rows) if isinstance(rows, np.ma.MaskedArray) else np.zeros(len(rows), bool)
+        rows = np.asarray(rows.data if isinstance(rows, np.ma.MaskedArray) else rows, dtype=object)[keep]
+        missing = missing[keep]
+        Q = np.full((n, m), np.nan)
+        if (~missing).any():
+            Q[~missing] = np.vstack([np.asarray(r, dtype=np.float64) for r in rows[~missing]])
     else:
         Q = np.full((n, m), np.nan)
         wsql = weighted_quantile_sql(f"(SELECT u, y, w FROM ({plan.rows}) WHERE {plan.valid})", levels, method)

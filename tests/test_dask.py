@@ -1,0 +1,110 @@
+"""R3D.from_formula on a Dask DataFrame, on a local two-process cluster, against pandas.
+
+The workers run the same compiled quantile kernel on the same rows (restored to their
+original order), so quantiles, fit and bootstrap equal the in-memory path.
+"""
+
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parent))
+from _refdata import load_long  # noqa: E402
+
+import r3d  # noqa: E402
+from r3d import R3D  # noqa: E402
+
+dd = pytest.importorskip("dask.dataframe")
+distributed = pytest.importorskip("distributed")
+
+#: Same kernel on the same draws: equal up to rounding (in practice bit for bit).
+SAME_RTOL = 1e-10
+SAME_ATOL = 1e-10
+
+
+def _close(a, b):
+    np.testing.assert_allclose(np.asarray(a, dtype=float), np.asarray(b, dtype=float), rtol=SAME_RTOL, atol=SAME_ATOL)
+
+
+@pytest.fixture(scope="module")
+def client():
+    """Two worker processes, one thread each (the cluster starts once for the module)."""
+    cluster = distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None)
+    with distributed.Client(cluster) as c:
+        yield c
+    cluster.close()
+
+
+@pytest.mark.parametrize("method", ["linear", "inverted_cdf"])
+def test_reference_fuzzy_equals_in_memory(client, method):
+    df = load_long("ref_long_fuzzy")
+    ddf = dd.from_pandas(df, npartitions=4)
+    grid = np.arange(1, 21) / 21
+    mod = R3D.from_formula("np.log(y) ~ x", ddf, unit="unit", treatment="t", quantiles=grid, quantile_method=method)
+    mem = R3D.from_formula("np.log(y) ~ x", df, unit="unit", treatment="t")
+    assert mod.ndraws == mem.ndraws == len(df)
+    assert list(mod.unit_ids) == list(mem.unit_ids)
+    _close(mod.unit_quantiles().to_numpy(), mem.unit_quantiles(grid, method=method).to_numpy())
+    res = mod.fit(n_boot=199, rng=11)
+    ref = mem.fit(quantiles=grid, quantile_method=method, n_boot=199, rng=11)
+    _close(res.params, ref.params)
+    _close(res.bse, ref.bse)
+    _close(res.bandwidth, ref.bandwidth)
+    _close(res.bootstrap_draws, ref.bootstrap_draws)
+    assert res.model.endog_names == "np.log(y)"
+
+
+def test_random_string_ids_weights_clusters(client):
+    rng = np.random.default_rng(99)
+    n_units = 80
+    sizes = rng.integers(1, 30, size=n_units)
+    ids = np.array([f"u{k}" for k in rng.permutation(n_units)])
+    x = rng.uniform(-1, 1, size=n_units)
+    df = pd.DataFrame({"unit": np.repeat(ids, sizes), "x": np.repeat(x, sizes),
+                       "y": rng.normal(np.repeat(x + 2.0 * (x >= 0), sizes), 1.0),
+                       "w": rng.uniform(0.2, 2.0, size=sizes.sum()),
+                       "g": np.repeat(rng.integers(0, 15, size=n_units), sizes)})
+    df.loc[rng.uniform(size=len(df)) < 0.05, "y"] = np.nan
+    df.loc[df["unit"] == ids[5], "w"] = 0.0  # all weights zero: unit dropped
+    df = df.iloc[rng.permutation(len(df))].reset_index(drop=True)
+    ddf = dd.from_pandas(df, npartitions=3)
+    with pytest.warns(r3d.DroppedDataWarning, match="1 unit"):
+        mod = R3D.from_formula("y ~ x", ddf, unit="unit", weights="w", cluster="g", quantiles=9)
+    with pytest.warns(r3d.DroppedDataWarning, match="1 unit"):
+        mem = R3D.from_formula("y ~ x", df, unit="unit", weights="w", cluster="g")
+    assert list(mod.unit_ids) == list(mem.unit_ids)
+    assert (mod.ndraws, mod.n_dropped_draws, mod.n_dropped_units) == (mem.ndraws, mem.n_dropped_draws, 1)
+    _close(mod.unit_quantiles().to_numpy(), mem.unit_quantiles(9).to_numpy())
+    res = mod.fit(bandwidth=0.7, n_boot=99, rng=2)
+    ref = mem.fit(bandwidth=0.7, quantiles=9, n_boot=99, rng=2)
+    _close(res.bse, ref.bse)
+    _close(res.bootstrap_draws, ref.bootstrap_draws)
+
+
+def test_policy_error_from_the_cluster_names_the_unit(client):
+    df = pd.DataFrame({"u": ["a", "a", "b", "b"], "x": [-1.0, -1.0, 1.0, 2.0], "y": [1.0, 2.0, 3.0, 4.0]})
+    with pytest.raises(ValueError, match="`running` must be constant.*unit 'b'"):
+        R3D.from_formula("y ~ x", dd.from_pandas(df, npartitions=2), unit="u", quantiles=3)
+
+
+def test_stateful_transform_refused():
+    df = dd.from_pandas(load_long("ref_long_small"), npartitions=2)
+    with pytest.raises(ValueError, match="center"):
+        R3D.from_formula("y ~ center(x)", df, unit="unit")
+    with pytest.raises(ValueError, match="`unit` must be the name of a column"):
+        R3D.from_formula("y ~ x", df, unit="firm")
+
+
+def test_grid_options_only_for_dask():
+    with pytest.raises(ValueError, match="quantiles.*fit"):
+        R3D.from_formula("y ~ x", load_long("ref_long_small"), unit="unit", quantiles=5)
+
+
+def test_missing_dask_names_the_extra(monkeypatch):
+    ddf = dd.from_pandas(load_long("ref_long_small"), npartitions=2)
+    monkeypatch.setitem(sys.modules, "dask.dataframe", None)
+    with pytest.raises(ImportError, match=r'pip install "r3d-rdd\[dask\]"'):
+        R3D.from_formula("y ~ x", ddf, unit="unit")
