@@ -100,15 +100,16 @@ def format_level(q: float) -> str:
 
 
 def decimals_for(values: Any, sig: int = SIG_DIGITS) -> int | None:
-    """Decimals that show the largest finite |value| with ``sig`` significant digits;
-    None when that would need more than ``MAX_DECIMALS`` (use scientific notation)."""
+    """Decimals that show the largest finite |value| with ``sig`` significant digits, at most
+    ``MAX_DECIMALS``; None (scientific notation) when that would leave fewer than 3."""
     v = np.asarray(values, dtype=np.float64).ravel()
     v = np.abs(v[np.isfinite(v)])
     if v.size == 0 or v.max() == 0:
         return 4
     d = sig - 1 - int(math.floor(math.log10(v.max())))
     if d > MAX_DECIMALS:
-        return None
+        # keep fixed notation while it still shows 3 significant digits
+        return MAX_DECIMALS if v.max() >= 10.0 ** (2 - MAX_DECIMALS) else None
     return max(d, 0)
 
 

@@ -184,6 +184,24 @@ def test_notes_numbered_and_warnings_included(firms):
     assert max(len(line) for line in text.splitlines()) == smry.width  # notes wrapped to the tables' width
 
 
+def test_bandwidth_fallback_is_a_note():
+    """A linear conditional quantile function has no curvature: the unregularized IMSE
+    bandwidth exceeds the data range and is capped, which the summary must say."""
+    from scipy import stats
+
+    rng = np.random.default_rng(0)
+    x = rng.uniform(-1, 1, 300)
+    q = np.arange(1, 10) / 10
+    Q = np.sort(x[:, None] + stats.norm.ppf(q)[None, :] + 0.01 * rng.standard_normal((300, 1)), axis=1)
+    with pytest.warns(r3d.BandwidthWarning, match="capped"):
+        res = r3d.R3D.from_quantiles(Q, x, q).fit(n_boot=0, regularize=False)
+    text = res.summary().as_text()
+    assert re.search(r"Bandwidth rule:\s+IMSE-optimal\s", text)
+    note = next(n for n in res.notes if "capped" in n)
+    assert " ".join(note.split()) in " ".join(text.split())
+    assert re.search(r"^tau\(0\.50\)\s+-?0\.\d{6}\s", text, flags=re.M)  # small numbers stay fixed-point
+
+
 def test_every_text_table_has_the_same_width(fuzzy):
     smry = fuzzy.summary()
     widths = {len(t.as_text().splitlines()[-1]) for t in smry.tables}
