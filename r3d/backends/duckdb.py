@@ -150,7 +150,7 @@ class _Translator:
         if name == "I":
             return self.expr(node.args[0])
         if name in _FUNCTIONS:
-            return f"{_FUNCTIONS[name]}({self.expr(node.args[0])})"
+            return _function_sql(_FUNCTIONS[name], self.expr(node.args[0]))
         raise _Unsupported(ast.unparse(node))
 
     def expr(self, node: ast.AST) -> str:
@@ -167,6 +167,17 @@ class _Translator:
         if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Pow):
             return f"pow({self.expr(node.left)}, {self.expr(node.right)})"
         raise _Unsupported(ast.unparse(node))
+
+
+def _function_sql(fn: str, a: str) -> str:
+    """numpy's special values whatever DuckDB's ``ieee_floating_point_ops`` (off before 2.0):
+    log(0) = -inf, log(x < 0) = NaN, sqrt(x < 0) = NaN, NaN and NULL pass through."""
+    if fn in ("ln", "log10", "log2"):
+        return (f"(CASE WHEN {a} > 0 THEN {fn}({a}) WHEN {a} = 0 THEN '-inf'::DOUBLE "
+                f"WHEN {a} < 0 THEN 'nan'::DOUBLE ELSE {a} END)")
+    if fn == "sqrt":
+        return f"(CASE WHEN {a} < 0 THEN 'nan'::DOUBLE ELSE sqrt({a}) END)"
+    return f"{fn}({a})"
 
 
 def _call_name(func: ast.AST) -> str | None:
