@@ -16,10 +16,9 @@ from pathlib import Path
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
+import matplotlib.pyplot as plt
 
-import r3d  # noqa: E402
+import r3d
 
 OUT = Path(__file__).resolve().parent / "images"
 DPI = 150

@@ -106,7 +106,7 @@ def decimals_for(values: Any, sig: int = SIG_DIGITS) -> int | None:
     v = np.abs(v[np.isfinite(v)])
     if v.size == 0 or v.max() == 0:
         return 4
-    d = sig - 1 - int(math.floor(math.log10(v.max())))
+    d = sig - 1 - math.floor(math.log10(v.max()))
     if d > MAX_DECIMALS:
         # keep fixed notation while it still shows 3 significant digits
         return MAX_DECIMALS if v.max() >= 10.0 ** (2 - MAX_DECIMALS) else None

@@ -25,9 +25,10 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-import numpy as np  # noqa: F401  (formulas such as "np.log(wage) ~ revenue" see it)
+# formulas such as "np.log(wage) ~ revenue" are evaluated in this module's namespace
+import numpy as np
 
-__all__ = ["main", "demo", "read_data", "write_results", "build_parser", "CLIError"]
+__all__ = ["CLIError", "build_parser", "demo", "main", "read_data", "write_results"]
 
 #: Exit status for input and usage problems (argparse uses the same).
 EXIT_USAGE = 2
@@ -268,10 +269,11 @@ def _check_columns(df: Any, args: argparse.Namespace) -> None:
 
 
 def _fit_kwargs(args: argparse.Namespace) -> dict[str, Any]:
-    return dict(method=args.method, order=args.order, pilot_order=args.pilot_order, kernel=args.kernel,
-                bandwidth=args.bandwidth, bandwidth_treatment=args.bandwidth_treatment, quantiles=args.quantiles,
-                quantile_method=args.quantile_method, n_boot=args.n_boot, alpha=args.alpha, band=args.band,
-                rng=args.seed, n_jobs=args.n_jobs, progress=args.progress)
+    return {"method": args.method, "order": args.order, "pilot_order": args.pilot_order, "kernel": args.kernel,
+            "bandwidth": args.bandwidth, "bandwidth_treatment": args.bandwidth_treatment,
+            "quantiles": args.quantiles, "quantile_method": args.quantile_method, "n_boot": args.n_boot,
+            "alpha": args.alpha, "band": args.band, "rng": args.seed, "n_jobs": args.n_jobs,
+            "progress": args.progress}
 
 
 def _run_fit(args: argparse.Namespace, out: Any) -> None:

@@ -18,7 +18,7 @@ from r3d._validation import check_int, message
 if TYPE_CHECKING:  # pragma: no cover
     from r3d.results import R3DResults
 
-__all__ = ["plot_effect", "plot_limits", "plot_binned"]
+__all__ = ["plot_binned", "plot_effect", "plot_limits"]
 
 #: Default figure size (inches): a single-column figure in most journals at 6.4 in wide.
 FIGSIZE = (6.4, 4.4)
@@ -145,8 +145,8 @@ def plot_limits(
     q = res.quantiles
     c = f"{res.data.cutoff:g}"
     ax.plot(q, lim["left"], color=colors[0], linewidth=2.0, linestyle=(0, (6, 2)),
-            label=rf"below the cutoff, $\hat m_-(q)$")
-    ax.plot(q, lim["right"], color=colors[1], linewidth=2.0, label=rf"above the cutoff, $\hat m_+(q)$")
+            label=r"below the cutoff, $\hat m_-(q)$")
+    ax.plot(q, lim["right"], color=colors[1], linewidth=2.0, label=r"above the cutoff, $\hat m_+(q)$")
     if raw:
         ax.plot(q, lim["left_raw"], color=colors[0], linewidth=0.9, linestyle=":", label="before monotonisation")
         ax.plot(q, lim["right_raw"], color=colors[1], linewidth=0.9, linestyle=":")

@@ -19,7 +19,7 @@ from r3d import bootstrap as _boot
 from r3d._validation import check_choice, check_probability, message
 from r3d.estimators import Estimate, average_weights
 
-__all__ = ["R3DResults", "FitSpec", "DataInfo", "Inference", "AverageEffect", "FirstStageResult", "ResultNames"]
+__all__ = ["AverageEffect", "DataInfo", "FirstStageResult", "FitSpec", "Inference", "R3DResults", "ResultNames"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -529,10 +529,10 @@ class R3DResults:
                             for v in (neff["left"], neff["right"]))
         cov = f"{100 * (1 - s.alpha):.4g}%"
         lines = [
-            f"R3D {self.design} {s.method} fit of {d.outcome_name} at {d.running_name} = {d.cutoff:g}: "
-            f"{self.nobs} units, {inside} (left / right) inside h = {self._bandwidth_text()}",
-            f"average effect {fmt_num(ae.estimate, dec)} (se {fmt_num(ae.se, dec)}, {cov} CI "
-            f"[{fmt_num(ae.lower, dec)}, {fmt_num(ae.upper, dec)}])",
+            (f"R3D {self.design} {s.method} fit of {d.outcome_name} at {d.running_name} = {d.cutoff:g}: "
+             f"{self.nobs} units, {inside} (left / right) inside h = {self._bandwidth_text()}"),
+            (f"average effect {fmt_num(ae.estimate, dec)} (se {fmt_num(ae.se, dec)}, {cov} CI "
+             f"[{fmt_num(ae.lower, dec)}, {fmt_num(ae.upper, dec)}])"),
             "tau(q) at q = " + ", ".join(f"{format_level(q[j])}: {fmt_num(self._est.tau[j], dec)}" for j in idx),
         ]
         if self._inf.draws is not None:

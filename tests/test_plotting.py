@@ -12,8 +12,8 @@ import r3d
 
 matplotlib = pytest.importorskip("matplotlib")
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-from matplotlib.collections import PathCollection, PolyCollection  # noqa: E402
+import matplotlib.pyplot as plt
+from matplotlib.collections import PathCollection, PolyCollection
 
 #: Curves are evaluated from the same coefficients as the estimate: rounding only.
 RTOL_SAME_ALGEBRA = 1e-9
@@ -76,7 +76,7 @@ def test_effect_plot_draws_estimate_interval_band_and_zero(res):
 
 
 def test_effect_plot_on_given_axes_with_truth_and_alpha(res):
-    fig, axes = plt.subplots(1, 2)
+    _, axes = plt.subplots(1, 2)
     out = res.plot(ax=axes[1], alpha=0.1, truth=r3d.datasets.firms_true_effect, title="")
     assert out is axes[1] and not axes[0].lines and out.get_title() == ""
     truth = [ln for ln in out.lines if ln.get_label().startswith("true")]
@@ -130,7 +130,7 @@ def test_binned_local_curves_start_at_the_estimated_limits(mod):
     levels = [0.25, 0.5, 0.75]
     h = 0.35
     r = mod.fit(method="simple", bandwidth=h, quantiles=levels, order=2, kernel="epanechnikov", n_boot=0)
-    fig, ax = plt.subplots()
+    _, ax = plt.subplots()
     out = r3d.plot_binned(mod, quantiles=levels, bandwidth=h, order=2, kernel="epanechnikov", ax=ax)
     assert out is ax
     curves = [ln for ln in ax.lines if len(ln.get_xdata()) > 2]
@@ -142,8 +142,8 @@ def test_binned_local_curves_start_at_the_estimated_limits(mod):
     assert max(ln.get_xdata().max() for ln in right) <= mod.cutoff + h + 1e-12
 
 
-@pytest.mark.parametrize("kw,match", [(dict(bins=0), "`bins`"), (dict(bandwidth=-1.0), "`bandwidth`"),
-                                      (dict(colors=["red"]), "`colors`")])
+@pytest.mark.parametrize("kw,match", [({"bins": 0}, "`bins`"), ({"bandwidth": -1.0}, "`bandwidth`"),
+                                      ({"colors": ["red"]}, "`colors`")])
 def test_binned_plot_validates(mod, kw, match):
     with pytest.raises(ValueError, match=match):
         r3d.plot_binned(mod, **kw)

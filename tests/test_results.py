@@ -8,9 +8,9 @@ import re
 import shutil
 import subprocess
 import warnings
+from typing import ClassVar
 
 import numpy as np
-import pandas as pd
 import pytest
 
 import r3d
@@ -90,7 +90,8 @@ def test_header_has_every_field(sharp):
         "Quantile method": "linear", "Bootstrap draws": "199", "Band": "uniform, 95%", "Clusters": "--",
     }
     for key, value in expected.items():
-        assert re.search(rf"(^|\s){re.escape(key)}:\s+{re.escape(value)}(\s|$)", text, flags=re.M), (key, value)
+        pattern = rf"(^|\s){re.escape(key)}:\s+{re.escape(value)}(\s|$)"
+        assert re.search(pattern, text, flags=re.MULTILINE), (key, value)
 
 
 def test_clusters_in_header_and_notes(firms):
@@ -183,7 +184,7 @@ def test_notes_numbered_and_warnings_included(firms):
         res = mod.fit(method="frechet", bandwidth=0.04, n_boot=0, quantiles=9)
     smry = res.summary()
     text = smry.as_text()
-    numbers = [int(n) for n in re.findall(r"^\[(\d+)\] ", text, flags=re.M)]
+    numbers = [int(n) for n in re.findall(r"^\[(\d+)\] ", text, flags=re.MULTILINE)]
     assert numbers == list(range(1, len(smry.notes) + 1))
     assert any("positive kernel weight" in n for n in res.notes)
     flat = " ".join(text.split())
@@ -207,7 +208,7 @@ def test_bandwidth_fallback_is_a_note():
     assert re.search(r"Bandwidth rule:\s+IMSE-optimal\s", text)
     note = next(n for n in res.notes if "capped" in n)
     assert " ".join(note.split()) in " ".join(text.split())
-    assert re.search(r"^tau\(0\.50\)\s+-?0\.\d{6}\s", text, flags=re.M)  # small numbers stay fixed-point
+    assert re.search(r"^tau\(0\.50\)\s+-?0\.\d{6}\s", text, flags=re.MULTILINE)  # small numbers stay fixed-point
 
 
 def test_every_text_table_has_the_same_width(fuzzy):
@@ -235,7 +236,7 @@ def test_latex_is_balanced_and_escaped(sharp, fuzzy):
         assert not _unescaped(tex, "%") and not _unescaped(tex, "_") and not _unescaped(tex, "#")
         assert tex.count("$") % 2 == 0
         # every row of a tabular has as many cells as its column spec
-        for spec, body in re.findall(r"\\begin\{tabular\}\{(\w+)\}(.*?)\\end\{tabular\}", tex, flags=re.S):
+        for spec, body in re.findall(r"\\begin\{tabular\}\{(\w+)\}(.*?)\\end\{tabular\}", tex, flags=re.DOTALL):
             for row in body.split(r"\\")[:-1]:
                 row = re.sub(r"\\(top|mid|bottom)rule", "", row).strip()
                 if row and "multicolumn" not in row:
@@ -251,12 +252,12 @@ def test_latex_compiles(fuzzy, tmp_path):
            "\\begin{document}\\begin{table}\\centering\\small\n" + body + "\\end{table}\\end{document}\n")
     (tmp_path / "t.tex").write_text(doc)
     run = subprocess.run(["pdflatex", "-interaction=nonstopmode", "-halt-on-error", "t.tex"], cwd=tmp_path,
-                         capture_output=True, text=True, timeout=60)
+                         capture_output=True, text=True, timeout=60, check=False)
     assert run.returncode == 0, run.stdout[-2000:]
 
 
 class _Collector(html.parser.HTMLParser):
-    VOID = {"br", "hr", "img", "meta", "col"}
+    VOID: ClassVar[frozenset] = frozenset({"br", "hr", "img", "meta", "col"})
 
     def __init__(self):
         super().__init__()
