@@ -14,7 +14,7 @@ from __future__ import annotations
 import html
 import math
 import textwrap
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -76,14 +76,6 @@ class Section:
     latex_title: str | None = None
     latex_headers: tuple[str, ...] | None = None
     latex_stubs: tuple[str, ...] | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class _Layout:
-    """The parts of a summary before rendering."""
-
-    sections: list[Section] = field(default_factory=list)
-    notes: list[str] = field(default_factory=list)
 
 
 # ---------------------------------------------------------------------------------------------
