@@ -80,7 +80,7 @@ def parse_formula(formula: str, data: pd.DataFrame, *, context: Mapping[str, Any
             message(
                 "formula",
                 "exactly one running-variable term right of `~` (R3D has no covariates)",
-                f"<{formula!r} with right-hand columns {rhs_cols}>",
+                f"<{formula!r} with {len(rhs_cols)} right-hand columns: {_show_list(rhs_cols)}>",
                 "Combine variables inside I(...) if you need a transformed running variable.",
             )
         )
@@ -101,7 +101,10 @@ def data_column(name: str, column: Any, data: pd.DataFrame) -> pd.Series:
     return data[column]
 
 
+def _show_list(items: list, limit: int = 12) -> str:
+    shown = ", ".join(str(c) for c in items[:limit])
+    return shown + (f", ... ({len(items)} in all)" if len(items) > limit else "")
+
+
 def _show_columns(data: pd.DataFrame, limit: int = 12) -> str:
-    cols = [str(c) for c in data.columns[:limit]]
-    more = f", ... ({len(data.columns)} in all)" if len(data.columns) > limit else ""
-    return ", ".join(cols) + more
+    return _show_list(list(data.columns), limit)
