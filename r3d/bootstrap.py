@@ -36,7 +36,8 @@ from typing import Any
 
 import numpy as np
 
-from r3d._validation import check_choice, check_int, check_probability, message
+from r3d._ext import _bootstrap
+from r3d._validation import check_choice, check_int, check_probability, message, resolve_n_jobs
 
 __all__ = [
     "BAND_TYPES",
@@ -63,10 +64,9 @@ TEST_TYPES = ("nullity", "homogeneity", "gini")
 
 #: Memory cap for the multipliers held at once (one chunk of draws x clusters, float64).
 MAX_CHUNK_BYTES = 64 * 2**20
-#: Row count of every BLAS call. Fixed (it depends only on the number of clusters, never on
-#: ``chunk_size``) so that each draw is computed by a matrix product of the same shape at the
-#: same row position whatever the chunking: OpenBLAS's result for a row depends on the call's
-#: shape (edge kernels, small-matrix paths), so this is what makes chunking bit-for-bit neutral.
+#: Draws per block of work (and per progress report). The draws are computed by the compiled
+#: kernel ``r3d._ext._bootstrap`` with one fixed order of summation per entry, so neither this
+#: block, nor the chunking, nor the thread count changes a bit of the result.
 GEMM_ROWS = 64
 #: Slack when matching range endpoints to grid points (grids built by linspace/arange are
 #: off by a few ulps from the decimal endpoints users type).
@@ -278,6 +278,7 @@ def bootstrap_draws(
     cluster_codes: Any = None,
     chunk_size: int | None = None,
     progress: bool | Callable[[int, int], None] = False,
+    n_jobs: int | None = None,
 ) -> np.ndarray:
     """Draws of the multiplier bootstrap process ``G_b(q_j) = sum_g xi_g^b A[g, j]``.
 
@@ -293,12 +294,14 @@ def bootstrap_draws(
         One multiplier per cluster instead of per unit (see :func:`aggregate_clusters`).
     chunk_size : int, optional
         Draws whose multipliers are held in memory at once (rounded up to a multiple of the
-        fixed BLAS block). Default: as many as fit in :data:`MAX_CHUNK_BYTES` (64 MB). The
-        result is bit-for-bit the same whatever the chunk size.
+        block of :data:`GEMM_ROWS` draws). Default: as many as fit in :data:`MAX_CHUNK_BYTES`
+        (64 MB). The result is bit-for-bit the same whatever the chunk size.
     progress : bool or callable, default False
         True shows a progress bar on stderr (tqdm if installed, else a plain status line);
         a callable is called as ``progress(done, n_boot)`` after each block of draws.
         Never affects the draws.
+    n_jobs : int, optional
+        Threads for the products (default: all cores); the draws do not depend on it.
 
     Returns
     -------
@@ -311,15 +314,17 @@ def bootstrap_draws(
     of ``A`` is not all zero (units outside every bandwidth contribute nothing), draw by
     draw: row ``b`` of the ``(B, G')`` multiplier matrix is the ``b``-th block of ``G'``
     consecutive normals of the generator, in increasing cluster order. That matrix is never
-    formed: chunks of it are drawn and multiplied by ``A`` (BLAS), each product with the same
-    fixed shape.
+    formed: chunks of it are drawn and multiplied by the live rows of ``A`` in a compiled
+    kernel that sums every entry in increasing cluster order (no BLAS: the bits do not
+    depend on the machine's BLAS, its threads, ``n_jobs`` or the chunking).
     """
     agg = aggregate_clusters(a, cluster_codes)
     n_boot = check_int("n_boot", n_boot, low=1)
     gen = np.random.default_rng(rng)
     m = agg.shape[1]
-    agg = np.ascontiguousarray(agg[np.any(agg != 0.0, axis=1)])
-    n_clusters = agg.shape[0]
+    threads = resolve_n_jobs(n_jobs)
+    live = np.flatnonzero(np.any(agg != 0.0, axis=1)).astype(np.intp)
+    n_clusters = live.size
     if n_clusters == 0:
         return np.zeros((n_boot, m), dtype=np.float64)
     block = _gemm_rows(n_clusters)
@@ -335,15 +340,11 @@ def bootstrap_draws(
     report = _progress_reporter(progress, n_boot)
     for start in range(0, n_boot, chunk):
         k = min(chunk, n_boot - start)
-        if k < chunk:
-            xi[k:] = 0.0  # padding rows: the last partial block keeps the fixed shape
         gen.standard_normal(out=xi[:k])
-        for s in range(0, k, block):
-            r = min(block, k - s)
-            if r == block:
-                np.matmul(xi[s : s + block], agg, out=out[start + s : start + s + block])
-            else:
-                out[start + s : start + s + r] = (xi[s : s + block] @ agg)[:r]
+        step = k if report is None else block  # one kernel call per chunk unless reporting
+        for s in range(0, k, step):
+            r = min(step, k - s)
+            out[start + s : start + s + r] = _bootstrap.multiplier_product(xi[s : s + r], agg, live, threads)
             if report is not None:
                 report(start + s + r, n_boot)
     if report is not None:

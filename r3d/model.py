@@ -551,7 +551,7 @@ class R3D:
                            order=order, kernel=kernel, method=method, t=self._units.t, h_treatment=h_t,
                            n_jobs=threads)
             inf = _inference(est, self._units.cluster_codes, n_boot=n_boot, alpha=alpha, band=band, rng=gen,
-                             progress=progress)
+                             progress=progress, n_jobs=threads)
             _check_fit(est, inf, order)
         notes = self._notes + _reemit(caught)
 
@@ -644,7 +644,7 @@ class R3D:
 
 
 def _inference(est: Estimate, cluster_codes: np.ndarray | None, *, n_boot: int, alpha: float, band: str,
-               rng: np.random.Generator, progress: Any = False) -> Inference:
+               rng: np.random.Generator, progress: Any = False, n_jobs: int | None = None) -> Inference:
     """Pointwise HC0 variance, the average effect's variance and the multiplier bootstrap."""
     a = est.influence
     V = _boot.pointwise_variance(a, cluster_codes=cluster_codes)
@@ -655,7 +655,8 @@ def _inference(est: Estimate, cluster_codes: np.ndarray | None, *, n_boot: int, 
         jump_var = float(_boot.pointwise_variance(est.first_stage.influence[:, None], cluster_codes=cluster_codes)[0])
     draws = ub = None
     if n_boot:
-        draws = _boot.bootstrap_draws(a, n_boot=n_boot, rng=rng, cluster_codes=cluster_codes, progress=progress)
+        draws = _boot.bootstrap_draws(a, n_boot=n_boot, rng=rng, cluster_codes=cluster_codes, progress=progress,
+                                      n_jobs=n_jobs)
         ub = _boot.uniform_band(est.tau, draws, alpha=alpha, band=band, se=np.sqrt(V))
     return Inference(variance=V, draws=draws, band=ub, average_variance=avg_var, jump_variance=jump_var)
 
