@@ -228,6 +228,8 @@ def test_engine_options_do_not_change_results(tmp_path):
     b = R3D.from_parquet(path, "y ~ x", unit="unit", quantiles=5, threads=1, memory_limit="200MB",
                          temp_directory=str(tmp_path / "spill")).unit_quantiles()
     pd.testing.assert_frame_equal(a, b)
+    c = R3D.from_parquet(tmp_path, "y ~ x", unit="unit", quantiles=5).unit_quantiles()  # a directory
+    pd.testing.assert_frame_equal(a, c)
 
 
 def test_missing_duckdb_names_the_extra(monkeypatch, tmp_path):

@@ -349,7 +349,7 @@ def weighted_quantile_sql(valid: str, levels: np.ndarray, method: str) -> str:
 
 # ---------------------------------------------------------------------------- the engine
 def _expand_paths(con: Any, path: Any) -> list[str]:
-    """Files in order: each given path or glob in turn, a glob's matches sorted."""
+    """Files in order: each given path, glob or directory in turn, a glob's matches sorted."""
     items = list(path) if isinstance(path, list | tuple) else [path]
     if not items:
         raise ValueError(message("path", "a Parquet file, a glob or a list of them", "<an empty list>"))
@@ -358,6 +358,8 @@ def _expand_paths(con: Any, path: Any) -> list[str]:
         if not isinstance(item, str | os.PathLike):
             raise TypeError(message("path", "a path, a glob or a list of them", item))
         pattern = os.fspath(item)
+        if os.path.isdir(pattern):  # a directory: every Parquet file below it, as pandas reads it
+            pattern = os.path.join(pattern, "**", "*.parquet")
         found = sorted(r[0] for r in con.execute(f"SELECT file FROM glob({_sql_str(pattern)})").fetchall())
         if not found:
             raise FileNotFoundError(message("path", "an existing Parquet file or a glob matching some", pattern))
@@ -478,7 +480,7 @@ def unit_summary_parquet(con: Any, plan: _Plan, levels: np.ndarray, method: str)
             Q[~missing] = np.vstack([np.asarray(r, dtype=np.float64) for r in rows[~missing]])
     else:
         Q = np.full((n, m), np.nan)
-        wsql = weighted_quantile_sql(f"(SELECT u, y, w FROM ({plan.rows}) WHERE {plan.valid})", levels, method)
+        wsql = weighted_quantile_sql(f"(SELECT u, y, w FROM ({plan.rows}) WHERE u IS NOT NULL AND {plan.valid})", levels, method)
         long = con.execute(wsql).fetchnumpy()
         lu = _filled(long["u"], object, None) if isinstance(long["u"], np.ma.MaskedArray) else long["u"]
         row = pd.Index(ids).get_indexer(pd.Index(lu))
