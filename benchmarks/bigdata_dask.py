@@ -34,7 +34,7 @@ import numpy as np
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
-from bigdata_parquet import N_FILES, _ram_gb, generate  # noqa: E402
+from bigdata_parquet import N_FILES, _ram_gb, generate
 
 FORMULA = "np.log(wage) ~ revenue"
 

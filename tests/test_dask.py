@@ -12,10 +12,10 @@ import pandas as pd
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _refdata import load_long  # noqa: E402
+from _refdata import load_long
 
-import r3d  # noqa: E402
-from r3d import R3D  # noqa: E402
+import r3d
+from r3d import R3D
 
 dd = pytest.importorskip("dask.dataframe")
 distributed = pytest.importorskip("distributed")

@@ -14,11 +14,11 @@ import pandas as pd
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _refdata import load_long  # noqa: E402
+from _refdata import load_long
 
-import r3d  # noqa: E402
-from r3d import R3D  # noqa: E402
-from r3d.quantiles import unit_quantiles  # noqa: E402
+import r3d
+from r3d import R3D
+from r3d.quantiles import unit_quantiles
 
 pytest.importorskip("duckdb")
 pytest.importorskip("pyarrow")

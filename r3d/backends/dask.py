@@ -200,10 +200,11 @@ def quantiles_from_dask(
     ctx = _formula_context(formula, dict(context or {}))
     meta_in = data._meta
     names_cols = parse_formula(formula, meta_in, context=ctx)  # formula errors and names, before any work
-    opts = dict(formula=formula, context=ctx, unit=unit, treatment=treatment, weights=weights, cluster=cluster)
+    opts = {"formula": formula, "context": ctx, "unit": unit, "treatment": treatment, "weights": weights,
+            "cluster": cluster}
     long_meta = _long_columns(meta_in, **opts)
     long = data.map_partitions(_long_columns, **opts, meta=long_meta)
-    flags = dict(has_t=treatment is not None, has_w=weights is not None, has_c=cluster is not None)
+    flags = {"has_t": treatment is not None, "has_w": weights is not None, "has_c": cluster is not None}
     summ_meta = partition_summary(long_meta, levels=levels, method=method, **flags)
     per_unit = long.shuffle(on="u").map_partitions(partition_summary, levels=levels, method=method, **flags,
                                                    meta=summ_meta)
