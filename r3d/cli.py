@@ -169,6 +169,10 @@ def build_parser() -> argparse.ArgumentParser:
     fit.add_argument("--plot-kind", choices=PLOT_KINDS, default="effect",
                      help="what --plot draws: tau(q) with bands (effect), the two limits, or the binned R3D plot")
     fit.add_argument("--quiet", "-q", action="store_true", help="do not print the summary")
+    fit.add_argument("--out-of-core", action="store_true",
+                     help="compute unit quantiles inside DuckDB without loading DATA into memory (Parquet file, "
+                          "directory or glob; needs r3d-rdd[duckdb]); the quantile grid is fixed when reading")
+    fit.add_argument("--memory-limit", default=None, help='DuckDB memory limit with --out-of-core, e.g. "2GB"')
 
     dem = sub.add_parser("demo", help="run the quickstart on simulated firm data with a known effect",
                          description="Quickstart: 600 simulated firms, a wage subsidy at revenue >= 1; prints "
@@ -280,11 +284,22 @@ def _run_fit(args: argparse.Namespace, out: Any) -> None:
     import r3d
 
     _check_outputs(args.output, args.plot)
-    df = read_data(args.data)
-    _check_columns(df, args)
-    mod = r3d.R3D.from_formula(args.formula, data=df, cutoff=args.cutoff, unit=args.unit, treatment=args.treatment,
-                               weights=args.weights, cluster=args.cluster)
-    res = mod.fit(**_fit_kwargs(args))
+    kwargs = _fit_kwargs(args)
+    if args.out_of_core:
+        try:
+            mod = r3d.R3D.from_parquet(args.data, args.formula, unit=args.unit, cutoff=args.cutoff,
+                                       treatment=args.treatment, weights=args.weights, cluster=args.cluster,
+                                       quantiles=kwargs.pop("quantiles"),
+                                       quantile_method=kwargs.pop("quantile_method"),
+                                       memory_limit=args.memory_limit)
+        except (ImportError, FileNotFoundError) as exc:
+            raise CLIError(str(exc)) from exc
+    else:
+        df = read_data(args.data)
+        _check_columns(df, args)
+        mod = r3d.R3D.from_formula(args.formula, data=df, cutoff=args.cutoff, unit=args.unit,
+                                   treatment=args.treatment, weights=args.weights, cluster=args.cluster)
+    res = mod.fit(**kwargs)
     if not args.quiet:
         out.write(res.summary().as_text() + "\n")
     for path in args.output:

@@ -559,6 +559,10 @@ class R3D:
 
         with warnings.catch_warnings(record=True) as caught, _single_threaded_blas():
             warnings.simplefilter("always")
+            if self._qmat is not None and quantile_method not in ("linear", self._qmat_method):
+                raise ValueError(message(
+                    "quantile_method", f"{self._qmat_method!r} (the unit quantiles were given or computed when the "
+                    "model was built)", quantile_method, "Rebuild the model with the method you want."))
             grid, Q = self._quantile_matrix(quantiles, quantile_method, threads)
             rule, h, h_t, info = self._bandwidths(bandwidth, bandwidth_treatment, method=method, grid=grid, Q=Q,
                                                   kernel=kernel, order=order, pilot_order=pilot_order,
