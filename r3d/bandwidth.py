@@ -105,6 +105,11 @@ SILVERMAN_CONSTANT = 1.06
 _PAD = 1.0 + math.sqrt(np.finfo(float).eps)
 
 _SIDE_TEXT = {"left": "left (x < cutoff)", "right": "right (x >= cutoff)"}
+#: The local fits of steps 2 see only the units of their side within the largest bandwidth
+#: (times this slack, so that no unit with positive kernel weight is left out by rounding):
+#: the fit visits its in-window units in the same order either way, so the numbers are the
+#: same bits, at a cost proportional to the window instead of n x m.
+_WINDOW_SLACK = 1.0 + 1e-9
 
 
 # ---------------------------------------------------------------------------
@@ -814,6 +819,21 @@ def _side_fits(
     )
 
 
+def _window(x: np.ndarray, Y: np.ndarray, *, cutoff: float, h: np.ndarray, side: str) -> tuple[np.ndarray, np.ndarray]:
+    """The rows of ``x`` (n,) and ``Y`` (n, m) on ``side`` within the largest of ``h``.
+
+    Only for m > 1: sums over axis 0 of an (n, m) array add row after row, so dropping the
+    zero rows of units outside the window leaves every sum unchanged; a single column is
+    summed pairwise and is passed whole (it is cheap).
+    """
+    if Y.shape[1] == 1:
+        return x, Y
+    dx = x - cutoff
+    on_side = dx >= 0.0 if side == "right" else dx < 0.0
+    rows = np.flatnonzero(on_side & (np.abs(dx) <= float(np.max(h)) * _WINDOW_SLACK))
+    return x[rows], Y[rows]
+
+
 def _columns(a: np.ndarray, m: int) -> np.ndarray:
     """Broadcast an (n, m_h) array with m_h in {1, m} to (n, m)."""
     a = np.asarray(a, dtype=float)
@@ -827,6 +847,7 @@ def _local_residual_variance(
     n_jobs: int | None,
 ) -> np.ndarray:
     """(m,) kernel-weighted mean of squared residuals of the order-s fit at h0."""
+    x, Y = _window(x, Y, cutoff=cutoff, h=h0, side=side)
     fit = _side_fits(x, Y, cutoff=cutoff, h=h0, order=s, kernel=kernel, side=side, n_jobs=n_jobs)
     m = Y.shape[1]
     k = _columns(fit.kernel_weights, m)
@@ -840,6 +861,7 @@ def _local_derivative(
     n_jobs: int | None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """(m,) beta_(s+1) of the order s+1 fit at b, and its HC0 sandwich variance."""
+    x, Y = _window(x, Y, cutoff=cutoff, h=b, side=side)
     fit = _side_fits(x, Y, cutoff=cutoff, h=b, order=s + 1, kernel=kernel, side=side, n_jobs=n_jobs)
     m = Y.shape[1]
     scale = b ** (s + 1)  # (m,)

@@ -86,11 +86,12 @@ class LongData:
         return int(self.y.shape[0])
 
 
-def as_float_array(name: str, values: Any, *, allow_missing: bool = True) -> np.ndarray:
+def as_float_array(name: str, values: Any, *, allow_missing: bool = True, copy: bool = True) -> np.ndarray:
     """Return a new 1-D float64 array (missing values -> NaN) or raise naming ``name``.
 
     Accepts numpy arrays, lists, pandas Series including nullable dtypes
-    (``Int64``, ``Float64``, ``boolean``) and ``pd.NA``.
+    (``Int64``, ``Float64``, ``boolean``) and ``pd.NA``. With ``copy=False`` float64 input
+    is returned without a copy (for read-only use or arrays the caller hands over).
     """
     if isinstance(values, (pd.DataFrame,)):
         raise TypeError(message(name, "a 1-D array or Series", "<a DataFrame>", "Select one column."))
@@ -117,7 +118,7 @@ def as_float_array(name: str, values: Any, *, allow_missing: bool = True) -> np.
         ser = ser.astype("Float64") if isinstance(ser.dtype, pd.BooleanDtype) else ser.astype(float)
     if not (pd.api.types.is_numeric_dtype(ser.dtype)):
         raise TypeError(message(name, "numeric", f"<values of dtype {ser.dtype}>"))
-    out = ser.to_numpy(dtype=np.float64, na_value=np.nan, copy=True)
+    out = ser.to_numpy(dtype=np.float64, na_value=np.nan, copy=copy)
     if not allow_missing and np.isnan(out).any():
         raise ValueError(message(name, "free of missing values", f"<{int(np.isnan(out).sum())} missing values>"))
     return out
@@ -158,8 +159,20 @@ def _codes(name: str, values: Any) -> tuple[np.ndarray, pd.Index]:
 
 
 def _first_rows(codes: np.ndarray, n: int) -> np.ndarray:
-    """Index of the first row of each of the n codes."""
-    _, first = np.unique(codes, return_index=True)
+    """(n,) index of the first row of each of the n codes.
+
+    Codes numbered in order of first appearance (as :func:`_codes` makes them) start a new
+    unit exactly where their running maximum increases: one O(N) pass, no sort.
+    """
+    if codes.shape[0] == 0:
+        return np.empty(0, dtype=np.intp)
+    running_max = np.maximum.accumulate(codes)
+    new = np.empty(codes.shape[0], dtype=bool)
+    new[0] = True
+    np.not_equal(running_max[1:], running_max[:-1], out=new[1:])
+    first = np.flatnonzero(new)
+    if first.shape[0] != n or not np.array_equal(codes[first], np.arange(n)):  # pragma: no cover - guard
+        _, first = np.unique(codes, return_index=True)
     return first
 
 
@@ -229,6 +242,7 @@ def prepare_long(
     treatment: Any = None,
     weights: Any = None,
     cluster: Any = None,
+    copy_outcome: bool = True,
 ) -> LongData:
     """Validate long-format columns (one row per draw) and group them by unit.
 
@@ -239,16 +253,19 @@ def prepare_long(
         (any hashable values, any row order).
     treatment, weights, cluster : array-like (N,), optional
         Unit-level take-up (0/1), within-unit sampling weights, cluster ids.
+    copy_outcome : bool, default True
+        False keeps a float64 ``outcome`` without copying it (for a new array the caller
+        hands over, as ``from_formula`` does); the other columns are only read.
 
     Returns
     -------
     LongData
     """
-    y = as_float_array("outcome", outcome)
+    y = as_float_array("outcome", outcome, copy=copy_outcome)
     n_rows = y.shape[0]
     if n_rows == 0:
         raise ValueError(message("outcome", "non-empty", "<0 rows>"))
-    x_rows = as_float_array("running", running)
+    x_rows = as_float_array("running", running, copy=False)  # read only: per-unit values are new arrays
     _same_length("running", x_rows, n_rows)
     codes, unit_ids = _codes("unit", unit)
     _same_length("unit", codes, n_rows)
@@ -259,7 +276,7 @@ def prepare_long(
 
     t = None
     if treatment is not None:
-        t_rows = as_float_array("treatment", treatment)
+        t_rows = as_float_array("treatment", treatment, copy=False)
         _same_length("treatment", t_rows, n_rows)
         t = _unit_constant("treatment", t_rows, codes, first, unit_ids, "take-up is unit-level")
         t = _check_treatment("treatment", t, unit_ids)

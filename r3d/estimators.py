@@ -16,6 +16,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from r3d._ext import _isotonic
+from r3d._validation import resolve_n_jobs
 from r3d.locpoly import SideFit, fit_side
 from r3d.monotone import isotonic, rearrange
 
@@ -113,14 +115,51 @@ def _residuals(x: np.ndarray, Y: np.ndarray, cutoff: float, fit_plus: SideFit, f
     first projected onto non-decreasing functions (METHOD §5).
     """
     right = x >= cutoff
-    inside = np.where(right[:, None], fit_plus.kernel_weights > 0, fit_minus.kernel_weights > 0)
-    inside = np.broadcast_to(inside, Y.shape)
-    fitted = np.where(right[:, None], fit_plus.fitted, fit_minus.fitted)
-    if project:
-        rows = np.flatnonzero(inside[:, 0])  # common bandwidth: the window is the same for every q
-        if rows.size:
-            fitted[rows] = isotonic(fitted[rows], n_jobs=n_jobs)
-    return np.where(inside, Y - fitted, 0.0)
+    inside = np.where(right[:, None], fit_plus.kernel_weights > 0, fit_minus.kernel_weights > 0)  # (n, m_h)
+    # only units inside some window have a residual: work on their rows, zeros elsewhere
+    rows = np.flatnonzero(inside.any(axis=1))
+    e = np.zeros(Y.shape)
+    if rows.size:
+        on_right = right[rows, None]
+        fitted = np.where(on_right, fit_plus.fitted[rows], fit_minus.fitted[rows])
+        if project:  # common bandwidth: the window is the same for every q
+            fitted = isotonic(fitted, n_jobs=n_jobs)
+        e[rows] = np.where(inside[rows], Y[rows] - fitted, 0.0)
+    return e
+
+
+def _influence(w_plus: np.ndarray, w_minus: np.ndarray, e: np.ndarray) -> np.ndarray:
+    """(n, m) a = (w^+ - w^-) e from (n, m_h) intercept weights and (n, m) residuals.
+
+    Computed on the rows with a nonzero weight (units inside a window); the other rows are
+    0.0, as (0 - 0) * 0 would give.
+    """
+    a = np.zeros(e.shape)
+    rows = np.flatnonzero(np.any((w_plus != 0.0) | (w_minus != 0.0), axis=1))
+    if rows.size:
+        a[rows] = (w_plus[rows] - w_minus[rows]) * e[rows]
+    return a
+
+
+def _residuals_and_influence(x: np.ndarray, Y: np.ndarray, cutoff: float, fit_plus: SideFit,
+                             fit_minus: SideFit, *, project: bool, n_jobs: int | None
+                             ) -> tuple[np.ndarray, np.ndarray]:
+    """(n, m) residuals e (see :func:`_residuals`) and influence a = (w^+ - w^-) e.
+
+    With a common bandwidth one compiled pass over the in-window rows computes both
+    (``r3d._ext._isotonic.side_residuals``: the same operations, so the same bits);
+    per-quantile bandwidths take the NumPy route.
+    """
+    if fit_plus.kernel_weights.shape[1] != 1:
+        e = _residuals(x, Y, cutoff, fit_plus, fit_minus, project=project, n_jobs=n_jobs)
+        return e, _influence(fit_plus.weights, fit_minus.weights, e)
+    right = x >= cutoff
+    inside = np.where(right, fit_plus.kernel_weights[:, 0] > 0, fit_minus.kernel_weights[:, 0] > 0)
+    rows = np.flatnonzero(inside)
+    w_diff = np.ascontiguousarray((fit_plus.weights - fit_minus.weights)[:, 0])
+    return _isotonic.side_residuals(np.ascontiguousarray(Y), fit_plus.fitted, fit_minus.fitted, rows,
+                                    np.ascontiguousarray(right[rows]), w_diff, bool(project),
+                                    resolve_n_jobs(n_jobs))
 
 
 def first_stage(x: np.ndarray, t: np.ndarray, *, cutoff: float, h: float, order: int, kernel: str,
@@ -180,8 +219,7 @@ def estimate(
         m_plus, m_minus = rearrange(m_plus_raw), rearrange(m_minus_raw)
     else:
         m_plus, m_minus = isotonic(m_plus_raw), isotonic(m_minus_raw)
-    e = _residuals(x, Q, cutoff, fp, fm, project=(method == "frechet"), n_jobs=n_jobs)
-    a = (fp.weights - fm.weights) * e
+    e, a = _residuals_and_influence(x, Q, cutoff, fp, fm, project=(method == "frechet"), n_jobs=n_jobs)
     numerator = m_plus - m_minus
 
     fs = None

@@ -240,7 +240,8 @@ class R3D:
         c_col = None if cluster is None else data_column("cluster", cluster, data)
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
-            long = prepare_long(cols.outcome, cols.running, unit_col, treatment=t_col, weights=w_col, cluster=c_col)
+            long = prepare_long(cols.outcome, cols.running, unit_col, treatment=t_col, weights=w_col, cluster=c_col,
+                                copy_outcome=False)  # the formula's columns are new arrays
         names = _Names(outcome=cols.outcome_name, running=cols.running_name, unit=str(unit),
                        treatment=treatment, cluster=cluster)
         obj = cls.__new__(cls)

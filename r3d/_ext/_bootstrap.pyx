@@ -35,6 +35,9 @@ cdef extern from *:
        four rows per pass so that out[j] is loaded and stored once per four terms; the order
        of the additions is the sequential one. Separate statements and no FMA in the base
        instruction set: the compiler may not fuse or reassociate (no -ffast-math). */
+    #if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__)
+    __attribute__((target_clones("avx2", "default")))
+    #endif
     static void r3d_axpy_rows(double *out, const double *xi, const double *A,
                               const Py_ssize_t *rows, Py_ssize_t t0, Py_ssize_t t1,
                               Py_ssize_t m)

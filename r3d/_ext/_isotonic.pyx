@@ -92,3 +92,103 @@ def isotonic_rows(y, int n_threads=1):
     if not np.isfinite(out).all():  # block sums of values near the largest double overflow
         raise FloatingPointError("isotonic projection overflowed: values near the largest double; rescale")
     return out
+
+
+def side_residuals(Y, fitted_plus, fitted_minus, rows, on_right, weight_diff, bint project,
+                   int n_threads=1):
+    """Residuals and influence rows of the units inside a common-bandwidth window, fused.
+
+    For each ``i = rows[k]``: ``f = fitted_plus[i]`` if ``on_right[k]`` else ``fitted_minus[i]``,
+    projected onto non-decreasing sequences (PAVA, as :func:`isotonic_rows`) when ``project``;
+    then ``e[i] = Y[i] - f`` and ``a[i] = weight_diff[i] * e[i]``. Every other row of ``e`` and
+    ``a`` is 0.0. One pass over each in-window row instead of a dozen whole-matrix NumPy
+    passes; each row is written by one thread, so results do not depend on the thread count.
+
+    Parameters
+    ----------
+    Y, fitted_plus, fitted_minus : ndarray, shape (n, m), float64, C-contiguous
+        Unit quantiles and the two side fits' fitted values (not modified).
+    rows : ndarray, shape (r,), intp
+        Units inside the window of their side, each in [0, n).
+    on_right : ndarray, shape (r,), bool
+        Whether ``rows[k]`` is on the right side.
+    weight_diff : ndarray, shape (n,), float64
+        ``w_i^+ - w_i^-`` (intercept weights).
+    project : bool
+        Project the fitted curve before taking residuals (Fréchet).
+    n_threads : int
+        OpenMP threads for the loop over rows.
+
+    Returns
+    -------
+    e, a : ndarray, shape (n, m), float64
+    """
+    for name, arr in (("Y", Y), ("fitted_plus", fitted_plus), ("fitted_minus", fitted_minus)):
+        if (not isinstance(arr, np.ndarray) or arr.dtype != np.float64 or arr.ndim != 2
+                or not arr.flags.c_contiguous or arr.shape != Y.shape):
+            raise TypeError(f"`{name}` must be a C-contiguous 2-D float64 array of the shape of `Y`")
+    if (not isinstance(rows, np.ndarray) or rows.dtype != np.intp or rows.ndim != 1
+            or not rows.flags.c_contiguous):
+        raise TypeError("`rows` must be a C-contiguous 1-D intp array")
+    if (not isinstance(on_right, np.ndarray) or on_right.dtype != np.bool_ or on_right.shape != rows.shape
+            or not on_right.flags.c_contiguous):
+        raise TypeError("`on_right` must be a C-contiguous bool array of the shape of `rows`")
+    if (not isinstance(weight_diff, np.ndarray) or weight_diff.dtype != np.float64
+            or weight_diff.shape != (Y.shape[0],) or not weight_diff.flags.c_contiguous):
+        raise TypeError("`weight_diff` must be a C-contiguous 1-D float64 array with one entry per row of `Y`")
+    if n_threads < 1:
+        raise ValueError("`n_threads` must be >= 1")
+    cdef Py_ssize_t n = Y.shape[0], m = Y.shape[1], r = rows.shape[0], k, i, j, tid
+    if r and (rows.min() < 0 or rows.max() >= n):
+        raise ValueError(f"`rows` must lie in [0, {n})")
+    e = np.zeros((n, m), dtype=np.float64)
+    a = np.zeros((n, m), dtype=np.float64)
+    if r == 0 or m == 0:
+        return e, a
+    cdef const double[:, ::1] y_v = Y
+    cdef const double[:, ::1] fp_v = fitted_plus
+    cdef const double[:, ::1] fm_v = fitted_minus
+    cdef const Py_ssize_t[::1] rows_v = rows
+    cdef const unsigned char[::1] right_v = on_right.view(np.uint8)
+    cdef const double[::1] wd_v = weight_diff
+    cdef double[:, ::1] e_v = e
+    cdef double[:, ::1] a_v = a
+    cdef Py_ssize_t bad = -1
+    with nogil:
+        for k in range(r):
+            i = rows_v[k]
+            bad = first_nonfinite(&fp_v[i, 0] if right_v[k] else &fm_v[i, 0], m)
+            if bad >= 0:
+                break
+    if bad >= 0:
+        raise ValueError("fitted values must be finite")
+    sums = np.empty((n_threads, m), dtype=np.float64)
+    means = np.empty((n_threads, m), dtype=np.float64)
+    sizes = np.empty((n_threads, m), dtype=np.intp)
+    proj = np.empty((n_threads, m), dtype=np.float64)
+    overflow = np.zeros(r, dtype=np.uint8)
+    cdef unsigned char[::1] overflow_v = overflow
+    cdef double[:, ::1] sums_v = sums
+    cdef double[:, ::1] means_v = means
+    cdef Py_ssize_t[:, ::1] sizes_v = sizes
+    cdef double[:, ::1] proj_v = proj
+    cdef const double* f
+    cdef double* ei
+    cdef double w
+    for k in prange(r, nogil=True, schedule="static", num_threads=n_threads):
+        tid = threadid()
+        i = rows_v[k]
+        f = &fp_v[i, 0] if right_v[k] else &fm_v[i, 0]
+        if project:
+            _pava_row(f, &proj_v[tid, 0], m, &sums_v[tid, 0], &means_v[tid, 0], &sizes_v[tid, 0])
+            f = &proj_v[tid, 0]
+            if first_nonfinite(f, m) >= 0:
+                overflow_v[k] = 1
+        ei = &e_v[i, 0]
+        w = wd_v[i]
+        for j in range(m):
+            ei[j] = y_v[i, j] - f[j]
+            a_v[i, j] = w * ei[j]
+    if overflow.any():  # block sums of values near the largest double overflow
+        raise FloatingPointError("isotonic projection overflowed: values near the largest double; rescale")
+    return e, a

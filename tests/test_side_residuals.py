@@ -1,0 +1,85 @@
+"""Fused residual/influence kernel (_isotonic.side_residuals) against its NumPy twin and the
+unfused NumPy route of r3d.estimators."""
+
+import numpy as np
+import pytest
+
+from r3d._ext import _isotonic
+from r3d._ext import isotonic_numpy as twin
+from r3d.estimators import _influence, _residuals, _residuals_and_influence
+from r3d.locpoly import fit_side
+
+# Without projection the kernel and the twin do the same two operations per entry.
+EXACT = 0.0
+# With projection the twin uses scipy's PAVA (running means) and the kernel block sums:
+# block means differ by rounding (as in test_monotone).
+PAVA_ATOL = 1e-12
+
+
+def _case(rng, n=60, m=17):
+    Y = np.sort(rng.standard_normal((n, m)), axis=1)
+    fp = np.cumsum(rng.standard_normal((n, m)), axis=1)  # non-monotone rows: PAVA merges
+    fm = np.cumsum(rng.standard_normal((n, m)), axis=1)
+    rows = np.sort(rng.choice(n, size=n // 2, replace=False)).astype(np.intp)
+    right = rng.random(rows.size) < 0.5
+    wd = rng.standard_normal(n)
+    return Y, fp, fm, rows, right, wd
+
+
+@pytest.mark.parametrize("project", [False, True])
+def test_kernel_matches_twin(project):
+    rng = np.random.default_rng(3)
+    args = _case(rng)
+    e, a = _isotonic.side_residuals(*args, project, 2)
+    te, ta = twin.side_residuals(*args, project)
+    tol = PAVA_ATOL if project else EXACT
+    np.testing.assert_allclose(e, te, rtol=0, atol=tol)
+    np.testing.assert_allclose(a, ta, rtol=0, atol=tol * np.abs(args[5]).max())
+    outside = np.setdiff1d(np.arange(args[0].shape[0]), args[3])
+    assert not e[outside].any() and not a[outside].any()
+
+
+def test_kernel_equals_the_numpy_route_bit_for_bit():
+    """estimate()'s fused route gives the very numbers of the unfused NumPy route."""
+    rng = np.random.default_rng(8)
+    n, m = 400, 23
+    x = rng.uniform(-1, 1, n)
+    Q = np.sort(5 + 3 * x[:, None] + rng.standard_normal((n, m)), axis=1)
+    for project in (False, True):
+        fp = fit_side(x, Q, cutoff=0.0, h=0.6, order=2, kernel="triangular", side="right")
+        fm = fit_side(x, Q, cutoff=0.0, h=0.6, order=2, kernel="triangular", side="left")
+        e, a = _residuals_and_influence(x, Q, 0.0, fp, fm, project=project, n_jobs=2)
+        e0 = _residuals(x, Q, 0.0, fp, fm, project=project, n_jobs=1)
+        assert np.array_equal(e, e0)
+        assert np.array_equal(a, _influence(fp.weights, fm.weights, e0))
+        assert np.array_equal(a, (fp.weights - fm.weights) * e0)
+
+
+def test_thread_count_does_not_change_a_bit():
+    rng = np.random.default_rng(4)
+    args = _case(rng, n=300, m=31)
+    ref = _isotonic.side_residuals(*args, True, 1)
+    for threads in (2, 5):
+        got = _isotonic.side_residuals(*args, True, threads)
+        assert np.array_equal(got[0], ref[0]) and np.array_equal(got[1], ref[1])
+
+
+def test_kernel_refuses_bad_input():
+    rng = np.random.default_rng(5)
+    Y, fp, fm, rows, right, wd = _case(rng, n=10, m=4)
+    with pytest.raises(TypeError):
+        _isotonic.side_residuals(Y, fp[:, :3].copy(), fm, rows, right, wd, True, 1)
+    with pytest.raises(TypeError):
+        _isotonic.side_residuals(Y, fp, fm, rows.astype(np.int32), right, wd, True, 1)
+    with pytest.raises(TypeError):
+        _isotonic.side_residuals(Y, fp, fm, rows, right.astype(np.uint8), wd, True, 1)
+    with pytest.raises(ValueError):
+        _isotonic.side_residuals(Y, fp, fm, rows + 10, right, wd, True, 1)
+    bad = fp.copy()
+    bad[rows[right][0] if right.any() else rows[0]] = np.nan
+    r = np.ones_like(right) if not right.any() else right
+    with pytest.raises(ValueError, match="finite"):
+        _isotonic.side_residuals(Y, bad, fm, rows, r, wd, True, 1)
+    big = np.full_like(fp, 1.5e308)
+    with pytest.raises(FloatingPointError):
+        _isotonic.side_residuals(Y, big - np.arange(4) * 1e307, big, rows, np.ones_like(right), wd, True, 1)
