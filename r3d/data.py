@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from r3d._ext import _grouping
 from r3d._validation import DroppedDataWarning, message, warn
 
 __all__ = ["LongData", "UnitData", "as_float_array", "display_value", "prepare_long", "prepare_samples", "prepare_units"]
@@ -158,6 +159,34 @@ def _codes(name: str, values: Any) -> tuple[np.ndarray, pd.Index]:
     return codes, pd.Index(uniques, name=getattr(values, "name", None))
 
 
+def _int64_ids(values: Any) -> np.ndarray | None:
+    """``values`` as a contiguous int64 array when it is a 1-D numpy int64 column, else None."""
+    if isinstance(values, pd.Series | pd.Index):
+        if values.dtype != np.int64:
+            return None
+        values = values.to_numpy()
+    if isinstance(values, np.ndarray) and values.dtype == np.int64 and values.ndim == 1:
+        return np.ascontiguousarray(values)
+    return None
+
+
+def _unit_codes(name: str, values: Any) -> tuple[np.ndarray, pd.Index, np.ndarray]:
+    """Codes (order of first appearance), labels and first rows of the unit ids.
+
+    Integer ids spanning a range not much wider than the number of rows are numbered by the
+    compiled direct-addressing pass (the codes ``pandas.factorize`` gives, without hashing);
+    anything else by :func:`_codes`.
+    """
+    ids = _int64_ids(values)
+    if ids is not None:
+        got = _grouping.factorize_int64(ids)
+        if got is not None:
+            codes, first = got
+            return codes, pd.Index(ids[first], name=getattr(values, "name", None)), first
+    codes, unit_ids = _codes(name, values)
+    return codes, unit_ids, _first_rows(codes, len(unit_ids))
+
+
 def _first_rows(codes: np.ndarray, n: int) -> np.ndarray:
     """(n,) index of the first row of each of the n codes.
 
@@ -180,10 +209,9 @@ def _unit_constant(name: str, values: np.ndarray, codes: np.ndarray, first: np.n
                    unit_ids: pd.Index, what: str) -> np.ndarray:
     """Per-unit value of a column that must be constant within a unit (NaN-aware)."""
     per_unit = values[first]
-    expanded = per_unit[codes]
-    same = (expanded == values) | (np.isnan(expanded) & np.isnan(values))
-    if not same.all():
-        bad_row = int(np.flatnonzero(~same)[0])
+    bad_row = _grouping.first_varying(np.ascontiguousarray(values), np.ascontiguousarray(codes, dtype=np.intp),
+                                      per_unit)
+    if bad_row >= 0:
         bad_unit = unit_ids[codes[bad_row]]
         raise ValueError(
             f"`{name}` must be constant within each unit ({what}); it varies within unit {display_value(bad_unit)} "
@@ -267,9 +295,8 @@ def prepare_long(
         raise ValueError(message("outcome", "non-empty", "<0 rows>"))
     x_rows = as_float_array("running", running, copy=False)  # read only: per-unit values are new arrays
     _same_length("running", x_rows, n_rows)
-    codes, unit_ids = _codes("unit", unit)
+    codes, unit_ids, first = _unit_codes("unit", unit)
     _same_length("unit", codes, n_rows)
-    first = _first_rows(codes, len(unit_ids))
 
     x = _unit_constant("running", x_rows, codes, first, unit_ids, "it is a unit-level variable")
     _check_running("running", x, unit_ids)
@@ -295,6 +322,17 @@ def prepare_long(
 
 def _apply_missing_policy(units: UnitData, y: np.ndarray, codes: np.ndarray, w: np.ndarray | None) -> LongData:
     """Drop rows with a missing outcome or a missing/zero weight, then units left empty (warned)."""
+    if w is None:  # one compiled pass: counts per unit, missing draws, infinite draws
+        y = np.ascontiguousarray(y)
+        codes = np.ascontiguousarray(codes, dtype=np.intp)
+        counts, n_dropped_draws, first_inf = _grouping.draw_counts(y, codes, len(units.unit_ids))
+        if first_inf >= 0:
+            raise ValueError(message("outcome", "finite or missing", "<infinite values>",
+                                     "Replace them by NaN or drop them."))
+        if n_dropped_draws:
+            keep = ~np.isnan(y)
+            y, codes = y[keep], codes[keep]
+        return _drop_empty_units(units, y, codes, None, counts, n_dropped_draws)
     if np.isinf(y).any():
         raise ValueError(message("outcome", "finite or missing", "<infinite values>", "Replace them by NaN or drop them."))
     keep = ~np.isnan(y)
@@ -311,6 +349,12 @@ def _apply_missing_policy(units: UnitData, y: np.ndarray, codes: np.ndarray, w: 
         if w is not None:
             w = w[keep]
     counts = np.bincount(codes, minlength=len(units.unit_ids))
+    return _drop_empty_units(units, y, codes, w, counts, n_dropped_draws)
+
+
+def _drop_empty_units(units: UnitData, y: np.ndarray, codes: np.ndarray, w: np.ndarray | None,
+                      counts: np.ndarray, n_dropped_draws: int) -> LongData:
+    """Drop (and warn about) units whose ``counts`` (n,) of valid draws are zero."""
     empty = counts == 0
     if empty.any():
         units, codes = _drop_units(units, ~empty, codes)
@@ -320,7 +364,7 @@ def _apply_missing_policy(units: UnitData, y: np.ndarray, codes: np.ndarray, w: 
             f"{int(empty.sum())} unit(s) have no valid draws (all outcomes or weights missing, or no draws) "
             f"and were dropped; {len(units.unit_ids)} units remain.",
             DroppedDataWarning,
-            stacklevel=5,
+            stacklevel=6,
         )
     return LongData(units=units, y=y, codes=codes, weights=w, n_dropped_draws=n_dropped_draws)
 

@@ -28,6 +28,8 @@ cnp.import_array()
 DRAW_BLOCK = 8
 #: Rows of A applied to a whole draw block before moving on (tile of ROW_TILE x m doubles).
 ROW_TILE = 128
+#: Below this many multiply-adds a call runs on one thread (waking a team costs more).
+PARALLEL_MIN_WORK = 1 << 20
 
 cdef extern from *:
     """
@@ -141,6 +143,8 @@ def multiplier_product(xi, A, rows, int n_threads=1):
     cdef Py_ssize_t blk = DRAW_BLOCK, tile = ROW_TILE
     cdef Py_ssize_t n_blocks = (n_boot + blk - 1) // blk, k, b0, b1
     cdef int threads = n_threads if n_threads < n_blocks else <int> n_blocks
+    if n_boot * n_rows * m < PARALLEL_MIN_WORK:
+        threads = 1
     with nogil:
         for k in prange(n_blocks, schedule="dynamic", num_threads=threads):
             b0 = k * blk

@@ -19,6 +19,10 @@ from r3d._ext._checks cimport first_nonfinite
 
 cnp.import_array()
 
+#: Below this many entries (rows x columns) a call runs on one thread: waking a team of
+#: threads costs more than the work (much more on a busy machine). Results do not change.
+PARALLEL_MIN_WORK = 1 << 16
+
 
 cdef void _pava_row(const double* y, double* out, Py_ssize_t m, double* sums,
                     double* means, Py_ssize_t* sizes) noexcept nogil:
@@ -79,6 +83,8 @@ def isotonic_rows(y, int n_threads=1):
         bad_at = first_nonfinite(&y_v[0, 0], n * m)
     if bad_at >= 0:
         raise ValueError(f"`y` must be finite; entry {divmod(bad_at, m)} is {y.flat[bad_at]!r}")
+    if n * m < PARALLEL_MIN_WORK:
+        n_threads = 1
     # one workspace row per thread, indexed by the OpenMP thread id
     sums = np.empty((n_threads, m), dtype=np.float64)
     means = np.empty((n_threads, m), dtype=np.float64)
@@ -162,6 +168,8 @@ def side_residuals(Y, fitted_plus, fitted_minus, rows, on_right, weight_diff, bi
                 break
     if bad >= 0:
         raise ValueError("fitted values must be finite")
+    if r * m < PARALLEL_MIN_WORK:
+        n_threads = 1
     sums = np.empty((n_threads, m), dtype=np.float64)
     means = np.empty((n_threads, m), dtype=np.float64)
     sizes = np.empty((n_threads, m), dtype=np.intp)

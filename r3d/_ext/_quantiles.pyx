@@ -92,6 +92,10 @@ _ALPHA_BETA = {
 # type 7 for equal weights and is far below any genuine gap between cumulative weights.
 HMISC_CUMWEIGHT_RTOL = 1e-12
 
+#: Below this many draws a call runs on one thread: waking a team of threads costs more
+#: than the sorts (much more on a busy machine). Results do not change.
+PARALLEL_MIN_DRAWS = 1 << 16
+
 ctypedef pair[double, double] value_weight
 
 
@@ -331,6 +335,8 @@ def unit_quantiles(y, codes, Py_ssize_t n_units, levels, str method, weights=Non
         alpha = a
         cgap = 1 - a - b  # the same Python float arithmetic as numpy's (1 - alpha - beta)
 
+    if y.shape[0] < PARALLEL_MIN_DRAWS:
+        n_threads = 1
     cdef r3d_sort_fn sort_double = r3d_numpy_double_sort()
     cdef const double[::1] y_v = y
     cdef const int64_t[::1] codes_v = codes
