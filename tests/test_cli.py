@@ -135,7 +135,10 @@ def test_demo(tmp_path, capsys):
     np.testing.assert_allclose(d["quantiles"], np.arange(1, 20) / 20, rtol=0, atol=1e-15)
 
 
-def test_python_dash_m_entry_point():
+def test_python_dash_m_entry_point(tmp_path):
+    from _child import same_r3d_env
+
+    # run outside the source tree so that the child imports the same (installed) r3d as this process
     run = subprocess.run([sys.executable, "-m", "r3d", "--version"], capture_output=True, text=True, timeout=120,
-                         check=False)
+                         check=False, cwd=tmp_path, env=same_r3d_env())
     assert run.returncode == 0 and run.stdout.strip() == f"r3d {r3d.__version__}"

@@ -11,6 +11,7 @@ import sys
 import textwrap
 
 import pytest
+from _child import same_r3d_env
 
 FUZZ = textwrap.dedent(
     r'''
@@ -89,8 +90,9 @@ FUZZ = textwrap.dedent(
 
 
 @pytest.mark.parametrize("seed", [1, 2, 3])
-def test_kernels_never_crash_or_return_silent_nan(seed):
-    proc = subprocess.run([sys.executable, "-c", FUZZ, str(seed)], capture_output=True, text=True, timeout=300)
+def test_kernels_never_crash_or_return_silent_nan(seed, tmp_path):
+    proc = subprocess.run([sys.executable, "-c", FUZZ, str(seed)], capture_output=True, text=True, timeout=300,
+                          cwd=tmp_path, env=same_r3d_env(), check=False)
     assert proc.returncode == 0, (
         f"fuzz run {seed} ended with code {proc.returncode} (negative = killed by a signal, e.g. segfault)\n"
         f"{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
