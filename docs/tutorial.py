@@ -1,0 +1,279 @@
+# %% [markdown]
+# # Tutorial: a wage subsidy and firms' wage distributions
+#
+# The code of docs/tutorial.md, top to bottom. Run it from the repository root:
+#
+#     python docs/tutorial.py
+#
+# It writes the figures to docs/images/tutorial_*.png and the printed output to
+# docs/tutorial_output/*.txt, which the documentation shows (so the pages and the code
+# cannot drift apart: rerun this script after changing either). About a minute with the
+# default 999 bootstrap draws. Environment variables:
+#
+# - R3D_TUTORIAL_FAST=1: 199 bootstrap draws instead of 999 (the test suite runs this
+#   version);
+# - R3D_TUTORIAL_OUT=<dir>: write images/ and tutorial_output/ under <dir> instead of docs/.
+#
+# The markers "# <name>" and "# </name>" delimit the pieces docs/tutorial.md includes.
+
+# %%
+# <setup>
+import os
+import warnings
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")  # draw to files, no window
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+import r3d
+
+FAST = os.environ.get("R3D_TUTORIAL_FAST") == "1"
+N_BOOT = 199 if FAST else 999
+OUT = Path(os.environ.get("R3D_TUTORIAL_OUT") or Path(__file__).resolve().parent)
+(OUT / "images").mkdir(parents=True, exist_ok=True)
+(OUT / "tutorial_output").mkdir(parents=True, exist_ok=True)
+
+
+def show(name, obj):
+    """Print ``obj`` and keep a copy for the documentation."""
+    text = obj.as_text() if hasattr(obj, "as_text") else str(obj)
+    print(text)
+    (OUT / "tutorial_output" / f"{name}.txt").write_text(text + "\n", encoding="utf-8")
+
+
+def save(ax, name):
+    """Save the figure holding ``ax`` as images/tutorial_<name>.png."""
+    ax.figure.savefig(OUT / "images" / f"tutorial_{name}.png", dpi=110)
+    plt.close(ax.figure)
+# </setup>
+
+
+# %% [markdown]
+# ## 1. The data
+
+# %%
+# <data>
+df = r3d.datasets.simulate_wage_subsidy(n_firms=2000, rng=3)
+firms = df.groupby("firm").agg(revenue=("revenue", "first"), workers=("wage", "size"),
+                               mean_wage=("wage", "mean"))
+show("data", f"{len(df):,} workers in {len(firms):,} firms\n\n"
+             f"{df.head().to_string()}\n\n{firms.describe().round(2).to_string()}")
+# </data>
+
+# %% [markdown]
+# ## 2. The model and the R3D plot
+
+# %%
+# <model>
+mod = r3d.R3D.from_formula("wage ~ revenue", data=df, cutoff=1.0, unit="firm")
+show("model", repr(mod))
+
+ax = r3d.plot_binned(mod, quantiles=(0.1, 0.5, 0.9))
+save(ax, "binned")
+# </model>
+
+# %% [markdown]
+# ## 3. Before estimating: is the running variable manipulated?
+
+# %%
+# <density>
+x = mod.running  # one revenue per firm
+fig, ax = plt.subplots(figsize=(6.4, 3.6), layout="constrained")
+ax.hist(x, bins=1.0 + 0.05 * np.arange(-14, 2 + int((x.max() - 1.0) / 0.05)), color="0.6",
+        edgecolor="white")  # 0.05-wide bins, one edge at the cutoff
+ax.axvline(1.0, color="black", linestyle="--", linewidth=1)
+ax.set_xlabel("revenue ($ million)")
+ax.set_ylabel("firms")
+save(ax, "density")
+
+window = 0.05  # firms within 5% of the cutoff on either side
+below = int(((x >= 1.0 - window) & (x < 1.0)).sum())
+above = int(((x >= 1.0) & (x < 1.0 + window)).sum())
+test = stats.binomtest(above, below + above, p=0.5)
+show("density", f"firms in [0.95, 1.00): {below}, in [1.00, 1.05): {above}, "
+                f"binomial test p = {test.pvalue:.2f}")
+# </density>
+
+# %% [markdown]
+# ## 4. The Fréchet fit with an automatic bandwidth
+
+# %%
+# <fit>
+res = mod.fit(method="frechet", bandwidth="auto", n_boot=N_BOOT, rng=1)
+show("summary", res.summary())
+# </fit>
+
+# %%
+# <bandwidth>
+info = res.bandwidth_info
+show("bandwidth", "\n".join([
+    f"rule: {info['rule']}, kernel: {info['kernel']}, p = {info['order']}, s = {info['pilot_order']}",
+    f"density of revenue at the cutoff f_hat = {info['f_hat']:.3f} "
+    f"(Silverman bandwidth {info['density_bandwidth']:.3f})",
+    f"pilot bandwidth h0 = {info['h0'][0]:.3f}, derivative bandwidth b = {info['b'][0]:.3f}",
+    f"final h = {res.bandwidth:.3f} (cap h_max = {info['h_max']:.3f}, capped: {bool(info['capped'][0])})",
+    f"firms inside h: {res.n_effective['left']} left, {res.n_effective['right']} right",
+]))
+# </bandwidth>
+
+# %% [markdown]
+# ## 5. The effect plot, the limits and the two tests
+
+# %%
+# <plots>
+ax = res.plot(truth=r3d.datasets.wage_subsidy_true_effect)
+save(ax, "effect")
+
+ax = res.plot(kind="limits")
+save(ax, "limits")
+# </plots>
+
+# %%
+# <tests>
+null = res.nullity_test()
+homog = res.homogeneity_test()
+by_range = res.homogeneity_test(ranges=[(0.1, 0.5), (0.5, 0.9)])
+show("tests", "\n".join(
+    f"{t.test:<12} on [{t.range[0]:g}, {t.range[1]:g}]: statistic {t.statistic:.3f}, "
+    f"critical value {t.critical_value:.3f}, p = {t.pvalue:.3f}" for t in (null, homog))
+    + "\n\n" + by_range.round(3).to_string(index=False))
+# </tests>
+
+# %%
+# <export>
+(OUT / "tutorial_output" / "summary.tex").write_text(res.summary().as_latex(), encoding="utf-8")
+table = res.summary_frame()  # one row per quantile level, every number
+show("summary_frame", table.loc[[0.1, 0.5, 0.9]].round(3).T.to_string())
+# </export>
+
+# %% [markdown]
+# ## 6. A fuzzy design
+
+# %%
+# <fuzzy>
+df_fuzzy = r3d.datasets.simulate_wage_subsidy(n_firms=2000, fuzzy=True, rng=3)
+mod_fuzzy = r3d.R3D.from_formula("wage ~ revenue", data=df_fuzzy, cutoff=1.0, unit="firm",
+                                 treatment="subsidy")
+res_fuzzy = mod_fuzzy.fit(n_boot=N_BOOT, rng=1)
+fs = res_fuzzy.first_stage
+show("fuzzy", f"take-up just below / above the cutoff: {fs.m_left:.3f} / {fs.m_right:.3f}; "
+              f"jump {fs.jump:.3f} (se {fs.se:.3f}, bandwidth h_T = {fs.bandwidth:.3f})\n\n{res_fuzzy}")
+
+ax = res_fuzzy.plot(truth=r3d.datasets.wage_subsidy_true_effect)
+save(ax, "effect_fuzzy")
+# </fuzzy>
+
+# %% [markdown]
+# ## 7. Sensitivity to the bandwidth
+
+# %%
+# <sensitivity>
+levels = [0.1, 0.5, 0.9]
+factors = [0.5, 0.75, 1.0, 1.25, 1.5, 2.0]
+rows = []
+for f in factors:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", r3d.SmallSampleWarning)  # the smallest h is thin
+        fit_h = mod.fit(bandwidth=f * res.bandwidth, n_boot=0)
+    ci = fit_h.conf_int()
+    for q in levels:
+        rows.append({"h": fit_h.bandwidth, "q": q, "tau": fit_h.params[q],
+                     "lower": ci.loc[q, "lower"], "upper": ci.loc[q, "upper"]})
+sens = pd.DataFrame(rows)
+show("sensitivity", sens.pivot(index="h", columns="q", values="tau").round(3)
+     .rename(index=lambda v: f"{v:.3f}").to_string())
+
+fig, axes = plt.subplots(1, 3, figsize=(9.6, 3.4), sharex=True, layout="constrained")
+for ax, q in zip(axes, levels):
+    s = sens[sens["q"] == q]
+    ax.errorbar(s["h"], s["tau"], yerr=[s["tau"] - s["lower"], s["upper"] - s["tau"]],
+                fmt="o", color="C0", capsize=3, label="estimate, 95% pointwise CI")
+    ax.axhline(r3d.datasets.wage_subsidy_true_effect(q), color="black", linestyle="--",
+               linewidth=1, label="true effect")
+    ax.axvline(res.bandwidth, color="0.6", linewidth=0.8)
+    ax.set_title(f"q = {q:g}", fontsize="medium")
+    ax.set_xlabel("bandwidth h")
+axes[0].set_ylabel("tau(q)")
+axes[0].legend(loc="upper left", fontsize="small", frameon=False)
+save(axes[0], "sensitivity")
+# </sensitivity>
+
+# %% [markdown]
+# ## 8. Placebo cutoffs
+
+# %%
+# <placebo>
+placebo = []
+for side, keep in (("left", df["revenue"] < 1.0), ("right", df["revenue"] >= 1.0)):
+    sub = df[keep]
+    fake = float(sub.groupby("firm")["revenue"].first().median())  # middle of that side
+    fit_p = r3d.R3D.from_formula("wage ~ revenue", data=sub, cutoff=fake, unit="firm").fit(
+        n_boot=N_BOOT, rng=1)
+    t = fit_p.nullity_test()
+    placebo.append({"side": side, "placebo cutoff": round(fake, 3), "h": round(fit_p.bandwidth, 3),
+                    "average effect": round(fit_p.average_effect.estimate, 3),
+                    "se": round(fit_p.average_effect.se, 3), "nullity p": t.pvalue})
+show("placebo", pd.DataFrame(placebo).to_string(index=False))
+# </placebo>
+
+# %% [markdown]
+# ## 9. What goes wrong with a quantile RD on the pooled micro data
+
+# %%
+# <pooled>
+def pooled_quantile_rd(data, cutoff, h, levels, order=2):
+    """Quantile RD on the pooled workers (Frandsen, Froelich and Melly 2012): local
+    polynomial estimates of the wage CDF just below and just above the cutoff, every
+    worker one observation, inverted at ``levels``."""
+    u = (data["revenue"].to_numpy() - cutoff) / h
+    y = data["wage"].to_numpy()
+    order_y = np.argsort(y)
+    limits = {}
+    for side, on_side in (("left", u < 0), ("right", u >= 0)):
+        k = np.where(on_side & (np.abs(u) <= 1), 1 - np.abs(u), 0.0)  # triangular kernel
+        R = np.vander(u, order + 1, increasing=True)
+        w = k * (R @ np.linalg.solve((R * k[:, None]).T @ R, np.eye(order + 1)[0]))
+        cdf = np.sort(np.cumsum(w[order_y]))  # CDF at the sorted wages, rearranged
+        limits[side] = y[order_y][np.searchsorted(cdf, levels)]
+    return limits["right"] - limits["left"]
+
+
+deciles = np.arange(1, 10) / 10
+compare = pd.DataFrame({
+    "true R3D effect": r3d.datasets.wage_subsidy_true_effect(deciles),
+    "R3D estimate": res.params.loc[deciles].to_numpy(),
+    "pooled-quantile jump": r3d.datasets.wage_subsidy_pooled_effect(deciles),
+    "quantile RD estimate": pooled_quantile_rd(df, 1.0, res.bandwidth, deciles),
+}, index=pd.Index(deciles, name="q"))
+show("pooled", compare.round(2).to_string())
+
+ax = res.plot(truth=r3d.datasets.wage_subsidy_true_effect, title="")
+grid = res.quantiles
+ax.plot(grid, r3d.datasets.wage_subsidy_pooled_effect(grid), color="C3", linestyle=":",
+        linewidth=1.6, label="pooled-quantile jump")
+ax.plot(grid, pooled_quantile_rd(df, 1.0, res.bandwidth, grid), color="C3", linewidth=1.2,
+        label="quantile RD on pooled workers")
+ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.14), ncol=3, frameon=False, fontsize="small")
+save(ax, "pooled")
+# </pooled>
+
+
+# %% [markdown]
+# The quickstart's output, shown on the getting-started page (not part of the tutorial).
+
+# %%
+if not FAST:
+    import contextlib
+    import io
+    import runpy
+
+    buffer = io.StringIO()
+    with contextlib.redirect_stdout(buffer):
+        runpy.run_path(str(Path(__file__).resolve().parents[1] / "examples" / "quickstart.py"),
+                       run_name="__main__")
+    (OUT / "tutorial_output" / "quickstart.txt").write_text(buffer.getvalue(), encoding="utf-8")
