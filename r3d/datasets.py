@@ -74,7 +74,7 @@ def simulate_firms(
     pandas.DataFrame
         One row per worker: ``firm`` (str id), ``revenue``, ``wage``, and ``subsidy``
         (0/1, fuzzy only). Firm wage distributions are normal with firm-specific mean
-        30 + 8 (revenue - 1) + 4 (revenue - 1)^2 + N(0, 1.5^2) and sd 5 + |N(0, 1)|;
+        30 + 8 (revenue - 1) + 4 (revenue - 1)^2 + N(0, 1.5^2) and sd ``5 + |N(0, 1)|``;
         the subsidy adds ``firms_true_effect`` to the average quantile function.
     """
     gen = np.random.default_rng(rng)
@@ -222,13 +222,12 @@ def simulate_wage_subsidy(
 
     The tutorial's data set. Each firm i has a revenue R_i (the running variable, cutoff
     1), a wage premium a_i (how much more it pays than similar firms) and a within-firm
-    spread s_i; its workers' wages (in $1,000s) are draws from
-    N(mu_i, s_i^2) with
+    spread s_i; its workers' wages (in $1,000s) are draws from N(mu_i, s_i^2) with
 
     - revenue: log(R_i) ~ N(0, 0.3^2), so half the firms are eligible;
     - mean: mu_i = 30 + 8 r + 4 r^2 + (1 - c T_i) a_i + 2 T_i, with r = R_i - 1,
-      a_i ~ N(0, ``premium_sd``^2) and T_i the subsidy;
-    - spread: s_i = 5 + |N(0, 1)| + 1.5 T_i.
+      a_i ~ N(0, premium_sd^2) and T_i the subsidy;
+    - spread: ``s_i = 5 + |N(0, 1)| + 1.5 T_i``.
 
     The subsidy raises the firm's wages by 2 on average, widens its wage distribution
     (top earners gain most) and shrinks its premium by the share c = ``compression``
