@@ -799,7 +799,7 @@ def gini_test(
     *,
     alpha: float = 0.05,
 ) -> TestResult:
-    """Test H0: equal Gini coefficients of the two limit distributions, Gini(m_+) = Gini(m_-).
+    """Test H0: equal Gini coefficients of the two limit distributions, ``Gini(m_+) = Gini(m_-)``.
 
     With ``D = Gini(m_+) - Gini(m_-)`` and its bootstrap analogue
     ``D_b = Gini(m_+ + G_b^+) - Gini(m_- + G_b^-)``, the statistic is ``S = |D|`` and the

@@ -123,7 +123,7 @@ def plot_limits(
     colors: tuple[str, str] = ("C1", "C0"),
     title: str | None = None,
 ) -> Any:
-    """The two limiting average quantile functions m_-(q) (below) and m_+(q) (above the cutoff).
+    """The two limiting average quantile functions ``m_-(q)`` (below) and ``m_+(q)`` (above the cutoff).
 
     Parameters
     ----------

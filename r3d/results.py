@@ -138,7 +138,7 @@ class R3DResults:
     bandwidth_info : dict
         Every intermediate of the bandwidth selector (empty for a fixed bandwidth).
     limits : pandas.DataFrame
-        Columns "left", "right" (monotonised m_-, m_+) and "left_raw", "right_raw".
+        Columns "left", "right" (monotonised ``m_-``, ``m_+``) and "left_raw", "right_raw".
     first_stage : FirstStageResult or None
     average_effect : AverageEffect
     bootstrap_draws : ndarray or None
@@ -358,7 +358,7 @@ class R3DResults:
 
         Columns: "coef", "std_err", "z", "pvalue", "ci_lower", "ci_upper" (pointwise
         interval), "band_lower", "band_upper" (uniform band; only with bootstrap draws),
-        "bandwidth", "left", "right" (the monotonised limits m_-, m_+). Index: "quantile".
+        "bandwidth", "left", "right" (the monotonised limits ``m_-``, ``m_+``). Index: "quantile".
         """
         alpha = self._alpha(alpha)
         ci = self.conf_int(alpha)
@@ -561,7 +561,7 @@ class R3DResults:
         kind : {"effect", "limits"}
             "effect": tau(q) with the pointwise interval and the uniform band shaded
             differently and a zero line (``r3d.plotting.plot_effect``); "limits": the two
-            limiting average quantile functions m_-(q), m_+(q) (``r3d.plotting.plot_limits``).
+            limiting average quantile functions ``m_-(q)``, ``m_+(q)`` (``r3d.plotting.plot_limits``).
         **kwargs
             Passed to the plotting function (e.g. ``alpha``, ``color``, ``truth``).
 
