@@ -127,7 +127,7 @@ def _fill_toctrees(app, docname: str, source: list[str]) -> None:
     names = _existing(PLACED_PAGES.get(docname, []))
     if docname == "index":
         names += _unplaced()
-    source[0] = re.sub(rf"^{re.escape(MARKER)}\n", "".join(f"{n}\n" for n in names), source[0], flags=re.M)
+    source[0] = re.sub(rf"^{re.escape(MARKER)}\n", "".join(f"{n}\n" for n in names), source[0], flags=re.MULTILINE)
 
 
 def _always_reread(app, env, added, changed, removed) -> list[str]:

@@ -113,8 +113,8 @@ show("summary", res.summary())
 info = res.bandwidth_info
 show("bandwidth", "\n".join([
     f"rule: {info['rule']}, kernel: {info['kernel']}, p = {info['order']}, s = {info['pilot_order']}",
-    f"density of revenue at the cutoff f_hat = {info['f_hat']:.3f} "
-    f"(Silverman bandwidth {info['density_bandwidth']:.3f})",
+    (f"density of revenue at the cutoff f_hat = {info['f_hat']:.3f} "
+     f"(Silverman bandwidth {info['density_bandwidth']:.3f})"),
     f"pilot bandwidth h0 = {info['h0'][0]:.3f}, derivative bandwidth b = {info['b'][0]:.3f}",
     f"final h = {res.bandwidth:.3f} (cap h_max = {info['h_max']:.3f}, capped: {bool(info['capped'][0])})",
     f"firms inside h: {res.n_effective['left']} left, {res.n_effective['right']} right",
