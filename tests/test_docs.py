@@ -196,11 +196,15 @@ def test_docstring_examples_run(module):
 
 # --------------------------------------------------------------------------- Sphinx
 def _sphinx(builder: str, out: Path) -> subprocess.CompletedProcess:
+    """Run sphinx-build in a child that imports the same r3d as this process (cwd outside the
+    repository, so a source tree without compiled kernels cannot shadow the installed package)."""
+    from _child import same_r3d_env
+
     for need in ("sphinx", "myst_parser", "numpydoc"):
         pytest.importorskip(need, reason=f"the docs build needs {need}: pip install -r docs/requirements.txt")
     return subprocess.run([sys.executable, "-m", "sphinx", "-W", "--keep-going", "-q", "-b", builder,
-                           str(DOCS), str(out)], check=False, capture_output=True, text=True, cwd=ROOT,
-                          timeout=600)
+                           str(DOCS), str(out)], check=False, capture_output=True, text=True, cwd=out.parent,
+                          env=same_r3d_env(), timeout=600)
 
 
 @pytest.mark.slow
