@@ -842,6 +842,16 @@ def _columns(a: np.ndarray, m: int) -> np.ndarray:
     return np.broadcast_to(a, (a.shape[0], m))
 
 
+def _inside_residuals(Y: np.ndarray, fit: Any) -> np.ndarray:
+    """(n, m) Y - fitted for units with k > 0, 0 elsewhere (a plain difference when every
+    unit of the window has k > 0, the usual case after :func:`_window`: the same numbers)."""
+    inside = np.asarray(fit.kernel_weights) > 0  # (n, m_h)
+    if inside.all():
+        return Y - fit.fitted
+    inside = _columns(inside, Y.shape[1])
+    return np.where(inside, Y - np.where(inside, fit.fitted, 0.0), 0.0)
+
+
 def _local_residual_variance(
     x: np.ndarray, Y: np.ndarray, *, cutoff: float, h0: np.ndarray, s: int, kernel: str, side: str,
     n_jobs: int | None,
@@ -851,8 +861,7 @@ def _local_residual_variance(
     fit = _side_fits(x, Y, cutoff=cutoff, h=h0, order=s, kernel=kernel, side=side, n_jobs=n_jobs)
     m = Y.shape[1]
     k = _columns(fit.kernel_weights, m)
-    inside = k > 0
-    e = np.where(inside, Y - np.where(inside, fit.fitted, 0.0), 0.0)
+    e = _inside_residuals(Y, fit)
     return np.sum(k * e * e, axis=0) / np.sum(k, axis=0)
 
 
@@ -867,8 +876,7 @@ def _local_derivative(
     scale = b ** (s + 1)  # (m,)
     beta = np.asarray(fit.coef, dtype=float)[s + 1] / scale
     k = _columns(fit.kernel_weights, m)
-    inside = k > 0
-    e = np.where(inside, Y - np.where(inside, fit.fitted, 0.0), 0.0)
+    e = _inside_residuals(Y, fit)
     cw = _columns(np.asarray(fit.coef_weights, dtype=float)[s + 1], m) / scale
     var = np.sum((cw * e) ** 2, axis=0)
     return beta, var

@@ -328,25 +328,51 @@ def bootstrap_draws(
     if n_clusters == 0:
         return np.zeros((n_boot, m), dtype=np.float64)
     block = _gemm_rows(n_clusters)
+    # With several threads the next chunk's multipliers are drawn (one thread, in stream
+    # order) while the current chunk is multiplied: two buffers of half the memory cap.
+    pipelined = threads > 1 and n_boot > block
     if chunk_size is None:
-        chunk = max(block, (MAX_CHUNK_BYTES // (8 * n_clusters)) // block * block)
+        cap = MAX_CHUNK_BYTES // (2 if pipelined else 1)
+        chunk = max(block, (cap // (8 * n_clusters)) // block * block)
+        if pipelined:  # about four chunks, so that most of the drawing overlaps
+            chunk = min(chunk, -(-(-(-n_boot // 4)) // block) * block)
     else:
         chunk = check_int("chunk_size", chunk_size, low=1)
         chunk = -(-chunk // block) * block
     chunk = min(chunk, -(-n_boot // block) * block)
+    starts = range(0, n_boot, chunk)
+    buffers = [np.empty((chunk, n_clusters), dtype=np.float64) for _ in range(2 if pipelined and len(starts) > 1 else 1)]
+
+    def draw(i: int) -> np.ndarray:
+        xi = buffers[i % len(buffers)][: min(chunk, n_boot - starts[i])]
+        gen.standard_normal(out=xi)
+        return xi
 
     out = np.empty((n_boot, m), dtype=np.float64)
-    xi = np.empty((chunk, n_clusters), dtype=np.float64)
     report = _progress_reporter(progress, n_boot)
-    for start in range(0, n_boot, chunk):
-        k = min(chunk, n_boot - start)
-        gen.standard_normal(out=xi[:k])
+
+    def multiply(xi: np.ndarray, start: int) -> None:
+        k = xi.shape[0]
         step = k if report is None else block  # one kernel call per chunk unless reporting
         for s in range(0, k, step):
             r = min(step, k - s)
             out[start + s : start + s + r] = _bootstrap.multiplier_product(xi[s : s + r], agg, live, threads)
             if report is not None:
                 report(start + s + r, n_boot)
+
+    if len(buffers) == 1:
+        for i, start in enumerate(starts):
+            multiply(draw(i), start)
+    else:
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(max_workers=1) as drawer:
+            pending = drawer.submit(draw, 0)
+            for i, start in enumerate(starts):
+                xi = pending.result()
+                if i + 1 < len(starts):
+                    pending = drawer.submit(draw, i + 1)  # fills the other buffer
+                multiply(xi, start)
     if report is not None:
         report(None, n_boot)  # done: close the bar
     return out

@@ -29,7 +29,7 @@ DRAW_BLOCK = 8
 #: Rows of A applied to a whole draw block before moving on (tile of ROW_TILE x m doubles).
 ROW_TILE = 128
 #: Below this many multiply-adds a call runs on one thread (waking a team costs more).
-PARALLEL_MIN_WORK = 1 << 20
+PARALLEL_MIN_WORK = 1 << 25
 
 cdef extern from *:
     """

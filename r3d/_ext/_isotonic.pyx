@@ -21,7 +21,7 @@ cnp.import_array()
 
 #: Below this many entries (rows x columns) a call runs on one thread: waking a team of
 #: threads costs more than the work (much more on a busy machine). Results do not change.
-PARALLEL_MIN_WORK = 1 << 16
+PARALLEL_MIN_WORK = 1 << 18
 
 
 cdef void _pava_row(const double* y, double* out, Py_ssize_t m, double* sums,

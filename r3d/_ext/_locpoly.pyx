@@ -393,7 +393,15 @@ def fit_common(const double[::1] x, const double[:, ::1] Y, double cutoff, doubl
             for a in range(ne):
                 for k in range(d):
                     cwv[k, w.act[a], 0] = w.C[k * ne + a]
-        _finite_outputs(coef_arr, weights_arr, fitted_arr, cw_arr)
+        # fitted is 0.0 off the active rows: check only those (no whole-matrix pass)
+        with nogil:
+            for a in range(ne):
+                if first_nonfinite(&fitted[w.act[a], 0], m) >= 0:
+                    status = -1
+                    break
+        if status != 0:
+            _finite_outputs(np.array([np.inf]))
+        _finite_outputs(coef_arr, weights_arr, cw_arr)
         return status, ne, nd, rc, coef_arr, weights_arr, kw_arr, fitted_arr, cw_arr
     finally:
         _work_free(&w)

@@ -94,7 +94,7 @@ HMISC_CUMWEIGHT_RTOL = 1e-12
 
 #: Below this many draws a call runs on one thread: waking a team of threads costs more
 #: than the sorts (much more on a busy machine). Results do not change.
-PARALLEL_MIN_DRAWS = 1 << 16
+PARALLEL_MIN_DRAWS = 1 << 18
 
 ctypedef pair[double, double] value_weight
 
