@@ -64,6 +64,10 @@ TEST_TYPES = ("nullity", "homogeneity", "gini")
 
 #: Memory cap for the multipliers held at once (one chunk of draws x clusters, float64).
 MAX_CHUNK_BYTES = 64 * 2**20
+#: Draw the next chunk's multipliers on a second thread while the current chunk is multiplied
+#: only from this many multipliers on (tens of milliseconds of drawing); below, the handoff
+#: costs more than it hides.
+PIPELINE_MIN_MULTIPLIERS = 1 << 22
 #: Draws per block of work (and per progress report). The draws are computed by the compiled
 #: kernel ``r3d._ext._bootstrap`` with one fixed order of summation per entry, so neither this
 #: block, nor the chunking, nor the thread count changes a bit of the result.
@@ -330,7 +334,7 @@ def bootstrap_draws(
     block = _gemm_rows(n_clusters)
     # With several threads the next chunk's multipliers are drawn (one thread, in stream
     # order) while the current chunk is multiplied: two buffers of half the memory cap.
-    pipelined = threads > 1 and n_boot > block
+    pipelined = threads > 1 and n_boot > block and n_boot * n_clusters >= PIPELINE_MIN_MULTIPLIERS
     if chunk_size is None:
         cap = MAX_CHUNK_BYTES // (2 if pipelined else 1)
         chunk = max(block, (cap // (8 * n_clusters)) // block * block)

@@ -104,7 +104,11 @@ def parse_formula(formula: str, data: pd.DataFrame, *, context: Mapping[str, Any
 
 def _plain_columns(formula: str, data: pd.DataFrame) -> FormulaColumns | None:
     """The fast path: ``"a ~ b"`` with a and b numeric (numpy float, int or uint) columns of
-    ``data``; None for anything else (formulaic then evaluates the formula)."""
+    ``data``; None for anything else (formulaic then evaluates the formula).
+
+    The outcome is a new array; the running variable, which is only read, is a read-only
+    view of a float64 column (no copy of N values).
+    """
     match = _PLAIN_FORMULA.fullmatch(formula)
     if match is None:
         return None
@@ -115,8 +119,10 @@ def _plain_columns(formula: str, data: pd.DataFrame) -> FormulaColumns | None:
         col = data[name]
         if not isinstance(col, pd.Series) or not isinstance(col.dtype, np.dtype) or col.dtype.kind not in "fiu":
             return None  # duplicated column names, nullable/extension, bool, object, ... columns
-        columns.append(col.to_numpy(dtype=np.float64, copy=True))
-    return FormulaColumns(outcome=columns[0], running=columns[1], outcome_name=match.group(1),
+        columns.append(col.to_numpy(dtype=np.float64, copy=not columns))
+    running = columns[1].view()
+    running.flags.writeable = False
+    return FormulaColumns(outcome=columns[0], running=running, outcome_name=match.group(1),
                           running_name=match.group(2))
 
 

@@ -28,8 +28,10 @@ cnp.import_array()
 DRAW_BLOCK = 8
 #: Rows of A applied to a whole draw block before moving on (tile of ROW_TILE x m doubles).
 ROW_TILE = 128
-#: Below this many multiply-adds a call runs on one thread (waking a team costs more).
-PARALLEL_MIN_WORK = 1 << 25
+#: Below this many multiply-adds (~15 ms of work) a call runs on one thread: a team's wake-up
+#: and its final barrier cost more than they save, much more on a busy machine where a worker
+#: can be descheduled while it holds a block. Results do not depend on the thread count.
+PARALLEL_MIN_WORK = 1 << 27
 
 cdef extern from *:
     """

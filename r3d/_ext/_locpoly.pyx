@@ -47,6 +47,12 @@ STATUS_TOO_FEW_DISTINCT = 2
 STATUS_ILL_CONDITIONED = 3
 STATUS_NO_MEMORY = 4
 
+#: ``fit_common`` spreads its (active units x columns) products over threads, and
+#: ``fit_per_column`` its bandwidth groups (units on the side x columns), only from this many
+#: entries on (a few milliseconds of work): below it, waking a team costs more than it saves,
+#: and much more on a busy machine. Results do not depend on the thread count.
+COMMON_PARALLEL_MIN_WORK = 1 << 21
+
 cdef enum:
     _MAXD = 11  # MAX_ORDER + 1 coefficients
 
@@ -371,6 +377,8 @@ def fit_common(const double[::1] x, const double[:, ::1] Y, double cutoff, doubl
                             rcond_min, &w, &ne, &nd, &rc)
         if status != 0:
             return status, ne, nd, rc, None, None, None, None, None
+        if ne * m < COMMON_PARALLEL_MIN_WORK:
+            n_threads = 1
         with nogil:
             for a in range(ne):
                 i = w.act[a]
@@ -490,6 +498,8 @@ def fit_per_column(const double[::1] x, const double[:, ::1] Y, double cutoff,
     cdef const double* dxs_p = &dxs[0] if n_cand > 0 else NULL
     if n_threads > n_groups:
         n_threads = <int> n_groups if n_groups > 0 else 1
+    if n_cand * m < COMMON_PARALLEL_MIN_WORK:  # a few milliseconds: not worth a team
+        n_threads = 1
 
     cdef Py_ssize_t g, t, j, a, k, ne, nd
     cdef double rc

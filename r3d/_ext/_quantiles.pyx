@@ -92,9 +92,10 @@ _ALPHA_BETA = {
 # type 7 for equal weights and is far below any genuine gap between cumulative weights.
 HMISC_CUMWEIGHT_RTOL = 1e-12
 
-#: Below this many draws a call runs on one thread: waking a team of threads costs more
-#: than the sorts (much more on a busy machine). Results do not change.
-PARALLEL_MIN_DRAWS = 1 << 18
+#: Below this many draws (~30 ms of sorting) a call runs on one thread: waking a team of
+#: threads and waiting at its barrier costs more than it saves (much more on a busy machine).
+#: Results do not change.
+PARALLEL_MIN_DRAWS = 1 << 20
 
 ctypedef pair[double, double] value_weight
 
