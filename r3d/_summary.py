@@ -188,6 +188,48 @@ def _header(res: R3DResults, alpha: float) -> Section:
                    headers=(), stubs=(), rows=rows)
 
 
+def _span(values: Any) -> str:
+    """One number, or the range over the grid when it varies by quantile."""
+    v = np.atleast_1d(np.asarray(values, dtype=np.float64))
+    v = v[np.isfinite(v)]
+    if v.size == 0:
+        return "--"
+    lo, hi = float(v.min()), float(v.max())
+    return f"{lo:.4g}" if np.isclose(lo, hi, rtol=1e-12, atol=0) else f"{lo:.3g}-{hi:.3g}"
+
+
+def _median(values: Any) -> str:
+    """Median over the grid (per-quantile intermediates), compact."""
+    v = np.atleast_1d(np.asarray(values, dtype=np.float64))
+    v = v[np.isfinite(v)]
+    return "--" if v.size == 0 else f"{float(np.median(v)):.3g}"
+
+
+def _bandwidth_table(res: R3DResults) -> Section | None:
+    """The selector's intermediates (METHOD.md §6), so a reader can audit the bandwidth."""
+    bi = res.bandwidth_info
+    if res.spec.bandwidth_rule == "fixed" or "f_hat" not in bi:
+        return None
+    capped = np.atleast_1d(bi.get("capped", False))
+    left = [
+        ("Density f(c)", f"{bi['f_hat']:.4g} (h = {bi['density_bandwidth']:.3g})"),
+        ("Pilot h0", _span(bi["h0"])),
+        ("Derivative bandwidth b", _span(bi["b"])),
+        ("Cap (max distance)", f"{bi['h_max']:.4g}" + (f", binds at {int(capped.sum())} q" if capped.any() else "")),
+        ("CER factor", f"{bi['cer_factor']:.4g}"),
+    ]
+    right = [
+        ("B+ / B- (median over q)", f"{_median(bi['B_plus'])} / {_median(bi['B_minus'])}"),
+        ("V+ / V- (median over q)", f"{_median(bi['V_plus'])} / {_median(bi['V_minus'])}"),
+        ("R (median over q)", _median(bi["R"]) if bi.get("regularize", True) else "off"),
+        ("Constants c_b / c_v", f"{bi['c_b_plus']:.4g} / {bi['c_v_plus']:.4g}"),
+        ("Order s / p", f"{bi['pilot_order']} / {bi['order']}"),
+    ]
+    rows = tuple((a, b, c, e) for (a, b), (c, e) in zip(left, right, strict=True))
+    return Section(title=f"Bandwidth selection ({res.spec.bandwidth_rule.upper()}; res.bandwidth_info has all)",
+                   kind="keyvalue", headers=(), stubs=(), rows=rows)
+
+
 def _user_take_up_bandwidth(res: R3DResults) -> bool:
     """Whether the fuzzy first-stage bandwidth was given rather than selected."""
     info = res.bandwidth_info
@@ -292,7 +334,11 @@ def _notes(res: R3DResults, alpha: float, n_shown: int) -> list[str]:
 def build_summary(res: R3DResults, *, alpha: float, quantiles: Any = None) -> R3DSummary:
     """Header, tau table with the average effect, tests, first stage and numbered notes."""
     idx = res._display_rows(quantiles)
-    sections = [_header(res, alpha), _effect_table(res, alpha, idx)]
+    sections = [_header(res, alpha)]
+    bw = _bandwidth_table(res)
+    if bw is not None:
+        sections.append(bw)
+    sections.append(_effect_table(res, alpha, idx))
     if res.spec.n_boot:
         sections.append(_tests_table(res, alpha))
     if res.first_stage is not None:

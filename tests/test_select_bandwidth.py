@@ -51,3 +51,16 @@ def test_select_bandwidth_fuzzy_gives_treatment_bandwidth():
 def test_select_bandwidth_rejects_bad_rule(sharp):
     with pytest.raises(ValueError, match="`rule`"):
         r3d.select_bandwidth(sharp, rule="silverman")
+
+
+def test_summary_shows_the_selector_intermediates(sharp):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", r3d.BandwidthWarning)
+        res = sharp.fit(method="frechet", quantiles=9, n_boot=0)
+        fixed = sharp.fit(method="frechet", quantiles=9, bandwidth=0.5, n_boot=0)
+    text = res.summary().as_text()
+    assert "Bandwidth selection (IMSE" in text
+    assert f"{res.bandwidth_info['f_hat']:.4g}" in text and f"{res.bandwidth_info['h_max']:.4g}" in text
+    for label in ("Pilot h0", "Derivative bandwidth b", "B+ / B-", "V+ / V-", "R (median over q)"):
+        assert label in text
+    assert "Bandwidth selection" not in fixed.summary().as_text()
