@@ -92,7 +92,7 @@ def isotonic_rows(y, int n_threads=1):
     cdef double[:, ::1] sums_v = sums
     cdef double[:, ::1] means_v = means
     cdef Py_ssize_t[:, ::1] sizes_v = sizes
-    for i in prange(n, nogil=True, schedule="static", num_threads=n_threads):
+    for i in prange(n, nogil=True, schedule="dynamic", chunksize=64, num_threads=n_threads):
         tid = threadid()
         _pava_row(&y_v[i, 0], &out_v[i, 0], m, &sums_v[tid, 0], &means_v[tid, 0], &sizes_v[tid, 0])
     if not np.isfinite(out).all():  # block sums of values near the largest double overflow
@@ -183,7 +183,7 @@ def side_residuals(Y, fitted_plus, fitted_minus, rows, on_right, weight_diff, bi
     cdef const double* f
     cdef double* ei
     cdef double w
-    for k in prange(r, nogil=True, schedule="static", num_threads=n_threads):
+    for k in prange(r, nogil=True, schedule="dynamic", chunksize=64, num_threads=n_threads):
         tid = threadid()
         i = rows_v[k]
         f = &fp_v[i, 0] if right_v[k] else &fm_v[i, 0]

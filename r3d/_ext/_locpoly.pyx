@@ -385,16 +385,18 @@ def fit_common(const double[::1] x, const double[:, ::1] Y, double cutoff, doubl
                 kw[i, 0] = w.k[a]
                 weights[i, 0] = w.C[a]
             # coef = C Y[act]: columns split into blocks, each block summed over units
-            # in ascending order, so any thread count gives the same bits
-            blk = 64
+            # in ascending order, so any thread count (and block size) gives the same bits;
+            # small blocks handed out dynamically keep a descheduled thread from holding
+            # half of the work on a busy machine
+            blk = 16
             nblk = (m + blk - 1) // blk
-            for jj in prange(nblk, num_threads=n_threads, schedule="static"):
+            for jj in prange(nblk, num_threads=n_threads, schedule="dynamic"):
                 j0 = jj * blk
                 j1 = j0 + blk
                 if j1 > m:
                     j1 = m
                 _coef_block(&w, ne, d, Y, j0, j1, coef)
-            for a in prange(ne, num_threads=n_threads, schedule="static"):
+            for a in prange(ne, num_threads=n_threads, schedule="dynamic", chunksize=256):
                 _fitted_row(w.u[a], d, coef, &fitted[w.act[a], 0], m)
         if want_coef_weights:
             cwv = cw_arr
