@@ -87,3 +87,20 @@ def test_bootstrap_draws_use_the_kernel_on_the_documented_stream():
     for n_jobs in (1, 2, None):
         np.testing.assert_allclose(bootstrap_draws(a, n_boot=70, rng=11, n_jobs=n_jobs), expected,
                                    rtol=0, atol=TWIN_ATOL)
+
+
+def test_drawing_ahead_on_a_second_thread_changes_nothing(monkeypatch):
+    """With several threads the next chunk's multipliers are drawn while the current chunk is
+    multiplied: same stream, same bits as one thread, whatever the chunking."""
+    import r3d.bootstrap as boot
+
+    rng = np.random.default_rng(6)
+    a = rng.standard_normal((150, 7))
+    ref = bootstrap_draws(a, n_boot=300, rng=21, n_jobs=1)
+    monkeypatch.setattr(boot, "PIPELINE_MIN_MULTIPLIERS", 1)
+    calls = []
+    for chunk in (None, 64, 128, 1000):
+        got = bootstrap_draws(a, n_boot=300, rng=21, n_jobs=2, chunk_size=chunk)
+        assert np.array_equal(got, ref), chunk
+    got = bootstrap_draws(a, n_boot=300, rng=21, n_jobs=2, progress=lambda d, n: calls.append(d))
+    assert np.array_equal(got, ref) and calls[-1] == 300 and calls == sorted(calls)

@@ -252,16 +252,18 @@ cdef int _solve(const Py_ssize_t* cand, const double* dxs, Py_ssize_t n_cand, do
     return 0
 
 
-cdef void _apply_column(const Work* w, Py_ssize_t ne, int d, const double[:, ::1] Y,
-                        Py_ssize_t j, double[:, ::1] coef, double[:, ::1] fitted) noexcept nogil:
-    """coef[:, j] = C Y[act, j]; fitted[act, j] = R(u) coef[:, j] (one column)."""
+cdef void _apply_column_t(const Work* w, Py_ssize_t ne, int d, const double* yt,
+                          Py_ssize_t j, double[:, ::1] coef, double* ft) noexcept nogil:
+    """coef[:, j] = C Y[act, j]; fitted[act, j] = R(u) coef[:, j] (one column), on transposed
+    storage: ``yt`` and ``ft`` are column j of Y and of the fitted values, contiguous (rows j
+    of Y.T and fitted.T), so the unit loop streams through memory."""
     cdef Py_ssize_t a, k
     cdef double y, f
     cdef double acc[_MAXD]
     for k in range(d):
         acc[k] = 0.0
     for a in range(ne):
-        y = Y[w.act[a], j]
+        y = yt[w.act[a]]
         for k in range(d):
             acc[k] = acc[k] + w.C[k * ne + a] * y
     for k in range(d):
@@ -270,7 +272,7 @@ cdef void _apply_column(const Work* w, Py_ssize_t ne, int d, const double[:, ::1
         f = acc[d - 1]
         for k in range(d - 2, -1, -1):
             f = f * w.u[a] + acc[k]
-        fitted[w.act[a], j] = f
+        ft[w.act[a]] = f
 
 
 def _check(const double[::1] x, const double[:, ::1] Y, int order, int kernel, int n_threads):
@@ -478,19 +480,24 @@ def fit_per_column(const double[::1] x, const double[:, ::1] Y, double cutoff,
     nd_arr = np.zeros(m, dtype=np.int64)
     rc_arr = np.zeros(m, dtype=np.float64)
     coef_arr = np.zeros((d, m), dtype=np.float64)
-    weights_arr = np.zeros((n, m), dtype=np.float64)
-    kw_arr = np.zeros((n, m), dtype=np.float64)
-    fitted_arr = np.zeros((n, m), dtype=np.float64)
-    cw_arr = np.zeros((d, n, m), dtype=np.float64) if want_coef_weights else np.zeros((d, 0, 1))
+    # Each group writes whole columns: build the (n, m) outputs transposed, (m, n), so that a
+    # column is contiguous, and transpose once at the end (column writes into row-major
+    # arrays cost a cache miss per entry). Y is read through its transpose likewise.
+    weights_t = np.zeros((m, n), dtype=np.float64)
+    kw_t = np.zeros((m, n), dtype=np.float64)
+    fitted_t = np.zeros((m, n), dtype=np.float64)
+    cw_t = np.zeros((d, m, n), dtype=np.float64) if want_coef_weights else np.zeros((d, 1, 0))
+    yt_arr = np.ascontiguousarray(np.asarray(Y).T)
     cdef int[::1] status = status_arr
     cdef int64_t[::1] ne_v = ne_arr
     cdef int64_t[::1] nd_v = nd_arr
     cdef double[::1] rc_v = rc_arr
     cdef double[:, ::1] coef = coef_arr
-    cdef double[:, ::1] weights = weights_arr
-    cdef double[:, ::1] kw = kw_arr
-    cdef double[:, ::1] fitted = fitted_arr
-    cdef double[:, :, ::1] cwv = cw_arr
+    cdef double[:, ::1] weights = weights_t
+    cdef double[:, ::1] kw = kw_t
+    cdef double[:, ::1] fitted = fitted_t
+    cdef double[:, :, ::1] cwv = cw_t
+    cdef const double[:, ::1] yt = yt_arr
     cdef bint want_cw = want_coef_weights
     cand_arr, dxs_arr = _side_candidates(x, cutoff, right)
     cdef const Py_ssize_t[::1] cand = cand_arr
@@ -535,16 +542,22 @@ def fit_per_column(const double[::1] x, const double[:, ::1] Y, double cutoff,
                 if st != 0:
                     continue
                 for a in range(ne):
-                    kw[w.act[a], j] = w.k[a]
-                    weights[w.act[a], j] = w.C[a]
-                    if want_cw:
-                        for k in range(d):
-                            cwv[k, w.act[a], j] = w.C[k * ne + a]
-                _apply_column(w, ne, d, Y, j, coef, fitted)
+                    kw[j, w.act[a]] = w.k[a]
+                    weights[j, w.act[a]] = w.C[a]
+                if want_cw:
+                    for k in range(d):
+                        for a in range(ne):
+                            cwv[k, j, w.act[a]] = w.C[k * ne + a]
+                if n > 0:
+                    _apply_column_t(w, ne, d, &yt[j, 0], j, coef, &fitted[j, 0])
         if w != NULL:
             _work_free(w)
             free(w)
 
-    _finite_outputs(coef_arr, weights_arr, fitted_arr, cw_arr if want_coef_weights else None)
-    return (status_arr, ne_arr, nd_arr, rc_arr, coef_arr, weights_arr, kw_arr, fitted_arr,
-            cw_arr if want_coef_weights else None)
+    weights_arr = np.ascontiguousarray(weights_t.T)
+    kw_arr = np.ascontiguousarray(kw_t.T)
+    fitted_arr = np.ascontiguousarray(fitted_t.T)
+    del weights_t, kw_t, fitted_t
+    cw_arr = np.ascontiguousarray(cw_t.transpose(0, 2, 1)) if want_coef_weights else None
+    _finite_outputs(coef_arr, weights_arr, fitted_arr, cw_arr)
+    return (status_arr, ne_arr, nd_arr, rc_arr, coef_arr, weights_arr, kw_arr, fitted_arr, cw_arr)
