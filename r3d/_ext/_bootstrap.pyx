@@ -39,7 +39,9 @@ cdef extern from *:
        four rows per pass so that out[j] is loaded and stored once per four terms; the order
        of the additions is the sequential one. Separate statements and no FMA in the base
        instruction set: the compiler may not fuse or reassociate (no -ffast-math). */
-    #if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__)
+    /* An AVX2 clone chosen at load time where the CPU has it (GCC function multiversioning
+       needs glibc's ifunc); AVX2 without FMA: the same roundings as the base build. */
+    #if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__) && defined(__GLIBC__)
     __attribute__((target_clones("avx2", "default")))
     #endif
     static void r3d_axpy_rows(double *out, const double *xi, const double *A,
