@@ -170,12 +170,44 @@ def _int64_ids(values: Any) -> np.ndarray | None:
     return None
 
 
+#: String ids are hashed per run of equal ids (rows grouped by unit) while there are at most
+#: N / STRING_RUNS_DIVISOR runs; beyond that, per row by pandas.
+STRING_RUNS_DIVISOR = 4
+
+
+def _string_runs(values: Any) -> np.ndarray | None:
+    """Rows where runs of equal ids start, for an Arrow-backed string column (pandas' default
+    string storage) without missing values whose rows come grouped; else None."""
+    if not isinstance(values, pd.Series | pd.Index) or not isinstance(values.dtype, pd.StringDtype):
+        return None
+    if values.dtype.storage != "pyarrow" or len(values) < 2 or values.hasnans:
+        return None
+    import pyarrow as pa
+
+    chunked = values.array.__arrow_array__()
+    if isinstance(chunked, pa.ChunkedArray):
+        if chunked.num_chunks != 1:
+            return None
+        chunked = chunked.chunk(0)
+    large = pa.types.is_large_string(chunked.type)
+    if not (large or pa.types.is_string(chunked.type)) or chunked.null_count:
+        return None
+    _, off_buf, data_buf = chunked.buffers()
+    n = len(chunked)
+    offsets = np.frombuffer(off_buf, dtype=np.int64 if large else np.int32)[chunked.offset : chunked.offset + n + 1]
+    data = np.frombuffer(data_buf, dtype=np.uint8) if data_buf is not None else np.empty(0, dtype=np.uint8)
+    return _grouping.string_run_starts(np.ascontiguousarray(offsets, dtype=np.int64), data,
+                                       n // STRING_RUNS_DIVISOR)
+
+
 def _unit_codes(name: str, values: Any) -> tuple[np.ndarray, pd.Index, np.ndarray]:
     """Codes (order of first appearance), labels and first rows of the unit ids.
 
     Integer ids spanning a range not much wider than the number of rows are numbered by the
-    compiled direct-addressing pass (the codes ``pandas.factorize`` gives, without hashing);
-    anything else by :func:`_codes`.
+    compiled direct-addressing pass (the codes ``pandas.factorize`` gives, without hashing).
+    String ids whose rows come grouped by unit are hashed once per run of equal ids (the run
+    heads, by pandas, in the same order of first appearance) and the codes repeated over each
+    run. Anything else goes to :func:`_codes`.
     """
     ids = _int64_ids(values)
     if ids is not None:
@@ -183,6 +215,12 @@ def _unit_codes(name: str, values: Any) -> tuple[np.ndarray, pd.Index, np.ndarra
         if got is not None:
             codes, first = got
             return codes, pd.Index(ids[first], name=getattr(values, "name", None)), first
+    starts = _string_runs(values)
+    if starts is not None:
+        heads = values.iloc[starts] if isinstance(values, pd.Series) else values[starts]
+        head_codes, unit_ids = _codes(name, heads)
+        codes = np.repeat(head_codes, np.diff(np.append(starts, len(values))))
+        return codes, unit_ids, starts[_first_rows(head_codes, len(unit_ids))]
     codes, unit_ids = _codes(name, values)
     return codes, unit_ids, _first_rows(codes, len(unit_ids))
 

@@ -85,3 +85,58 @@ def test_draw_counts_matches_twin():
     assert _grouping.draw_counts(y, codes, 13)[2] == twin.draw_counts(y, codes, 13)[2] == 40
     with pytest.raises(ValueError, match="outside"):
         _grouping.draw_counts(y, codes, 3)
+
+
+def _arrow_layout(strings):
+    import pyarrow as pa
+
+    arr = pa.array(strings, type=pa.large_string())
+    _, off, data = arr.buffers()
+    offsets = np.frombuffer(off, dtype=np.int64)[: len(strings) + 1].copy()
+    data = np.frombuffer(data, dtype=np.uint8).copy() if data is not None else np.empty(0, dtype=np.uint8)
+    return offsets, data
+
+
+@pytest.mark.parametrize("strings", [["a", "a", "bb", "bb", "a", "", "", "é", "é", "ab"], ["x"], [],
+                                     ["", "", ""], ["ab", "a", "b", "ab"]])
+def test_string_run_starts_match_twin(strings):
+    offsets, data = _arrow_layout(strings)
+    got = _grouping.string_run_starts(offsets, data, 100)
+    np.testing.assert_array_equal(got, twin.string_run_starts(strings, 100))
+
+
+def test_string_runs_give_up_and_check_offsets():
+    strings = ["a", "b", "a", "b", "a"]
+    offsets, data = _arrow_layout(strings)
+    assert _grouping.string_run_starts(offsets, data, 4) is None
+    assert twin.string_run_starts(strings, 4) is None
+    assert len(_grouping.string_run_starts(offsets, data, 5)) == 5
+    bad = offsets.copy()
+    bad[3] = 100
+    with pytest.raises(ValueError, match="offsets"):
+        _grouping.string_run_starts(bad, data, 10)
+
+
+@pytest.mark.parametrize("layout", ["grouped", "sliced", "shuffled", "index"])
+def test_string_ids_grouped_by_runs_equal_the_hashing_route(layout):
+    rng = np.random.default_rng(9)
+    labels = np.array([f"firm-{k}" for k in rng.permutation(30)] + ["", "ü"])
+    ids = pd.Series(np.repeat(labels, rng.integers(1, 12, labels.size)), name="firm")
+    assert ids.dtype == "str"
+    if layout == "sliced":
+        ids = ids.iloc[5:]
+    elif layout == "shuffled":
+        ids = ids.sample(frac=1.0, random_state=1)
+    elif layout == "index":
+        ids = pd.Index(ids)
+    codes, labels_got, first = _unit_codes("unit", ids)
+    c0, l0 = _codes("unit", ids)
+    np.testing.assert_array_equal(codes, c0)
+    pd.testing.assert_index_equal(labels_got, l0)
+    np.testing.assert_array_equal(first, np.unique(c0, return_index=True)[1])
+
+
+def test_missing_string_id_is_still_an_error():
+    ids = pd.Series(["a", "a", None, "b"], dtype="str")
+    with pytest.raises(ValueError, match="missing"):
+        _unit_codes("unit", ids)

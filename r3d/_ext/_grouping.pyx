@@ -9,7 +9,9 @@ hashing and temporaries over millions of rows:
 ``first_varying``    the first row whose value differs from its unit's value (NaN equals
                      NaN): the check that a unit-level column is constant within units;
 ``draw_counts``      per-unit counts of non-missing draws, the number of missing draws and
-                     the first infinite draw, in one pass.
+                     the first infinite draw, in one pass;
+``string_run_starts`` where runs of equal string ids start (Arrow layout), so that ids that
+                     come grouped by unit are hashed once per run instead of once per row.
 
 All three are serial (each is one memory-bound pass). The NumPy twin is
 ``r3d/_ext/grouping_numpy.py`` (tests only).
@@ -19,6 +21,7 @@ import numpy as np
 
 cimport numpy as cnp
 from libc.math cimport isinf, isnan
+from libc.string cimport memcmp
 from libc.stdint cimport int32_t, int64_t
 
 cnp.import_array()
@@ -166,3 +169,65 @@ def draw_counts(y, codes, Py_ssize_t n_units):
     if bad_code >= 0:
         raise ValueError(f"code {codes[bad_code]} at row {bad_code} is outside [0, {n_units})")
     return counts, n_missing, first_inf
+
+
+def string_run_starts(offsets, data, Py_ssize_t max_runs):
+    """Rows where a run of equal strings starts, for strings in Arrow layout; or None.
+
+    String ``r`` is ``data[offsets[r]:offsets[r + 1]]``. Row 0 starts a run, and so does
+    every row whose bytes differ from the row before. Unit ids that come grouped by unit
+    (the usual long layout) have one run per unit: only the run heads then need hashing.
+
+    Parameters
+    ----------
+    offsets : ndarray, shape (N + 1,), int64, C-contiguous
+        Non-decreasing byte offsets.
+    data : ndarray, shape (M,), uint8, C-contiguous
+        The strings' bytes (``M >= offsets[N]``).
+    max_runs : int
+        Give up (return None) once more runs than this are found.
+
+    Returns
+    -------
+    ndarray, shape (n_runs,), intp, or None
+    """
+    for name, arr, dt in (("offsets", offsets, np.int64), ("data", data, np.uint8)):
+        if not isinstance(arr, np.ndarray) or arr.dtype != dt or arr.ndim != 1 or not arr.flags.c_contiguous:
+            raise TypeError(f"`{name}` must be a C-contiguous 1-D {np.dtype(dt)} array")
+    cdef Py_ssize_t n = offsets.shape[0] - 1, r, count = 0
+    if n < 1:
+        return np.zeros(0, dtype=np.intp)
+    cdef int64_t m_bytes = data.shape[0]
+    if offsets[0] < 0 or offsets[1] < offsets[0] or offsets[1] > m_bytes:
+        raise ValueError("`offsets` must be non-decreasing and inside `data`")
+    starts = np.empty(n, dtype=np.intp)
+    cdef Py_ssize_t[::1] st = starts
+    cdef const int64_t[::1] off = offsets
+    cdef const unsigned char* base = NULL
+    cdef const unsigned char[::1] dv
+    if data.shape[0]:
+        dv = data
+        base = &dv[0]
+    cdef int64_t a0, a1, b1
+    cdef bint over = False, bad = False
+    with nogil:
+        st[0] = 0
+        count = 1
+        for r in range(1, n):
+            a0 = off[r - 1]
+            a1 = off[r]
+            b1 = off[r + 1]
+            if b1 < a1 or b1 > m_bytes:  # checked as the rows are read (memcmp stays inside)
+                bad = True
+                break
+            if (a1 - a0) != (b1 - a1) or (a1 > a0 and memcmp(base + a0, base + a1, <size_t> (a1 - a0)) != 0):
+                if count >= max_runs:
+                    over = True
+                    break
+                st[count] = r
+                count += 1
+    if bad:
+        raise ValueError("`offsets` must be non-decreasing and inside `data`")
+    if over:
+        return None
+    return starts[:count].copy()

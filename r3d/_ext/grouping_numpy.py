@@ -28,3 +28,12 @@ def draw_counts(y: np.ndarray, codes: np.ndarray, n_units: int) -> tuple[np.ndar
     inf = np.flatnonzero(np.isinf(y))
     return (np.bincount(codes[keep], minlength=n_units).astype(np.int64), int((~keep).sum()),
             int(inf[0]) if inf.size else -1)
+
+
+def string_run_starts(strings: list[str], max_runs: int) -> np.ndarray | None:
+    """Rows where a run of equal strings starts (None beyond ``max_runs`` runs)."""
+    arr = np.asarray(strings, dtype=object)
+    if arr.size == 0:
+        return np.zeros(0, dtype=np.intp)
+    starts = np.flatnonzero(np.r_[True, arr[1:] != arr[:-1]]).astype(np.intp)
+    return None if starts.size > max_runs else starts
