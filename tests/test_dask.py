@@ -23,6 +23,8 @@ distributed = pytest.importorskip("distributed")
 #: Same kernel on the same draws: equal up to rounding (in practice bit for bit).
 SAME_RTOL = 1e-10
 SAME_ATOL = 1e-10
+#: Two local worker processes start in ~3 s here; allow for a heavily loaded machine.
+CLUSTER_START_SECONDS = 120
 
 
 def _close(a, b):
@@ -32,8 +34,20 @@ def _close(a, b):
 @pytest.fixture(scope="module")
 def client():
     """Two worker processes, one thread each (the cluster starts once for the module)."""
-    cluster = distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None)
-    with distributed.Client(cluster) as c:
+    import concurrent.futures
+
+    # start the cluster with a deadline: a worker that never comes up must fail the test, not hang it
+    pool = concurrent.futures.ThreadPoolExecutor(1)
+    fut = pool.submit(distributed.LocalCluster, n_workers=2, threads_per_worker=1, processes=True,
+                      dashboard_address=None)
+    try:
+        cluster = fut.result(timeout=CLUSTER_START_SECONDS)
+    except concurrent.futures.TimeoutError:
+        pytest.fail(f"Dask LocalCluster did not start within {CLUSTER_START_SECONDS} s")
+    finally:
+        pool.shutdown(wait=False)  # never wait on a start that hangs
+    with distributed.Client(cluster, timeout=f"{CLUSTER_START_SECONDS}s") as c:
+        c.wait_for_workers(2, timeout=CLUSTER_START_SECONDS)
         yield c
     cluster.close()
 
