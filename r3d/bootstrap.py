@@ -339,13 +339,16 @@ def bootstrap_draws(
         cap = MAX_CHUNK_BYTES // (2 if pipelined else 1)
         chunk = max(block, (cap // (8 * n_clusters)) // block * block)
         if pipelined:  # about four chunks, so that most of the drawing overlaps
-            chunk = min(chunk, -(-(-(-n_boot // 4)) // block) * block)
+            quarter = -(-n_boot // 4)
+            chunk = min(chunk, -(-quarter // block) * block)
     else:
         chunk = check_int("chunk_size", chunk_size, low=1)
         chunk = -(-chunk // block) * block
     chunk = min(chunk, -(-n_boot // block) * block)
     starts = range(0, n_boot, chunk)
     buffers = [np.empty((chunk, n_clusters), dtype=np.float64) for _ in range(2 if pipelined and len(starts) > 1 else 1)]
+    # while the drawing thread runs, the products get the other threads (no oversubscription)
+    product_threads = threads - 1 if len(buffers) == 2 else threads
 
     def draw(i: int) -> np.ndarray:
         xi = buffers[i % len(buffers)][: min(chunk, n_boot - starts[i])]
@@ -360,7 +363,8 @@ def bootstrap_draws(
         step = k if report is None else block  # one kernel call per chunk unless reporting
         for s in range(0, k, step):
             r = min(step, k - s)
-            out[start + s : start + s + r] = _bootstrap.multiplier_product(xi[s : s + r], agg, live, threads)
+            out[start + s : start + s + r] = _bootstrap.multiplier_product(xi[s : s + r], agg, live,
+                                                                           product_threads)
             if report is not None:
                 report(start + s + r, n_boot)
 

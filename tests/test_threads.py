@@ -19,6 +19,7 @@ def parallel_everywhere(monkeypatch):
     monkeypatch.setattr(_quantiles, "PARALLEL_MIN_DRAWS", 0)
     monkeypatch.setattr(_isotonic, "PARALLEL_MIN_WORK", 0)
     monkeypatch.setattr(_locpoly, "COMMON_PARALLEL_MIN_WORK", 0)
+    monkeypatch.setattr(_locpoly, "PER_COLUMN_PARALLEL_MIN_WORK", 0)
     monkeypatch.setattr(boot, "PIPELINE_MIN_MULTIPLIERS", 1)
 
 

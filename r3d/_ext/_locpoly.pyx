@@ -47,11 +47,14 @@ STATUS_TOO_FEW_DISTINCT = 2
 STATUS_ILL_CONDITIONED = 3
 STATUS_NO_MEMORY = 4
 
-#: ``fit_common`` spreads its (active units x columns) products over threads, and
-#: ``fit_per_column`` its bandwidth groups (units on the side x columns), only from this many
-#: entries on (a few milliseconds of work): below it, waking a team costs more than it saves,
-#: and much more on a busy machine. Results do not depend on the thread count.
-COMMON_PARALLEL_MIN_WORK = 1 << 21
+#: ``fit_per_column`` spreads its bandwidth groups (each a QR factorisation) over threads only
+#: from this many entries (units on the side x columns, a few milliseconds of work): below it,
+#: waking a team costs more than it saves, and much more on a busy machine.
+PER_COLUMN_PARALLEL_MIN_WORK = 1 << 21
+#: ``fit_common``'s products (active units x columns) are memory-bound: a second thread on the
+#: same memory bus saved nothing at 1e7 entries, so they use threads only from this size.
+#: Results do not depend on the thread count.
+COMMON_PARALLEL_MIN_WORK = 1 << 25
 
 cdef enum:
     _MAXD = 11  # MAX_ORDER + 1 coefficients
@@ -390,7 +393,7 @@ def fit_common(const double[::1] x, const double[:, ::1] Y, double cutoff, doubl
             # in ascending order, so any thread count (and block size) gives the same bits;
             # small blocks handed out dynamically keep a descheduled thread from holding
             # half of the work on a busy machine
-            blk = 16
+            blk = 32
             nblk = (m + blk - 1) // blk
             for jj in prange(nblk, num_threads=n_threads, schedule="dynamic"):
                 j0 = jj * blk
@@ -507,7 +510,7 @@ def fit_per_column(const double[::1] x, const double[:, ::1] Y, double cutoff,
     cdef const double* dxs_p = &dxs[0] if n_cand > 0 else NULL
     if n_threads > n_groups:
         n_threads = <int> n_groups if n_groups > 0 else 1
-    if n_cand * m < COMMON_PARALLEL_MIN_WORK:  # a few milliseconds: not worth a team
+    if n_cand * m < PER_COLUMN_PARALLEL_MIN_WORK:  # a few milliseconds: not worth a team
         n_threads = 1
 
     cdef Py_ssize_t g, t, j, a, k, ne, nd
