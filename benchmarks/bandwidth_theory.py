@@ -46,7 +46,10 @@ import pandas as pd
 from scipy.stats import norm
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))  # run from a checkout
+try:  # the installed r3d (pip install . / -e .); never put a checkout ahead of it: a test
+    import r3d as _r3d  # noqa: F401  importing this module would then make child processes load
+except ImportError:  # an uncompiled source tree (seen: Dask workers hanging in CI)
+    sys.path.insert(0, str(ROOT))  # a checkout with in-place built kernels
 sys.path.insert(0, str(ROOT / "tests"))
 
 from _refdata import load_ref, ref_quantile_grid  # noqa: E402

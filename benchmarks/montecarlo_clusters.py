@@ -56,7 +56,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout
+try:  # the installed r3d (pip install . / -e .); never put a checkout ahead of it: a test
+    import r3d as _r3d  # noqa: F401  importing this module would then make child processes load
+except ImportError:  # an uncompiled source tree (seen: Dask workers hanging in CI)
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # a checkout with in-place built kernels
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from montecarlo_table1 import (

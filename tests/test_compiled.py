@@ -36,3 +36,17 @@ def test_python_faces_call_the_compiled_kernels(face, kernel):
 
 def test_version():
     assert isinstance(r3d.__version__, str) and r3d.__version__.count(".") >= 2
+
+
+def test_no_other_r3d_shadows_the_imported_one_on_sys_path():
+    """Child processes (Dask workers, subprocess tests) rebuild sys.path from this process: the first
+    r3d they would find must be the one in use here, not an uncompiled checkout that some module
+    put ahead of it at collection time."""
+    import sys
+
+    here = Path(r3d.__file__).resolve().parent.parent
+    for entry in sys.path:
+        candidate = Path(entry or ".").resolve() / "r3d" / "__init__.py"
+        if candidate.is_file():
+            assert candidate.parent.parent == here, f"sys.path entry {entry!r} shadows the imported r3d at {here}"
+            break
