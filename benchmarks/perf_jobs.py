@@ -244,6 +244,7 @@ def _run_child(args: list[str], env: dict | None = None) -> dict:
 
 def machine() -> dict:
     import pandas
+
     import r3d
 
     cpu = platform.processor()
@@ -306,13 +307,13 @@ def run(jobs: list[str], ids_list: list[str], reps: int) -> list[dict]:
 
 def markdown(rows: list[dict], info: dict) -> str:
     lines = [
-        f"Measured {info['date']} on {info['cores']} cores ({info['cpu']}), Python {info['python']}, "
+        (f"Measured {info['date']} on {info['cores']} cores ({info['cpu']}), Python {info['python']}, "
         f"numpy {info['numpy']}, pandas {info['pandas']}, r3d {info['r3d']}; median of {rows[0]['reps']} runs "
         "after a warm-up, each job in fresh processes. *load* is the machine's 1-minute load average "
-        "during the runs (other work on the same cores).",
+        "during the runs (other work on the same cores)."),
         "",
-        "| job | units x draws | q | B | method | ids | R3D (R) s | r3d s (range) | x faster | "
-        "1 thread s | passive wait s | CPU s | load | peak RSS / input | traced / input | same bits any n_jobs |",
+        ("| job | units x draws | q | B | method | ids | R3D (R) s | r3d s (range) | x faster | "
+        "1 thread s | passive wait s | CPU s | load | peak RSS / input | traced / input | same bits any n_jobs |"),
         "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:

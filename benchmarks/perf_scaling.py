@@ -43,7 +43,7 @@ import numpy as np
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-from perf_jobs import RESULTS, Job, machine, memory_job, time_job  # noqa: E402
+from perf_jobs import RESULTS, Job, machine, memory_job, time_job
 
 FIGURE = HERE.parent / "docs" / "images" / "perf_scaling.png"
 
@@ -95,16 +95,16 @@ def run(curves: list[str], max_draws: float, reps: int) -> list[dict]:
 def markdown(rows: list[dict], info: dict) -> str:
     per_text = {"draws": "ns / draw", "units": "ns / unit", "quantiles": "ns / (q x unit)",
                 "n_boot": "ns / (B x unit)"}
-    out = [f"Measured {info['date']} on {info['cores']} cores ({info['cpu']}), numpy {info['numpy']}, "
+    out = [(f"Measured {info['date']} on {info['cores']} cores ({info['cpu']}), numpy {info['numpy']}, "
            f"r3d {info['r3d']}; default n_jobs, integer ids; median of {max(r['reps'] for r in rows)} runs "
            "(one run from 5e7 draws on). *peak / input*: peak resident memory above the level before the call "
-           "over the bytes of the three input columns.", ""]
+           "over the bytes of the three input columns."), ""]
     for curve in dict.fromkeys(r["curve"] for r in rows):
         rs = [r for r in rows if r["curve"] == curve]
         s = slope([r["size"] for r in rs], [r["seconds"] for r in rs])
         out += [f"**{curve}** (log-log slope of time on {curve} between the two largest points: {s:.2f})", "",
-                f"| point | units x draws | q | B | seconds | {per_text[curve]} | from_formula s | fit s "
-                "| numpy.sort s | peak / input | load |",
+                (f"| point | units x draws | q | B | seconds | {per_text[curve]} | from_formula s | fit s "
+                "| numpy.sort s | peak / input | load |"),
                 "|---|---|---|---|---|---|---|---|---|---|---|"]
         for r in rs:
             out.append(f"| {r['point']} | {r['n_units']:,} x {r['draws']:,} | {r['quantiles']} | {r['n_boot']:,} "

@@ -30,7 +30,7 @@ import numpy as np
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-from perf_jobs import JOBS, RESULTS, machine, make_frame, pipeline  # noqa: E402
+from perf_jobs import JOBS, RESULTS, machine, make_frame, pipeline
 
 #: (module, function, stage label) wrapped with timers, in pipeline order.
 STAGES = [
@@ -109,16 +109,16 @@ def profile(df, job, top: int = 25) -> list[dict]:
 
 
 def markdown(st: dict, prof: list[dict], info: dict, reps: int) -> str:
-    lines = [f"Job D (100,000 units x 100 draws = 1e7 rows, q = 99, B = 200, Fréchet), measured {info['date']} on "
+    lines = [(f"Job D (100,000 units x 100 draws = 1e7 rows, q = 99, B = 200, Fréchet), measured {info['date']} on "
              f"{info['cores']} cores ({info['cpu']}); median of {reps} runs after a warm-up. Load average "
-             f"{st['all cores']['load']:.1f} (all cores) and {st['n_jobs=1']['load']:.1f} (n_jobs=1) during the runs.",
+             f"{st['all cores']['load']:.1f} (all cores) and {st['n_jobs=1']['load']:.1f} (n_jobs=1) during the runs."),
              "", "| stage | wall s (all cores) | CPU s (all cores) | wall s (n_jobs=1) |", "|---|---|---|---|"]
     for _, _, lab in STAGES:
         lines.append(f"| {lab} | {st['all cores']['wall'][lab]:.3f} | {st['all cores']['cpu'][lab]:.3f} "
                      f"| {st['n_jobs=1']['wall'][lab]:.3f} |")
     lines.append(f"| **end to end** | **{st['all cores']['total']:.3f}** | | **{st['n_jobs=1']['total']:.3f}** |")
-    lines += ["", "Functions with the most own CPU time (cProfile of one run, process CPU clock, all threads; "
-              "compiled kernels count as the Python function that calls them):", "",
+    lines += ["", ("Functions with the most own CPU time (cProfile of one run, process CPU clock, all threads; "
+              "compiled kernels count as the Python function that calls them):"), "",
               "| function | calls | own CPU s | cumulative CPU s |", "|---|---|---|---|"]
     for r in prof:
         lines.append(f"| `{r['function']}` | {r['calls']} | {r['own_s']:.3f} | {r['cumulative_s']:.3f} |")

@@ -875,7 +875,6 @@ def _local_derivative(
     m = Y.shape[1]
     scale = b ** (s + 1)  # (m,)
     beta = np.asarray(fit.coef, dtype=float)[s + 1] / scale
-    k = _columns(fit.kernel_weights, m)
     e = _inside_residuals(Y, fit)
     cw = _columns(np.asarray(fit.coef_weights, dtype=float)[s + 1], m) / scale
     var = np.sum((cw * e) ** 2, axis=0)

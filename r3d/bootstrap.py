@@ -37,7 +37,13 @@ from typing import Any
 import numpy as np
 
 from r3d._ext import _bootstrap
-from r3d._validation import check_choice, check_int, check_probability, message, resolve_n_jobs
+from r3d._validation import (
+    check_choice,
+    check_int,
+    check_probability,
+    message,
+    resolve_n_jobs,
+)
 
 __all__ = [
     "BAND_TYPES",
