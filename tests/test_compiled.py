@@ -9,7 +9,7 @@ import pytest
 import r3d
 
 EXT_DIR = Path(r3d.__file__).resolve().parent / "_ext"
-KERNELS = ["_quantiles", "_locpoly", "_isotonic"]
+KERNELS = ["_quantiles", "_locpoly", "_isotonic", "_bootstrap", "_grouping"]
 
 
 def test_every_pyx_is_compiled():
@@ -22,7 +22,8 @@ def test_every_pyx_is_compiled():
 
 
 @pytest.mark.parametrize("face,kernel", [("r3d.locpoly", "_locpoly"), ("r3d.quantiles", "_quantiles"),
-                                         ("r3d.monotone", "_isotonic")])
+                                         ("r3d.monotone", "_isotonic"), ("r3d.estimators", "_isotonic"),
+                                         ("r3d.bootstrap", "_bootstrap"), ("r3d.data", "_grouping")])
 def test_python_faces_call_the_compiled_kernels(face, kernel):
     """The Python faces import the compiled module itself, never a NumPy twin."""
     mod = importlib.import_module(face)

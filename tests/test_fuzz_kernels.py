@@ -82,6 +82,23 @@ FUZZ = textwrap.dedent(
             hs = rng.choice([0.05, 0.5, 2.0], m)
             check("locpoly per-column", lambda: _locpoly.fit_per_column(x, Y, 0.0, hs, p, int(rng.integers(3)), right, 1e-10, True, 2), fin)
 
+    for it in range(60):
+        # --- bootstrap product and fused residuals (kernels added for speed)
+        from r3d._ext import _bootstrap
+        B, T, G, m = (int(v) for v in rng.integers(0, 5, 4))
+        xi = values(B * T).reshape(B, T)
+        A = values(G * m).reshape(G, m)
+        rows = rng.integers(0, max(G, 1), T).astype(np.intp)
+        fin = np.isfinite(xi).all() and np.isfinite(A).all()
+        check("bootstrap product", lambda: _bootstrap.multiplier_product(xi, A, rows, int(rng.integers(1, 3))), fin)
+        n, m = int(rng.integers(1, 6)), int(rng.integers(1, 5))
+        Y, fp, fm = (values(n * m).reshape(n, m) for _ in range(3))
+        r = np.unique(rng.integers(0, n, int(rng.integers(0, n + 1)))).astype(np.intp)
+        wd = values(n)
+        fin = all(np.isfinite(v).all() for v in (Y, fp, fm, wd))
+        check("side residuals", lambda: _isotonic.side_residuals(Y, fp, fm, r, rng.uniform(size=r.size) < 0.5, wd,
+                                                                 bool(rng.integers(2)), 1), fin)
+
     if problems:
         print("\n".join(sorted(set(problems))))
         sys.exit(3)

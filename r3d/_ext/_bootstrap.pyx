@@ -157,4 +157,6 @@ def multiplier_product(xi, A, rows, int n_threads=1):
                 b1 = n_boot
             _draw_block(&xi_v[0, 0], n_rows, &a_v[0, 0], &rows_v[0], n_rows, m, &out_v[0, 0],
                         b0, b1, tile)
+    if not np.isfinite(out).all():  # finite inputs near the largest double can overflow
+        raise FloatingPointError("bootstrap draws overflowed: influence terms near the largest double; rescale")
     return out

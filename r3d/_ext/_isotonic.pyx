@@ -199,4 +199,7 @@ def side_residuals(Y, fitted_plus, fitted_minus, rows, on_right, weight_diff, bi
             a_v[i, j] = w * ei[j]
     if overflow.any():  # block sums of values near the largest double overflow
         raise FloatingPointError("isotonic projection overflowed: values near the largest double; rescale")
+    if not (np.isfinite(e).all() and np.isfinite(a).all()):  # NaN quantiles/weights or overflow
+        raise FloatingPointError("residuals or influence terms are not finite: non-finite unit quantiles or "
+                                 "intercept weights, or values near the largest double; rescale the outcome")
     return e, a
