@@ -1,6 +1,5 @@
 """Data layer and constructors: ids, missing values, unit-level constancy, equivalence of the ways in."""
 
-import warnings
 
 import numpy as np
 import pandas as pd
