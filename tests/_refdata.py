@@ -1,4 +1,4 @@
-"""Load committed reference data (tests/reference), never ../shared.
+"""Load committed reference data (tests/reference), never the steering repo's shared folder.
 
 Every CSV starts with ``#`` provenance lines (program, version, call, date).
 """
