@@ -390,20 +390,26 @@ def _apply_missing_policy(units: UnitData, y: np.ndarray, codes: np.ndarray, w: 
     return _drop_empty_units(units, y, codes, w, counts, n_dropped_draws)
 
 
+def report_empty_units(n_dropped: int, n_remaining: int, *, stacklevel: int) -> None:
+    """The one policy for units left without draws (in memory and out of core): an error if none
+    remain, else a ``DroppedDataWarning`` that counts them."""
+    if n_remaining == 0:
+        raise ValueError(message("outcome", "non-missing for at least one unit", "<only missing values>"))
+    warn(
+        f"{n_dropped} unit(s) have no valid draws (all outcomes or weights missing, or no draws) "
+        f"and were dropped; {n_remaining} units remain.",
+        DroppedDataWarning,
+        stacklevel=stacklevel,
+    )
+
+
 def _drop_empty_units(units: UnitData, y: np.ndarray, codes: np.ndarray, w: np.ndarray | None,
                       counts: np.ndarray, n_dropped_draws: int) -> LongData:
     """Drop (and warn about) units whose ``counts`` (n,) of valid draws are zero."""
     empty = counts == 0
     if empty.any():
         units, codes = _drop_units(units, ~empty, codes)
-        if len(units.unit_ids) == 0:
-            raise ValueError(message("outcome", "non-missing for at least one unit", "<only missing values>"))
-        warn(
-            f"{int(empty.sum())} unit(s) have no valid draws (all outcomes or weights missing, or no draws) "
-            f"and were dropped; {len(units.unit_ids)} units remain.",
-            DroppedDataWarning,
-            stacklevel=6,
-        )
+        report_empty_units(int(empty.sum()), len(units.unit_ids), stacklevel=7)
     return LongData(units=units, y=y, codes=codes, weights=w, n_dropped_draws=n_dropped_draws)
 
 

@@ -33,8 +33,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from r3d._validation import DroppedDataWarning, message, warn
-from r3d.data import display_value
+from r3d._validation import message
+from r3d.data import display_value, report_empty_units
 
 __all__ = ["UnitSummary", "build_model", "require"]
 
@@ -213,14 +213,7 @@ def build_model(cls: type, s: UnitSummary, *, grid: np.ndarray, quantile_method:
     keep = s.n_draws > 0
     n_dropped_units = int(n - keep.sum())
     if n_dropped_units:
-        if not keep.any():
-            raise ValueError(message("outcome", "non-missing for at least one unit", "<only missing values>"))
-        warn(
-            f"{n_dropped_units} unit(s) have no valid draws (all outcomes or weights missing, or no draws) "
-            f"and were dropped; {int(keep.sum())} units remain.",
-            DroppedDataWarning,
-            stacklevel=5,
-        )
+        report_empty_units(n_dropped_units, int(keep.sum()), stacklevel=6)
     Q = s.Q[keep]
     obj = cls.from_quantiles(
         Q,
