@@ -198,6 +198,17 @@ cdef void _weighted_inverted_cdf_row(value_weight* p, Py_ssize_t n, const double
         out[j] = p[k].first
 
 
+
+cdef inline void _neumaier_add(double* s, double* comp, double w) noexcept nogil:
+    """s += w with Neumaier's compensation accumulated in comp (the sum is s + comp)."""
+    cdef double t = s[0] + w
+    if s[0] >= w:
+        comp[0] = comp[0] + ((s[0] - t) + w)
+    else:
+        comp[0] = comp[0] + ((w - t) + s[0])
+    s[0] = t
+
+
 cdef void _weighted_linear_row(value_weight* p, Py_ssize_t n, const double* levels,
                                Py_ssize_t m, double rtol, double* out) noexcept nogil:
     """Hmisc ``wtd.quantile(type="quantile", normwt=TRUE)`` on one slice sorted by value.
@@ -214,28 +225,16 @@ cdef void _weighted_linear_row(value_weight* p, Py_ssize_t n, const double* leve
     """
     cdef Py_ssize_t k, j, lo, hi
     cdef double nd = <double>n
-    cdef double s = 0.0, comp = 0.0, t, w, total, v, previous, gamma, q_lo, q_hi
+    cdef double s = 0.0, comp = 0.0, total, v, previous, gamma, q_lo, q_hi
     # total weight, compensated
     for k in range(n):
-        w = p[k].second
-        t = s + w
-        if s >= w:
-            comp = comp + ((s - t) + w)
-        else:
-            comp = comp + ((w - t) + s)
-        s = t
+        _neumaier_add(&s, &comp, p[k].second)
     total = s + comp
     # rescaled cumulative weights, compensated
     s = 0.0
     comp = 0.0
     for k in range(n):
-        w = (p[k].second * nd) / total
-        t = s + w
-        if s >= w:
-            comp = comp + ((s - t) + w)
-        else:
-            comp = comp + ((w - t) + s)
-        s = t
+        _neumaier_add(&s, &comp, (p[k].second * nd) / total)
         p[k].second = s + comp
     for j in range(m):
         v = (nd - 1.0) * levels[j]
