@@ -16,7 +16,8 @@ JSON exactly when every number is bit-identical.
 Run:   python benchmarks/record_outputs.py OUT.json[.gz]      # record
        python benchmarks/record_outputs.py --compare A.json B.json
 The second form prints every path whose value differs, with the largest absolute and
-relative difference, and exits 1 if any differs. Runtime: about a minute on 2 cores.
+relative difference, and exits 1 if any differs or is missing from B; values only in B
+(outputs added since A) are listed by name and not compared. Runtime: about a minute on 2 cores.
 """
 
 from __future__ import annotations
@@ -80,8 +81,17 @@ def _digest(a) -> dict:
             "colsum": plain(a.sum(axis=0))}
 
 
+#: Columns of the multi-range test table of r3d 0.1 (the shape both versions are recorded in).
+_TEST_COLUMNS = ["test", "range_low", "range_high", "statistic", "critical_value", "pvalue", "n_boot"]
+
+
 def _test_records(out) -> list:
-    """A test's result(s) as a list of dicts, whatever the type returned."""
+    """A test's result(s) as a list of dicts, whatever the type returned: r3d 0.1 gave a
+    TestResult for one range and a DataFrame for several; later versions a TestResults."""
+    if hasattr(out, "frame") and len(out) > 1:
+        out = out.frame[_TEST_COLUMNS]
+    elif hasattr(out, "frame"):
+        out = out[0]
     if isinstance(out, pd.DataFrame):
         return [plain(dict(r)) for _, r in out.iterrows()]
     if isinstance(out, (list, tuple)):
@@ -262,13 +272,15 @@ def record() -> dict:
                 "jobs": _cases_jobs(r3d)}
 
 
-def _diff(a, b, path: str, rows: list) -> None:
+def _diff(a, b, path: str, rows: list, added: list) -> None:
     if isinstance(a, dict) and isinstance(b, dict):
         for k in sorted(set(a) | set(b)):
-            if k not in a or k not in b:
-                rows.append((f"{path}/{k}", "missing on one side", math.inf, math.inf))
+            if k not in a:
+                added.append(f"{path}/{k}")
+            elif k not in b:
+                rows.append((f"{path}/{k}", "missing in the second record", math.inf, math.inf))
             else:
-                _diff(a[k], b[k], f"{path}/{k}", rows)
+                _diff(a[k], b[k], f"{path}/{k}", rows, added)
     elif isinstance(a, list) and isinstance(b, list) and len(a) == len(b):
         nums = [(x, y) for x, y in zip(a, b) if isinstance(x, (int, float)) and isinstance(y, (int, float))]
         if len(nums) == len(a) and a:
@@ -282,7 +294,7 @@ def _diff(a, b, path: str, rows: list) -> None:
                              float(np.nanmax(r))))
             return
         for i, (x, y) in enumerate(zip(a, b)):
-            _diff(x, y, f"{path}[{i}]", rows)
+            _diff(x, y, f"{path}[{i}]", rows, added)
     elif isinstance(a, float) and isinstance(b, float):
         if not (a == b or (math.isnan(a) and math.isnan(b))):
             rows.append((path, "differs", abs(a - b), abs(a - b) / max(abs(a), abs(b))))
@@ -298,7 +310,11 @@ def _read(path: str) -> dict:
 def compare(path_a: str, path_b: str) -> int:
     a, b = _read(path_a), _read(path_b)
     rows: list = []
-    _diff(a, b, "", rows)
+    added: list = []
+    _diff(a, b, "", rows, added)
+    names = sorted({p.rsplit("/", 1)[-1] for p in added})
+    if added:
+        print(f"{len(added)} values only in the second record (new outputs, not compared): {', '.join(names)}")
     for p, what, d, r in rows:
         print(f"{p}: {what} (max abs {d:.3g}, max rel {r:.3g})")
     n = sum(1 for _ in rows)

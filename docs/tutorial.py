@@ -141,7 +141,7 @@ by_range = res.homogeneity_test(ranges=[(0.1, 0.5), (0.5, 0.9)])
 show("tests", "\n".join(
     f"{t.test:<12} on [{t.range[0]:g}, {t.range[1]:g}]: statistic {t.statistic:.3f}, "
     f"critical value {t.critical_value:.3f}, p = {t.pvalue:.3f}" for t in (null, homog))
-    + "\n\n" + by_range.round(3).to_string(index=False))
+    + "\n\n" + by_range.frame.drop(columns=["alpha", "reject"]).round(3).to_string(index=False))
 # </tests>
 
 # %%

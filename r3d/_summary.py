@@ -23,6 +23,8 @@ from statsmodels.iolib.summary import Summary
 from statsmodels.iolib.table import SimpleTable
 from statsmodels.iolib.tableformatting import fmt_2cols, fmt_params
 
+from r3d.bootstrap import TESTS
+
 if TYPE_CHECKING:  # pragma: no cover
     from r3d.results import R3DResults
 
@@ -177,7 +179,7 @@ def _header(res: R3DResults, alpha: float) -> Section:
         ("Clusters", "--" if d.n_clusters is None else f"{d.n_clusters} ({d.cluster_name})"),
     ]
     if res.bandwidth_treatment is not None:
-        fs_rule = "user" if _user_take_up_bandwidth(res) else "MSE-optimal"
+        fs_rule = "user" if res.bandwidth_choice.treatment_source == "user" else "MSE-optimal"
         left.append(("Treatment", str(d.treatment_name)))
         left.append(("Take-up bandwidth", f"{res.bandwidth_treatment:.4g} ({fs_rule})"))
     n = max(len(left), len(right))
@@ -206,36 +208,29 @@ def _median(values: Any) -> str:
 
 
 def _bandwidth_table(res: R3DResults) -> Section | None:
-    """The selector's intermediates (METHOD.md §6), so a reader can audit the bandwidth."""
-    bi = res.bandwidth_info
-    if res.spec.bandwidth_rule == "fixed" or "f_hat" not in bi:
+    """The selector's intermediates (docs/method.md, "Bandwidths"), so a reader can audit the bandwidth."""
+    sel = res.bandwidth_choice.selection
+    if sel is None:
         return None
-    capped = np.atleast_1d(bi.get("capped", False))
+    st, c = sel.steps, sel.constants
+    capped = np.atleast_1d(st.capped)
     left = [
-        ("Density f(c)", f"{bi['f_hat']:.4g} (h = {bi['density_bandwidth']:.3g})"),
-        ("Pilot h0", _span(bi["h0"])),
-        ("Derivative bandwidth b", _span(bi["b"])),
-        ("Cap (max distance)", f"{bi['h_max']:.4g}" + (f", binds at {int(capped.sum())} q" if capped.any() else "")),
-        ("CER factor", f"{bi['cer_factor']:.4g}"),
+        ("Density f(c)", f"{sel.density.f_hat:.4g} (h = {sel.density.h:.3g})"),
+        ("Pilot h0", _span(st.h0)),
+        ("Derivative bandwidth b", _span(st.b)),
+        ("Cap (max distance)", f"{sel.h_max:.4g}" + (f", binds at {int(capped.sum())} q" if capped.any() else "")),
+        ("CER factor", f"{sel.cer_factor:.4g}"),
     ]
     right = [
-        ("B+ / B- (median over q)", f"{_median(bi['B_plus'])} / {_median(bi['B_minus'])}"),
-        ("V+ / V- (median over q)", f"{_median(bi['V_plus'])} / {_median(bi['V_minus'])}"),
-        ("R (median over q)", _median(bi["R"]) if bi.get("regularize", True) else "off"),
-        ("Constants c_b / c_v", f"{bi['c_b_plus']:.4g} / {bi['c_v_plus']:.4g}"),
-        ("Order s / p", f"{bi['pilot_order']} / {bi['order']}"),
+        ("B+ / B- (median over q)", f"{_median(st.B_plus)} / {_median(st.B_minus)}"),
+        ("V+ / V- (median over q)", f"{_median(st.V_plus)} / {_median(st.V_minus)}"),
+        ("R (median over q)", _median(st.R) if sel.regularize else "off"),
+        ("Constants c_b / c_v", f"{c.c_b_plus:.4g} / {c.c_v_plus:.4g}"),
+        ("Order s / p", f"{sel.pilot_order} / {sel.order}"),
     ]
     rows = tuple((a, b, c, e) for (a, b), (c, e) in zip(left, right, strict=True))
     return Section(title=f"Bandwidth selection ({res.spec.bandwidth_rule.upper()}; res.bandwidth_info has all)",
                    kind="keyvalue", headers=(), stubs=(), rows=rows)
-
-
-def _user_take_up_bandwidth(res: R3DResults) -> bool:
-    """Whether the fuzzy first-stage bandwidth was given rather than selected."""
-    info = res.bandwidth_info
-    if res.spec.bandwidth_rule == "fixed":
-        return "treatment" not in info
-    return info.get("h_treatment") is None or not np.isclose(info.get("h_treatment"), res.bandwidth_treatment)
 
 
 def _effect_table(res: R3DResults, alpha: float, idx: np.ndarray) -> Section:
@@ -279,16 +274,20 @@ def _effect_table(res: R3DResults, alpha: float, idx: np.ndarray) -> Section:
                    latex_headers=tuple(latex_headers), latex_stubs=tuple(lstubs))
 
 
+#: The tests the summary reports (entries of ``r3d.bootstrap.TESTS``), over the whole grid.
+SUMMARY_TESTS = ("nullity", "homogeneity")
+
+
 def _tests_table(res: R3DResults, alpha: float) -> Section:
     rows, stubs, lstubs = [], [], []
-    for kind, stub, lstub in (("nullity", "tau(q) = 0", "$\\tau(q) = 0$"),
-                              ("homogeneity", "tau(q) constant", "$\\tau(q)$ constant")):
-        t = getattr(res, f"{kind}_test")(alpha=alpha)
+    for name in SUMMARY_TESTS:
+        spec = TESTS[name]
+        t = res.test(name, alpha=alpha)
         dec = decimals_for([t.statistic, t.critical_value])
         rows.append((fmt_num(t.statistic, dec), fmt_num(t.critical_value, dec), fmt_p(t.pvalue),
                      _range_text(*t.range)))
-        stubs.append(stub)
-        lstubs.append(lstub)
+        stubs.append(spec.null)
+        lstubs.append(spec.latex_null)
     headers = ("statistic", f"crit. {_pct(alpha)}", "p-value", "q range")
     title = f"Uniform tests over the whole grid ({res.spec.n_boot} bootstrap draws)"
     return Section(title=title, kind="table", headers=headers, stubs=tuple(stubs), rows=tuple(rows),
@@ -300,7 +299,7 @@ def _first_stage_table(res: R3DResults) -> Section:
     fs = res.first_stage
     dec = decimals_for([fs.jump, fs.se, fs.m_left, fs.m_right])
     row = (fmt_num(fs.jump, dec), fmt_num(fs.se, dec), fmt_z(fs.z), fmt_p(fs.pvalue), fmt_num(fs.m_left, dec),
-           fmt_num(fs.m_right, dec), f"{fs.z**2:.2f}", f"{fs.bandwidth:.4g}")
+           fmt_num(fs.m_right, dec), f"{fs.f_stat:.2f}", f"{fs.bandwidth:.4g}")
     headers = ("jump", "std err", "z", "P>|z|", "left", "right", "F", "h_T")
     return Section(title=f"First stage: take-up ({res.data.treatment_name}) at the cutoff", kind="table",
                    headers=headers, stubs=("take-up",), rows=(row,),

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import math
 import numbers
+import os
+import sys
 import warnings
 from collections.abc import Iterable, Mapping
 from typing import Any
@@ -29,6 +31,7 @@ __all__ = [
     "check_int",
     "resolve_n_jobs",
     "warn",
+    "Notes",
 ]
 
 
@@ -141,6 +144,52 @@ def resolve_n_jobs(n_jobs: Any) -> int:
     return int(n_jobs)
 
 
-def warn(text: str, category: type[Warning] = R3DWarning, stacklevel: int = 3) -> None:
-    """Issue a warning that points at the user's line (``stacklevel`` from the caller)."""
-    warnings.warn(text, category, stacklevel=stacklevel)
+#: Files of the package: a warning points at the first frame outside them (the user's line).
+_PKG_DIR = os.path.dirname(os.path.abspath(__file__)) + os.sep
+
+
+def _external_stacklevel() -> int:
+    """``stacklevel`` for the ``warnings.warn`` call in :func:`warn` that reaches the first
+    frame outside the ``r3d`` package (level 1 is :func:`warn` itself, 2 its caller, ...)."""
+    frame = sys._getframe(2)  # the caller of warn()
+    level = 2
+    while frame is not None and os.path.abspath(frame.f_code.co_filename).startswith(_PKG_DIR):
+        frame = frame.f_back
+        level += 1
+    return level
+
+
+def warn(text: str, category: type[Warning] = R3DWarning) -> None:
+    """Issue a warning where it arises, pointing at the user's line (the first frame outside ``r3d``).
+
+    This is the package's one warning mechanism: nothing captures and re-emits warnings.
+    Texts a user should find again in ``res.notes`` are collected explicitly with :class:`Notes`.
+    """
+    warnings.warn(text, category, stacklevel=_external_stacklevel())
+
+
+class Notes:
+    """User-facing notes of a model or a fit, collected explicitly (``res.notes``, the summary).
+
+    :meth:`warn` issues the warning at the user's line (:func:`warn`) and keeps its text;
+    :meth:`extend` records texts already warned about elsewhere (e.g. a selector's warnings).
+    """
+
+    __slots__ = ("_texts",)
+
+    def __init__(self, texts: Iterable[str] = ()) -> None:
+        self._texts = list(texts)
+
+    def warn(self, text: str, category: type[Warning] = R3DWarning) -> None:
+        """Warn at the user's line and keep the text."""
+        self._texts.append(text)
+        warnings.warn(text, category, stacklevel=_external_stacklevel())
+
+    def extend(self, texts: Iterable[str]) -> None:
+        """Keep texts that were already warned about."""
+        self._texts.extend(texts)
+
+    @property
+    def texts(self) -> tuple[str, ...]:
+        """The notes, in the order they arose."""
+        return tuple(self._texts)

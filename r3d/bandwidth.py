@@ -48,9 +48,6 @@ Kernel constants are exact: the one-sided integrals of polynomials times the
 from __future__ import annotations
 
 import math
-import os
-import sys
-import warnings
 from dataclasses import dataclass, field
 from fractions import Fraction
 from functools import lru_cache
@@ -61,14 +58,18 @@ import numpy as np
 from r3d._validation import (
     BandwidthWarning,
     InsufficientDataError,
+    Notes,
     check_choice,
     check_int,
     message,
+    resolve_n_jobs,
 )
-from r3d.locpoly import KERNEL_ALIASES, KERNELS, fit_side, kernel_function
+from r3d.locpoly import KERNEL_ALIASES, KERNELS, MAX_ORDER, _fit_side, kernel_function
 
 __all__ = [
     "BANDWIDTH_RULES",
+    "BandwidthChoice",
+    "choose_bandwidths",
     "MIN_UNITS_PER_SIDE",
     "NEAR_ZERO_BIAS",
     "BandwidthSelection",
@@ -110,33 +111,6 @@ _SIDE_TEXT = {"left": "left (x < cutoff)", "right": "right (x >= cutoff)"}
 #: the fit visits its in-window units in the same order either way, so the numbers are the
 #: same bits, at a cost proportional to the window instead of n x m.
 _WINDOW_SLACK = 1.0 + 1e-9
-
-
-# ---------------------------------------------------------------------------
-# warnings that point at the user's code
-# ---------------------------------------------------------------------------
-
-_PKG_DIR = os.path.dirname(os.path.abspath(__file__)) + os.sep
-
-
-def _external_stacklevel() -> int:
-    """``stacklevel`` for a ``warnings.warn`` call made in :func:`_warn` that points at
-    the first frame outside the ``r3d`` package (the user's line).
-
-    Level 1 is ``_warn`` itself, level 2 its caller, and so on.
-    """
-    frame = sys._getframe(2)  # the frame that called _warn
-    level = 2
-    while frame is not None and os.path.abspath(frame.f_code.co_filename).startswith(_PKG_DIR):
-        frame = frame.f_back
-        level += 1
-    return level
-
-
-def _warn(text: str, sink: list[str]) -> None:
-    """Issue a :class:`BandwidthWarning` at the user's line and record its text."""
-    sink.append(text)
-    warnings.warn(text, BandwidthWarning, stacklevel=_external_stacklevel())
 
 
 # ---------------------------------------------------------------------------
@@ -361,7 +335,11 @@ def density_at_cutoff(x: np.ndarray, *, cutoff: float, kernel: str) -> DensityEs
     DensityEstimate
     """
     kernel = check_choice("kernel", kernel, KERNELS, KERNEL_ALIASES)
-    x = _as_vector("x", x)
+    return _density_at_cutoff(_as_vector("x", x), cutoff=float(cutoff), kernel=kernel)
+
+
+def _density_at_cutoff(x: np.ndarray, *, cutoff: float, kernel: str) -> DensityEstimate:
+    """:func:`density_at_cutoff` on a validated float64 ``x``."""
     n = x.size
     if n < 2:
         raise ValueError(message("x", "at least 2 units", f"<{n} unit(s)>"))
@@ -642,6 +620,112 @@ class BandwidthSelection:
         return out
 
 
+#: Where a fuzzy fit's take-up bandwidth h_T came from.
+TREATMENT_SOURCES = ("user", "selected")
+
+
+@dataclass(frozen=True, slots=True)
+class BandwidthChoice:
+    """The bandwidths of one fit and where they came from.
+
+    Attributes
+    ----------
+    rule : str
+        "fixed" (given by the user) or the selector's rule ("mse", "imse", "cer-mse", "cer-imse").
+    h : ndarray
+        (1,) one bandwidth for every quantile level, or (m,) one per level.
+    selection : BandwidthSelection or None
+        The selector run that chose ``h``, with every intermediate; None for a fixed ``h``.
+    h_treatment : float or None
+        Fuzzy first-stage bandwidth h_T; None for a sharp design.
+    treatment_source : {"user", "selected"} or None
+        Whether h_T was given or selected; None for a sharp design.
+    treatment_selection : BandwidthSelection or None
+        The selector run that chose h_T: ``selection`` (its ``treatment_steps``) when both were
+        selected together, a separate MSE run on the take-up when ``h`` was fixed, None when
+        h_T was given.
+    """
+
+    rule: str
+    h: np.ndarray
+    selection: BandwidthSelection | None
+    h_treatment: float | None
+    treatment_source: str | None
+    treatment_selection: BandwidthSelection | None
+
+    @property
+    def warnings(self) -> tuple[str, ...]:
+        """Texts of the BandwidthWarnings the selector runs issued, in order."""
+        runs = [self.selection] + ([self.treatment_selection] if self.treatment_selection is not self.selection else [])
+        return tuple(w for run in runs if run is not None for w in run.warnings)
+
+    def as_dict(self) -> dict[str, Any]:
+        """The flat view of ``R3DResults.bandwidth_info``: the selection's intermediates
+        (``BandwidthSelection.as_dict``), ``{"treatment": ...}`` for a take-up bandwidth selected
+        on its own next to a fixed ``h``, or ``{}``."""
+        if self.selection is not None:
+            return self.selection.as_dict()
+        if self.treatment_selection is not None:
+            return {"treatment": self.treatment_selection.as_dict()}
+        return {}
+
+
+def choose_bandwidths(
+    x: np.ndarray,
+    Q: np.ndarray,
+    quantiles: np.ndarray,
+    *,
+    cutoff: float,
+    bandwidth: str | np.ndarray,
+    bandwidth_treatment: float | None,
+    t: np.ndarray | None,
+    kernel: str,
+    order: int,
+    pilot_order: int,
+    regularize: bool,
+    n_jobs: int | None,
+) -> BandwidthChoice:
+    """The bandwidth stage of a fit, on validated inputs.
+
+    Parameters
+    ----------
+    x, Q, quantiles
+        (n,) running variable, (n, m) unit quantiles, (m,) levels.
+    bandwidth : str or ndarray
+        A selector rule, or (1,) / (m,) bandwidths given by the user.
+    bandwidth_treatment : float or None
+        h_T given by the user (fuzzy designs); None selects it.
+    t : ndarray or None
+        (n,) take-up (fuzzy design).
+    kernel, order, pilot_order, regularize, n_jobs
+        As in :func:`select_bandwidths`.
+
+    Returns
+    -------
+    BandwidthChoice
+    """
+    fuzzy = t is not None
+    source = None if not fuzzy else ("user" if bandwidth_treatment is not None else "selected")
+    select_t = fuzzy and bandwidth_treatment is None
+    if isinstance(bandwidth, str):
+        sel = _select_bandwidths(x, Q, quantiles, cutoff=cutoff, rule=bandwidth, kernel=kernel, order=order,
+                                 s=pilot_order, regularize=regularize, t=t if select_t else None, n_jobs=n_jobs)
+        h = np.asarray(sel.h, dtype=np.float64)
+        if bandwidth in ("imse", "cer-imse"):
+            h = h[:1]
+        h_t = float(sel.h_treatment) if select_t else bandwidth_treatment
+        return BandwidthChoice(rule=bandwidth, h=h, selection=sel, h_treatment=h_t, treatment_source=source,
+                               treatment_selection=sel if select_t else None)
+    t_sel = None
+    h_t = bandwidth_treatment
+    if select_t:
+        t_sel = _select_bandwidths(x, t.reshape(-1, 1), np.array([0.5]), cutoff=cutoff, rule="mse", kernel=kernel,
+                                   order=order, s=pilot_order, regularize=regularize, t=None, n_jobs=n_jobs)
+        h_t = float(np.asarray(t_sel.h).reshape(-1)[0])
+    return BandwidthChoice(rule="fixed", h=bandwidth, selection=None, h_treatment=h_t, treatment_source=source,
+                           treatment_selection=t_sel)
+
+
 # ---------------------------------------------------------------------------
 # numerical steps
 # ---------------------------------------------------------------------------
@@ -804,19 +888,10 @@ def _side_fits(
     side: str,
     n_jobs: int | None,
 ) -> Any:
-    """One-sided local fit via :func:`r3d.locpoly.fit_side`, scalar h when all equal."""
-    hh: float | np.ndarray = float(h[0]) if np.all(h == h[0]) else h
-    return fit_side(
-        x,
-        Y,
-        cutoff=cutoff,
-        h=hh,
-        order=order,
-        kernel=kernel,
-        side=side,
-        return_coef_weights=True,
-        n_jobs=n_jobs,
-    )
+    """One-sided local fit (the compiled kernel via ``r3d.locpoly``), one common h when all are equal."""
+    hh = h[:1].copy() if np.all(h == h[0]) else h
+    return _fit_side(x, Y, cutoff=cutoff, h=hh, order=order, kernel=kernel, side=side, return_coef_weights=True,
+                     n_threads=resolve_n_jobs(n_jobs))
 
 
 def _window(x: np.ndarray, Y: np.ndarray, *, cutoff: float, h: np.ndarray, side: str) -> tuple[np.ndarray, np.ndarray]:
@@ -904,7 +979,7 @@ def _select_one(
     h_min: float,
     h_max: float,
     regularize: bool,
-    sink: list[str],
+    notes: Notes,
     n_jobs: int | None,
 ) -> SelectorSteps:
     """Steps 1-3 for one outcome (Y: (n, m) quantile curves, or T as (n, 1))."""
@@ -964,11 +1039,11 @@ def _select_one(
         return "quantile level(s) " + _fmt_q(quantiles, mask)
 
     if np.any(near_zero):
-        _warn(
+        notes.warn(
             f"Bandwidth selection: the estimated bias constant is zero for {_which(near_zero)} "
             f"(B^2{' + R' if regularize else ''} = 0), so the (I)MSE formula has no finite "
             f"minimiser; falling back to the data-range cap h_max = {h_max:.4g}.",
-            sink,
+            BandwidthWarning,
         )
     over = capped & ~near_zero
     if np.any(over):
@@ -979,17 +1054,17 @@ def _select_one(
             else " (with regularize=False an estimated bias constant near zero gives an "
             "unbounded bandwidth; regularize=True guards against it)"
         )
-        _warn(
+        notes.warn(
             f"Bandwidth selection: the (I)MSE-optimal bandwidth for {_which(over)} ({largest:.4g}) "
             f"exceeds the data range; capped at h_max = {h_max:.4g}, the largest distance from "
             f"the cutoff to a unit{hint}.",
-            sink,
+            BandwidthWarning,
         )
     if np.any(floored):
-        _warn(
+        notes.warn(
             f"Bandwidth selection: the bandwidth for {_which(floored)} keeps fewer than "
             f"{MIN_UNITS_PER_SIDE} units on a side; enlarged to h_min = {h_min:.4g}.",
-            sink,
+            BandwidthWarning,
         )
     return SelectorSteps(
         pilot_deriv_plus=pilot.deriv_plus,
@@ -1089,8 +1164,8 @@ def select_bandwidths(
     """
     rule = check_choice("rule", rule, BANDWIDTH_RULES)
     kernel = check_choice("kernel", kernel, KERNELS, KERNEL_ALIASES)
-    order = check_int("order", order, low=0, high=10)
-    s = check_int("pilot_order", pilot_order, low=0, high=10)
+    order = check_int("order", order, low=0, high=MAX_ORDER)
+    s = check_int("pilot_order", pilot_order, low=0, high=MAX_ORDER - 1)  # the selector fits order s + 1
     if not isinstance(regularize, (bool, np.bool_)):
         raise TypeError(message("regularize", "True or False", regularize))
     cutoff = float(cutoff)
@@ -1098,7 +1173,7 @@ def select_bandwidths(
         raise ValueError(message("cutoff", "a finite number", cutoff))
     x = _as_vector("x", x)
     n = x.size
-    Q = np.asarray(Q, dtype=float)
+    Q = np.ascontiguousarray(Q, dtype=float)
     if Q.ndim == 1:
         Q = Q[:, None]
     if Q.ndim != 2 or Q.shape[0] != n:
@@ -1117,13 +1192,22 @@ def select_bandwidths(
         if t.size != n:
             raise ValueError(message("t", f"an array of length n = {n}", t))
 
-    sink: list[str] = []
+    return _select_bandwidths(x, Q, quantiles, cutoff=cutoff, rule=rule, kernel=kernel, order=order, s=s,
+                              regularize=bool(regularize), t=t, n_jobs=n_jobs)
+
+
+def _select_bandwidths(x: np.ndarray, Q: np.ndarray, quantiles: np.ndarray, *, cutoff: float, rule: str,
+                       kernel: str, order: int, s: int, regularize: bool, t: np.ndarray | None,
+                       n_jobs: int | None) -> BandwidthSelection:
+    """:func:`select_bandwidths` on validated inputs (float64 arrays, canonical names)."""
+    n = x.size
+    notes = Notes()
     if order <= s:
-        _warn(
+        notes.warn(
             f"Bandwidth selection: order p = {order} is not above pilot_order s = {s}; the "
             f"bandwidth is (I)MSE-optimal for order s and the leading bias of the order-p "
             f"estimate is not handled. Use order > pilot_order for valid inference.",
-            sink,
+            BandwidthWarning,
         )
 
     xc = x - cutoff
@@ -1140,7 +1224,7 @@ def select_bandwidths(
                 f"`pilot_order`, or use more units."
             )
 
-    density = density_at_cutoff(x, cutoff=cutoff, kernel=kernel)
+    density = _density_at_cutoff(x, cutoff=cutoff, kernel=kernel)
     constants = kernel_constants(kernel, s)
     h_max = float(np.max(np.abs(xc)))
     h_min = min(_unit_floor(xc, MIN_UNITS_PER_SIDE), h_max * _PAD)
@@ -1150,7 +1234,7 @@ def select_bandwidths(
     steps = _select_one(
         x, Q, quantiles, what="outcome", cutoff=cutoff, imse=imse, cer=cer, kernel=kernel,
         constants=constants, f_hat=density.f_hat, n=n, h_min=h_min, h_max=h_max,
-        regularize=bool(regularize), sink=sink, n_jobs=n_jobs,
+        regularize=regularize, notes=notes, n_jobs=n_jobs,
     )
     t_steps = None
     h_t = None
@@ -1158,7 +1242,7 @@ def select_bandwidths(
         t_steps = _select_one(
             x, t[:, None], np.array([0.5]), what="treatment", cutoff=cutoff, imse=False, cer=cer,
             kernel=kernel, constants=constants, f_hat=density.f_hat, n=n, h_min=h_min,
-            h_max=h_max, regularize=bool(regularize), sink=sink, n_jobs=n_jobs,
+            h_max=h_max, regularize=regularize, notes=notes, n_jobs=n_jobs,
         )
         h_t = float(t_steps.h[0])
 
@@ -1179,8 +1263,8 @@ def select_bandwidths(
         h_max=h_max,
         h_min=h_min,
         cer_factor=cer,
-        regularize=bool(regularize),
+        regularize=regularize,
         steps=steps,
         treatment_steps=t_steps,
-        warnings=tuple(sink),
+        warnings=notes.texts,
     )

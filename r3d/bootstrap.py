@@ -1,9 +1,9 @@
-"""Multiplier bootstrap, uniform bands and tests over the quantile grid (METHOD.md §5).
+"""Multiplier bootstrap, uniform bands and tests over the quantile grid (docs/method.md, "Inference").
 
 Everything here works on an *influence matrix* ``a`` of shape ``(n, m)`` handed over by the
 estimator: for the sharp design ``a[i, j] = (w_i^+(q_j) - w_i^-(q_j)) * e_i(q_j)`` (intercept
 weights times residuals, zero for units outside the bandwidth); for the fuzzy design the
-delta-method combination of :func:`delta_method_influence`. With it
+delta-method combination of :func:`r3d.estimators.delta_method_influence`. With it
 
 * the bootstrap process is ``G_b(q_j) = sum_i xi_i^b a[i, j]`` with multipliers
   ``xi_i^b ~ N(0, 1)`` iid over units and draws, shared across the grid;
@@ -38,6 +38,8 @@ import numpy as np
 
 from r3d._ext import _bootstrap
 from r3d._validation import (
+    Notes,
+    WeakFirstStageWarning,
     check_choice,
     check_int,
     check_probability,
@@ -47,12 +49,16 @@ from r3d._validation import (
 
 __all__ = [
     "BAND_TYPES",
-    "TEST_TYPES",
+    "TESTS",
+    "TestStatistic",
+    "TestResults",
+    "Inference",
+    "infer",
+    "run_test",
     "UniformBand",
     "TestResult",
     "aggregate_clusters",
     "pointwise_variance",
-    "delta_method_influence",
     "bootstrap_draws",
     "draws_from_multipliers",
     "critical_value",
@@ -66,7 +72,6 @@ __all__ = [
 ]
 
 BAND_TYPES = ("uniform", "studentized")
-TEST_TYPES = ("nullity", "homogeneity", "gini")
 
 #: Memory cap for the multipliers held at once (one chunk of draws x clusters, float64).
 MAX_CHUNK_BYTES = 64 * 2**20
@@ -159,6 +164,143 @@ class TestResult:
         return bool(self.pvalue <= self.alpha)
 
 
+class TestResults:
+    """The results of one test on one or more quantile ranges (every test method returns this).
+
+    A sequence of :class:`TestResult` (``len``, iteration, ``[i]``) with a tidy :attr:`frame`;
+    with a single range (the default: the whole grid) its fields are also read directly
+    (``res.nullity_test().pvalue``).
+    """
+
+    __test__ = False  # not a pytest test class despite the name
+    __slots__ = ("_results",)
+    _FIELDS = ("test", "statistic", "critical_value", "pvalue", "range", "n_boot", "alpha", "indices", "reject")
+
+    def __init__(self, results: Sequence[TestResult]) -> None:
+        self._results = tuple(results)
+
+    def __len__(self) -> int:
+        return len(self._results)
+
+    def __iter__(self):
+        return iter(self._results)
+
+    def __getitem__(self, i: int) -> TestResult:
+        return self._results[i]
+
+    def __getattr__(self, name: str) -> Any:
+        if name in TestResults._FIELDS:
+            if len(self._results) != 1:
+                raise AttributeError(
+                    f"these results hold {len(self._results)} ranges; read `.{name}` of one of them "
+                    f"(results[i].{name}) or use `.frame`")
+            return getattr(self._results[0], name)
+        raise AttributeError(name)
+
+    @property
+    def frame(self) -> Any:
+        """One row per range: test, range_low, range_high, statistic, critical_value, pvalue, n_boot,
+        alpha, reject."""
+        import pandas as pd
+
+        return pd.DataFrame(
+            [{"test": r.test, "range_low": r.range[0], "range_high": r.range[1], "statistic": r.statistic,
+              "critical_value": r.critical_value, "pvalue": r.pvalue, "n_boot": r.n_boot, "alpha": r.alpha,
+              "reject": r.reject} for r in self._results]
+        )
+
+    def __repr__(self) -> str:
+        rows = ", ".join(f"[{r.range[0]:.3g}, {r.range[1]:.3g}]: S={r.statistic:.4g}, p={r.pvalue:.4g}"
+                         for r in self._results)
+        return f"<TestResults {self._results[0].test if self._results else ''}: {rows}>"
+
+
+# ---------------------------------------------------------------------------------------------
+# the inference stage of a fit
+# ---------------------------------------------------------------------------------------------
+#: Weak-instrument rule of thumb for the fuzzy first stage: warn when (jump / se)^2 < 10
+#: (Staiger and Stock's F < 10 with one instrument).
+WEAK_FIRST_STAGE_F = 10.0
+
+
+@dataclass(frozen=True, slots=True)
+class Inference:
+    """Pointwise and bootstrap inference of one fit (every number computed once, here).
+
+    Attributes
+    ----------
+    variance : ndarray
+        (m,) HC0 (cluster-robust with clusters) variance of tau.
+    draws : ndarray or None
+        (n_boot, m) bootstrap process G_b, None when n_boot = 0.
+    band : UniformBand or None
+        Uniform band at the fit's alpha.
+    average : float
+        The average effect, the integral of tau over (0, 1) (``r3d.estimators.average_weights``).
+    average_variance : float
+        Its variance.
+    jump_variance : float or None
+        Variance of the fuzzy first-stage jump.
+    jump_z : float or None
+        jump / se (``inf`` when se = 0); the first-stage F statistic is its square.
+    multipliers : numpy.random.Generator or None
+        A copy of the generator as it was before the draws, to replay the same multipliers
+        (e.g. for the per-side processes of the Gini test); None when n_boot = 0.
+    """
+
+    variance: np.ndarray
+    draws: np.ndarray | None
+    band: UniformBand | None
+    average: float
+    average_variance: float
+    jump_variance: float | None
+    jump_z: float | None
+    multipliers: np.random.Generator | None
+
+    @property
+    def f_stat(self) -> float | None:
+        """First-stage F = (jump / se)^2 (None for a sharp design)."""
+        return None if self.jump_z is None else self.jump_z**2
+
+
+def infer(est: Any, cluster_codes: np.ndarray | None, *, n_boot: int, alpha: float, band: str,
+          rng: np.random.Generator, progress: Any, n_threads: int, notes: Notes) -> Inference:
+    """Pointwise HC0 variance, the average effect, the first stage's z and the multiplier bootstrap.
+
+    Validated inputs: ``est`` an :class:`r3d.estimators.Estimate`, ``cluster_codes`` (n,) intp or None.
+    A weak fuzzy first stage (F below :data:`WEAK_FIRST_STAGE_F`) is noted and warned about.
+    """
+    from r3d.estimators import average_weights
+
+    a = est.influence
+    V = pointwise_variance(a, cluster_codes=cluster_codes)
+    w = average_weights(est.quantiles)
+    average = float(w @ est.tau)
+    a_avg = a @ w
+    avg_var = float(pointwise_variance(a_avg[:, None], cluster_codes=cluster_codes)[0])
+    jump_var = jump_z = None
+    fs = est.first_stage
+    if fs is not None:
+        jump_var = float(pointwise_variance(fs.influence[:, None], cluster_codes=cluster_codes)[0])
+        se = float(np.sqrt(jump_var))
+        jump_z = fs.jump / se if se > 0 else np.inf
+        f_stat = jump_z**2
+        if f_stat < WEAK_FIRST_STAGE_F:
+            notes.warn(f"Weak first stage: the take-up jump is {fs.jump:.3g} (se {se:.3g}, F = {f_stat:.2f} < "
+                       f"{WEAK_FIRST_STAGE_F:g}); the fuzzy estimates and their normal-based inference are "
+                       "unreliable.", WeakFirstStageWarning)
+    draws = ub = start = None
+    if n_boot:
+        import copy
+
+        start = copy.deepcopy(rng)
+        draws = bootstrap_draws(a, n_boot=n_boot, rng=rng, cluster_codes=cluster_codes, progress=progress,
+                                n_jobs=n_threads)
+        ub = uniform_band(est.tau, draws, alpha=alpha, band=band, se=np.sqrt(V))
+    return Inference(variance=V, draws=draws, band=ub, average=average, average_variance=avg_var,
+                     jump_variance=jump_var, jump_z=jump_z, multipliers=start)
+
+
 # ---------------------------------------------------------------------------------------------
 # influence matrix -> cluster sums, variance, draws
 # ---------------------------------------------------------------------------------------------
@@ -239,41 +381,6 @@ def pointwise_variance(a: Any, *, cluster_codes: Any = None) -> np.ndarray:
     """
     agg = aggregate_clusters(a, cluster_codes)
     return np.einsum("gj,gj->j", agg, agg)
-
-
-def delta_method_influence(
-    a: Any, a_treatment: Any, *, numerator: Any, denominator: float
-) -> np.ndarray:
-    """Fuzzy-design influence matrix by the delta method.
-
-    For ``tau_F(q) = N(q) / D`` the linearisation is ``(D a_i(q) - N(q) b_i) / D^2``.
-
-    Parameters
-    ----------
-    a : array_like, shape (n, m)
-        Outcome influence matrix (sharp formula, outcome bandwidths).
-    a_treatment : array_like, shape (n,)
-        First-stage influence ``b_i = (w_{T,i}^+ - w_{T,i}^-) e_{T,i}`` at ``h_T``.
-    numerator : array_like, shape (m,)
-        ``N(q) = m_+(q) - m_-(q)`` (monotonised).
-    denominator : float
-        ``D = m_{+,T} - m_{-,T}``, the first-stage jump (nonzero).
-
-    Returns
-    -------
-    ndarray, shape (n, m)
-    """
-    arr = _as_influence(a)
-    b = np.asarray(a_treatment, dtype=np.float64)
-    if b.shape != (arr.shape[0],):
-        raise ValueError(message("a_treatment", f"a 1-D array of length {arr.shape[0]}", b))
-    num = np.asarray(numerator, dtype=np.float64)
-    if num.shape != (arr.shape[1],):
-        raise ValueError(message("numerator", f"a 1-D array of length {arr.shape[1]}", num))
-    d = float(denominator)
-    if not math.isfinite(d) or d == 0.0:
-        raise ValueError(message("denominator", "a finite nonzero first-stage jump", denominator))
-    return (d * arr - b[:, None] * num[None, :]) / (d * d)
 
 
 def _gemm_rows(n_clusters: int) -> int:
@@ -644,27 +751,113 @@ def _check_grid(quantiles: Any, m: int) -> np.ndarray:
     return q
 
 
-def _sup_test(
-    name: str,
-    tau: Any,
-    draws: Any,
-    quantiles: Any,
-    ranges: Any,
-    alpha: float,
-    centre: bool,
-) -> list[TestResult]:
-    alpha = check_probability("alpha", alpha)
-    t, d = _check_draws(tau, draws)
-    q = _check_grid(quantiles, t.size)
+@dataclass(frozen=True, slots=True)
+class TestInputs:
+    """What a test statistic may use: the estimate and its bootstrap process on the grid.
+
+    Attributes
+    ----------
+    tau : ndarray, shape (m,)
+    draws : ndarray, shape (B, m)
+        Bootstrap process ``G_b`` of ``tau``.
+    quantiles : ndarray, shape (m,)
+    m_plus, m_minus : ndarray, shape (m,), optional
+        Monotonised one-sided limits (for statistics of the two limit distributions).
+    sides : callable, optional
+        Returns the per-side processes (:class:`SideDraws`, same multipliers as ``draws``);
+        called only by the statistics that need them.
+    """
+
+    tau: np.ndarray
+    draws: np.ndarray
+    quantiles: np.ndarray
+    m_plus: np.ndarray | None = None
+    m_minus: np.ndarray | None = None
+    sides: Callable[[], SideDraws] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class TestStatistic:
+    """One entry of the test registry :data:`TESTS`.
+
+    Attributes
+    ----------
+    name : str
+    null : str
+        H0 in words, for tables (``"tau(q) = 0"``); ``latex_null`` the same in LaTeX.
+    latex_null : str
+    min_points : int
+        Grid points a range must contain.
+    ranged : bool
+        Whether the test takes ``ranges`` (False: the whole grid only).
+    compute : callable
+        ``compute(inputs, idx) -> (S, S_b)``: the statistic and its (B,) bootstrap analogues on
+        the grid points ``idx``; large values speak against H0.
+    """
+
+    __test__ = False
+    name: str
+    null: str
+    latex_null: str
+    min_points: int
+    ranged: bool
+    compute: Callable[[TestInputs, np.ndarray], tuple[float, np.ndarray]]
+
+
+def _nullity(inp: TestInputs, idx: np.ndarray) -> tuple[float, np.ndarray]:
+    """S = max_R |tau|, S_b = max_R |G_b|."""
+    return float(np.max(np.abs(inp.tau[idx]))), np.max(np.abs(inp.draws[:, idx]), axis=1)
+
+
+def _homogeneity(inp: TestInputs, idx: np.ndarray) -> tuple[float, np.ndarray]:
+    """S = max_R |tau - mean_R tau|, S_b = max_R |G_b - mean_R G_b|."""
+    t_r = inp.tau[idx]
+    d_r = inp.draws[:, idx]
+    t_r = t_r - t_r.mean()
+    d_r = d_r - d_r.mean(axis=1, keepdims=True)
+    return float(np.max(np.abs(t_r))), np.max(np.abs(d_r), axis=1)
+
+
+def _gini(inp: TestInputs, idx: np.ndarray) -> tuple[float, np.ndarray]:
+    """S = |D|, S_b = |D_b - D| with D = Gini(m_+) - Gini(m_-) (see :func:`gini_test`)."""
+    q = inp.quantiles
+    mp, mm = inp.m_plus, inp.m_minus
+    d_hat = gini_coefficient(q, mp) - gini_coefficient(q, mm)
+    if not np.isfinite(d_hat):
+        raise ValueError(
+            message("m_plus", "limits whose mean is positive on both sides (Gini needs it)",
+                    "<a side with mean <= 0>")
+        )
+    sd = inp.sides()
+    d_boot = gini_coefficient(q, mp + sd.plus) - gini_coefficient(q, mm + sd.minus)
+    boot = np.abs(d_boot - d_hat)
+    boot = np.where(np.isfinite(boot), boot, np.inf)
+    return float(abs(d_hat)), boot
+
+
+#: The test statistics, by name: adding one is one entry here (and a method on R3DResults that
+#: gathers its inputs, if it needs more than tau and its draws).
+TESTS: dict[str, TestStatistic] = {
+    t.name: t
+    for t in (
+        TestStatistic("nullity", "tau(q) = 0", "$\\tau(q) = 0$", 1, True, _nullity),
+        TestStatistic("homogeneity", "tau(q) constant", "$\\tau(q)$ constant", 2, True, _homogeneity),
+        TestStatistic("gini", "equal Gini", "equal Gini", 2, False, _gini),
+    )
+}
+
+
+def run_test(name: str, inputs: TestInputs, *, ranges: Any = None, alpha: float = 0.05) -> TestResults:
+    """Run the registered test ``name`` on each range (validated ``inputs``; ``alpha`` in (0, 1)).
+
+    p-value ``(1 + #{b : S_b >= S}) / (B + 1)``; critical value as :func:`critical_value`.
+    """
+    spec = TESTS[name]
+    if ranges is not None and not spec.ranged:
+        raise ValueError(message("ranges", f"None for the {name} test (it uses the whole grid)", ranges))
     results = []
-    for rng_pair, idx in _resolve_ranges(ranges, q, 2 if centre else 1):
-        t_r = t[idx]
-        d_r = d[:, idx]
-        if centre:
-            t_r = t_r - t_r.mean()
-            d_r = d_r - d_r.mean(axis=1, keepdims=True)
-        stat = float(np.max(np.abs(t_r)))
-        boot = np.max(np.abs(d_r), axis=1)
+    for rng_pair, idx in _resolve_ranges(ranges, inputs.quantiles, spec.min_points):
+        stat, boot = spec.compute(inputs, idx)
         results.append(
             TestResult(
                 test=name,
@@ -677,12 +870,17 @@ def _sup_test(
                 indices=idx,
             )
         )
-    return results
+    return TestResults(results)
+
+
+def _checked_inputs(tau: Any, draws: Any, quantiles: Any) -> TestInputs:
+    t, d = _check_draws(tau, draws)
+    return TestInputs(tau=t, draws=d, quantiles=_check_grid(quantiles, t.size))
 
 
 def nullity_test(
     tau: Any, draws: Any, quantiles: Any, *, ranges: Any = None, alpha: float = 0.05
-) -> list[TestResult]:
+) -> TestResults:
     """Test H0: tau(q) = 0 for all grid points q in a range.
 
     Statistic ``S = max_{j in R} |tau(q_j)|``; bootstrap analogue
@@ -705,15 +903,16 @@ def nullity_test(
 
     Returns
     -------
-    list of TestResult
-        One per range, in the order given.
+    TestResults
+        One :class:`TestResult` per range, in the order given.
     """
-    return _sup_test("nullity", tau, draws, quantiles, ranges, alpha, centre=False)
+    alpha = check_probability("alpha", alpha)
+    return run_test("nullity", _checked_inputs(tau, draws, quantiles), ranges=ranges, alpha=alpha)
 
 
 def homogeneity_test(
     tau: Any, draws: Any, quantiles: Any, *, ranges: Any = None, alpha: float = 0.05
-) -> list[TestResult]:
+) -> TestResults:
     """Test H0: tau(q) is constant over the grid points in a range.
 
     Statistic ``S = max_{j in R} |tau(q_j) - mean_R tau|`` (equal-weight mean over the
@@ -729,10 +928,11 @@ def homogeneity_test(
 
     Returns
     -------
-    list of TestResult
-        One per range, in the order given.
+    TestResults
+        One :class:`TestResult` per range, in the order given.
     """
-    return _sup_test("homogeneity", tau, draws, quantiles, ranges, alpha, centre=True)
+    alpha = check_probability("alpha", alpha)
+    return run_test("homogeneity", _checked_inputs(tau, draws, quantiles), ranges=ranges, alpha=alpha)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -872,23 +1072,6 @@ def gini_test(
             message("draws_minus", f"an array of the same shape as `draws_plus` {dp_.shape}", dm)
         )
     q = _check_grid(quantiles, mp.size)
-    d_hat = gini_coefficient(q, mp) - gini_coefficient(q, mm)
-    if not np.isfinite(d_hat):
-        raise ValueError(
-            message("m_plus", "limits whose mean is positive on both sides (Gini needs it)",
-                    "<a side with mean <= 0>")
-        )
-    d_boot = gini_coefficient(q, mp + dp_) - gini_coefficient(q, mm + dm)
-    boot = np.abs(d_boot - d_hat)
-    boot = np.where(np.isfinite(boot), boot, np.inf)
-    stat = float(abs(d_hat))
-    return TestResult(
-        test="gini",
-        statistic=stat,
-        critical_value=critical_value(boot, alpha=alpha),
-        pvalue=float((1 + int(np.count_nonzero(boot >= stat))) / (boot.size + 1)),
-        range=(float(q[0]), float(q[-1])),
-        n_boot=int(boot.size),
-        alpha=alpha,
-        indices=np.arange(q.size),
-    )
+    inputs = TestInputs(tau=mp - mm, draws=dp_ - dm, quantiles=q, m_plus=mp, m_minus=mm,
+                        sides=lambda: SideDraws(plus=dp_, minus=dm))
+    return run_test("gini", inputs, alpha=alpha)[0]

@@ -24,9 +24,10 @@ import numpy as np
 import pandas as pd
 
 from r3d._ext import _grouping
-from r3d._validation import DroppedDataWarning, message, warn
+from r3d._validation import DroppedDataWarning, Notes, message
 
-__all__ = ["LongData", "UnitData", "as_float_array", "display_value", "prepare_long", "prepare_samples", "prepare_units"]
+__all__ = ["LongData", "ModelData", "Names", "UnitData", "as_float_array", "display_value", "prepare_long",
+           "prepare_quantiles", "prepare_samples", "prepare_units"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,8 +64,6 @@ class LongData:
 
     Attributes
     ----------
-    units : UnitData
-        Unit-level variables for the n units that kept at least one draw.
     y : ndarray
         (N,) float64 outcome draws (rows with missing outcome or weight removed).
     codes : ndarray
@@ -75,7 +74,6 @@ class LongData:
         Rows removed for a missing outcome or a missing/zero weight.
     """
 
-    units: UnitData
     y: np.ndarray
     codes: np.ndarray
     weights: np.ndarray | None
@@ -85,6 +83,66 @@ class LongData:
     def ndraws(self) -> int:
         """Number of draws used."""
         return int(self.y.shape[0])
+
+
+@dataclass(frozen=True, slots=True)
+class Names:
+    """Labels of the model's variables (formula terms or Series names), for results and tables."""
+
+    outcome: str = "outcome"
+    running: str = "running"
+    unit: str = "unit"
+    treatment: str | None = None
+    cluster: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ModelData:
+    """Everything a model knows about its data, validated once at the public edge.
+
+    Every constructor of ``R3D`` (long arrays, a formula, per-unit samples, a unit
+    quantile matrix, an out-of-core engine) reduces its input to one of these; the model
+    and every stage after it trust it.
+
+    Attributes
+    ----------
+    units : UnitData
+        Unit-level columns of the n units kept.
+    names : Names
+    draws : LongData or None
+        The within-unit draws; None when only unit quantiles are known.
+    qmat : ndarray or None
+        (n, m) unit quantiles given by the user or computed out of core (then ``draws`` is None).
+    grid : ndarray or None
+        (m,) quantile levels of ``qmat``.
+    quantile_method : str or None
+        How ``qmat`` was computed ("user-supplied" for ``from_quantiles``).
+    ndraws : int or None
+        Draws behind the model (None when unknown).
+    n_dropped_draws : int
+        Rows dropped for a missing outcome or a missing/zero weight.
+    n_single_draw_units : int or None
+        Units with a single draw (None when unknown).
+    notes : tuple of str
+        Data warnings raised while building (repeated in every fit's notes).
+    """
+
+    units: UnitData
+    names: Names
+    draws: LongData | None = None
+    qmat: np.ndarray | None = None
+    grid: np.ndarray | None = None
+    quantile_method: str | None = None
+    ndraws: int | None = None
+    n_dropped_draws: int = 0
+    n_single_draw_units: int | None = None
+    notes: tuple[str, ...] = ()
+
+
+def name_of(obj: Any, default: str) -> str:
+    """The ``name`` of a pandas Series (or Index), else ``default``."""
+    n = getattr(obj, "name", None)
+    return str(n) if n is not None else default
 
 
 def as_float_array(name: str, values: Any, *, allow_missing: bool = True, copy: bool = True) -> np.ndarray:
@@ -152,10 +210,7 @@ def _codes(name: str, values: Any) -> tuple[np.ndarray, pd.Index]:
         raise ValueError(message(name, "1-dimensional", f"<an array with {codes.ndim} dimensions>"))
     n_missing = int((codes < 0).sum())
     if n_missing:
-        raise ValueError(
-            message(name, "free of missing ids", f"<{n_missing} rows with a missing id>",
-                    "Drop those rows or give them an id.")
-        )
+        raise missing_ids_error(name, n_missing)
     return codes, pd.Index(uniques, name=getattr(values, "name", None))
 
 
@@ -250,13 +305,44 @@ def _unit_constant(name: str, values: np.ndarray, codes: np.ndarray, first: np.n
     bad_row = _grouping.first_varying(np.ascontiguousarray(values), np.ascontiguousarray(codes, dtype=np.intp),
                                       per_unit)
     if bad_row >= 0:
-        bad_unit = unit_ids[codes[bad_row]]
-        raise ValueError(
-            f"`{name}` must be constant within each unit ({what}); it varies within unit {display_value(bad_unit)} "
-            f"(values {display_value(per_unit[codes[bad_row]])} and {display_value(values[bad_row])}). "
-            "Fix the data or aggregate to one value per unit."
-        )
+        raise varies_error(name, what, unit_ids[codes[bad_row]], per_unit[codes[bad_row]], values[bad_row])
     return per_unit
+
+
+# ---------------------------------------------------------------------------------------------
+# the data policy: one message per rule, shared by the in-memory and out-of-core paths
+# ---------------------------------------------------------------------------------------------
+def varies_error(name: str, what: str, unit: Any, a: Any, b: Any) -> ValueError:
+    """A unit-level column takes two values (``a``, ``b``) within ``unit``."""
+    return ValueError(
+        f"`{name}` must be constant within each unit ({what}); it varies within unit {display_value(unit)} "
+        f"(values {display_value(a)} and {display_value(b)}). "
+        "Fix the data or aggregate to one value per unit."
+    )
+
+
+def missing_ids_error(name: str, n_missing: int) -> ValueError:
+    """Rows without an id (unit or cluster)."""
+    return ValueError(message(name, "free of missing ids", f"<{n_missing} rows with a missing id>",
+                              "Drop those rows or give them an id."))
+
+
+def empty_data_error() -> ValueError:
+    """No rows at all."""
+    return ValueError(message("outcome", "non-empty", "<0 rows>"))
+
+
+def infinite_outcome_error() -> ValueError:
+    """An outcome draw is infinite (missing ones are dropped, infinite ones are refused)."""
+    return ValueError(message("outcome", "finite or missing", "<infinite values>", "Replace them by NaN or drop them."))
+
+
+def bad_weights_error() -> ValueError:
+    """A within-unit weight is negative or infinite."""
+    return ValueError(
+        message("weights", "finite and non-negative", "<negative or infinite weights>",
+                "Sampling weights must be >= 0; rows with weight 0 or NaN are dropped.")
+    )
 
 
 def display_value(v: Any) -> str:
@@ -264,7 +350,8 @@ def display_value(v: Any) -> str:
     return repr(v.item()) if isinstance(v, np.generic) else repr(v)
 
 
-def _check_running(name: str, x: np.ndarray, unit_ids: pd.Index) -> None:
+def check_running(name: str, x: np.ndarray, unit_ids: pd.Index) -> None:
+    """Every unit has a finite running variable."""
     bad = ~np.isfinite(x)
     if bad.any():
         i = int(np.flatnonzero(bad)[0])
@@ -274,7 +361,8 @@ def _check_running(name: str, x: np.ndarray, unit_ids: pd.Index) -> None:
         )
 
 
-def _check_treatment(name: str, t: np.ndarray, unit_ids: pd.Index) -> np.ndarray:
+def check_treatment(name: str, t: np.ndarray, unit_ids: pd.Index) -> np.ndarray:
+    """Take-up is 0 or 1 for every unit; returned as float64."""
     ok = (t == 0) | (t == 1)
     if not ok.all():
         i = int(np.flatnonzero(~ok)[0])
@@ -308,8 +396,9 @@ def prepare_long(
     treatment: Any = None,
     weights: Any = None,
     cluster: Any = None,
+    names: Names | None = None,
     copy_outcome: bool = True,
-) -> LongData:
+) -> ModelData:
     """Validate long-format columns (one row per draw) and group them by unit.
 
     Parameters
@@ -319,32 +408,39 @@ def prepare_long(
         (any hashable values, any row order).
     treatment, weights, cluster : array-like (N,), optional
         Unit-level take-up (0/1), within-unit sampling weights, cluster ids.
+    names : Names, optional
+        Labels; default the Series names of the columns.
     copy_outcome : bool, default True
         False keeps a float64 ``outcome`` without copying it (for a new array the caller
         hands over, as ``from_formula`` does); the other columns are only read.
 
     Returns
     -------
-    LongData
+    ModelData
     """
+    if names is None:
+        names = Names(outcome=name_of(outcome, "outcome"), running=name_of(running, "running"),
+                      unit=name_of(unit, "unit"),
+                      treatment=None if treatment is None else name_of(treatment, "treatment"),
+                      cluster=None if cluster is None else name_of(cluster, "cluster"))
     y = as_float_array("outcome", outcome, copy=copy_outcome)
     n_rows = y.shape[0]
     if n_rows == 0:
-        raise ValueError(message("outcome", "non-empty", "<0 rows>"))
+        raise empty_data_error()
     x_rows = as_float_array("running", running, copy=False)  # read only: per-unit values are new arrays
     _same_length("running", x_rows, n_rows)
     codes, unit_ids, first = _unit_codes("unit", unit)
     _same_length("unit", codes, n_rows)
 
     x = _unit_constant("running", x_rows, codes, first, unit_ids, "it is a unit-level variable")
-    _check_running("running", x, unit_ids)
+    check_running("running", x, unit_ids)
 
     t = None
     if treatment is not None:
         t_rows = as_float_array("treatment", treatment, copy=False)
         _same_length("treatment", t_rows, n_rows)
         t = _unit_constant("treatment", t_rows, codes, first, unit_ids, "take-up is unit-level")
-        t = _check_treatment("treatment", t, unit_ids)
+        t = check_treatment("treatment", t, unit_ids)
 
     cl_codes = cl_ids = None
     if cluster is not None:
@@ -355,62 +451,59 @@ def prepare_long(
     if weights is not None:
         w = as_float_array("weights", weights)
         _same_length("weights", w, n_rows)
-    return _apply_missing_policy(units, y, codes, w)
+    return _apply_missing_policy(units, y, codes, w, names)
 
 
-def _apply_missing_policy(units: UnitData, y: np.ndarray, codes: np.ndarray, w: np.ndarray | None) -> LongData:
+def _apply_missing_policy(units: UnitData, y: np.ndarray, codes: np.ndarray, w: np.ndarray | None,
+                          names: Names) -> ModelData:
     """Drop rows with a missing outcome or a missing/zero weight, then units left empty (warned)."""
     if w is None:  # one compiled pass: counts per unit, missing draws, infinite draws
         y = np.ascontiguousarray(y)
         codes = np.ascontiguousarray(codes, dtype=np.intp)
         counts, n_dropped_draws, first_inf = _grouping.draw_counts(y, codes, len(units.unit_ids))
         if first_inf >= 0:
-            raise ValueError(message("outcome", "finite or missing", "<infinite values>",
-                                     "Replace them by NaN or drop them."))
+            raise infinite_outcome_error()
         if n_dropped_draws:
             keep = ~np.isnan(y)
             y, codes = y[keep], codes[keep]
-        return _drop_empty_units(units, y, codes, None, counts, n_dropped_draws)
+        return _drop_empty_units(units, y, codes, None, counts, n_dropped_draws, names)
     if np.isinf(y).any():
-        raise ValueError(message("outcome", "finite or missing", "<infinite values>", "Replace them by NaN or drop them."))
+        raise infinite_outcome_error()
     keep = ~np.isnan(y)
-    if w is not None:
-        if np.isinf(w).any() or (w < 0).any():
-            raise ValueError(
-                message("weights", "finite and non-negative", "<negative or infinite weights>",
-                        "Sampling weights must be >= 0; rows with weight 0 or NaN are dropped.")
-            )
-        keep &= ~np.isnan(w) & (w > 0)
+    if np.isinf(w).any() or (w < 0).any():
+        raise bad_weights_error()
+    keep &= ~np.isnan(w) & (w > 0)
     n_dropped_draws = int(keep.shape[0] - keep.sum())
     if n_dropped_draws:
-        y, codes = y[keep], codes[keep]
-        if w is not None:
-            w = w[keep]
+        y, codes, w = y[keep], codes[keep], w[keep]
     counts = np.bincount(codes, minlength=len(units.unit_ids))
-    return _drop_empty_units(units, y, codes, w, counts, n_dropped_draws)
+    return _drop_empty_units(units, y, codes, w, counts, n_dropped_draws, names)
 
 
-def report_empty_units(n_dropped: int, n_remaining: int, *, stacklevel: int) -> None:
+def report_empty_units(n_dropped: int, n_remaining: int, notes: Notes) -> None:
     """The one policy for units left without draws (in memory and out of core): an error if none
     remain, else a ``DroppedDataWarning`` that counts them."""
     if n_remaining == 0:
         raise ValueError(message("outcome", "non-missing for at least one unit", "<only missing values>"))
-    warn(
+    notes.warn(
         f"{n_dropped} unit(s) have no valid draws (all outcomes or weights missing, or no draws) "
         f"and were dropped; {n_remaining} units remain.",
         DroppedDataWarning,
-        stacklevel=stacklevel,
     )
 
 
 def _drop_empty_units(units: UnitData, y: np.ndarray, codes: np.ndarray, w: np.ndarray | None,
-                      counts: np.ndarray, n_dropped_draws: int) -> LongData:
+                      counts: np.ndarray, n_dropped_draws: int, names: Names) -> ModelData:
     """Drop (and warn about) units whose ``counts`` (n,) of valid draws are zero."""
+    notes = Notes()
     empty = counts == 0
     if empty.any():
         units, codes = _drop_units(units, ~empty, codes)
-        report_empty_units(int(empty.sum()), len(units.unit_ids), stacklevel=7)
-    return LongData(units=units, y=y, codes=codes, weights=w, n_dropped_draws=n_dropped_draws)
+        report_empty_units(int(empty.sum()), len(units.unit_ids), notes)
+        counts = counts[~empty]
+    draws = LongData(y=y, codes=codes, weights=w, n_dropped_draws=n_dropped_draws)
+    return ModelData(units=units, names=names, draws=draws, ndraws=draws.ndraws, n_dropped_draws=n_dropped_draws,
+                     n_single_draw_units=int((counts == 1).sum()), notes=notes.texts)
 
 
 def _drop_units(units: UnitData, keep: np.ndarray, codes: np.ndarray | None = None):
@@ -439,6 +532,13 @@ def _same_length(name: str, arr: np.ndarray, n: int) -> None:
         raise ValueError(message(name, f"of length {n} (one entry per row of `outcome`)", f"<length {arr.shape[0]}>"))
 
 
+def unit_names(running: Any, treatment: Any, cluster: Any) -> Names:
+    """Labels of per-unit inputs (``from_samples``/``from_quantiles``): their Series names."""
+    return Names(running=name_of(running, "running"),
+                 treatment=None if treatment is None else name_of(treatment, "treatment"),
+                 cluster=None if cluster is None else name_of(cluster, "cluster"))
+
+
 def prepare_units(
     running: Any,
     *,
@@ -459,13 +559,13 @@ def prepare_units(
             raise ValueError(message("unit_ids", f"of length {n_units}", f"<length {len(ids)}>"))
         if ids.has_duplicates:
             raise ValueError(message("unit_ids", "unique", "<duplicated ids>"))
-    _check_running("running", x, ids)
+    check_running("running", x, ids)
     t = None
     if treatment is not None:
         t = as_float_array("treatment", treatment)
         if t.shape[0] != n_units:
             raise ValueError(message("treatment", f"of length {n_units} (one value per unit)", f"<length {t.shape[0]}>"))
-        t = _check_treatment("treatment", t, ids)
+        t = check_treatment("treatment", t, ids)
     cl_codes = cl_ids = None
     if cluster is not None:
         cl_codes, cl_ids = _cluster_codes("cluster", cluster, None, None, ids)
@@ -482,7 +582,7 @@ def prepare_samples(
     weights: Sequence[Any] | None = None,
     cluster: Any = None,
     unit_ids: Any = None,
-) -> LongData:
+) -> ModelData:
     """Validate R3D-R style input: a list of per-unit draw arrays (``Y_list``)."""
     if isinstance(samples, (str, bytes, pd.DataFrame)) or (
         isinstance(samples, np.ndarray) and samples.dtype != object and samples.ndim != 2
@@ -510,4 +610,47 @@ def prepare_samples(
             if a.shape != b.shape:
                 raise ValueError(message(f"weights[{i}]", f"of length {a.shape[0]} like samples[{i}]", f"<length {b.shape[0]}>"))
         w = np.concatenate(ws)
-    return _apply_missing_policy(units, y, codes, w)
+    return _apply_missing_policy(units, y, codes, w, unit_names(running, treatment, cluster))
+
+
+def prepare_quantiles(
+    qmat: Any,
+    running: Any,
+    grid: np.ndarray,
+    *,
+    treatment: Any = None,
+    cluster: Any = None,
+    unit_ids: Any = None,
+) -> ModelData:
+    """Validate a precomputed unit quantile matrix (n units x m levels on ``grid``).
+
+    Rows that are entirely missing are dropped with a warning; a row with some missing
+    values, or a row that decreases, is an error.
+    """
+    if isinstance(qmat, pd.DataFrame):
+        qmat = qmat.to_numpy(dtype=np.float64, na_value=np.nan)
+    Q = np.array(qmat, dtype=np.float64, order="C", copy=True)  # the stages take C-contiguous arrays
+    if Q.ndim != 2 or Q.shape[1] != grid.size:
+        raise ValueError(message("qmat", f"a 2-D array with {grid.size} columns (one per quantile level)", Q))
+    units = prepare_units(running, n_units=Q.shape[0], treatment=treatment, cluster=cluster, unit_ids=unit_ids)
+    notes = Notes()
+    nan_rows = np.isnan(Q)
+    empty = nan_rows.all(axis=1)
+    partial = nan_rows.any(axis=1) & ~empty
+    if partial.any() or np.isinf(Q).any():
+        i = int(np.flatnonzero(partial | np.isinf(Q).any(axis=1))[0])
+        raise ValueError(message("qmat", "finite in every row that is not entirely missing",
+                                 f"<non-finite values in the row of unit {display_value(units.unit_ids[i])}>"))
+    if empty.any():
+        units = _drop_units(units, ~empty)
+        Q = Q[~empty]
+        notes.warn(f"{int(empty.sum())} unit(s) have no quantiles (rows entirely missing) and were dropped; "
+                   f"{Q.shape[0]} units remain.", DroppedDataWarning)
+    dec = np.diff(Q, axis=1) < -1e-12 * np.maximum(1.0, np.abs(Q[:, 1:]))
+    if dec.any():
+        i = int(np.flatnonzero(dec.any(axis=1))[0])
+        raise ValueError(message("qmat", "non-decreasing along each row (a quantile function)",
+                                 f"<a decreasing row for unit {display_value(units.unit_ids[i])}>",
+                                 "Check that columns follow `quantiles` in increasing order."))
+    return ModelData(units=units, names=unit_names(running, treatment, cluster), qmat=Q, grid=grid,
+                     quantile_method="user-supplied", notes=notes.texts)

@@ -1,8 +1,8 @@
-"""The two R3D estimators (METHOD.md §4), sharp and fuzzy, and their influence terms.
+"""The two R3D estimators (docs/method.md), sharp and fuzzy, and their influence terms.
 
 ``estimate`` takes the unit quantile matrix and returns the limits, tau and the
 per-unit influence matrix ``a`` (n x m) whose column sums of squares are the HC0
-variance and whose multiplier sums are the bootstrap process (METHOD.md §5):
+variance and whose multiplier sums are the bootstrap process (r3d/bootstrap.py):
 
 - sharp: a_i(q) = [w_i^+(q) - w_i^-(q)] e_i(q), e the residual of unit i's own
   side fit (for ``frechet``, of its isotonic-projected fitted curve);
@@ -17,13 +17,17 @@ from dataclasses import dataclass
 import numpy as np
 
 from r3d._ext import _isotonic
-from r3d._validation import resolve_n_jobs
-from r3d.locpoly import SideFit, fit_side
+from r3d._validation import Notes, SmallSampleWarning, check_choice, check_int, check_positive, resolve_n_jobs
+from r3d.locpoly import MAX_ORDER, SideFit, _as_bandwidths, _as_float_1d, _as_outcome_matrix, _fit_side, canonical_kernel
 from r3d.monotone import isotonic, rearrange
 
-__all__ = ["METHODS", "Estimate", "FirstStage", "estimate", "first_stage", "average_weights"]
+__all__ = ["METHODS", "Estimate", "FirstStage", "LocalJump", "average_weights", "delta_method_influence", "estimate",
+           "first_stage", "local_jump", "check_units_per_side"]
 
 METHODS = ("frechet", "simple")
+
+#: Warn when a side has fewer units with positive kernel weight than this multiple of p + 1.
+FEW_UNITS_PER_PARAMETER = 5
 
 #: A take-up jump smaller than this (in absolute value, take-up is 0/1) is treated as no
 #: discontinuity: the fuzzy ratio is not identified and we refuse to divide by it.
@@ -96,16 +100,6 @@ class Estimate:
     influence: np.ndarray
     first_stage: FirstStage | None
 
-    @property
-    def fuzzy(self) -> bool:
-        """True for a fuzzy design."""
-        return self.first_stage is not None
-
-    @property
-    def numerator(self) -> np.ndarray:
-        """(m,) jump in the monotonised average quantile function, m_+ - m_-."""
-        return self.m_plus - self.m_minus
-
 
 def _residuals(x: np.ndarray, Y: np.ndarray, cutoff: float, fit_plus: SideFit, fit_minus: SideFit,
                *, project: bool, n_jobs: int | None) -> np.ndarray:
@@ -162,16 +156,76 @@ def _residuals_and_influence(x: np.ndarray, Y: np.ndarray, cutoff: float, fit_pl
                                     resolve_n_jobs(n_jobs))
 
 
+@dataclass(frozen=True, slots=True)
+class LocalJump:
+    """One-sided local polynomial limits at the cutoff of k unit-level columns, with influence terms.
+
+    The smoother every unit-level column passes through: the unit quantiles (k = m), the
+    take-up of a fuzzy design (k = 1), and next covariates or unit weights.
+
+    Attributes
+    ----------
+    fit_plus, fit_minus : SideFit
+        Right (treated) and left side fits of the columns.
+    residuals : ndarray
+        (n, k) e_i of each unit's own side fit, 0 for units outside the window (for a
+        projected fit, of its isotonic-projected fitted curve).
+    influence : ndarray
+        (n, k) a_i = (w_i^+ - w_i^-) e_i: the column sums of squares are the HC0 variance of
+        the raw jump, its multiplier sums the bootstrap process.
+    """
+
+    fit_plus: SideFit
+    fit_minus: SideFit
+    residuals: np.ndarray
+    influence: np.ndarray
+
+
+def local_jump(x: np.ndarray, Y: np.ndarray, *, cutoff: float, h: np.ndarray, order: int, kernel: str,
+               project: bool, n_threads: int) -> LocalJump:
+    """Fit both sides of the cutoff to the columns of ``Y`` (n, k) and form the influence terms.
+
+    Validated inputs (C-contiguous float64); ``h`` is (1,) or (k,); ``project`` projects each
+    in-window unit's fitted curve on non-decreasing functions before taking residuals (Fréchet).
+    """
+    fp = _fit_side(x, Y, cutoff=cutoff, h=h, order=order, kernel=kernel, side="right", n_threads=n_threads)
+    fm = _fit_side(x, Y, cutoff=cutoff, h=h, order=order, kernel=kernel, side="left", n_threads=n_threads)
+    e, a = _residuals_and_influence(x, Y, cutoff, fp, fm, project=project, n_jobs=n_threads)
+    return LocalJump(fit_plus=fp, fit_minus=fm, residuals=e, influence=a)
+
+
 def first_stage(x: np.ndarray, t: np.ndarray, *, cutoff: float, h: float, order: int, kernel: str,
-                n_jobs: int | None = None) -> FirstStage:
-    """Local polynomial jump in take-up ``t`` (n,) at the cutoff with bandwidth ``h``."""
-    T = np.asarray(t, dtype=np.float64).reshape(-1, 1)
-    fp = fit_side(x, T, cutoff=cutoff, h=h, order=order, kernel=kernel, side="right", n_jobs=n_jobs)
-    fm = fit_side(x, T, cutoff=cutoff, h=h, order=order, kernel=kernel, side="left", n_jobs=n_jobs)
-    e = _residuals(x, T, cutoff, fp, fm, project=False, n_jobs=n_jobs)
-    b = ((fp.weights - fm.weights) * e)[:, 0]
-    mp, mm = float(fp.intercept[0]), float(fm.intercept[0])
-    return FirstStage(jump=mp - mm, m_plus=mp, m_minus=mm, h=float(h), influence=b, fit_plus=fp, fit_minus=fm)
+                n_threads: int = 1) -> FirstStage:
+    """Local polynomial jump in take-up ``t`` (n,) at the cutoff with bandwidth ``h`` (validated inputs)."""
+    lj = local_jump(x, t.reshape(-1, 1), cutoff=cutoff, h=np.array([float(h)]), order=order, kernel=kernel,
+                    project=False, n_threads=n_threads)
+    mp, mm = float(lj.fit_plus.intercept[0]), float(lj.fit_minus.intercept[0])
+    return FirstStage(jump=mp - mm, m_plus=mp, m_minus=mm, h=float(h), influence=lj.influence[:, 0],
+                      fit_plus=lj.fit_plus, fit_minus=lj.fit_minus)
+
+
+def delta_method_influence(a: np.ndarray, b: np.ndarray, *, numerator: np.ndarray, denominator: float) -> np.ndarray:
+    """Fuzzy-design influence matrix by the delta method.
+
+    For ``tau_F(q) = N(q) / D`` the linearisation is ``(D a_i(q) - N(q) b_i) / D^2``.
+
+    Parameters
+    ----------
+    a : ndarray, shape (n, m)
+        Outcome influence matrix (sharp formula, outcome bandwidths).
+    b : ndarray, shape (n,)
+        First-stage influence ``b_i = (w_{T,i}^+ - w_{T,i}^-) e_{T,i}`` at ``h_T``.
+    numerator : ndarray, shape (m,)
+        ``N(q) = m_+(q) - m_-(q)`` (monotonised).
+    denominator : float
+        ``D = m_{+,T} - m_{-,T}``, the first-stage jump (nonzero).
+
+    Returns
+    -------
+    ndarray, shape (n, m)
+    """
+    D = denominator
+    return (D * a - b[:, None] * numerator[None, :]) / D**2
 
 
 def estimate(
@@ -188,7 +242,7 @@ def estimate(
     h_treatment: float | None = None,
     n_jobs: int | None = None,
 ) -> Estimate:
-    """Estimate tau(q) on the grid (METHOD.md §4).
+    """Estimate tau(q) on the grid (docs/method.md, "Estimators").
 
     Parameters
     ----------
@@ -208,25 +262,43 @@ def estimate(
     -------
     Estimate
     """
-    per_q = np.ndim(h) > 0 and np.size(h) > 1
-    if method == "frechet" and per_q:
+    method = check_choice("method", method, METHODS)
+    kernel = canonical_kernel(kernel)
+    order = check_int("order", order, low=0, high=MAX_ORDER)
+    x = _as_float_1d("x", x)
+    Q = _as_outcome_matrix(Q, x.shape[0])
+    quantiles = np.asarray(quantiles, dtype=np.float64)
+    h = _as_bandwidths(h, Q.shape[1])
+    if method == "frechet" and h.size > 1:
         raise ValueError("`bandwidth` must be a single number for method='frechet' (one bandwidth for all "
                          "quantiles); got an array. Use method='simple' for per-quantile bandwidths.")
-    fp = fit_side(x, Q, cutoff=cutoff, h=h, order=order, kernel=kernel, side="right", n_jobs=n_jobs)
-    fm = fit_side(x, Q, cutoff=cutoff, h=h, order=order, kernel=kernel, side="left", n_jobs=n_jobs)
+    if t is not None:
+        t = _as_float_1d("t", t)
+        if h_treatment is None:
+            raise ValueError("`bandwidth_treatment` is required for a fuzzy design when `bandwidth` is a number.")
+        h_treatment = check_positive("h_treatment", h_treatment)
+    return _estimate(x, Q, quantiles, cutoff=float(cutoff), h=h, order=order, kernel=kernel, method=method, t=t,
+                     h_treatment=h_treatment, n_threads=resolve_n_jobs(n_jobs))
+
+
+def _estimate(x: np.ndarray, Q: np.ndarray, quantiles: np.ndarray, *, cutoff: float, h: np.ndarray, order: int,
+              kernel: str, method: str, t: np.ndarray | None, h_treatment: float | None,
+              n_threads: int) -> Estimate:
+    """:func:`estimate` on validated inputs (``h`` (1,) or (m,))."""
+    out = local_jump(x, Q, cutoff=cutoff, h=h, order=order, kernel=kernel, project=(method == "frechet"),
+                     n_threads=n_threads)
+    fp, fm = out.fit_plus, out.fit_minus
     m_plus_raw, m_minus_raw = fp.intercept.copy(), fm.intercept.copy()
     if method == "simple":
         m_plus, m_minus = rearrange(m_plus_raw), rearrange(m_minus_raw)
     else:
         m_plus, m_minus = isotonic(m_plus_raw), isotonic(m_minus_raw)
-    e, a = _residuals_and_influence(x, Q, cutoff, fp, fm, project=(method == "frechet"), n_jobs=n_jobs)
     numerator = m_plus - m_minus
+    a = out.influence
 
     fs = None
     if t is not None:
-        if h_treatment is None:
-            raise ValueError("`bandwidth_treatment` is required for a fuzzy design when `bandwidth` is a number.")
-        fs = first_stage(x, t, cutoff=cutoff, h=h_treatment, order=order, kernel=kernel, n_jobs=n_jobs)
+        fs = first_stage(x, t, cutoff=cutoff, h=h_treatment, order=order, kernel=kernel, n_threads=n_threads)
         D = fs.jump
         if not np.isfinite(D) or abs(D) < FIRST_STAGE_ZERO:
             raise ValueError(
@@ -235,12 +307,12 @@ def estimate(
                 "or fit a sharp design."
             )
         tau = numerator / D
-        a = (D * a - fs.influence[:, None] * numerator[None, :]) / D**2
+        a = delta_method_influence(a, fs.influence, numerator=numerator, denominator=D)
     else:
         tau = numerator
     return Estimate(
         method=method,
-        quantiles=np.asarray(quantiles, dtype=np.float64),
+        quantiles=quantiles,
         tau=tau,
         m_plus=m_plus,
         m_minus=m_minus,
@@ -248,10 +320,21 @@ def estimate(
         m_minus_raw=m_minus_raw,
         fit_plus=fp,
         fit_minus=fm,
-        residuals=e,
+        residuals=out.residuals,
         influence=a,
         first_stage=fs,
     )
+
+
+def check_units_per_side(est: Estimate, order: int, notes: Notes) -> None:
+    """Note (and warn) when a side has few units with positive kernel weight for order ``order``."""
+    need = FEW_UNITS_PER_PARAMETER * (order + 1)
+    for side, fit in (("left", est.fit_minus), ("right", est.fit_plus)):
+        n = int(np.min(fit.n_effective))
+        if n < need:
+            notes.warn(f"Only {n} units receive positive kernel weight on the {side} side (fewer than "
+                       f"{need} = {FEW_UNITS_PER_PARAMETER} x (order + 1)); estimates and standard errors "
+                       "may be unstable. Consider a larger bandwidth or a lower order.", SmallSampleWarning)
 
 
 def average_weights(quantiles: np.ndarray) -> np.ndarray:

@@ -335,13 +335,18 @@ def fit_side(
     order = check_int("order", order, low=0, high=MAX_ORDER)
     if isinstance(cutoff, bool) or not isinstance(cutoff, numbers.Real) or not np.isfinite(cutoff):
         raise ValueError(message("cutoff", "a finite real number", cutoff))
-    cutoff = float(cutoff)
     x = _as_float_1d("x", x)
-    n = x.shape[0]
-    Y = _as_outcome_matrix(Y, n)
-    m = Y.shape[1]
-    h_arr = _as_bandwidths(h, m)
-    n_threads = resolve_n_jobs(n_jobs)
+    Y = _as_outcome_matrix(Y, x.shape[0])
+    return _fit_side(x, Y, cutoff=float(cutoff), h=_as_bandwidths(h, Y.shape[1]), order=order, kernel=kernel,
+                     side=side, return_coef_weights=bool(return_coef_weights), n_threads=resolve_n_jobs(n_jobs))
+
+
+def _fit_side(x: np.ndarray, Y: np.ndarray, *, cutoff: float, h: np.ndarray, order: int, kernel: str, side: str,
+              return_coef_weights: bool = False, n_threads: int = 1) -> SideFit:
+    """:func:`fit_side` on validated inputs: C-contiguous float64 ``x`` (n,) and ``Y`` (n, m), ``h`` (1,)
+    or (m,) positive, canonical ``kernel`` and ``side``, ``n_threads`` >= 1."""
+    n, m = Y.shape
+    h_arr = h
     kcode = _locpoly.KERNEL_CODES[kernel]
     right = side == "right"
 

@@ -1,97 +1,36 @@
 """R3D: the model. Holds validated data; ``fit()`` takes the estimation choices and
 orchestrates the pipeline (unit quantiles -> bandwidth -> estimator -> inference ->
 results). Numbers are computed by module functions; nothing numerical lives here.
+
+The public edge validates once: every constructor reduces its input to a frozen
+:class:`r3d.data.ModelData` (the one place a model's attributes are set is
+:meth:`R3D._from_data`), and ``fit()`` turns its arguments into a frozen
+:class:`r3d.options.FitOptions`. The stages after that trust their inputs.
 """
 
 from __future__ import annotations
 
-import contextlib
+import copy
 import numbers
 import sys
-import warnings
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from r3d import bootstrap as _boot
-from r3d._validation import (
-    DroppedDataWarning,
-    R3DWarning,
-    SmallSampleWarning,
-    WeakFirstStageWarning,
-    check_choice,
-    check_int,
-    check_positive,
-    check_probability,
-    message,
-    resolve_n_jobs,
-)
-from r3d.data import (
-    LongData,
-    UnitData,
-    _drop_units,
-    as_float_array,
-    display_value,
-    prepare_long,
-    prepare_samples,
-    prepare_units,
-)
-from r3d.estimators import METHODS, Estimate, average_weights, estimate
+from r3d._validation import Notes, check_choice, message
+from r3d.bandwidth import BandwidthSelection, _select_bandwidths, choose_bandwidths
+from r3d.bootstrap import infer
+from r3d.data import ModelData, Names, prepare_long, prepare_quantiles, prepare_samples
+from r3d.estimators import Estimate, _estimate, check_units_per_side
 from r3d.formula import data_column, parse_formula
 from r3d.locpoly import canonical_kernel
+from r3d.options import check_orders, fit_options, resolve_rule
 from r3d.quantiles import QUANTILE_METHODS, quantile_grid, unit_quantiles
-from r3d.results import DataInfo, FitSpec, Inference, R3DResults
+from r3d.results import DataInfo, FitSpec, R3DResults
 
 __all__ = ["R3D"]
-
-BANDWIDTH_RULES = ("auto", "mse", "imse", "cer-mse", "cer-imse")
-#: Weak-instrument rule of thumb for the fuzzy first stage: warn when (jump / se)^2 < 10
-#: (Staiger and Stock's F < 10 with one instrument).
-WEAK_FIRST_STAGE_F = 10.0
-#: Warn when a side has fewer units with positive kernel weight than this multiple of p + 1.
-FEW_UNITS_PER_PARAMETER = 5
-
-
-@dataclass(frozen=True, slots=True)
-class _Names:
-    outcome: str = "outcome"
-    running: str = "running"
-    unit: str = "unit"
-    treatment: str | None = None
-    cluster: str | None = None
-
-
-def _single_threaded_blas() -> contextlib.AbstractContextManager:
-    """BLAS on one thread for the duration of a fit (when threadpoolctl is installed).
-
-    A fit's BLAS calls are thin products (n x 3 pilot designs, one matrix-vector product);
-    the heavy loops are r3d's own OpenMP kernels, sized by ``n_jobs``. Letting OpenBLAS's
-    pthreads run on top of them oversubscribes the cores (several times slower on a busy
-    machine) and gains nothing; the results are the same bits either way.
-    """
-    try:
-        from threadpoolctl import threadpool_limits
-    except ImportError:  # pragma: no cover - optional
-        return contextlib.nullcontext()
-    return threadpool_limits(limits=1, user_api="blas")
-
-
-def _reemit(caught: list, stacklevel: int = 3) -> list[str]:
-    """Re-issue recorded warnings so they point at the user's line; return r3d's messages as notes."""
-    notes = []
-    for w in caught:
-        if issubclass(w.category, R3DWarning):
-            notes.append(str(w.message))
-        warnings.warn(w.message, w.category, stacklevel=stacklevel)
-    return notes
-
-
-def _name(obj: Any, default: str) -> str:
-    n = getattr(obj, "name", None)
-    return str(n) if n is not None else default
 
 
 def _check_cutoff(cutoff: Any, x: np.ndarray) -> float:
@@ -107,8 +46,6 @@ def _check_cutoff(cutoff: Any, x: np.ndarray) -> float:
                     c, f"No unit has a running variable {side} it (range [{x.min():.6g}, {x.max():.6g}]).")
         )
     return c
-
-
 
 
 class R3D:
@@ -157,33 +94,27 @@ class R3D:
         weights: Any = None,
         cluster: Any = None,
     ) -> None:
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always")
-            long = prepare_long(outcome, running, unit, treatment=treatment, weights=weights, cluster=cluster)
-        names = _Names(
-            outcome=_name(outcome, "outcome"), running=_name(running, "running"), unit=_name(unit, "unit"),
-            treatment=None if treatment is None else _name(treatment, "treatment"),
-            cluster=None if cluster is None else _name(cluster, "cluster"),
-        )
-        self._setup(long.units, long=long, cutoff=cutoff, names=names, notes=_reemit(caught))
+        self._init(prepare_long(outcome, running, unit, treatment=treatment, weights=weights, cluster=cluster),
+                   cutoff=cutoff)
 
-    # Draw counts and quantile method of a model whose quantiles were computed out of core
-    # (r3d.backends: from_parquet, from_formula on a Dask DataFrame); from_quantiles has none.
-    _ndraws_ooc: int | None = None
-    _n_dropped_draws_ooc: int = 0
-    _qmat_method: str = "user-supplied"
+    #: The formula the model was built from (None when built from arrays).
+    formula: str | None = None
+    #: Labels of the parameters of the fit this model object belongs to (see ``R3DResults.model``).
+    _exog_names: list[str] | None = None
 
-    def _setup(self, units: UnitData, *, long: LongData | None, cutoff: Any, names: _Names,
-               qmat: np.ndarray | None = None, qgrid: np.ndarray | None = None,
-               notes: list[str] | None = None) -> None:
-        self._notes = list(notes or [])  # data warnings, repeated in every fit's notes
-        self._units = units
-        self._long = long
-        self._names = names
-        self.cutoff = _check_cutoff(cutoff, units.x)
-        self._qmat = qmat
-        self._qgrid = qgrid
+    def _init(self, data: ModelData, *, cutoff: Any, formula: str | None = None) -> None:
+        """The one place a model's state is set (every constructor ends here)."""
+        self._data = data
+        self.cutoff = _check_cutoff(cutoff, data.units.x)
+        self.formula = formula
         self._cache: dict[tuple, np.ndarray] = {}
+
+    @classmethod
+    def _from_data(cls, data: ModelData, *, cutoff: Any, formula: str | None = None) -> R3D:
+        """Build a model from validated data (the constructors and the out-of-core engines)."""
+        obj = cls.__new__(cls)
+        obj._init(data, cutoff=cutoff, formula=formula)
+        return obj
 
     # ------------------------------------------------------------------ constructors
     @classmethod
@@ -238,16 +169,11 @@ class R3D:
         t_col = None if treatment is None else data_column("treatment", treatment, data)
         w_col = None if weights is None else data_column("weights", weights, data)
         c_col = None if cluster is None else data_column("cluster", cluster, data)
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always")
-            long = prepare_long(cols.outcome, cols.running, unit_col, treatment=t_col, weights=w_col, cluster=c_col,
-                                copy_outcome=False)  # the formula's columns are new arrays
-        names = _Names(outcome=cols.outcome_name, running=cols.running_name, unit=str(unit),
-                       treatment=treatment, cluster=cluster)
-        obj = cls.__new__(cls)
-        obj._setup(long.units, long=long, cutoff=cutoff, names=names, notes=_reemit(caught))
-        obj.formula = formula
-        return obj
+        names = Names(outcome=cols.outcome_name, running=cols.running_name, unit=str(unit), treatment=treatment,
+                      cluster=cluster)
+        data = prepare_long(cols.outcome, cols.running, unit_col, treatment=t_col, weights=w_col, cluster=c_col,
+                            names=names, copy_outcome=False)  # the formula's columns are new arrays
+        return cls._from_data(data, cutoff=cutoff, formula=formula)
 
     @classmethod
     def from_parquet(
@@ -330,16 +256,9 @@ class R3D:
         unit_ids : array-like (n,), optional
             Labels (default 0..n-1).
         """
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always")
-            long = prepare_samples(samples, running, treatment=treatment, weights=weights, cluster=cluster,
-                                   unit_ids=unit_ids)
-        names = _Names(running=_name(running, "running"),
-                       treatment=None if treatment is None else _name(treatment, "treatment"),
-                       cluster=None if cluster is None else _name(cluster, "cluster"))
-        obj = cls.__new__(cls)
-        obj._setup(long.units, long=long, cutoff=cutoff, names=names, notes=_reemit(caught))
-        return obj
+        data = prepare_samples(samples, running, treatment=treatment, weights=weights, cluster=cluster,
+                               unit_ids=unit_ids)
+        return cls._from_data(data, cutoff=cutoff)
 
     @classmethod
     def from_quantiles(
@@ -358,109 +277,107 @@ class R3D:
         Rows that are entirely missing are dropped with a warning; a row with some
         missing values, or a row that decreases, is an error.
         """
-        grid = quantile_grid(quantiles)
-        if isinstance(qmat, pd.DataFrame):
-            qmat = qmat.to_numpy(dtype=np.float64, na_value=np.nan)
-        Q = np.array(qmat, dtype=np.float64, copy=True)
-        if Q.ndim != 2 or Q.shape[1] != grid.size:
-            raise ValueError(message("qmat", f"a 2-D array with {grid.size} columns (one per quantile level)", Q))
-        units = prepare_units(running, n_units=Q.shape[0], treatment=treatment, cluster=cluster, unit_ids=unit_ids)
-        notes: list[str] = []
-        nan_rows = np.isnan(Q)
-        empty = nan_rows.all(axis=1)
-        partial = nan_rows.any(axis=1) & ~empty
-        if partial.any() or np.isinf(Q).any():
-            i = int(np.flatnonzero(partial | np.isinf(Q).any(axis=1))[0])
-            raise ValueError(message("qmat", "finite in every row that is not entirely missing",
-                                     f"<non-finite values in the row of unit {display_value(units.unit_ids[i])}>"))
-        if empty.any():
-            units = _drop_units(units, ~empty)
-            Q = Q[~empty]
-            text = (f"{int(empty.sum())} unit(s) have no quantiles (rows entirely missing) and were dropped; "
-                    f"{Q.shape[0]} units remain.")
-            notes.append(text)
-            warnings.warn(text, DroppedDataWarning, stacklevel=2)
-        dec = np.diff(Q, axis=1) < -1e-12 * np.maximum(1.0, np.abs(Q[:, 1:]))
-        if dec.any():
-            i = int(np.flatnonzero(dec.any(axis=1))[0])
-            raise ValueError(message("qmat", "non-decreasing along each row (a quantile function)",
-                                     f"<a decreasing row for unit {display_value(units.unit_ids[i])}>",
-                                     "Check that columns follow `quantiles` in increasing order."))
-        names = _Names(running=_name(running, "running"),
-                       treatment=None if treatment is None else _name(treatment, "treatment"),
-                       cluster=None if cluster is None else _name(cluster, "cluster"))
-        obj = cls.__new__(cls)
-        obj._setup(units, long=None, cutoff=cutoff, names=names, qmat=Q, qgrid=grid, notes=notes)
-        return obj
+        data = prepare_quantiles(qmat, running, quantile_grid(quantiles), treatment=treatment, cluster=cluster,
+                                 unit_ids=unit_ids)
+        return cls._from_data(data, cutoff=cutoff)
 
     # ------------------------------------------------------------------ data properties
     @property
     def nobs(self) -> int:
         """Number of units."""
-        return int(self._units.x.shape[0])
+        return int(self._data.units.x.shape[0])
 
     @property
     def ndraws(self) -> int | None:
         """Number of within-unit draws used (None when built from quantiles)."""
-        return self._ndraws_ooc if self._long is None else self._long.ndraws
+        return self._data.ndraws
 
     @property
     def unit_ids(self) -> pd.Index:
         """Unit labels, in order of first appearance."""
-        return self._units.unit_ids
+        return self._data.units.unit_ids
 
     @property
     def running(self) -> pd.Series:
         """Running variable per unit."""
-        return pd.Series(self._units.x, index=self.unit_ids, name=self._names.running)
+        return pd.Series(self._data.units.x, index=self.unit_ids, name=self._data.names.running)
 
     @property
     def treatment(self) -> pd.Series | None:
         """Take-up per unit (fuzzy design), else None."""
-        t = self._units.t
-        return None if t is None else pd.Series(t, index=self.unit_ids, name=self._names.treatment)
+        t = self._data.units.t
+        return None if t is None else pd.Series(t, index=self.unit_ids, name=self._data.names.treatment)
 
     @property
     def n_dropped_draws(self) -> int:
         """Rows dropped for a missing outcome or a missing/zero weight."""
-        return self._n_dropped_draws_ooc if self._long is None else self._long.n_dropped_draws
+        return self._data.n_dropped_draws
 
     @property
     def n_single_draw_units(self) -> int | None:
         """Units with a single draw (allowed: their quantile function is a point mass); None from quantiles."""
-        if self._long is None:
-            return None
-        return int((np.bincount(self._long.codes, minlength=self.nobs) == 1).sum())
+        return self._data.n_single_draw_units
 
     @property
     def n_dropped_units(self) -> int:
         """Units dropped because no draws (or quantiles) remained."""
-        return self._units.n_dropped_units
+        return self._data.units.n_dropped_units
+
+    @property
+    def endog_names(self) -> str:
+        """The outcome's name (statsmodels' name for it; used by ``summary_col``)."""
+        return self._data.names.outcome
+
+    @property
+    def exog_names(self) -> list[str] | None:
+        """Labels of the fitted parameters, "tau(0.10)", ... (set on ``R3DResults.model``; None on
+        a model that has not been fitted)."""
+        return None if self._exog_names is None else list(self._exog_names)
 
     def __repr__(self) -> str:
-        design = "fuzzy" if self._units.t is not None else "sharp"
+        design = "fuzzy" if self._data.units.t is not None else "sharp"
         draws = "" if self.ndraws is None else f", {self.ndraws} draws"
         return f"<R3D: {design}, {self.nobs} units{draws}, cutoff={self.cutoff:g}>"
 
     # ------------------------------------------------------------------ unit quantiles
-    def _quantile_matrix(self, quantiles: Any, method: str, n_jobs: int | None) -> tuple[np.ndarray, np.ndarray]:
-        if self._qmat is not None:
-            if quantiles is None:
-                return self._qgrid, self._qmat
-            grid = quantile_grid(quantiles)
-            idx = np.searchsorted(self._qgrid, grid)
-            ok = (idx < self._qgrid.size) & (np.abs(self._qgrid[np.minimum(idx, self._qgrid.size - 1)] - grid) < 1e-12)
-            if not ok.all():
-                raise ValueError(message("quantiles", "a subset of the levels given to from_quantiles", grid,
-                                         "Omit `quantiles` to use all of them."))
-            return grid, self._qmat[:, idx]
+    def _grid(self, quantiles: Any) -> np.ndarray:
+        """The fit's quantile grid (for a model built from quantiles: a subset of its levels)."""
+        d = self._data
+        if d.qmat is None:
+            return quantile_grid(quantiles)
+        if quantiles is None:
+            return d.grid
         grid = quantile_grid(quantiles)
+        idx = np.searchsorted(d.grid, grid)
+        ok = (idx < d.grid.size) & (np.abs(d.grid[np.minimum(idx, d.grid.size - 1)] - grid) < 1e-12)
+        if not ok.all():
+            raise ValueError(message("quantiles", "a subset of the levels given to from_quantiles", grid,
+                                     "Omit `quantiles` to use all of them."))
+        return grid
+
+    def _check_quantile_method(self, method: str) -> str:
+        """The method behind the unit quantiles of a fit (fixed for a model built from quantiles)."""
+        given = self._data.quantile_method
+        if given is not None and method not in ("linear", given):
+            raise ValueError(message(
+                "quantile_method", f"{given!r} (the unit quantiles were given or computed when the "
+                "model was built)", method, "Rebuild the model with the method you want."))
+        return method if given is None else given
+
+    def _quantile_matrix(self, grid: np.ndarray, method: str, n_threads: int | None) -> np.ndarray:
+        """(n, m) C-contiguous unit quantiles on ``grid`` (validated), cached for the latest grid."""
+        d = self._data
+        if d.qmat is not None:
+            if grid is d.grid:
+                return d.qmat
+            return np.ascontiguousarray(d.qmat[:, np.searchsorted(d.grid, grid)])
         key = (method, grid.tobytes())
         if key not in self._cache:
-            long = self._long
-            Q = unit_quantiles(long.y, long.codes, self.nobs, grid, method=method, weights=long.weights, n_jobs=n_jobs)
+            draws = d.draws
+            Q = unit_quantiles(draws.y, draws.codes, self.nobs, grid, method=method, weights=draws.weights,
+                               n_jobs=n_threads)
             self._cache = {key: Q}  # keep only the latest matrix
-        return grid, self._cache[key]
+        return self._cache[key]
 
     def unit_quantiles(self, quantiles: Any = None, method: str = "linear") -> pd.DataFrame:
         """Quantiles of each unit's draws.
@@ -479,12 +396,14 @@ class R3D:
             Index = unit ids, one column per level.
         """
         method = check_choice("method", method, QUANTILE_METHODS)
-        grid, Q = self._quantile_matrix(quantiles, method, None)
+        grid = self._grid(quantiles)
+        Q = self._quantile_matrix(grid, method, None)
         return pd.DataFrame(Q.copy(), index=self.unit_ids, columns=pd.Index(grid, name="quantile"))
 
     # ------------------------------------------------------------------ fitting
     def fit(
         self,
+        *,
         method: str = "frechet",
         order: int = 2,
         pilot_order: int = 1,
@@ -504,6 +423,8 @@ class R3D:
         """Estimate tau(q), its pointwise standard errors and (with ``n_boot > 0``)
         uniform bands and tests.
 
+        Every option is keyword-only.
+
         Parameters
         ----------
         method : {"frechet", "simple"}
@@ -521,7 +442,7 @@ class R3D:
         bandwidth_treatment : float, optional
             Fuzzy first-stage bandwidth; None selects it (MSE rule on take-up).
         regularize : bool, default True
-            Bias-variance regularisation in the selector (METHOD.md §6).
+            Bias-variance regularisation in the selector (docs/method.md, "Bandwidths").
         quantiles : None, int or array-like
             Quantile grid (default 0.01..0.99).
         quantile_method : str
@@ -542,160 +463,64 @@ class R3D:
         -------
         R3DResults
         """
-        method = check_choice("method", method, METHODS, aliases={"wasserstein": "frechet", "pointwise": "simple"})
-        order = check_int("order", order, low=0, high=10)
-        pilot_order = check_int("pilot_order", pilot_order, low=0, high=9)
-        kernel = canonical_kernel(kernel)
-        quantile_method = check_choice("quantile_method", quantile_method, QUANTILE_METHODS)
-        n_boot = check_int("n_boot", n_boot, low=0)
-        alpha = check_probability("alpha", alpha)
-        band = check_choice("band", band, _boot.BAND_TYPES, aliases={"studentised": "studentized", "sup-t": "studentized"})
-        if not isinstance(regularize, (bool, np.bool_)):
-            raise TypeError(message("regularize", "True or False", regularize))
-        if n_boot and n_boot < int(np.ceil(1 / alpha)) - 1:
-            raise ValueError(message("n_boot", f"0 or at least {int(np.ceil(1 / alpha)) - 1} for alpha={alpha:g}",
-                                     n_boot, "Use more bootstrap draws (999 is the default)."))
-        threads = resolve_n_jobs(n_jobs)
-        gen = np.random.default_rng(rng)
+        units = self._data.units
+        grid = self._grid(quantiles)
+        opts = fit_options(method=method, order=order, pilot_order=pilot_order, kernel=kernel, bandwidth=bandwidth,
+                           bandwidth_treatment=bandwidth_treatment, regularize=regularize, quantiles=quantiles,
+                           quantile_method=quantile_method, n_boot=n_boot, alpha=alpha, band=band, rng=rng,
+                           n_jobs=n_jobs, progress=progress, grid_size=grid.size, fuzzy=units.t is not None)
+        qmethod = self._check_quantile_method(opts.quantile_method)
+        notes = Notes(self._data.notes)
 
-        with warnings.catch_warnings(record=True) as caught, _single_threaded_blas():
-            warnings.simplefilter("always")
-            if self._qmat is not None and quantile_method not in ("linear", self._qmat_method):
-                raise ValueError(message(
-                    "quantile_method", f"{self._qmat_method!r} (the unit quantiles were given or computed when the "
-                    "model was built)", quantile_method, "Rebuild the model with the method you want."))
-            grid, Q = self._quantile_matrix(quantiles, quantile_method, threads)
-            rule, h, h_t, info = self._bandwidths(bandwidth, bandwidth_treatment, method=method, grid=grid, Q=Q,
-                                                  kernel=kernel, order=order, pilot_order=pilot_order,
-                                                  regularize=bool(regularize), n_jobs=threads)
-            est = estimate(self._units.x, Q, grid, cutoff=self.cutoff, h=h if h.size > 1 else float(h[0]),
-                           order=order, kernel=kernel, method=method, t=self._units.t, h_treatment=h_t,
-                           n_jobs=threads)
-            inf = _inference(est, self._units.cluster_codes, n_boot=n_boot, alpha=alpha, band=band, rng=gen,
-                             progress=progress, n_jobs=threads)
-            _check_fit(est, inf, order)
-        notes = self._notes + _reemit(caught)
+        Q = self._quantile_matrix(grid, opts.quantile_method, opts.n_threads)
+        bw = choose_bandwidths(units.x, Q, grid, cutoff=self.cutoff, bandwidth=opts.bandwidth,
+                               bandwidth_treatment=opts.bandwidth_treatment, t=units.t, kernel=opts.kernel,
+                               order=opts.order, pilot_order=opts.pilot_order, regularize=opts.regularize,
+                               n_jobs=opts.n_threads)
+        notes.extend(bw.warnings)
+        est = _estimate(units.x, Q, grid, cutoff=self.cutoff, h=bw.h, order=opts.order, kernel=opts.kernel,
+                        method=opts.method, t=units.t, h_treatment=bw.h_treatment, n_threads=opts.n_threads)
+        check_units_per_side(est, opts.order, notes)
+        inf = infer(est, units.cluster_codes, n_boot=opts.n_boot, alpha=opts.alpha, band=opts.band, rng=opts.rng,
+                    progress=opts.progress, n_threads=opts.n_threads, notes=notes)
 
-        x = self._units.x
+        x = units.x
         n_right = int((x >= self.cutoff).sum())
+        names = self._data.names
         data = DataInfo(
-            outcome_name=self._names.outcome, running_name=self._names.running, unit_name=self._names.unit,
-            treatment_name=self._names.treatment, cluster_name=self._names.cluster, cutoff=self.cutoff,
+            outcome_name=names.outcome, running_name=names.running, unit_name=names.unit,
+            treatment_name=names.treatment, cluster_name=names.cluster, cutoff=self.cutoff,
             nobs=self.nobs, ndraws=self.ndraws, n_left=self.nobs - n_right, n_right=n_right,
             n_dropped_draws=self.n_dropped_draws, n_dropped_units=self.n_dropped_units,
-            n_clusters=None if self._units.cluster_ids is None else len(self._units.cluster_ids),
+            n_clusters=None if units.cluster_ids is None else len(units.cluster_ids),
             unit_ids=self.unit_ids, n_single_draw_units=self.n_single_draw_units,
         )
-        spec = FitSpec(method=method, order=order, pilot_order=pilot_order, kernel=kernel, bandwidth_rule=rule,
-                       quantile_method=quantile_method if self._qmat is None else self._qmat_method,
-                       n_boot=n_boot, alpha=alpha, band=band, regularize=bool(regularize))
-        return R3DResults(estimate=est, inference=inf, spec=spec, data=data, bandwidth=h,
-                          bandwidth_treatment=h_t, bandwidth_info=info, notes=notes)
+        spec = FitSpec(method=opts.method, order=opts.order, pilot_order=opts.pilot_order, kernel=opts.kernel,
+                       bandwidth_rule=opts.rule, quantile_method=qmethod, n_boot=opts.n_boot, alpha=opts.alpha,
+                       band=opts.band, regularize=opts.regularize)
+        return R3DResults(model=self._fitted_view(est), estimate=est, inference=inf, spec=spec, data=data,
+                          bandwidth=bw, notes=list(notes.texts))
 
-    def _bandwidths(self, bandwidth: Any, bandwidth_treatment: Any, *, method: str, grid: np.ndarray,
-                    Q: np.ndarray, kernel: str, order: int, pilot_order: int, regularize: bool,
-                    n_jobs: int | None = None):
-        """Resolve ``bandwidth``/``bandwidth_treatment`` to numbers (selecting them if asked)."""
-        fuzzy = self._units.t is not None
-        h_t = None
-        if bandwidth_treatment is not None:
-            if not fuzzy:
-                raise ValueError(message("bandwidth_treatment", "None for a sharp design (no `treatment`)",
-                                         bandwidth_treatment))
-            h_t = check_positive("bandwidth_treatment", bandwidth_treatment)
-        if isinstance(bandwidth, str):
-            rule = check_choice("bandwidth", bandwidth, BANDWIDTH_RULES)
-            if rule == "auto":
-                rule = "imse" if method == "frechet" else "mse"
-            if method == "frechet" and rule in ("mse", "cer-mse"):
-                raise ValueError(message("bandwidth", "an IMSE rule ('imse', 'cer-imse', 'auto') or a number for "
-                                         "method='frechet'", bandwidth,
-                                         "The Fréchet estimator uses one bandwidth for all quantiles."))
-            sel = self._select(rule, grid, Q, kernel=kernel, order=order, pilot_order=pilot_order,
-                               regularize=regularize, with_treatment=fuzzy and h_t is None, n_jobs=n_jobs)
-            h = np.asarray(sel.h, dtype=np.float64)
-            if rule in ("imse", "cer-imse"):
-                h = h[:1]
-            if fuzzy and h_t is None:
-                h_t = float(sel.h_treatment)
-            return rule, h, h_t, sel.as_dict()
-        if np.ndim(bandwidth) == 0:
-            h = np.array([check_positive("bandwidth", bandwidth)])
-        else:
-            h = as_float_array("bandwidth", np.ravel(np.asarray(bandwidth, dtype=object)))
-            if h.size != grid.size:
-                raise ValueError(message("bandwidth", f"a number or an array of {grid.size} bandwidths (one per "
-                                         "quantile)", f"<an array of length {h.size}>"))
-            if not (np.isfinite(h).all() and (h > 0).all()):
-                raise ValueError(message("bandwidth", "finite and > 0 for every quantile", "<an array with "
-                                         "non-positive or missing entries>"))
-            if method == "frechet":
-                raise ValueError(message("bandwidth", "a single number for method='frechet'",
-                                         "<an array of per-quantile bandwidths>",
-                                         "Use method='simple' for per-quantile bandwidths."))
-            if np.all(h == h[0]):
-                h = h[:1]
-        info: dict[str, Any] = {}
-        if fuzzy and h_t is None:
-            sel = self._select("mse", np.array([0.5]), self._units.t.reshape(-1, 1), kernel=kernel, order=order,
-                               pilot_order=pilot_order, regularize=regularize, with_treatment=False, n_jobs=n_jobs)
-            h_t = float(np.asarray(sel.h).reshape(-1)[0])
-            info = {"treatment": sel.as_dict()}
-        return "fixed", h, h_t, info
+    def _fitted_view(self, est: Estimate) -> R3D:
+        """This model (sharing its data) labelled with the fit's parameter names, for ``res.model``."""
+        from r3d._summary import format_level
 
-    def _select_bandwidth(self, *, method, order, pilot_order, kernel, rule, quantiles, quantile_method, regularize):
+        view = copy.copy(self)
+        view._exog_names = [f"tau({format_level(q)})" for q in est.quantiles]
+        return view
+
+    def _select_bandwidth(self, *, method, order, pilot_order, kernel, rule, quantiles, quantile_method,
+                          regularize) -> BandwidthSelection:
         """Public face of the selector (``r3d.select_bandwidth``)."""
-        method = check_choice("method", method, METHODS)
+        method = check_choice("method", method, ("frechet", "simple"))
         kernel = canonical_kernel(kernel)
-        rule = check_choice("rule", rule, BANDWIDTH_RULES)
-        if rule == "auto":
-            rule = "imse" if method == "frechet" else "mse"
-        grid, Q = self._quantile_matrix(quantiles, check_choice("quantile_method", quantile_method, QUANTILE_METHODS),
-                                        None)
-        return self._select(rule, grid, Q, kernel=kernel, order=check_int("order", order, low=0, high=10),
-                            pilot_order=check_int("pilot_order", pilot_order, low=0, high=9),
-                            regularize=bool(regularize), with_treatment=self._units.t is not None)
-
-    def _select(self, rule, grid, Q, *, kernel, order, pilot_order, regularize, with_treatment, n_jobs=None):
-        from r3d.bandwidth import select_bandwidths
-
-        return select_bandwidths(self._units.x, Q, grid, cutoff=self.cutoff, rule=rule, kernel=kernel, order=order,
-                                 pilot_order=pilot_order, regularize=regularize,
-                                 t=self._units.t if with_treatment else None, n_jobs=n_jobs)
-
-
-def _inference(est: Estimate, cluster_codes: np.ndarray | None, *, n_boot: int, alpha: float, band: str,
-               rng: np.random.Generator, progress: Any = False, n_jobs: int | None = None) -> Inference:
-    """Pointwise HC0 variance, the average effect's variance and the multiplier bootstrap."""
-    a = est.influence
-    V = _boot.pointwise_variance(a, cluster_codes=cluster_codes)
-    a_avg = a @ average_weights(est.quantiles)
-    avg_var = float(_boot.pointwise_variance(a_avg[:, None], cluster_codes=cluster_codes)[0])
-    jump_var = None
-    if est.first_stage is not None:
-        jump_var = float(_boot.pointwise_variance(est.first_stage.influence[:, None], cluster_codes=cluster_codes)[0])
-    draws = ub = None
-    if n_boot:
-        draws = _boot.bootstrap_draws(a, n_boot=n_boot, rng=rng, cluster_codes=cluster_codes, progress=progress,
-                                      n_jobs=n_jobs)
-        ub = _boot.uniform_band(est.tau, draws, alpha=alpha, band=band, se=np.sqrt(V))
-    return Inference(variance=V, draws=draws, band=ub, average_variance=avg_var, jump_variance=jump_var)
-
-
-def _check_fit(est: Estimate, inf: Inference, order: int) -> None:
-    """Warnings a user should see about a fit (recorded in the results' notes)."""
-    need = FEW_UNITS_PER_PARAMETER * (order + 1)
-    for side, fit in (("left", est.fit_minus), ("right", est.fit_plus)):
-        n = int(np.min(fit.n_effective))
-        if n < need:
-            warnings.warn(f"Only {n} units receive positive kernel weight on the {side} side (fewer than "
-                          f"{need} = {FEW_UNITS_PER_PARAMETER} x (order + 1)); estimates and standard errors "
-                          "may be unstable. Consider a larger bandwidth or a lower order.", SmallSampleWarning)
-    fs = est.first_stage
-    if fs is not None and inf.jump_variance is not None:
-        se = np.sqrt(inf.jump_variance)
-        f_stat = (fs.jump / se) ** 2 if se > 0 else np.inf
-        if f_stat < WEAK_FIRST_STAGE_F:
-            warnings.warn(f"Weak first stage: the take-up jump is {fs.jump:.3g} (se {se:.3g}, F = {f_stat:.2f} < "
-                          f"{WEAK_FIRST_STAGE_F:g}); the fuzzy estimates and their normal-based inference are "
-                          "unreliable.", WeakFirstStageWarning)
+        rule = resolve_rule(rule, method, name="rule")
+        order, pilot_order = check_orders(order, pilot_order)
+        if not isinstance(regularize, (bool, np.bool_)):
+            raise TypeError(message("regularize", "True or False", regularize))
+        grid = self._grid(quantiles)
+        method_q = check_choice("quantile_method", quantile_method, QUANTILE_METHODS)
+        Q = self._quantile_matrix(grid, method_q, None)
+        return _select_bandwidths(self._data.units.x, Q, grid, cutoff=self.cutoff, rule=rule, kernel=kernel,
+                                  order=order, s=pilot_order, regularize=bool(regularize), t=self._data.units.t,
+                                  n_jobs=None)

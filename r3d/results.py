@@ -8,6 +8,8 @@ and plots them. ``results`` never imports ``model``.
 
 from __future__ import annotations
 
+import math
+import copy
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -17,9 +19,11 @@ from scipy import stats
 
 from r3d import bootstrap as _boot
 from r3d._validation import check_choice, check_probability, message
-from r3d.estimators import Estimate, average_weights
+from r3d.bandwidth import BandwidthChoice
+from r3d.bootstrap import Inference
+from r3d.estimators import Estimate
 
-__all__ = ["AverageEffect", "DataInfo", "FirstStageResult", "FitSpec", "Inference", "R3DResults", "ResultNames"]
+__all__ = ["AverageEffect", "DataInfo", "FirstStageResult", "FitSpec", "Inference", "R3DResults"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,31 +64,6 @@ class DataInfo:
 
 
 @dataclass(frozen=True, slots=True)
-class Inference:
-    """Pointwise and bootstrap inference of one fit.
-
-    Attributes
-    ----------
-    variance : ndarray
-        (m,) HC0 (cluster-robust with clusters) variance of tau.
-    draws : ndarray or None
-        (n_boot, m) bootstrap process G_b, None when n_boot = 0.
-    band : UniformBand or None
-        Uniform band at the fit's alpha.
-    average_variance : float
-        Variance of the average effect.
-    jump_variance : float or None
-        Variance of the fuzzy first-stage jump.
-    """
-
-    variance: np.ndarray
-    draws: np.ndarray | None
-    band: _boot.UniformBand | None
-    average_variance: float
-    jump_variance: float | None
-
-
-@dataclass(frozen=True, slots=True)
 class AverageEffect:
     """∫ tau(q) dq over (0, 1): the effect on the unit-level mean outcome.
 
@@ -103,7 +82,7 @@ class AverageEffect:
 
 @dataclass(frozen=True, slots=True)
 class FirstStageResult:
-    """Fuzzy first stage: the jump in take-up at the cutoff."""
+    """Fuzzy first stage: the jump in take-up at the cutoff (``f_stat`` = z^2, the first-stage F)."""
 
     jump: float
     se: float
@@ -113,6 +92,7 @@ class FirstStageResult:
     m_right: float
     bandwidth: float
     n_effective: dict = field(default_factory=dict)
+    f_stat: float = math.nan
 
 
 class R3DResults:
@@ -135,8 +115,14 @@ class R3DResults:
         The bandwidth (a Series per quantile for per-quantile bandwidths).
     bandwidth_treatment : float or None
         Fuzzy first-stage bandwidth.
+    bandwidth_choice : r3d.bandwidth.BandwidthChoice
+        Where the bandwidths came from: the rule, the selector run with every intermediate
+        (None for a fixed bandwidth), h_T and its source.
     bandwidth_info : dict
-        Every intermediate of the bandwidth selector (empty for a fixed bandwidth).
+        Flat view of ``bandwidth_choice`` (every intermediate of the selector; empty for a
+        fixed bandwidth).
+    model : R3D
+        The model (sharing its data), labelled with this fit's parameter names.
     limits : pandas.DataFrame
         Columns "left", "right" (monotonised ``m_-``, ``m_+``) and "left_raw", "right_raw".
     first_stage : FirstStageResult or None
@@ -150,23 +136,37 @@ class R3DResults:
     def __init__(
         self,
         *,
+        model: Any,
         estimate: Estimate,
         inference: Inference,
         spec: FitSpec,
         data: DataInfo,
-        bandwidth: np.ndarray,
-        bandwidth_treatment: float | None,
-        bandwidth_info: dict[str, Any],
+        bandwidth: BandwidthChoice,
         notes: list[str],
     ) -> None:
+        self._model = model
         self._est = estimate
         self._inf = inference
         self.spec = spec
         self.data = data
-        self._h = np.asarray(bandwidth, dtype=np.float64)
-        self.bandwidth_treatment = bandwidth_treatment
-        self.bandwidth_info = dict(bandwidth_info)
+        self.bandwidth_choice = bandwidth
         self.notes = list(notes)
+
+    @property
+    def _h(self) -> np.ndarray:
+        return self.bandwidth_choice.h
+
+    @property
+    def bandwidth_treatment(self) -> float | None:
+        """Fuzzy first-stage bandwidth h_T (None for a sharp design)."""
+        return self.bandwidth_choice.h_treatment
+
+    @property
+    def bandwidth_info(self) -> dict[str, Any]:
+        """Every intermediate of the bandwidth selector as a flat dict (empty for a fixed bandwidth;
+        ``{"treatment": ...}`` when only the take-up bandwidth was selected). A view of
+        :attr:`bandwidth_choice`."""
+        return self.bandwidth_choice.as_dict()
 
     # ------------------------------------------------------------------ labelled numbers
     @property
@@ -237,11 +237,12 @@ class R3DResults:
         if fs is None:
             return None
         se = float(np.sqrt(self._inf.jump_variance))
-        z = fs.jump / se if se > 0 else np.inf
+        z = self._inf.jump_z
         return FirstStageResult(
             jump=fs.jump, se=se, z=z, pvalue=float(2 * stats.norm.sf(abs(z))), m_left=fs.m_minus,
             m_right=fs.m_plus, bandwidth=fs.h,
             n_effective={"left": int(fs.fit_minus.n_effective[0]), "right": int(fs.fit_plus.n_effective[0])},
+            f_stat=self._inf.f_stat,
         )
 
     @property
@@ -250,7 +251,7 @@ class R3DResults:
         return self._average_effect(self.spec.alpha)
 
     def _average_effect(self, alpha: float) -> AverageEffect:
-        est = float(average_weights(self._est.quantiles) @ self._est.tau)
+        est = self._inf.average
         se = float(np.sqrt(self._inf.average_variance))
         z = est / se if se > 0 else np.inf
         crit = stats.norm.ppf(1 - alpha / 2)
@@ -318,39 +319,81 @@ class R3DResults:
         """Critical value of the uniform band at the fit's alpha (None without bootstrap)."""
         return None if self._inf.band is None else float(self._inf.band.critical_value)
 
-    def _tests(self, kind: str, ranges: Any, alpha: float | None):
-        draws = self._require_draws(f"The {kind} test")
-        fn = _boot.nullity_test if kind == "nullity" else _boot.homogeneity_test
-        out = fn(self._est.tau, draws, self._est.quantiles, ranges=ranges, alpha=self._alpha(alpha))
-        if len(out) == 1:
-            return out[0]
-        return pd.DataFrame(
-            [{"test": r.test, "range_low": r.range[0], "range_high": r.range[1], "statistic": r.statistic,
-              "critical_value": r.critical_value, "pvalue": r.pvalue, "n_boot": r.n_boot} for r in out]
-        )
+    def test(self, name: str, ranges: Any = None, alpha: float | None = None) -> _boot.TestResults:
+        """Run a registered bootstrap test (``r3d.bootstrap.TESTS``: "nullity", "homogeneity", "gini").
 
-    def nullity_test(self, ranges: Any = None, alpha: float | None = None):
+        Parameters
+        ----------
+        name : str
+        ranges : (lo, hi) or list of pairs, optional
+            Quantile ranges (tests that take them); default the whole grid.
+        alpha : float, optional
+            Level of the critical values; default the fit's ``alpha``.
+
+        Returns
+        -------
+        r3d.bootstrap.TestResults
+            One result per range; with one range its fields read directly (``.pvalue``).
+        """
+        name = check_choice("name", name, tuple(_boot.TESTS))
+        alpha = self._alpha(alpha)
+        draws = self._require_draws(f"The {name} test")
+        e = self._est
+        inputs = _boot.TestInputs(tau=e.tau, draws=draws, quantiles=e.quantiles, m_plus=e.m_plus,
+                                  m_minus=e.m_minus, sides=self._side_draws)
+        return _boot.run_test(name, inputs, ranges=ranges, alpha=alpha)
+
+    def _side_draws(self) -> _boot.SideDraws:
+        """Per-side processes G_b^+ and G_b^- from the fit's own multipliers (sharp designs)."""
+        e = self._est
+        if e.first_stage is not None:
+            raise ValueError("The Gini test compares the two limit distributions of a sharp design; this fit is "
+                             "fuzzy. Fit a sharp design (no `treatment`) to test equal Gini coefficients.")
+        a_plus = e.fit_plus.weights * e.residuals
+        a_minus = e.fit_minus.weights * e.residuals
+        rng = copy.deepcopy(self._inf.multipliers)
+        codes = None if self._model is None else self._model._data.units.cluster_codes
+        return _boot.side_draws(a_plus, a_minus, n_boot=self.spec.n_boot, rng=rng, cluster_codes=codes)
+
+    def nullity_test(self, ranges: Any = None, alpha: float | None = None) -> _boot.TestResults:
         """Test H0: tau(q) = 0 for all q in a range (sup statistic, multiplier bootstrap).
 
         Parameters
         ----------
         ranges : (lo, hi) or list of pairs, optional
             Quantile ranges; default the whole grid.
+        alpha : float, optional
 
         Returns
         -------
-        TestResult (one range) or pandas.DataFrame (several ranges).
+        r3d.bootstrap.TestResults
+            One result per range (``.frame``: a tidy table); with one range its fields read
+            directly (``res.nullity_test().pvalue``).
         """
-        return self._tests("nullity", ranges, alpha)
+        return self.test("nullity", ranges, alpha)
 
-    def homogeneity_test(self, ranges: Any = None, alpha: float | None = None):
+    def homogeneity_test(self, ranges: Any = None, alpha: float | None = None) -> _boot.TestResults:
         """Test H0: tau(q) is constant over a range (centred sup statistic).
 
         Returns
         -------
-        TestResult (one range) or pandas.DataFrame (several ranges).
+        r3d.bootstrap.TestResults
+            As :meth:`nullity_test`.
         """
-        return self._tests("homogeneity", ranges, alpha)
+        return self.test("homogeneity", ranges, alpha)
+
+    def gini_test(self, alpha: float | None = None) -> _boot.TestResults:
+        """Test H0: the two limit distributions have equal Gini coefficients (sharp designs).
+
+        The statistic and its centred bootstrap analogue are those of
+        :func:`r3d.bootstrap.gini_test`; the per-side processes reuse the fit's multipliers.
+
+        Returns
+        -------
+        r3d.bootstrap.TestResults
+            One result (the whole grid).
+        """
+        return self.test("gini", None, alpha)
 
     # ------------------------------------------------------------------ tables
     def summary_frame(self, alpha: float | None = None) -> pd.DataFrame:
@@ -452,7 +495,7 @@ class R3DResults:
                     "upper": b.upper, "n_boot": b.n_boot}
             tests = {}
             for kind in ("nullity", "homogeneity"):
-                t = self._tests(kind, None, alpha)
+                t = self.test(kind, None, alpha)
                 tests[kind] = {"statistic": t.statistic, "critical_value": t.critical_value, "pvalue": t.pvalue,
                                "range": list(t.range), "n_boot": t.n_boot, "alpha": t.alpha}
         d = self.data
@@ -484,13 +527,10 @@ class R3DResults:
         return _plain(out)
 
     @property
-    def model(self) -> ResultNames:
-        """Names for statsmodels tools (``summary_col``): ``endog_names`` (the outcome) and
-        ``exog_names`` ("tau(0.10)", ...). Not the ``R3D`` model: results hold numbers only."""
-        from r3d._summary import format_level
-
-        return ResultNames(endog_names=self.data.outcome_name,
-                           exog_names=[f"tau({format_level(q)})" for q in self._est.quantiles])
+    def model(self) -> Any:
+        """The ``R3D`` model of this fit (sharing its data), with ``endog_names`` (the outcome) and
+        ``exog_names`` ("tau(0.10)", ...) as statsmodels' table tools (``summary_col``) expect."""
+        return self._model
 
     @property
     def default_model_infos(self) -> dict[str, Any]:
@@ -542,7 +582,7 @@ class R3DResults:
                          f"p = {fmt_p(p1)} for tau constant")
         if self.first_stage is not None:
             fs = self.first_stage
-            lines.append(f"first stage: take-up jump {fs.jump:.3g} (se {fs.se:.2g}, F = {fs.z ** 2:.1f})")
+            lines.append(f"first stage: take-up jump {fs.jump:.3g} (se {fs.se:.2g}, F = {fs.f_stat:.1f})")
         if self.notes:
             lines.append(f"{len(self.notes)} warning(s): see .notes or summary()")
         return "\n".join(lines)
@@ -575,22 +615,6 @@ class R3DResults:
         if kind == "effect":
             return plotting.plot_effect(self, ax=ax, **kwargs)
         return plotting.plot_limits(self, ax=ax, **kwargs)
-
-
-@dataclass(frozen=True, slots=True)
-class ResultNames:
-    """Names statsmodels' table tools look up on ``results.model``.
-
-    Attributes
-    ----------
-    endog_names : str
-        The outcome.
-    exog_names : list of str
-        (m,) one label per quantile level, "tau(0.10)", ...
-    """
-
-    endog_names: str
-    exog_names: list[str]
 
 
 def _plain(obj: Any) -> Any:

@@ -49,7 +49,7 @@ def test_formula_transformations_and_names(small):
     mod = r3d.R3D.from_formula("np.log(wage) ~ I(rev * 1000)", data=df, unit="firm", cutoff=0.0)
     base = r3d.R3D(np.log(df["wage"]), df["rev"] * 1000, df["firm"])
     np.testing.assert_allclose(mod.unit_quantiles(5).to_numpy(), base.unit_quantiles(5).to_numpy(), rtol=1e-14)
-    assert mod._names.outcome == "np.log(wage)" and "rev" in mod._names.running
+    assert mod.endog_names == "np.log(wage)" and "rev" in mod.running.name
 
 
 def test_missing_outcomes_dropped_and_counted(small):

@@ -133,8 +133,11 @@ def test_bootstrap_reproducible_and_n_jobs_invariant():
     assert not np.array_equal(r1.bootstrap_draws, r3.bootstrap_draws)
     t = r1.nullity_test()
     assert 0 < t.pvalue <= 1 and t.n_boot == 199
-    frame = r1.homogeneity_test(ranges=[(0.1, 0.5), (0.5, 0.9)])
-    assert isinstance(frame, pd.DataFrame) and len(frame) == 2
+    both = r1.homogeneity_test(ranges=[(0.1, 0.5), (0.5, 0.9)])
+    assert isinstance(both, type(t)) and len(both) == 2  # one return type for one range or several
+    assert isinstance(both.frame, pd.DataFrame) and both.frame["range_low"].tolist() == [0.1, 0.5]
+    with pytest.raises(AttributeError, match="2 ranges"):
+        both.pvalue
 
 
 def test_results_labels(sharp_mod):

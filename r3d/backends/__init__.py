@@ -12,8 +12,9 @@ data live and hand them to the model through one shared path:
 
 Both reduce the draws to a :class:`UnitSummary` (one row per unit: counts, the
 per-unit extremes of the unit-level columns and the quantile row); :func:`build_model`
-applies the missing-value policy of :mod:`r3d.data` to it, with the same errors and
-warnings in the same order, and builds the model through ``R3D.from_quantiles``. A
+applies the data policy of :mod:`r3d.data` to it (the same functions, so the same errors and
+warnings in the same order) and builds the model from the resulting
+:class:`r3d.data.ModelData` like every other constructor. A
 model built this way fits on its own grid only (``from_quantiles`` semantics) and
 keeps the draw counts and the variable names.
 
@@ -33,14 +34,21 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from r3d._validation import message
-from r3d.data import display_value, report_empty_units
+from r3d._validation import Notes
+from r3d.data import (
+    Names,
+    bad_weights_error,
+    check_running,
+    check_treatment,
+    empty_data_error,
+    infinite_outcome_error,
+    missing_ids_error,
+    prepare_quantiles,
+    report_empty_units,
+    varies_error,
+)
 
 __all__ = ["UnitSummary", "build_model", "require"]
-
-#: pip spelling of the extras that bring each optional engine.
-EXTRAS = {"duckdb": "duckdb", "dask": "dask"}
-
 
 def require(module: str, extra: str, feature: str) -> Any:
     """Import ``module`` or raise an ImportError naming the extra that installs it."""
@@ -107,17 +115,6 @@ class UnitSummary:
     n_bad_weight: int = 0
 
 
-@dataclass(frozen=True, slots=True)
-class ModelNames:
-    """Labels the model keeps (outcome and running are the formula terms)."""
-
-    outcome: str
-    running: str
-    unit: str
-    treatment: str | None = None
-    cluster: str | None = None
-
-
 def _varies(lo: np.ndarray, hi: np.ndarray, n_nan: np.ndarray, n_rows: np.ndarray) -> np.ndarray:
     """(n,) bool: the column takes two values within the unit (missing counts as a value)."""
     lo_missing = pd.isna(lo)
@@ -135,16 +132,12 @@ def _unit_constant(name: str, what: str, s: UnitSummary, lo: np.ndarray, hi: np.
     if bad.any():
         i = int(np.flatnonzero(bad)[0])
         a, b = (lo[i], hi[i]) if not pd.isna(lo[i]) and lo[i] != hi[i] else (lo[i], np.nan)
-        raise ValueError(
-            f"`{name}` must be constant within each unit ({what}); it varies within unit "
-            f"{display_value(s.unit_ids[i])} (values {display_value(a)} and {display_value(b)}). "
-            "Fix the data or aggregate to one value per unit."
-        )
+        raise varies_error(name, what, s.unit_ids[i], a, b)
     return lo
 
 
 def build_model(cls: type, s: UnitSummary, *, grid: np.ndarray, quantile_method: str, cutoff: Any,
-                names: ModelNames, formula: str | None = None) -> Any:
+                names: Names, formula: str | None = None) -> Any:
     """Apply the data policy of :mod:`r3d.data` to a summary and build an ``R3D``.
 
     Checks, in the order of :func:`r3d.data.prepare_long`: rows present, unit ids,
@@ -162,7 +155,7 @@ def build_model(cls: type, s: UnitSummary, *, grid: np.ndarray, quantile_method:
     quantile_method : str
         The method that produced ``s.Q`` (recorded in the results).
     cutoff : float
-    names : ModelNames
+    names : r3d.data.Names
     formula : str, optional
 
     Returns
@@ -171,66 +164,36 @@ def build_model(cls: type, s: UnitSummary, *, grid: np.ndarray, quantile_method:
     """
     n = s.unit_ids.shape[0]
     if n == 0 and s.n_missing_unit == 0:
-        raise ValueError(message("outcome", "non-empty", "<0 rows>"))
+        raise empty_data_error()
     if s.n_missing_unit:
-        raise ValueError(message("unit", "free of missing ids", f"<{s.n_missing_unit} rows with a missing id>",
-                                 "Drop those rows or give them an id."))
+        raise missing_ids_error("unit", s.n_missing_unit)
     ids = pd.Index(s.unit_ids, name=names.unit)
     x = _unit_constant("running", "it is a unit-level variable", s, s.x_min, s.x_max, s.x_nan)
-    bad = ~np.isfinite(x)
-    if bad.any():
-        i = int(np.flatnonzero(bad)[0])
-        raise ValueError(
-            message("running", "finite for every unit", f"<{int(bad.sum())} units with a missing or infinite value, "
-                    f"first unit {display_value(ids[i])}>", "Drop those units before fitting.")
-        )
+    check_running("running", x, ids)
     t = None
     if s.t_min is not None:
         t = _unit_constant("treatment", "take-up is unit-level", s, s.t_min, s.t_max, s.t_nan)
-        ok = (t == 0) | (t == 1)
-        if not ok.all():
-            i = int(np.flatnonzero(~ok)[0])
-            raise ValueError(
-                message("treatment", "0/1 take-up for every unit (fuzzy design)",
-                        f"<value {display_value(t[i])} for unit {display_value(ids[i])}>",
-                        "Code take-up as 0 (untreated) or 1 (treated); drop units with missing take-up.")
-            )
+        check_treatment("treatment", t, ids)
     c = None
     if s.c_min is not None:
         n_missing = int(s.c_missing.sum())
         if n_missing:
-            raise ValueError(message("cluster", "free of missing ids", f"<{n_missing} rows with a missing id>",
-                                     "Drop those rows or give them an id."))
+            raise missing_ids_error("cluster", n_missing)
         c = _unit_constant("cluster", "a cluster groups whole units", s, s.c_min, s.c_max, s.c_missing)
     if s.n_inf_outcome:
-        raise ValueError(message("outcome", "finite or missing", "<infinite values>",
-                                 "Replace them by NaN or drop them."))
+        raise infinite_outcome_error()
     if s.n_bad_weight:
-        raise ValueError(
-            message("weights", "finite and non-negative", "<negative or infinite weights>",
-                    "Sampling weights must be >= 0; rows with weight 0 or NaN are dropped.")
-        )
+        raise bad_weights_error()
+    notes = Notes()
     keep = s.n_draws > 0
     n_dropped_units = int(n - keep.sum())
     if n_dropped_units:
-        report_empty_units(n_dropped_units, int(keep.sum()), stacklevel=6)
-    Q = s.Q[keep]
-    obj = cls.from_quantiles(
-        Q,
-        pd.Series(x[keep], name=names.running),
-        grid,
-        cutoff=cutoff,
-        treatment=None if t is None else pd.Series(t[keep], name=names.treatment),
-        cluster=None if c is None else pd.Series(c[keep], name=names.cluster),
-        unit_ids=ids[keep],
-    )
+        report_empty_units(n_dropped_units, int(keep.sum()), notes)
+    data = prepare_quantiles(s.Q[keep], x[keep], grid, treatment=None if t is None else t[keep],
+                             cluster=None if c is None else c[keep], unit_ids=ids[keep])
     ndraws = int(s.n_draws.sum())
-    obj._units = dataclasses.replace(obj._units, n_dropped_units=n_dropped_units)
-    obj._names = type(obj._names)(outcome=names.outcome, running=names.running, unit=names.unit,
-                                  treatment=names.treatment, cluster=names.cluster)
-    obj._ndraws_ooc = ndraws
-    obj._n_dropped_draws_ooc = int(s.n_rows.sum()) - ndraws
-    obj._qmat_method = quantile_method
-    if formula is not None:
-        obj.formula = formula
-    return obj
+    data = dataclasses.replace(
+        data, units=dataclasses.replace(data.units, n_dropped_units=n_dropped_units), names=names,
+        quantile_method=quantile_method, ndraws=ndraws, n_dropped_draws=int(s.n_rows.sum()) - ndraws,
+        notes=notes.texts + data.notes)
+    return cls._from_data(data, cutoff=cutoff, formula=formula)

@@ -29,7 +29,8 @@ import numpy as np
 import pandas as pd
 
 from r3d._validation import check_choice, message
-from r3d.backends import ModelNames, UnitSummary, build_model, require
+from r3d.backends import UnitSummary, build_model, require
+from r3d.data import Names
 from r3d.data import as_float_array
 from r3d.formula import parse_formula
 from r3d.quantiles import QUANTILE_METHODS, quantile_grid, unit_quantiles
@@ -228,7 +229,7 @@ def quantiles_from_dask(
         n_missing_unit=int(n_missing_unit), n_inf_outcome=int(col("y_inf", np.int64).sum()),
         n_bad_weight=int(col("w_bad", np.int64).sum()) if weights is not None else 0,
     )
-    names = ModelNames(outcome=names_cols.outcome_name, running=names_cols.running_name, unit=str(unit),
+    names = Names(outcome=names_cols.outcome_name, running=names_cols.running_name, unit=str(unit),
                        treatment=treatment, cluster=cluster)
     return build_model(cls, summary, grid=levels, quantile_method=method, cutoff=cutoff, names=names,
                        formula=formula)

@@ -47,7 +47,8 @@ import numpy as np
 import pandas as pd
 
 from r3d._validation import check_choice, check_int, message
-from r3d.backends import ModelNames, UnitSummary, build_model, require
+from r3d.backends import UnitSummary, build_model, require
+from r3d.data import Names
 from r3d.quantiles import WEIGHTED_METHODS, quantile_grid
 
 __all__ = ["SQLFormula", "formula_to_sql", "quantiles_from_parquet", "unit_summary_parquet",
@@ -561,6 +562,6 @@ def quantiles_from_parquet(
             summary = unit_summary_parquet(con, plan, levels, method)
         finally:
             con.close()
-    names = ModelNames(outcome=y_name, running=x_name, unit=str(unit), treatment=treatment, cluster=cluster)
+    names = Names(outcome=y_name, running=x_name, unit=str(unit), treatment=treatment, cluster=cluster)
     return build_model(cls, summary, grid=levels, quantile_method=method, cutoff=cutoff, names=names,
                        formula=formula)

@@ -1,0 +1,152 @@
+"""The estimation choices of a fit, validated once at the public edge (``R3D.fit``).
+
+``fit_options`` turns the user's keyword arguments into a frozen :class:`FitOptions`
+(canonical names, numbers of the right type, the bandwidth as a rule or an array, the
+quantile grid, a random generator); every stage after it trusts these values.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from r3d._validation import (
+    check_choice,
+    check_int,
+    check_positive,
+    check_probability,
+    message,
+    resolve_n_jobs,
+)
+from r3d.bootstrap import BAND_TYPES
+from r3d.data import as_float_array
+from r3d.estimators import METHODS
+from r3d.locpoly import MAX_ORDER, canonical_kernel
+from r3d.quantiles import QUANTILE_METHODS
+
+__all__ = ["BANDWIDTH_RULES", "FitOptions", "fit_options", "check_orders", "resolve_rule"]
+
+#: Bandwidth rules a user may name ("auto": "imse" for frechet, "mse" for simple).
+BANDWIDTH_RULES = ("auto", "mse", "imse", "cer-mse", "cer-imse")
+METHOD_ALIASES = {"wasserstein": "frechet", "pointwise": "simple"}
+BAND_ALIASES = {"studentised": "studentized", "sup-t": "studentized"}
+
+
+@dataclass(frozen=True, slots=True)
+class FitOptions:
+    """Validated options of one fit.
+
+    Attributes
+    ----------
+    method : {"frechet", "simple"}
+    order, pilot_order : int
+        p in [0, MAX_ORDER] and s in [0, MAX_ORDER - 1] (the selector fits order s + 1).
+    kernel : str
+        Canonical kernel name.
+    bandwidth : str or ndarray
+        A selector rule ("mse", "imse", "cer-mse", "cer-imse"; "auto" resolved), or (1,) / (m,)
+        positive bandwidths.
+    bandwidth_treatment : float or None
+    regularize : bool
+    quantiles : Any
+        The grid as the user gave it (resolved against the model's data by the model).
+    quantile_method : str
+    n_boot : int
+    alpha : float
+    band : {"uniform", "studentized"}
+    rng : numpy.random.Generator
+    n_threads : int
+    progress : bool or callable
+    """
+
+    method: str
+    order: int
+    pilot_order: int
+    kernel: str
+    bandwidth: str | np.ndarray
+    bandwidth_treatment: float | None
+    regularize: bool
+    quantiles: Any
+    quantile_method: str
+    n_boot: int
+    alpha: float
+    band: str
+    rng: np.random.Generator
+    n_threads: int
+    progress: Any
+
+    @property
+    def rule(self) -> str:
+        """The selector rule, or "fixed" for bandwidths given by the user."""
+        return self.bandwidth if isinstance(self.bandwidth, str) else "fixed"
+
+
+def check_orders(order: Any, pilot_order: Any) -> tuple[int, int]:
+    """Polynomial order p and pilot order s (the selector fits order s + 1 <= MAX_ORDER)."""
+    return (check_int("order", order, low=0, high=MAX_ORDER),
+            check_int("pilot_order", pilot_order, low=0, high=MAX_ORDER - 1))
+
+
+def resolve_rule(rule: Any, method: str, name: str = "bandwidth") -> str:
+    """A bandwidth rule, with "auto" resolved for ``method``."""
+    rule = check_choice(name, rule, BANDWIDTH_RULES)
+    if rule == "auto":
+        rule = "imse" if method == "frechet" else "mse"
+    return rule
+
+
+def _bandwidth(bandwidth: Any, method: str, m: int) -> str | np.ndarray:
+    if isinstance(bandwidth, str):
+        rule = resolve_rule(bandwidth, method)
+        if method == "frechet" and rule in ("mse", "cer-mse"):
+            raise ValueError(message("bandwidth", "an IMSE rule ('imse', 'cer-imse', 'auto') or a number for "
+                                     "method='frechet'", bandwidth,
+                                     "The Fréchet estimator uses one bandwidth for all quantiles."))
+        return rule
+    if np.ndim(bandwidth) == 0:
+        return np.array([check_positive("bandwidth", bandwidth)])
+    h = as_float_array("bandwidth", np.ravel(np.asarray(bandwidth, dtype=object)))
+    if h.size != m:
+        raise ValueError(message("bandwidth", f"a number or an array of {m} bandwidths (one per "
+                                 "quantile)", f"<an array of length {h.size}>"))
+    if not (np.isfinite(h).all() and (h > 0).all()):
+        raise ValueError(message("bandwidth", "finite and > 0 for every quantile", "<an array with "
+                                 "non-positive or missing entries>"))
+    if method == "frechet":
+        raise ValueError(message("bandwidth", "a single number for method='frechet'",
+                                 "<an array of per-quantile bandwidths>",
+                                 "Use method='simple' for per-quantile bandwidths."))
+    return h[:1] if np.all(h == h[0]) else h
+
+
+def fit_options(*, method: Any, order: Any, pilot_order: Any, kernel: Any, bandwidth: Any,
+                bandwidth_treatment: Any, regularize: Any, quantiles: Any, quantile_method: Any, n_boot: Any,
+                alpha: Any, band: Any, rng: Any, n_jobs: Any, progress: Any, grid_size: int,
+                fuzzy: bool) -> FitOptions:
+    """Validate the arguments of ``R3D.fit`` (``grid_size``: m of the grid the fit will use)."""
+    method = check_choice("method", method, METHODS, aliases=METHOD_ALIASES)
+    order, pilot_order = check_orders(order, pilot_order)
+    kernel = canonical_kernel(kernel)
+    quantile_method = check_choice("quantile_method", quantile_method, QUANTILE_METHODS)
+    n_boot = check_int("n_boot", n_boot, low=0)
+    alpha = check_probability("alpha", alpha)
+    band = check_choice("band", band, BAND_TYPES, aliases=BAND_ALIASES)
+    if not isinstance(regularize, (bool, np.bool_)):
+        raise TypeError(message("regularize", "True or False", regularize))
+    if n_boot and n_boot < int(np.ceil(1 / alpha)) - 1:
+        raise ValueError(message("n_boot", f"0 or at least {int(np.ceil(1 / alpha)) - 1} for alpha={alpha:g}",
+                                 n_boot, "Use more bootstrap draws (999 is the default)."))
+    n_threads = resolve_n_jobs(n_jobs)
+    gen = np.random.default_rng(rng)
+    h_t = None
+    if bandwidth_treatment is not None:
+        if not fuzzy:
+            raise ValueError(message("bandwidth_treatment", "None for a sharp design (no `treatment`)",
+                                     bandwidth_treatment))
+        h_t = check_positive("bandwidth_treatment", bandwidth_treatment)
+    return FitOptions(method=method, order=order, pilot_order=pilot_order, kernel=kernel,
+                      bandwidth=_bandwidth(bandwidth, method, grid_size), bandwidth_treatment=h_t,
+                      regularize=bool(regularize), quantiles=quantiles, quantile_method=quantile_method,
+                      n_boot=n_boot, alpha=alpha, band=band, rng=gen, n_threads=n_threads, progress=progress)
