@@ -337,26 +337,23 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SystemExit as exc:  # --help, --version, usage errors
         return int(exc.code or 0)
     run = {"fit": _run_fit, "demo": _run_demo}[args.command]
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
+    with warnings.catch_warnings():  # restores the user's filters and showwarning afterwards
+        warnings.simplefilter("default")  # each warning once, as it arises
+        warnings.showwarning = _show_warning
         try:
             run(args, sys.stdout)
         except (CLIError, ValueError) as exc:  # r3d's validation errors are ValueErrors
-            _report_warnings(caught)
             sys.stderr.write(f"r3d: error: {exc}\n")
             return EXIT_USAGE
-    _report_warnings(caught)
     return 0
 
 
-def _report_warnings(caught: list) -> None:
+def _show_warning(message: Any, category: type[Warning], filename: str, lineno: int, file: Any = None,
+                  line: Any = None) -> None:
+    """Print a warning as the command's own line (r3d's warnings by their text, others with their class)."""
     from r3d._validation import R3DWarning
 
-    seen = set()
-    for w in caught:
-        text = str(w.message)
-        if not issubclass(w.category, R3DWarning):
-            text = f"{w.category.__name__}: {text}"
-        if text not in seen:
-            seen.add(text)
-            sys.stderr.write(f"r3d: warning: {text}\n")
+    text = str(message)
+    if not issubclass(category, R3DWarning):
+        text = f"{category.__name__}: {text}"
+    sys.stderr.write(f"r3d: warning: {text}\n")
