@@ -273,15 +273,15 @@ def infer(est: Any, cluster_codes: np.ndarray | None, *, n_boot: int, alpha: flo
     from r3d.estimators import average_weights
 
     a = est.influence
-    V = pointwise_variance(a, cluster_codes=cluster_codes)
+    V = _variance(a, cluster_codes)
     w = average_weights(est.quantiles)
     average = float(w @ est.tau)
     a_avg = a @ w
-    avg_var = float(pointwise_variance(a_avg[:, None], cluster_codes=cluster_codes)[0])
+    avg_var = float(_variance(a_avg[:, None], cluster_codes)[0])
     jump_var = jump_z = None
     fs = est.first_stage
     if fs is not None:
-        jump_var = float(pointwise_variance(fs.influence[:, None], cluster_codes=cluster_codes)[0])
+        jump_var = float(_variance(fs.influence[:, None], cluster_codes)[0])
         se = float(np.sqrt(jump_var))
         jump_z = fs.jump / se if se > 0 else np.inf
         f_stat = jump_z**2
@@ -296,7 +296,7 @@ def infer(est: Any, cluster_codes: np.ndarray | None, *, n_boot: int, alpha: flo
         start = copy.deepcopy(rng)
         draws = bootstrap_draws(a, n_boot=n_boot, rng=rng, cluster_codes=cluster_codes, progress=progress,
                                 n_jobs=n_threads)
-        ub = uniform_band(est.tau, draws, alpha=alpha, band=band, se=np.sqrt(V))
+        ub = _band(est.tau, draws, alpha=alpha, kind=band, se=np.sqrt(V) if band == "studentized" else None)
     return Inference(variance=V, draws=draws, band=ub, average=average, average_variance=avg_var,
                      jump_variance=jump_var, jump_z=jump_z, multipliers=start)
 
@@ -352,9 +352,13 @@ def aggregate_clusters(a: Any, cluster_codes: Any = None) -> np.ndarray:
         ``cluster_codes`` is None.
     """
     arr = _as_influence(a)
-    if cluster_codes is None:
+    return _aggregate(arr, None if cluster_codes is None else _as_codes(cluster_codes, arr.shape[0]))
+
+
+def _aggregate(arr: np.ndarray, codes: np.ndarray | None) -> np.ndarray:
+    """:func:`aggregate_clusters` on a validated float64 (n, m) array and intp codes (or None)."""
+    if codes is None:
         return np.ascontiguousarray(arr)
-    codes = _as_codes(cluster_codes, arr.shape[0])
     n_clusters = int(codes.max()) + 1
     order = np.argsort(codes, kind="stable")
     sorted_codes = codes[order]
@@ -380,6 +384,12 @@ def pointwise_variance(a: Any, *, cluster_codes: Any = None) -> np.ndarray:
         ``V(q_j) = sum_g A[g, j]^2``, the variance of ``G_b(q_j)`` given the data.
     """
     agg = aggregate_clusters(a, cluster_codes)
+    return np.einsum("gj,gj->j", agg, agg)
+
+
+def _variance(a: np.ndarray, codes: np.ndarray | None) -> np.ndarray:
+    """:func:`pointwise_variance` on validated inputs (see :func:`_aggregate`)."""
+    agg = _aggregate(a, codes)
     return np.einsum("gj,gj->j", agg, agg)
 
 
@@ -654,11 +664,8 @@ def uniform_band(
     kind = check_choice("band", band, BAND_TYPES, aliases={"studentised": "studentized"})
     alpha = check_probability("alpha", alpha)
     t, d = _check_draws(tau, draws)
-    n_boot = d.shape[0]
-    if kind == "uniform":
-        stats = np.max(np.abs(d), axis=1)
-        scale = np.ones_like(t)
-    else:
+    scale = None
+    if kind == "studentized":
         if se is None:
             raise ValueError(
                 message("se", "the pointwise standard errors for band='studentized'", None,
@@ -667,6 +674,17 @@ def uniform_band(
         scale = np.asarray(se, dtype=np.float64)
         if scale.shape != t.shape or not np.all(np.isfinite(scale)) or np.any(scale < 0):
             raise ValueError(message("se", f"finite non-negative values, shape {t.shape}", scale))
+    return _band(t, d, alpha=alpha, kind=kind, se=scale)
+
+
+def _band(t: np.ndarray, d: np.ndarray, *, alpha: float, kind: str, se: np.ndarray | None) -> UniformBand:
+    """:func:`uniform_band` on validated inputs (``se`` finite, >= 0, for ``kind="studentized"``)."""
+    n_boot = d.shape[0]
+    if kind == "uniform":
+        stats = np.max(np.abs(d), axis=1)
+        scale = np.ones_like(t)
+    else:
+        scale = se
         keep = scale > 0
         if not keep.any():
             raise ValueError(

@@ -19,7 +19,7 @@ import numpy as np
 from r3d._ext import _isotonic
 from r3d._validation import Notes, SmallSampleWarning, check_choice, check_int, check_positive, resolve_n_jobs
 from r3d.locpoly import MAX_ORDER, SideFit, _as_bandwidths, _as_float_1d, _as_outcome_matrix, _fit_side, canonical_kernel
-from r3d.monotone import isotonic, rearrange
+from r3d.monotone import _project, _sort
 
 __all__ = ["METHODS", "Estimate", "FirstStage", "LocalJump", "average_weights", "delta_method_influence", "estimate",
            "first_stage", "local_jump", "check_units_per_side"]
@@ -117,7 +117,7 @@ def _residuals(x: np.ndarray, Y: np.ndarray, cutoff: float, fit_plus: SideFit, f
         on_right = right[rows, None]
         fitted = np.where(on_right, fit_plus.fitted[rows], fit_minus.fitted[rows])
         if project:  # common bandwidth: the window is the same for every q
-            fitted = isotonic(fitted, n_jobs=n_jobs)
+            fitted = _project(fitted, resolve_n_jobs(n_jobs))
         e[rows] = np.where(inside[rows], Y[rows] - fitted, 0.0)
     return e
 
@@ -290,9 +290,9 @@ def _estimate(x: np.ndarray, Q: np.ndarray, quantiles: np.ndarray, *, cutoff: fl
     fp, fm = out.fit_plus, out.fit_minus
     m_plus_raw, m_minus_raw = fp.intercept.copy(), fm.intercept.copy()
     if method == "simple":
-        m_plus, m_minus = rearrange(m_plus_raw), rearrange(m_minus_raw)
+        m_plus, m_minus = _sort(m_plus_raw), _sort(m_minus_raw)
     else:
-        m_plus, m_minus = isotonic(m_plus_raw), isotonic(m_minus_raw)
+        m_plus, m_minus = _project(m_plus_raw), _project(m_minus_raw)
     numerator = m_plus - m_minus
     a = out.influence
 

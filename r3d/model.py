@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from r3d._validation import Notes, check_choice, message
+from r3d._validation import Notes, check_choice, message, resolve_n_jobs
 from r3d.bandwidth import BandwidthSelection, _select_bandwidths, choose_bandwidths
 from r3d.bootstrap import infer
 from r3d.data import ModelData, Names, prepare_long, prepare_quantiles, prepare_samples
@@ -27,7 +27,7 @@ from r3d.estimators import Estimate, _estimate, check_units_per_side
 from r3d.formula import data_column, parse_formula
 from r3d.locpoly import canonical_kernel
 from r3d.options import check_orders, fit_options, resolve_rule
-from r3d.quantiles import QUANTILE_METHODS, quantile_grid, unit_quantiles
+from r3d.quantiles import QUANTILE_METHODS, WEIGHTED_METHODS, _unit_quantiles, quantile_grid
 from r3d.results import DataInfo, FitSpec, R3DResults
 
 __all__ = ["R3D"]
@@ -358,6 +358,10 @@ class R3D:
     def _check_quantile_method(self, method: str) -> str:
         """The method behind the unit quantiles of a fit (fixed for a model built from quantiles)."""
         given = self._data.quantile_method
+        draws = self._data.draws
+        if draws is not None and draws.weights is not None and method not in WEIGHTED_METHODS:
+            raise ValueError(message("quantile_method", "'linear' or 'inverted_cdf' when weights are given", method,
+                                     "Use one of these two methods or drop the weights."))
         if given is not None and method not in ("linear", given):
             raise ValueError(message(
                 "quantile_method", f"{given!r} (the unit quantiles were given or computed when the "
@@ -374,8 +378,8 @@ class R3D:
         key = (method, grid.tobytes())
         if key not in self._cache:
             draws = d.draws
-            Q = unit_quantiles(draws.y, draws.codes, self.nobs, grid, method=method, weights=draws.weights,
-                               n_jobs=n_threads)
+            Q = _unit_quantiles(draws.y, draws.codes, self.nobs, grid, method, draws.weights,
+                                resolve_n_jobs(n_threads))
             self._cache = {key: Q}  # keep only the latest matrix
         return self._cache[key]
 
@@ -395,7 +399,7 @@ class R3D:
         pandas.DataFrame
             Index = unit ids, one column per level.
         """
-        method = check_choice("method", method, QUANTILE_METHODS)
+        method = self._check_quantile_method(check_choice("method", method, QUANTILE_METHODS))
         grid = self._grid(quantiles)
         Q = self._quantile_matrix(grid, method, None)
         return pd.DataFrame(Q.copy(), index=self.unit_ids, columns=pd.Index(grid, name="quantile"))
@@ -472,7 +476,7 @@ class R3D:
         qmethod = self._check_quantile_method(opts.quantile_method)
         notes = Notes(self._data.notes)
 
-        Q = self._quantile_matrix(grid, opts.quantile_method, opts.n_threads)
+        Q = self._quantile_matrix(grid, qmethod, opts.n_threads)
         bw = choose_bandwidths(units.x, Q, grid, cutoff=self.cutoff, bandwidth=opts.bandwidth,
                                bandwidth_treatment=opts.bandwidth_treatment, t=units.t, kernel=opts.kernel,
                                order=opts.order, pilot_order=opts.pilot_order, regularize=opts.regularize,
@@ -519,7 +523,7 @@ class R3D:
         if not isinstance(regularize, (bool, np.bool_)):
             raise TypeError(message("regularize", "True or False", regularize))
         grid = self._grid(quantiles)
-        method_q = check_choice("quantile_method", quantile_method, QUANTILE_METHODS)
+        method_q = self._check_quantile_method(check_choice("quantile_method", quantile_method, QUANTILE_METHODS))
         Q = self._quantile_matrix(grid, method_q, None)
         return _select_bandwidths(self._data.units.x, Q, grid, cutoff=self.cutoff, rule=rule, kernel=kernel,
                                   order=order, s=pilot_order, regularize=bool(regularize), t=self._data.units.t,

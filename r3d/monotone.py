@@ -36,7 +36,11 @@ def rearrange(curve: ArrayLike) -> np.ndarray:
         A new array, non-decreasing along the last axis. An already monotone curve is
         returned unchanged.
     """
-    arr = _as_curve(curve)
+    return _sort(_as_curve(curve))
+
+
+def _sort(arr: np.ndarray) -> np.ndarray:
+    """:func:`rearrange` on a validated float64 array."""
     return np.sort(arr, axis=-1)
 
 
@@ -59,9 +63,13 @@ def isotonic(curve: ArrayLike, *, n_jobs: int | None = None) -> np.ndarray:
     ndarray, same shape as ``curve``, float64
         A new array.
     """
-    arr = _as_curve(curve)
+    return _project(_as_curve(curve), resolve_n_jobs(n_jobs))
+
+
+def _project(arr: np.ndarray, n_threads: int = 1) -> np.ndarray:
+    """:func:`isotonic` on a validated finite float64 array of shape (m,) or (n, m)."""
     rows = np.ascontiguousarray(arr.reshape(1, -1) if arr.ndim == 1 else arr)
-    out = _isotonic.isotonic_rows(rows, resolve_n_jobs(n_jobs))
+    out = _isotonic.isotonic_rows(rows, n_threads)
     return out.reshape(arr.shape)
 
 

@@ -185,9 +185,15 @@ def unit_quantiles(
                 message("weights", "finite and > 0", "<zero, negative or non-finite weights>",
                         "Drop draws with zero or missing weight first.")
             )
-    return _quantiles.unit_quantiles(
-        y_arr, codes_arr, int(n_units), levels, method, w_arr, resolve_n_jobs(n_jobs)
-    )
+    return _unit_quantiles(y_arr, codes_arr, int(n_units), levels, method, w_arr, resolve_n_jobs(n_jobs))
+
+
+def _unit_quantiles(y: np.ndarray, codes: np.ndarray, n_units: int, levels: np.ndarray, method: str,
+                    weights: np.ndarray | None, n_threads: int) -> np.ndarray:
+    """:func:`unit_quantiles` on validated inputs: C-contiguous finite float64 ``y`` (N,), int64
+    ``codes`` (N,) in [0, n_units) covering every unit, a grid, a method that suits ``weights``
+    (positive float64 (N,) or None)."""
+    return _quantiles.unit_quantiles(y, codes, n_units, levels, method, weights, n_threads)
 
 
 def _as_1d_float(name: str, values: Any) -> np.ndarray:
