@@ -23,7 +23,7 @@ from statsmodels.iolib.summary import Summary
 from statsmodels.iolib.table import SimpleTable
 from statsmodels.iolib.tableformatting import fmt_2cols, fmt_params
 
-from r3d.bootstrap import TESTS
+from r3d.bootstrap import REPORTED_TESTS, TESTS
 
 if TYPE_CHECKING:  # pragma: no cover
     from r3d.results import R3DResults
@@ -208,7 +208,7 @@ def _median(values: Any) -> str:
 
 
 def _bandwidth_table(res: R3DResults) -> Section | None:
-    """The selector's intermediates (docs/method.md, "Bandwidths"), so a reader can audit the bandwidth."""
+    """The selector's intermediates (docs/method.md §6), so a reader can audit the bandwidth."""
     sel = res.bandwidth_choice.selection
     if sel is None:
         return None
@@ -274,13 +274,9 @@ def _effect_table(res: R3DResults, alpha: float, idx: np.ndarray) -> Section:
                    latex_headers=tuple(latex_headers), latex_stubs=tuple(lstubs))
 
 
-#: The tests the summary reports (entries of ``r3d.bootstrap.TESTS``), over the whole grid.
-SUMMARY_TESTS = ("nullity", "homogeneity")
-
-
 def _tests_table(res: R3DResults, alpha: float) -> Section:
     rows, stubs, lstubs = [], [], []
-    for name in SUMMARY_TESTS:
+    for name in REPORTED_TESTS:
         spec = TESTS[name]
         t = res.test(name, alpha=alpha)
         dec = decimals_for([t.statistic, t.critical_value])

@@ -1,4 +1,4 @@
-"""Multiplier bootstrap, uniform bands and tests over the quantile grid (docs/method.md, "Inference").
+"""Multiplier bootstrap, uniform bands and tests over the quantile grid (docs/method.md §5).
 
 Everything here works on an *influence matrix* ``a`` of shape ``(n, m)`` handed over by the
 estimator: for the sharp design ``a[i, j] = (w_i^+(q_j) - w_i^-(q_j)) * e_i(q_j)`` (intercept
@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import math
 import numbers
+import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -50,6 +51,7 @@ from r3d._validation import (
 __all__ = [
     "BAND_TYPES",
     "TESTS",
+    "REPORTED_TESTS",
     "TestStatistic",
     "TestResults",
     "Inference",
@@ -164,6 +166,16 @@ class TestResult:
         return bool(self.pvalue <= self.alpha)
 
 
+#: DataFrame attributes a TestResults still answers (r3d 0.1 returned a DataFrame for several ranges).
+_FRAME_ATTRIBUTES = frozenset(("shape", "columns", "iloc", "loc", "to_string", "to_numpy", "round", "to_dict",
+                               "to_latex", "to_csv", "iterrows", "itertuples", "empty"))
+
+
+def _frame_deprecation(what: str) -> None:
+    warnings.warn(f"test results are a TestResults, not a DataFrame: `{what}` on it is deprecated and will be "
+                  f"removed; use `.frame{what}`", FutureWarning, stacklevel=3)
+
+
 class TestResults:
     """The results of one test on one or more quantile ranges (every test method returns this).
 
@@ -185,8 +197,11 @@ class TestResults:
     def __iter__(self):
         return iter(self._results)
 
-    def __getitem__(self, i: int) -> TestResult:
-        return self._results[i]
+    def __getitem__(self, i: Any) -> Any:
+        if isinstance(i, (int, np.integer, slice)):
+            return self._results[i]
+        _frame_deprecation("[...]")
+        return self.frame[i]
 
     def __getattr__(self, name: str) -> Any:
         if name in TestResults._FIELDS:
@@ -195,6 +210,9 @@ class TestResults:
                     f"these results hold {len(self._results)} ranges; read `.{name}` of one of them "
                     f"(results[i].{name}) or use `.frame`")
             return getattr(self._results[0], name)
+        if not name.startswith("_") and name in _FRAME_ATTRIBUTES:
+            _frame_deprecation("." + name)
+            return getattr(self.frame, name)
         raise AttributeError(name)
 
     @property
@@ -863,6 +881,10 @@ TESTS: dict[str, TestStatistic] = {
         TestStatistic("gini", "equal Gini", "equal Gini", 2, False, _gini),
     )
 }
+
+
+#: The tests every fit reports over the whole grid (summary, ``to_dict``, ``str``).
+REPORTED_TESTS = ("nullity", "homogeneity")
 
 
 def run_test(name: str, inputs: TestInputs, *, ranges: Any = None, alpha: float = 0.05) -> TestResults:

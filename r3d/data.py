@@ -3,7 +3,7 @@
 The first step of the pipeline: one row per within-unit draw (a worker) with the
 unit-level columns repeated. This module turns user columns into float arrays
 and integer unit codes, checks that unit-level variables are constant within a
-unit, and applies the missing-value policy of API.md:
+unit, and applies the missing-value policy (docs/errors.md lists its messages):
 
 - rows with a missing outcome, or a missing or zero weight, are dropped and counted;
 - a unit left with no draws is dropped, counted and warned about;

@@ -106,7 +106,7 @@ def _residuals(x: np.ndarray, Y: np.ndarray, cutoff: float, fit_plus: SideFit, f
     """(n, m) residuals of each unit's own side fit; 0 for units outside the window.
 
     With ``project`` (Fréchet), each in-window unit's fitted curve q -> E_s(X_i, q) is
-    first projected onto non-decreasing functions (METHOD §5).
+    first projected onto non-decreasing functions (docs/method.md §5).
     """
     right = x >= cutoff
     inside = np.where(right[:, None], fit_plus.kernel_weights > 0, fit_minus.kernel_weights > 0)  # (n, m_h)
@@ -242,7 +242,7 @@ def estimate(
     h_treatment: float | None = None,
     n_jobs: int | None = None,
 ) -> Estimate:
-    """Estimate tau(q) on the grid (docs/method.md, "Estimators").
+    """Estimate tau(q) on the grid (docs/method.md §4).
 
     Parameters
     ----------

@@ -446,7 +446,7 @@ class R3D:
         bandwidth_treatment : float, optional
             Fuzzy first-stage bandwidth; None selects it (MSE rule on take-up).
         regularize : bool, default True
-            Bias-variance regularisation in the selector (docs/method.md, "Bandwidths").
+            Bias-variance regularisation in the selector (docs/method.md §6).
         quantiles : None, int or array-like
             Quantile grid (default 0.01..0.99).
         quantile_method : str

@@ -1,4 +1,4 @@
-"""Monotone versions of curves over the quantile grid (METHOD.md §4, §5).
+"""Monotone versions of curves over the quantile grid (docs/method.md §4, §5).
 
 Two maps onto non-decreasing sequences, applied along the last axis:
 

@@ -1,4 +1,4 @@
-"""Unit quantile functions on a grid of levels (METHOD.md §2).
+"""Unit quantile functions on a grid of levels (docs/method.md §2).
 
 The quantile matrix Q (n_units x m) holds, in row i, unit i's empirical quantile
 function Q̂_i(q_j) at the levels q_1 < ... < q_m inside (0, 1). The default definition

@@ -103,7 +103,7 @@ class R3DResults:
     params : pandas.Series
         tau(q), index = quantile levels, name "tau".
     bse, tvalues, pvalues : pandas.Series
-        Pointwise analytic standard errors (HC0 sandwich, METHOD.md §5), z and two-sided p.
+        Pointwise analytic standard errors (HC0 sandwich, docs/method.md §5), z and two-sided p.
     quantiles : ndarray
         (m,) quantile levels.
     nobs : int
@@ -476,7 +476,7 @@ class R3DResults:
         "conf_int" {"lower", "upper"}, "band" (uniform band with its critical value, or
         None), "bandwidth" (float or list), "bandwidth_treatment", "bandwidth_info",
         "n_effective", "limits" {"left", "right", "left_raw", "right_raw"},
-        "average_effect", "first_stage" (or None), "tests" {"nullity", "homogeneity"}
+        "average_effect", "first_stage" (or None), "tests" (``r3d.bootstrap.REPORTED_TESTS``: "nullity", "homogeneity")
         (whole grid; None without bootstrap), "notes". Lists follow "quantiles".
         Not-finite numbers stay floats (``json.dumps(..., allow_nan=False)`` needs them
         replaced; the command line writes them as null).
@@ -494,7 +494,7 @@ class R3DResults:
             band = {"kind": b.kind, "alpha": b.alpha, "critical_value": b.critical_value, "lower": b.lower,
                     "upper": b.upper, "n_boot": b.n_boot}
             tests = {}
-            for kind in ("nullity", "homogeneity"):
+            for kind in _boot.REPORTED_TESTS:
                 t = self.test(kind, None, alpha)
                 tests[kind] = {"statistic": t.statistic, "critical_value": t.critical_value, "pvalue": t.pvalue,
                                "range": list(t.range), "n_boot": t.n_boot, "alpha": t.alpha}
@@ -576,10 +576,9 @@ class R3DResults:
             "tau(q) at q = " + ", ".join(f"{format_level(q[j])}: {fmt_num(self._est.tau[j], dec)}" for j in idx),
         ]
         if self._inf.draws is not None:
-            p0 = self.nullity_test().pvalue
-            p1 = self.homogeneity_test().pvalue
-            lines.append(f"uniform tests ({s.n_boot} draws): p = {fmt_p(p0)} for tau = 0, "
-                         f"p = {fmt_p(p1)} for tau constant")
+            ps = ", ".join(f"p = {fmt_p(self.test(name).pvalue)} for {_boot.TESTS[name].null}"
+                           for name in _boot.REPORTED_TESTS)
+            lines.append(f"uniform tests ({s.n_boot} draws): {ps}")
         if self.first_stage is not None:
             fs = self.first_stage
             lines.append(f"first stage: take-up jump {fs.jump:.3g} (se {fs.se:.2g}, F = {fs.f_stat:.1f})")
