@@ -163,7 +163,7 @@ def _check_identities(fit, x, Y):
 @pytest.mark.parametrize("side", ["right", "left"])
 @pytest.mark.parametrize("common", [True, False], ids=["common_h", "per_column_h"])
 def test_kernel_matches_twin_orders_0_to_5(kernel, side, common):
-    rng = np.random.default_rng([11, KERNELS.index(kernel), side == "right", common])
+    rng = np.random.default_rng([11, list(KERNELS).index(kernel), side == "right", common])
     for trial in range(12):
         order = trial % 6
         n = int(rng.integers(60, 240))

@@ -39,8 +39,6 @@ import numpy as np
 
 MAX_ORDER = 10
 
-KERNEL_CODES = {"triangular": 0, "epanechnikov": 1, "uniform": 2}
-
 STATUS_OK = 0
 STATUS_TOO_FEW_UNITS = 1
 STATUS_TOO_FEW_DISTINCT = 2
@@ -61,7 +59,8 @@ cdef enum:
 
 
 cdef inline double _kernel(double u, int kernel) noexcept nogil:
-    """K(u) 1{|u| <= 1}; the uniform kernel includes |u| = 1."""
+    """K(u) 1{|u| <= 1} for the ``r3d.kernels.KERNELS`` row with ``code == kernel``;
+    the uniform kernel includes |u| = 1."""
     cdef double a = fabs(u)
     if a > 1.0:
         return 0.0
@@ -332,7 +331,7 @@ def fit_common(const double[::1] x, const double[:, ::1] Y, double cutoff, doubl
     Y : (n, m) float64, C-contiguous
     cutoff, h : float
     order : int in [0, MAX_ORDER]
-    kernel : int, ``KERNEL_CODES`` value
+    kernel : int, the ``code`` of a row of ``r3d.kernels.KERNELS``
     right : bool, True for the side x >= cutoff
     rcond_min : float, smallest accepted reciprocal condition number
     want_coef_weights : bool
