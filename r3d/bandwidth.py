@@ -64,7 +64,8 @@ from r3d._validation import (
     message,
     resolve_n_jobs,
 )
-from r3d.locpoly import KERNEL_ALIASES, KERNELS, MAX_ORDER, _fit_side, kernel_function
+from r3d.kernels import KERNELS, canonical_kernel, kernel_function
+from r3d.locpoly import MAX_ORDER, _fit_side
 
 __all__ = [
     "BANDWIDTH_RULES",
@@ -116,18 +117,6 @@ _WINDOW_SLACK = 1.0 + 1e-9
 # ---------------------------------------------------------------------------
 # kernel constants
 # ---------------------------------------------------------------------------
-
-
-def _kernel_coefficients(kernel: str, side: str) -> list[Fraction]:
-    """Exact coefficients (in powers of u) of the kernel on one side of zero.
-
-    ``side`` "right" is u in [0, 1], "left" is u in [-1, 0].
-    """
-    if kernel == "triangular":
-        return [Fraction(1), Fraction(-1 if side == "right" else 1)]
-    if kernel == "epanechnikov":
-        return [Fraction(3, 4), Fraction(0), Fraction(-3, 4)]
-    return [Fraction(1, 2)]
 
 
 def _poly_square(c: list[Fraction]) -> list[Fraction]:
@@ -251,7 +240,7 @@ def _kernel_constants_cached(kernel: str, order: int) -> KernelConstants:
     mats: dict[str, np.ndarray] = {}
     consts: dict[str, float] = {}
     for side, tag in (("right", "plus"), ("left", "minus")):
-        K = _kernel_coefficients(kernel, side)
+        K = list(KERNELS[kernel].side_coefficients(side))  # exact, in powers of u
         K2 = _poly_square(K)
         G = [[_one_sided_moment(K, i + j, side) for j in range(s + 1)] for i in range(s + 1)]
         L = [_one_sided_moment(K, s + 1 + i, side) for i in range(s + 1)]
@@ -274,8 +263,8 @@ def kernel_constants(kernel: str, order: int) -> KernelConstants:
 
     Parameters
     ----------
-    kernel : {"triangular", "epanechnikov", "uniform"}
-        Short forms "tri", "epa", "uni" are accepted.
+    kernel : str
+        A name in :data:`r3d.kernels.KERNELS` or a short form ("tri", "epa", "uni", ...).
     order : int
         Polynomial order s >= 0.
 
@@ -285,7 +274,7 @@ def kernel_constants(kernel: str, order: int) -> KernelConstants:
         Closed-form integrals (the kernels are piecewise polynomials). For
         example, triangular with s = 1: c_b = -1/10 and c_v = 24/5 on both sides.
     """
-    kernel = check_choice("kernel", kernel, KERNELS, KERNEL_ALIASES)
+    kernel = canonical_kernel(kernel)
     order = check_int("order", order, low=0, high=10)
     return _kernel_constants_cached(kernel, order)
 
@@ -327,14 +316,15 @@ def density_at_cutoff(x: np.ndarray, *, cutoff: float, kernel: str) -> DensityEs
     x : ndarray
         (n,) running variable, one entry per unit.
     cutoff : float
-    kernel : {"triangular", "epanechnikov", "uniform"}
-        The estimation kernel (a density on [-1, 1]).
+    kernel : str
+        The estimation kernel (a density on [-1, 1]): a name in :data:`r3d.kernels.KERNELS`
+        or a short form.
 
     Returns
     -------
     DensityEstimate
     """
-    kernel = check_choice("kernel", kernel, KERNELS, KERNEL_ALIASES)
+    kernel = canonical_kernel(kernel)
     return _density_at_cutoff(_as_vector("x", x), cutoff=float(cutoff), kernel=kernel)
 
 
@@ -1129,7 +1119,8 @@ def select_bandwidths(
         "mse": one bandwidth per quantile level (for ``method="simple"``);
         "imse": one bandwidth for all levels (``method="frechet"``); the "cer-"
         rules multiply by the coverage-error factor n^(-s/((2s+3)(s+3))).
-    kernel : {"triangular", "epanechnikov", "uniform"}
+    kernel : str
+        A name in :data:`r3d.kernels.KERNELS` or a short form (default "triangular").
     order : int
         Estimation order p (default 2). p <= s is allowed with a warning: the
         bias of the order-p estimate is then not handled.
@@ -1163,7 +1154,7 @@ def select_bandwidths(
         is enlarged to keep enough units, or order <= pilot_order.
     """
     rule = check_choice("rule", rule, BANDWIDTH_RULES)
-    kernel = check_choice("kernel", kernel, KERNELS, KERNEL_ALIASES)
+    kernel = canonical_kernel(kernel)
     order = check_int("order", order, low=0, high=MAX_ORDER)
     s = check_int("pilot_order", pilot_order, low=0, high=MAX_ORDER - 1)  # the selector fits order s + 1
     if not isinstance(regularize, (bool, np.bool_)):

@@ -186,10 +186,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _add_fit_options(p: argparse.ArgumentParser) -> None:
+    from r3d.kernels import KERNELS  # here, not at the top: formulas see this module's names
+
     p.add_argument("--method", default="frechet", help="frechet (default) or simple")
     p.add_argument("--order", type=int, default=2, help="local polynomial order p (default 2)")
     p.add_argument("--pilot-order", type=int, default=1, help="order s the bandwidth is optimal for (default 1)")
-    p.add_argument("--kernel", default="triangular", help="triangular (default), epanechnikov or uniform")
+    p.add_argument("--kernel", default="triangular",
+                   help=f"one of {', '.join(KERNELS)} (default triangular), or a short form")
     p.add_argument("--bandwidth", type=_bandwidth, default="auto",
                    help="auto (default), mse, imse, cer-mse, cer-imse, or a number")
     p.add_argument("--bandwidth-treatment", type=float, default=None,

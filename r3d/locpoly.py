@@ -30,6 +30,8 @@ from r3d._validation import (
     message,
     resolve_n_jobs,
 )
+# The kernel registry; re-exported here, where these names lived before it existed.
+from r3d.kernels import KERNEL_ALIASES, KERNELS, canonical_kernel, kernel_function
 
 __all__ = [
     "KERNELS",
@@ -47,16 +49,6 @@ __all__ = [
     "insufficient_data_message",
 ]
 
-KERNELS = ("triangular", "epanechnikov", "uniform")
-KERNEL_ALIASES = {
-    "tri": "triangular",
-    "triang": "triangular",
-    "epa": "epanechnikov",
-    "epan": "epanechnikov",
-    "uni": "uniform",
-    "rect": "uniform",
-    "rectangular": "uniform",
-}
 SIDES = ("left", "right")  # right = treated side x >= cutoff (the cutoff itself); left = x < cutoff
 SIDE_ALIASES = {"plus": "right", "+": "right", "minus": "left", "-": "left"}
 
@@ -73,51 +65,9 @@ RCOND_MIN = 1e-10
 _PARALLEL_MIN_WORK = 200_000
 
 
-def canonical_kernel(kernel: str) -> str:
-    """Canonical kernel name (``"tri"`` -> ``"triangular"``, case-insensitive).
-
-    Raises
-    ------
-    ValueError
-        For a name that is neither in :data:`KERNELS` nor in :data:`KERNEL_ALIASES`.
-    """
-    return check_choice("kernel", kernel, KERNELS, KERNEL_ALIASES)
-
-
 def canonical_side(side: str) -> str:
     """Canonical side name: ``"right"`` (x >= cutoff) or ``"left"`` (x < cutoff)."""
     return check_choice("side", side, SIDES, SIDE_ALIASES)
-
-
-def kernel_function(u: np.ndarray | float, kernel: str) -> np.ndarray:
-    """Kernel ``K(u) 1{|u| <= 1}``.
-
-    Triangular ``1 - |u|``, Epanechnikov ``0.75 (1 - u^2)``, uniform ``0.5``
-    (``|u| = 1`` is inside the window for every kernel; the first two vanish there).
-
-    Parameters
-    ----------
-    u : array_like
-        Scaled distances ``(x - c) / h``, any shape.
-    kernel : str
-        A name accepted by :func:`canonical_kernel`.
-
-    Returns
-    -------
-    ndarray
-        Same shape as ``u``, float64.
-    """
-    kernel = canonical_kernel(kernel)
-    u = np.asarray(u, dtype=np.float64)
-    a = np.abs(u)
-    inside = a <= 1.0
-    if kernel == "triangular":
-        k = 1.0 - a
-    elif kernel == "epanechnikov":
-        k = 0.75 * (1.0 - u * u)
-    else:
-        k = np.full_like(u, 0.5)
-    return np.where(inside, k, 0.0)
 
 
 @dataclass(frozen=True, slots=True)
@@ -309,7 +259,8 @@ def fit_side(
     order : int
         Polynomial order p, 0 to :data:`MAX_ORDER`.
     kernel : str
-        ``"triangular"``, ``"epanechnikov"`` or ``"uniform"`` (or a short form).
+        A name in :data:`r3d.kernels.KERNELS` or a short form
+        (:data:`r3d.kernels.KERNEL_ALIASES`).
     side : str
         ``"right"`` (x >= cutoff, treated) or ``"left"`` (x < cutoff).
     return_coef_weights : bool, default False
@@ -347,7 +298,7 @@ def _fit_side(x: np.ndarray, Y: np.ndarray, *, cutoff: float, h: np.ndarray, ord
     or (m,) positive, canonical ``kernel`` and ``side``, ``n_threads`` >= 1."""
     n, m = Y.shape
     h_arr = h
-    kcode = _locpoly.KERNEL_CODES[kernel]
+    kcode = KERNELS[kernel].code
     right = side == "right"
 
     if h_arr.shape[0] == 1:

@@ -39,8 +39,6 @@ import numpy as np
 
 MAX_ORDER = 10
 
-KERNEL_CODES = {"triangular": 0, "epanechnikov": 1, "uniform": 2}
-
 STATUS_OK = 0
 STATUS_TOO_FEW_UNITS = 1
 STATUS_TOO_FEW_DISTINCT = 2
@@ -60,16 +58,61 @@ cdef enum:
     _MAXD = 11  # MAX_ORDER + 1 coefficients
 
 
+cdef inline double _kernel_inside(double a, int kernel) noexcept nogil:
+    """The compiled switch: K at ``a = |u|`` in [0, 1] for the kernel whose
+    ``r3d.kernels.KERNELS`` row has ``code == kernel``; -1.0 for a code with no case.
+
+    Each case performs the operations of ``Kernel.evaluate`` on the row's coefficients
+    (``c_0 * (1 + (c_1/c_0) a + ...)``, the bracket by Horner's rule), so the two agree bit
+    for bit (to an ulp where a compiler fuses a multiply-add); ``tests/test_kernels.py``
+    checks every row against this switch. A valid kernel has K(0) > 0, so -1.0 is free.
+    """
+    if kernel == 0:    # triangular
+        return 1.0 - a
+    if kernel == 1:    # epanechnikov
+        return 0.75 * (1.0 - a * a)
+    if kernel == 2:    # uniform
+        return 0.5
+    return -1.0
+
+
 cdef inline double _kernel(double u, int kernel) noexcept nogil:
-    """K(u) 1{|u| <= 1}; the uniform kernel includes |u| = 1."""
+    """K(u) 1{|u| <= 1} for the ``r3d.kernels.KERNELS`` row with ``code == kernel``;
+    the uniform kernel includes |u| = 1."""
     cdef double a = fabs(u)
     if a > 1.0:
         return 0.0
-    if kernel == 0:
-        return 1.0 - a
-    if kernel == 1:
-        return 0.75 * (1.0 - u * u)
-    return 0.5
+    return _kernel_inside(a, kernel)
+
+
+def _check_kernel(int kernel):
+    """Refuse a kernel code the compiled switch has no case for."""
+    if _kernel_inside(0.0, kernel) < 0.0:
+        raise ValueError(f"unknown kernel code {kernel}: the compiled switch has no case for it "
+                         f"(add one to _kernel_inside in r3d/_ext/_locpoly.pyx)")
+
+
+def kernel_value(int kernel, const double[::1] u):
+    """``K(u) 1{|u| <= 1}`` from the compiled switch, for tests of the switch against
+    ``r3d.kernels.KERNELS``.
+
+    Parameters
+    ----------
+    kernel : int, a kernel's ``code``
+    u : (n,) float64, C-contiguous
+
+    Returns
+    -------
+    (n,) float64
+    """
+    _check_kernel(kernel)
+    cdef Py_ssize_t i, n = u.shape[0]
+    out_arr = np.empty(n, dtype=np.float64)
+    cdef double[::1] out = out_arr
+    with nogil:
+        for i in range(n):
+            out[i] = _kernel(u[i], kernel)
+    return out_arr
 
 
 cdef struct Work:
@@ -283,8 +326,7 @@ def _check(const double[::1] x, const double[:, ::1] Y, int order, int kernel, i
         raise ValueError(f"Y has {Y.shape[0]} rows but x has {x.shape[0]} entries")
     if order < 0 or order > MAX_ORDER:
         raise ValueError(f"order must be in [0, {MAX_ORDER}], got {order}")
-    if kernel < 0 or kernel > 2:
-        raise ValueError(f"unknown kernel code {kernel}")
+    _check_kernel(kernel)
     if n_threads < 1:
         raise ValueError(f"n_threads must be >= 1, got {n_threads}")
     # NaN x would silently fall on neither side, NaN Y would give NaN coefficients: refuse both
@@ -332,7 +374,7 @@ def fit_common(const double[::1] x, const double[:, ::1] Y, double cutoff, doubl
     Y : (n, m) float64, C-contiguous
     cutoff, h : float
     order : int in [0, MAX_ORDER]
-    kernel : int, ``KERNEL_CODES`` value
+    kernel : int, the ``code`` of a row of ``r3d.kernels.KERNELS``
     right : bool, True for the side x >= cutoff
     rcond_min : float, smallest accepted reciprocal condition number
     want_coef_weights : bool

@@ -3,7 +3,8 @@
 Built independently of the compiled kernel: the coefficients come from
 ``numpy.linalg.lstsq`` on ``sqrt(k) R(u)`` column by column, the coefficient weights
 from the SVD pseudo-inverse ``pinv(sqrt(k) R(u)) diag(sqrt(k))``, the fitted values from
-``R(u) @ coef``. Same definitions (METHOD.md section 3) and same errors.
+``R(u) @ coef``. Same definitions (METHOD.md section 3) and same errors; the kernel
+weights come from the same table, :data:`r3d.kernels.KERNELS` (the float ``K(u)`` of a row).
 """
 
 from __future__ import annotations
@@ -11,13 +12,12 @@ from __future__ import annotations
 import numpy as np
 
 from r3d._validation import InsufficientDataError
+from r3d.kernels import canonical_kernel, kernel_function
 from r3d.locpoly import (
     RCOND_MIN,
     SideFit,
-    canonical_kernel,
     canonical_side,
     insufficient_data_message,
-    kernel_function,
 )
 
 __all__ = ["fit_side_numpy"]
