@@ -254,7 +254,8 @@ def row_dependent_calls(terms: FormulaTerms, context: Mapping[str, Any]) -> tupl
         fn = _resolve(call, context, TRANSFORMS)
         if fn is None:
             continue
-        if (fn is shift and shift is not None) or (getattr(fn, "__is_stateful_transform__", False) and fn is not lookup):
+        learns = bool(getattr(fn, "__is_stateful_transform__", False)) and fn is not lookup
+        if learns or (shift is not None and fn is shift):
             found.append(call)
     return tuple(found)
 
