@@ -224,12 +224,14 @@ class R3D:
         temp_directory : str, optional
             Where DuckDB spills (default: a temporary directory removed afterwards).
         """
-        from r3d.backends.duckdb import quantiles_from_parquet
+        from r3d.backends import model_from_engine
+        from r3d.backends.duckdb import ParquetEngine
 
-        return quantiles_from_parquet(cls, path, formula, unit=unit, cutoff=cutoff, treatment=treatment,
-                                      weights=weights, cluster=cluster, quantiles=quantiles,
-                                      quantile_method=quantile_method, memory_limit=memory_limit,
-                                      threads=threads, temp_directory=temp_directory)
+        engine = ParquetEngine.from_parquet(path, formula, unit=unit, treatment=treatment, weights=weights,
+                                            cluster=cluster, memory_limit=memory_limit, threads=threads,
+                                            temp_directory=temp_directory)
+        return model_from_engine(cls, engine, quantiles=quantiles, quantile_method=quantile_method, cutoff=cutoff,
+                                 formula=formula)
 
     @classmethod
     def from_samples(
