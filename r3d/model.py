@@ -155,11 +155,13 @@ class R3D:
         frame = sys._getframe(1 + eval_env)
         context = {**frame.f_globals, **frame.f_locals}
         if type(data).__module__.split(".")[0] == "dask":
-            from r3d.backends.dask import quantiles_from_dask
+            from r3d.backends import model_from_engine
+            from r3d.backends.dask import DaskEngine
 
-            return quantiles_from_dask(cls, formula, data, cutoff=cutoff, unit=unit, treatment=treatment,
-                                       weights=weights, cluster=cluster, context=context, quantiles=quantiles,
-                                       quantile_method=quantile_method)
+            engine = DaskEngine.from_formula(formula, data, unit=unit, treatment=treatment, weights=weights,
+                                             cluster=cluster, context=context)
+            return model_from_engine(cls, engine, quantiles=quantiles, quantile_method=quantile_method,
+                                     cutoff=cutoff, formula=formula)
         if quantiles is not None or quantile_method != "linear":
             raise ValueError(message("quantiles", "None for a pandas DataFrame (only a Dask DataFrame takes it here)",
                                      quantiles if quantiles is not None else quantile_method,
