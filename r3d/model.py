@@ -229,11 +229,11 @@ class R3D:
         from r3d.backends import model_from_engine
         from r3d.backends.duckdb import ParquetEngine
 
-        engine = ParquetEngine.from_parquet(path, formula, unit=unit, treatment=treatment, weights=weights,
-                                            cluster=cluster, memory_limit=memory_limit, threads=threads,
-                                            temp_directory=temp_directory)
-        return model_from_engine(cls, engine, quantiles=quantiles, quantile_method=quantile_method, cutoff=cutoff,
-                                 formula=formula)
+        with ParquetEngine.from_parquet(path, formula, unit=unit, treatment=treatment, weights=weights,
+                                        cluster=cluster, memory_limit=memory_limit, threads=threads,
+                                        temp_directory=temp_directory) as engine:
+            return model_from_engine(cls, engine, quantiles=quantiles, quantile_method=quantile_method,
+                                     cutoff=cutoff, formula=formula)
 
     @classmethod
     def from_samples(

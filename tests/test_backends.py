@@ -84,13 +84,17 @@ def test_data_policy_applies_to_every_engine(engine):
 
 
 def test_shipped_engines_implement_the_protocol(tmp_path):
-    pytest.importorskip("duckdb")
+    duckdb = pytest.importorskip("duckdb")
     pytest.importorskip("pyarrow")
     from r3d.backends.duckdb import ParquetEngine
 
     path = tmp_path / "d.parquet"
     pd.DataFrame({"u": [1, 1, 2, 2], "x": [-1.0, -1, 1, 1], "y": [1.0, 2, 3, 4]}).to_parquet(path)
-    assert isinstance(ParquetEngine.from_parquet(str(path), "y ~ x", unit="u"), UnitEngine)
+    with ParquetEngine.from_parquet(str(path), "y ~ x", unit="u") as engine:
+        assert isinstance(engine, UnitEngine)
+        assert engine.con.execute("SELECT 1").fetchall() == [(1,)]
+    with pytest.raises(duckdb.Error):  # the engine owned its connection until the end of the block
+        engine.con.execute("SELECT 1")
     dd = pytest.importorskip("dask.dataframe")
     from r3d.backends.dask import DaskEngine
 

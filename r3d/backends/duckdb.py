@@ -34,8 +34,9 @@ a sample of rows, where the SQL values are also checked against formulaic's. Mis
 values and IEEE special values follow numpy (log(0) = -inf, log(-1) = NaN, x / 0 = inf).
 
 :class:`ParquetEngine` is the :class:`r3d.backends.UnitEngine` of ``R3D.from_parquet``:
-its constructor reads the files' schema and a sample (formula and columns checked), and
-``unit_summary`` runs the per-unit aggregation in a fresh connection.
+its constructor opens a DuckDB connection and reads the files' schema and a sample
+(formula and columns checked), and ``unit_summary`` runs the per-unit aggregation on the
+same connection, which the engine owns until it is closed (``with`` block).
 """
 
 from __future__ import annotations
@@ -499,19 +500,21 @@ def _connect(memory_limit: str | None, threads: int | None, temp_directory: Any)
             con.close()
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, eq=False)  # owns a connection: equal only to itself
 class ParquetEngine:
     """Parquet files reduced by DuckDB, out of core (a :class:`r3d.backends.UnitEngine`).
 
-    Build it with :meth:`from_parquet`, which checks the arguments against the files.
+    Build it with :meth:`from_parquet`, which opens a DuckDB connection and checks the
+    arguments against the files; the engine owns the connection until :meth:`close`
+    (or the end of a ``with`` block), so the checks and the reduction share it.
 
     Attributes
     ----------
     plan : _Plan
         The SQL over the files (the files are listed once, when the engine is built).
     names : r3d.data.Names
-    memory_limit, threads, temp_directory
-        DuckDB settings (see ``R3D.from_parquet``).
+    con : duckdb.DuckDBPyConnection
+        The open connection, with the settings of ``R3D.from_parquet``.
     """
 
     #: numpy's type 7 and type 1, weighted or not.
@@ -519,9 +522,8 @@ class ParquetEngine:
 
     plan: _Plan
     names: Names
-    memory_limit: str | None = None
-    threads: int | None = None
-    temp_directory: Any = None
+    con: Any
+    _resources: contextlib.ExitStack
 
     @classmethod
     def from_parquet(
@@ -543,7 +545,8 @@ class ParquetEngine:
             threads = check_int("threads", threads, low=1)
         if memory_limit is not None and not isinstance(memory_limit, str):
             raise TypeError(message("memory_limit", "a DuckDB size string such as '2GB'", memory_limit))
-        with _connect(memory_limit, threads, temp_directory) as con:
+        with contextlib.ExitStack() as stack:
+            con = stack.enter_context(_connect(memory_limit, threads, temp_directory))
             files = _expand_paths(con, path)
             source = f"read_parquet([{', '.join(_sql_str(f) for f in files)}], file_row_number = true)"
             types = _column_types(con, source)
@@ -567,11 +570,19 @@ class ParquetEngine:
             plan = _Plan(source=source, rows=f"SELECT {', '.join(sel)} FROM {source}", valid=valid,
                          has_t=treatment is not None, has_w=weights is not None, has_c=cluster is not None)
             y_name, x_name = _check_formula_on_sample(con, source, sf)
-        names = Names(outcome=y_name, running=x_name, unit=str(unit), treatment=treatment, cluster=cluster)
-        return cls(plan=plan, names=names, memory_limit=memory_limit, threads=threads,
-                   temp_directory=temp_directory)
+            names = Names(outcome=y_name, running=x_name, unit=str(unit), treatment=treatment, cluster=cluster)
+            return cls(plan=plan, names=names, con=con, _resources=stack.pop_all())  # checks passed: keep it open
 
     def unit_summary(self, grid: np.ndarray, quantile_method: str) -> UnitSummary:
         """One row per unit, quantiles at ``grid`` ((m,) levels) by ``quantile_method``."""
-        with _connect(self.memory_limit, self.threads, self.temp_directory) as con:
-            return unit_summary_parquet(con, self.plan, grid, quantile_method)
+        return unit_summary_parquet(self.con, self.plan, grid, quantile_method)
+
+    def close(self) -> None:
+        """Close the connection and remove DuckDB's spill directory."""
+        self._resources.close()
+
+    def __enter__(self) -> ParquetEngine:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
