@@ -4,10 +4,18 @@
 running variable on the right; both sides may transform their variable
 (``"np.log(wage) ~ I(revenue / 1e3)"``). Rows are kept in the user's order and
 missing values are passed through as NaN so that the data layer can count them.
+
+This module is the only place formulas are read, and formulaic is the grammar:
+:func:`parse_formula` evaluates a formula on a pandas DataFrame; :func:`formula_terms`
+parses one without data (formulaic's terms and factors: term splitting, the intercept,
+one term per side) for the out-of-core engines, which translate the terms to SQL
+(:mod:`r3d.backends.duckdb`) or evaluate them partition by partition
+(:mod:`r3d.backends.dask`, which refuses :func:`row_dependent_calls`).
 """
 
 from __future__ import annotations
 
+import ast
 import keyword
 import re
 from collections.abc import Mapping
@@ -19,7 +27,8 @@ import pandas as pd
 
 from r3d._validation import message
 
-__all__ = ["FormulaColumns", "parse_formula", "data_column"]
+__all__ = ["FormulaColumns", "FormulaTerm", "FormulaTerms", "data_column", "formula_terms", "parse_formula",
+           "row_dependent_calls"]
 
 #: ``"outcome ~ running"`` with two plain column names. Such a formula is evaluated without
 #: formulaic: the result is the same (each column as float64, NaN where missing, named by
@@ -63,10 +72,7 @@ def parse_formula(formula: str, data: pd.DataFrame, *, context: Mapping[str, Any
     import formulaic
     from formulaic.errors import FormulaicError
 
-    if not isinstance(formula, str) or "~" not in formula:
-        raise ValueError(
-            message("formula", 'a string "outcome ~ running"', formula, 'For example "wage ~ revenue".')
-        )
+    _check_formula_string(formula)
     if not isinstance(data, pd.DataFrame):
         raise TypeError(message("data", "a pandas DataFrame", f"<{type(data).__name__}>"))
     plain = _plain_columns(formula, data)
@@ -84,16 +90,10 @@ def parse_formula(formula: str, data: pd.DataFrame, *, context: Mapping[str, Any
     lhs, rhs = mm.lhs, mm.rhs
     rhs_cols = [c for c in rhs.columns if c != "Intercept"]
     if lhs is None or lhs.shape[1] != 1:
-        raise ValueError(message("formula", "exactly one outcome term left of `~`", formula))
+        raise ValueError(_one_outcome_error(formula))
     if len(rhs_cols) != 1:
-        raise ValueError(
-            message(
-                "formula",
-                "exactly one running-variable term right of `~` (R3D has no covariates)",
-                f"<{formula!r} with {len(rhs_cols)} right-hand columns: {_show_list(rhs_cols)}>",
-                "Combine variables inside I(...) if you need a transformed running variable.",
-            )
-        )
+        raise ValueError(_one_running_error(f"<{formula!r} with {len(rhs_cols)} right-hand columns: "
+                                            f"{_show_list(rhs_cols)}>"))
     outcome = np.asarray(lhs.iloc[:, 0].to_numpy(dtype=np.float64, na_value=np.nan), dtype=np.float64)
     running = np.asarray(rhs[rhs_cols[0]].to_numpy(dtype=np.float64, na_value=np.nan), dtype=np.float64)
     if outcome.shape[0] != len(data):
@@ -124,6 +124,220 @@ def _plain_columns(formula: str, data: pd.DataFrame) -> FormulaColumns | None:
     running.flags.writeable = False
     return FormulaColumns(outcome=columns[0], running=running, outcome_name=match.group(1),
                           running_name=match.group(2))
+
+
+# ---------------------------------------------------------------------------- parsing without data
+@dataclass(frozen=True, slots=True)
+class FormulaTerm:
+    """One side of ``"outcome ~ running"`` as formulaic parses it (no data needed).
+
+    Attributes
+    ----------
+    label : str
+        formulaic's name of the term, which is also the column label it evaluates to
+        (``"np.log(wage)"``, ``"I(revenue / 1000.0)"``, ``"my col"``).
+    factors : tuple of str
+        The term's factors as Python expressions (one, or several for an interaction
+        ``a:b``): formulaic's ``factor.expr``, with a column whose name is not a Python
+        identifier (backticks in the formula) spelled ``Q('name')``.
+    variables : tuple of str
+        What the factors read as values, in order of first appearance: column names or
+        names from the caller's scope (``Q('name')`` reads ``name``; an attribute
+        is dotted, ``np.pi``).
+    calls : tuple of str
+        The functions the factors call, dotted as written (``"np.log"``, ``"I"``,
+        ``"center"``), in order of first appearance.
+    """
+
+    label: str
+    factors: tuple[str, ...]
+    variables: tuple[str, ...]
+    calls: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class FormulaTerms:
+    """The outcome and running terms of a formula (:func:`formula_terms`).
+
+    Attributes
+    ----------
+    formula : str
+        The formula as given.
+    outcome, running : FormulaTerm
+        The one term left of ``~`` and the one term right of it (the intercept aside).
+    """
+
+    formula: str
+    outcome: FormulaTerm
+    running: FormulaTerm
+
+    @property
+    def scope_names(self) -> tuple[str, ...]:
+        """Every name the formula looks up (variables, and each call's first component,
+        such as ``np``): what a caller's scope may have to supply."""
+        names = [name.split(".")[0] for term in (self.outcome, self.running) for name in term.variables + term.calls]
+        return tuple(dict.fromkeys(names))
+
+
+def formula_terms(formula: str) -> FormulaTerms:
+    """Parse ``"outcome ~ running"`` with formulaic, without data.
+
+    formulaic splits each side into terms and handles the intercept (implied on the
+    right and ignored; ``- 1``, ``+ 0`` accepted; a term given twice counts once);
+    each side must then hold exactly one term.
+
+    Parameters
+    ----------
+    formula : str
+
+    Returns
+    -------
+    FormulaTerms
+
+    Raises
+    ------
+    ValueError
+        Not a string with ``~``, a formula formulaic cannot parse, or not one term on
+        each side. The message names ``formula``.
+    """
+    import formulaic
+    from formulaic.errors import FormulaicError
+
+    _check_formula_string(formula)
+    try:
+        parsed = formulaic.Formula(formula)
+    except (FormulaicError, SyntaxError) as exc:
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ValueError(
+            message("formula", 'a formula "outcome ~ running" that formulaic can parse', f"<{formula!r}: {reason}>",
+                    'For example "np.log(wage) ~ I(revenue / 1e3)".')
+        ) from None
+    lhs = _side_terms(getattr(parsed, "lhs", None))
+    rhs = _side_terms(getattr(parsed, "rhs", None))
+    if lhs is None or len(lhs) != 1:
+        raise ValueError(_one_outcome_error(formula))
+    if rhs is None or len(rhs) != 1:
+        shown = ("several parts separated by `|`" if rhs is None else
+                 f"{len(rhs)} right-hand terms: {_show_list([str(t) for t in rhs])}" if rhs else
+                 "no right-hand term besides the intercept")
+        raise ValueError(_one_running_error(f"<{formula!r} with {shown}>"))
+    return FormulaTerms(formula=formula, outcome=_term(lhs[0]), running=_term(rhs[0]))
+
+
+def row_dependent_calls(terms: FormulaTerms, context: Mapping[str, Any]) -> tuple[str, ...]:
+    """The calls of a formula whose value at one row depends on other rows.
+
+    These are formulaic's stateful transforms, which learn a state from all rows
+    (``center``, ``scale``, ``standardize``, ``poly``, ``bs``, ``cr``, ``cs``, ``cc``,
+    and any function the caller marked with formulaic's ``stateful_transform``), except
+    ``Q``, which only reads a column; and ``lag``, which shifts rows. A call is resolved
+    as formulaic resolves it: in ``context`` (the caller's scope) first, then among
+    formulaic's transforms; a name found in neither is not reported (formulaic reports
+    it when it evaluates the formula).
+
+    Parameters
+    ----------
+    terms : FormulaTerms
+    context : mapping
+        Names available to the formula besides the columns.
+
+    Returns
+    -------
+    tuple of str
+        The offending calls as written, in order of first appearance (empty if none).
+    """
+    from formulaic.transforms import TRANSFORMS
+
+    lookup, shift = TRANSFORMS.get("Q"), TRANSFORMS.get("lag")
+    found = []
+    for call in dict.fromkeys(terms.outcome.calls + terms.running.calls):
+        fn = _resolve(call, context, TRANSFORMS)
+        if fn is None:
+            continue
+        learns = bool(getattr(fn, "__is_stateful_transform__", False)) and fn is not lookup
+        if learns or (shift is not None and fn is shift):
+            found.append(call)
+    return tuple(found)
+
+
+def _check_formula_string(formula: Any) -> None:
+    if not isinstance(formula, str) or "~" not in formula:
+        raise ValueError(
+            message("formula", 'a string "outcome ~ running"', formula, 'For example "wage ~ revenue".')
+        )
+
+
+def _one_outcome_error(formula: str) -> str:
+    return message("formula", "exactly one outcome term left of `~`", formula)
+
+
+def _one_running_error(received: str) -> str:
+    return message("formula", "exactly one running-variable term right of `~` (R3D has no covariates)", received,
+                   "Combine variables inside I(...) if you need a transformed running variable.")
+
+
+def _side_terms(side: Any) -> list | None:
+    """formulaic's terms of one side without the intercept; None if the side is not one
+    simple formula (missing, or split in parts by ``|``)."""
+    from formulaic.formula import SimpleFormula
+    from formulaic.parser.types import Factor
+
+    if not isinstance(side, SimpleFormula):
+        return None
+    return [term for term in side if not all(f.eval_method is Factor.EvalMethod.LITERAL for f in term.factors)]
+
+
+def _term(term: Any) -> FormulaTerm:
+    from formulaic.parser.types import Factor
+
+    factors = []
+    for factor in term.factors:
+        if factor.eval_method is Factor.EvalMethod.LOOKUP:
+            name = factor.expr
+            factors.append(name if name.isidentifier() and not keyword.iskeyword(name) else f"Q({name!r})")
+        else:  # Python code, where formulaic keeps backticked names
+            factors.append(re.sub(r"`([^`]*)`", lambda m: f"Q({m.group(1)!r})", factor.expr))
+    variables: list[str] = []
+    calls: list[str] = []
+    for expr in factors:
+        _reads(ast.parse(expr, mode="eval").body, variables, calls)
+    return FormulaTerm(label=str(term), factors=tuple(factors), variables=tuple(dict.fromkeys(variables)),
+                       calls=tuple(dict.fromkeys(calls)))
+
+
+def _reads(node: ast.AST, variables: list[str], calls: list[str]) -> None:
+    """Collect, in source order, the values an expression reads and the functions it calls."""
+    if isinstance(node, ast.Call):
+        calls.append(ast.unparse(node.func))
+        if isinstance(node.func, ast.Name) and node.func.id == "Q" and len(node.args) == 1 \
+                and isinstance(node.args[0], ast.Constant) and isinstance(node.args[0].value, str):
+            variables.append(node.args[0].value)
+            return
+        if not isinstance(node.func, ast.Name | ast.Attribute):
+            _reads(node.func, variables, calls)
+        for child in [*node.args, *(k.value for k in node.keywords)]:
+            _reads(child, variables, calls)
+    elif isinstance(node, ast.Name | ast.Attribute) and _dotted(node):
+        variables.append(ast.unparse(node))
+    else:
+        for child in ast.iter_child_nodes(node):
+            _reads(child, variables, calls)
+
+
+def _dotted(node: ast.AST) -> bool:
+    """``a`` or ``a.b.c`` (a name, possibly with attributes)."""
+    while isinstance(node, ast.Attribute):
+        node = node.value
+    return isinstance(node, ast.Name)
+
+
+def _resolve(call: str, context: Mapping[str, Any], transforms: Mapping[str, Any]) -> Any:
+    """The object a dotted call name refers to (context first, then formulaic's transforms), or None."""
+    root, *attrs = call.split(".")
+    obj = context[root] if root in context else transforms.get(root)
+    for attr in attrs:
+        obj = getattr(obj, attr, None)
+    return obj
 
 
 def data_column(name: str, column: Any, data: pd.DataFrame) -> pd.Series:

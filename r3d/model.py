@@ -155,11 +155,13 @@ class R3D:
         frame = sys._getframe(1 + eval_env)
         context = {**frame.f_globals, **frame.f_locals}
         if type(data).__module__.split(".")[0] == "dask":
-            from r3d.backends.dask import quantiles_from_dask
+            from r3d.backends import model_from_engine
+            from r3d.backends.dask import DaskEngine
 
-            return quantiles_from_dask(cls, formula, data, cutoff=cutoff, unit=unit, treatment=treatment,
-                                       weights=weights, cluster=cluster, context=context, quantiles=quantiles,
-                                       quantile_method=quantile_method)
+            engine = DaskEngine.from_formula(formula, data, unit=unit, treatment=treatment, weights=weights,
+                                             cluster=cluster, context=context)
+            return model_from_engine(cls, engine, quantiles=quantiles, quantile_method=quantile_method,
+                                     cutoff=cutoff, formula=formula)
         if quantiles is not None or quantile_method != "linear":
             raise ValueError(message("quantiles", "None for a pandas DataFrame (only a Dask DataFrame takes it here)",
                                      quantiles if quantiles is not None else quantile_method,
@@ -224,12 +226,14 @@ class R3D:
         temp_directory : str, optional
             Where DuckDB spills (default: a temporary directory removed afterwards).
         """
-        from r3d.backends.duckdb import quantiles_from_parquet
+        from r3d.backends import model_from_engine
+        from r3d.backends.duckdb import ParquetEngine
 
-        return quantiles_from_parquet(cls, path, formula, unit=unit, cutoff=cutoff, treatment=treatment,
-                                      weights=weights, cluster=cluster, quantiles=quantiles,
-                                      quantile_method=quantile_method, memory_limit=memory_limit,
-                                      threads=threads, temp_directory=temp_directory)
+        with ParquetEngine.from_parquet(path, formula, unit=unit, treatment=treatment, weights=weights,
+                                        cluster=cluster, memory_limit=memory_limit, threads=threads,
+                                        temp_directory=temp_directory) as engine:
+            return model_from_engine(cls, engine, quantiles=quantiles, quantile_method=quantile_method,
+                                     cutoff=cutoff, formula=formula)
 
     @classmethod
     def from_samples(

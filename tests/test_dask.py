@@ -112,6 +112,41 @@ def test_stateful_transform_refused():
         R3D.from_formula("y ~ x", df, unit="firm")
 
 
+@pytest.mark.parametrize("formula, call", [("y ~ scale(x)", "scale"), ("standardize(y) ~ x", "standardize"),
+                                           ("y ~ I(lag(x) + 1)", "lag"), ("y ~ poly(x, 2)", "poly")])
+def test_row_dependent_transforms_refused_with_the_fix(formula, call):
+    df = dd.from_pandas(load_long("ref_long_small"), npartitions=2)
+    with pytest.raises(ValueError, match=rf"`formula` must be free of transforms that learn from the data when "
+                                         rf"`data` is a Dask DataFrame; got <.* uses {call}\(\.\.\.\)>\. "
+                                         rf"Partitions are evaluated separately; compute the variable beforehand"):
+        R3D.from_formula(formula, df, unit="unit")
+
+
+def test_formula_parse_errors_before_any_work():
+    df = dd.from_pandas(load_long("ref_long_small"), npartitions=2)
+    with pytest.raises(ValueError, match="that formulaic can parse"):
+        R3D.from_formula("y ~ (x", df, unit="unit")
+    with pytest.raises(ValueError, match="exactly one running-variable term"):
+        R3D.from_formula("y ~ x + t", df, unit="unit")
+
+
+def test_callers_names_are_shipped_and_row_wise_functions_allowed(client):
+    """Q (a column lookup) and the caller's own row-wise `center` are not refused; `k` reaches the workers."""
+    df = load_long("ref_long_small")
+    k = 2.0
+
+    def center(v):
+        return v - 1.0
+
+    formula = "center(Q('y')) ~ I(x / k)"
+    mod = R3D.from_formula(formula, dd.from_pandas(df, npartitions=3), unit="unit", quantiles=9)
+    mem = R3D.from_formula(formula, df, unit="unit")
+    _close(mod.unit_quantiles().to_numpy(), mem.unit_quantiles(9).to_numpy())
+    _close(mod.running.to_numpy(), mem.running.to_numpy())
+    assert (mod.endog_names, mod.running.name) == (mem.endog_names, mem.running.name)
+    assert k == 2.0 and center(1.0) == 0.0  # used through the formula only
+
+
 def test_grid_options_only_for_dask():
     with pytest.raises(ValueError, match="quantiles.*fit"):
         R3D.from_formula("y ~ x", load_long("ref_long_small"), unit="unit", quantiles=5)

@@ -184,6 +184,32 @@ def test_formula_outside_subset_is_refused(tmp_path, formula, match):
         R3D.from_parquet(path, formula, unit="unit")
 
 
+@pytest.mark.parametrize("formula, match", [
+    ("y ~ x:t", r"`formula` must be made of column names.*the term 'x:t' is not supported.*docs/bigdata.md"),
+    ("y ~ np.cumsum(x)", "the term 'np.cumsum\\(x\\)' is not supported"),
+    ("y ~ x[0]", "the term 'x\\[0\\]' is not supported"),
+    ("y ~ (x", "that formulaic can parse"),
+    ("y ~ x | t", "exactly one running-variable term"),
+    ("1 ~ x", "exactly one outcome term"),
+])
+def test_formulaic_parse_decides_terms_and_the_subset_refuses_the_rest(tmp_path, formula, match):
+    path = _write(load_long("ref_long_small").assign(t=0.0), tmp_path / "f.parquet")
+    with pytest.raises(ValueError, match=match):
+        R3D.from_parquet(path, formula, unit="unit")
+
+
+@pytest.mark.parametrize("formula", ["y ~ {x / 2}", "y ~ I(x) + I(x)", "y ~ 0 + x", "Q('y') ~ `x`"])
+def test_formulaic_grammar_out_of_core_equals_in_memory(tmp_path, formula):
+    """Term splitting and the intercept are formulaic's on both paths, so the same formula means the same."""
+    df = load_long("ref_long_small")
+    path = _write(df, tmp_path / "g.parquet")
+    mod = R3D.from_parquet(path, formula, unit="unit", quantiles=5)
+    mem = R3D.from_formula(formula, df, unit="unit")
+    _close(mod.unit_quantiles().to_numpy(), mem.unit_quantiles(5).to_numpy())
+    _close(mod.running.to_numpy(), mem.running.to_numpy())
+    assert (mod.endog_names, mod.running.name) == (mem.endog_names, mem.running.name)
+
+
 def test_policy_errors_name_the_unit(tmp_path):
     base = pd.DataFrame({"u": ["a", "a", "b", "b", "c", "c"], "x": [-1.0, -1, 0.5, 0.5, 1, 1],
                          "y": [1.0, 2, 3, 4, 5, 6], "t": [0.0, 0, 1, 1, 1, 1], "w": 1.0, "g": ["k"] * 6})

@@ -10,13 +10,20 @@ data live and hand them to the model through one shared path:
 - :mod:`r3d.backends.dask`: a ``dask.dataframe.DataFrame`` on a Dask cluster
   (``R3D.from_formula(..., data=<dask DataFrame>)``).
 
-Both reduce the draws to a :class:`UnitSummary` (one row per unit: counts, the
-per-unit extremes of the unit-level columns and the quantile row); :func:`build_model`
-applies the data policy of :mod:`r3d.data` to it (the same functions, so the same errors and
-warnings in the same order) and builds the model from the resulting
-:class:`r3d.data.ModelData` like every other constructor. A
-model built this way fits on its own grid only (``from_quantiles`` semantics) and
-keeps the draw counts and the variable names.
+Both implement :class:`UnitEngine`: built from the user's arguments (which the engine
+checks against its data: columns, formula), an engine reduces the draws to a
+:class:`UnitSummary` (one row per unit: counts, the per-unit extremes of the unit-level
+columns and the quantile row) for a grid and a quantile method. :func:`model_from_engine`
+is the one path from an engine to a model: it checks the grid and the method, asks the
+engine for the summary, and :func:`build_model` applies the data policy of
+:mod:`r3d.data` to it (the same functions, so the same errors and warnings in the same
+order) and builds the model from the resulting :class:`r3d.data.ModelData` like every
+other constructor. A model built this way fits on its own grid only
+(``from_quantiles`` semantics) and keeps the draw counts and the variable names.
+
+Formulas are parsed once, by :func:`r3d.formula.formula_terms` (formulaic's grammar);
+each engine derives what it needs from that parse (SQL for DuckDB, the names to ship
+and the refusal of row-dependent transforms for Dask).
 
 Units come in order of first appearance (files in the order given, a glob's files in
 sorted order, rows in file order; Dask partitions in order), as ``pandas.concat`` of the
@@ -29,12 +36,12 @@ from __future__ import annotations
 import dataclasses
 import importlib
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 import pandas as pd
 
-from r3d._validation import Notes
+from r3d._validation import Notes, check_choice
 from r3d.data import (
     Names,
     bad_weights_error,
@@ -47,8 +54,10 @@ from r3d.data import (
     report_empty_units,
     varies_error,
 )
+from r3d.quantiles import quantile_grid
 
-__all__ = ["UnitSummary", "build_model", "require"]
+__all__ = ["UnitEngine", "UnitSummary", "build_model", "model_from_engine", "require"]
+
 
 def require(module: str, extra: str, feature: str) -> Any:
     """Import ``module`` or raise an ImportError naming the extra that installs it."""
@@ -197,3 +206,60 @@ def build_model(cls: type, s: UnitSummary, *, grid: np.ndarray, quantile_method:
         quantile_method=quantile_method, ndraws=ndraws, n_dropped_draws=int(s.n_rows.sum()) - ndraws,
         notes=notes.texts + data.notes)
     return cls._from_data(data, cutoff=cutoff, formula=formula)
+
+
+@runtime_checkable
+class UnitEngine(Protocol):
+    """What an out-of-core engine provides: the draws, reduced where they live.
+
+    An engine is built by its own constructor from the user's arguments, which it checks
+    against the data (columns exist and have usable types, the formula's terms can be
+    computed there). :func:`model_from_engine` does the rest.
+
+    Attributes
+    ----------
+    names : r3d.data.Names
+        Labels of the outcome and running terms (as formulaic names them in memory) and
+        of the unit, treatment and cluster columns.
+    quantile_methods : tuple of str
+        The quantile methods the engine computes (with the data it was given).
+    """
+
+    @property
+    def names(self) -> Names: ...
+
+    @property
+    def quantile_methods(self) -> tuple[str, ...]: ...
+
+    def unit_summary(self, grid: np.ndarray, quantile_method: str) -> UnitSummary:
+        """Reduce the draws to one row per unit, unit quantiles at ``grid`` ((m,) levels,
+        increasing, in (0, 1)) by ``quantile_method`` (one of ``quantile_methods``)."""
+        ...
+
+
+def model_from_engine(cls: type, engine: UnitEngine, *, quantiles: Any, quantile_method: str, cutoff: Any,
+                      formula: str | None = None) -> Any:
+    """Build an ``R3D`` from an out-of-core engine: engine -> :class:`UnitSummary` -> :func:`build_model`.
+
+    Parameters
+    ----------
+    cls : type
+        ``R3D`` (or a subclass).
+    engine : UnitEngine
+    quantiles : None, int or array-like
+        The grid (default 0.01..0.99); the model fits on it only.
+    quantile_method : str
+        One of ``engine.quantile_methods``.
+    cutoff : float
+    formula : str, optional
+        Recorded on the model.
+
+    Returns
+    -------
+    R3D
+    """
+    method = check_choice("quantile_method", quantile_method, engine.quantile_methods)
+    grid = quantile_grid(quantiles)
+    summary = engine.unit_summary(grid, method)
+    return build_model(cls, summary, grid=grid, quantile_method=method, cutoff=cutoff, names=engine.names,
+                       formula=formula)

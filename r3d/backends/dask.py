@@ -12,33 +12,37 @@ pipeline runs on the workers and only the per-unit summary (n rows) comes back:
    giving the counts and unit-level extremes of :class:`r3d.backends.UnitSummary` and
    the quantile rows, bit for bit those of the in-memory path;
 4. the driver sorts the units by first appearance, applies the data policy and fits
-   locally (:func:`r3d.backends.build_model`).
+   locally (:func:`r3d.backends.model_from_engine`).
 
-Formula terms are evaluated partition by partition, so transforms that learn from the
-data (``center``, ``scale``, ``standardize``, ``poly``, splines, ``lag``) would differ from
-the in-memory path and are refused; compute such variables beforehand. Names the formula
-uses from the caller's scope are shipped to the workers (they must pickle).
+:class:`DaskEngine` is the :class:`r3d.backends.UnitEngine` of this path: its
+constructor checks the arguments on the frame's metadata (no computation), and
+``unit_summary`` runs steps 1-3.
+
+Formula terms are evaluated partition by partition, so a transform whose value at a row
+depends on other rows (formulaic's stateful transforms, which learn from the data:
+``center``, ``scale``, ``standardize``, ``poly``, splines; and ``lag``) would differ
+from the in-memory path and is refused (:func:`r3d.formula.row_dependent_calls`);
+compute such variables beforehand. Names the formula uses from the caller's scope
+(:attr:`r3d.formula.FormulaTerms.scope_names`) are shipped to the workers (they must
+pickle).
 """
 
 from __future__ import annotations
 
-import re
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from r3d._validation import check_choice, message
-from r3d.backends import UnitSummary, build_model, require
-from r3d.data import Names
-from r3d.data import as_float_array
-from r3d.formula import parse_formula
-from r3d.quantiles import QUANTILE_METHODS, quantile_grid, unit_quantiles
+from r3d._validation import message
+from r3d.backends import UnitSummary, require
+from r3d.data import Names, as_float_array
+from r3d.formula import FormulaTerms, formula_terms, parse_formula, row_dependent_calls
+from r3d.quantiles import QUANTILE_METHODS, WEIGHTED_METHODS, unit_quantiles
 
-__all__ = ["STATEFUL_TRANSFORMS", "partition_summary", "quantiles_from_dask"]
+__all__ = ["DaskEngine", "partition_summary"]
 
-#: formulaic transforms whose value depends on other rows (refused on partitioned data).
-STATEFUL_TRANSFORMS = ("center", "scale", "standardize", "poly", "bs", "cr", "cs", "cc", "te", "hashed", "lag")
 #: Row key = partition number * 2**40 + row within the partition.
 _PARTITION_STRIDE = 1 << 40
 
@@ -127,109 +131,126 @@ def partition_summary(pdf: pd.DataFrame, *, levels: np.ndarray, method: str, has
     return pd.concat([frame, qframe], axis=1)
 
 
-def _formula_context(formula: str, context: dict) -> dict:
-    """The caller's names the formula mentions (shipped to the workers), plus numpy."""
-    words = set(re.findall(r"[A-Za-z_][A-Za-z0-9_]*", formula))
-    ctx = {k: context[k] for k in words if k in context}
+def _formula_context(terms: FormulaTerms, context: dict) -> dict:
+    """The caller's names the formula looks up (shipped to the workers), plus numpy."""
+    ctx = {k: context[k] for k in terms.scope_names if k in context}
     ctx.setdefault("np", np)
     return ctx
 
 
-def _check_stateless(formula: str) -> None:
-    for name in STATEFUL_TRANSFORMS:
-        if re.search(rf"(?<![\w.]){name}\s*\(", formula):
-            raise ValueError(
-                message("formula", "free of transforms that learn from the data when `data` is a Dask DataFrame",
-                        f"<{formula!r} uses {name}(...)>",
-                        "Partitions are evaluated separately; compute the variable beforehand (docs/bigdata.md).")
-            )
+def _check_rows_independent(terms: FormulaTerms, context: dict) -> None:
+    bad = row_dependent_calls(terms, context)
+    if bad:
+        raise ValueError(
+            message("formula", "free of transforms that learn from the data when `data` is a Dask DataFrame",
+                    f"<{terms.formula!r} uses {bad[0]}(...)>",
+                    "Partitions are evaluated separately; compute the variable beforehand (docs/bigdata.md).")
+        )
 
 
-def quantiles_from_dask(
-    cls: type,
-    formula: str,
-    data: Any,
-    *,
-    cutoff: Any = 0.0,
-    unit: str,
-    treatment: str | None = None,
-    weights: str | None = None,
-    cluster: str | None = None,
-    context: dict | None = None,
-    quantiles: Any = None,
-    quantile_method: str = "linear",
-) -> Any:
-    """``R3D.from_formula`` on a Dask DataFrame: unit quantiles on the cluster, fit locally.
+@dataclass(frozen=True, slots=True, eq=False)  # wraps a lazy frame: equal only to itself
+class DaskEngine:
+    """A Dask DataFrame reduced on its cluster (a :class:`r3d.backends.UnitEngine`).
 
-    Parameters
+    Build it with :meth:`from_formula`, which checks the arguments on the frame's
+    metadata without computing anything.
+
+    Attributes
     ----------
-    cls : type
-        ``R3D``.
-    formula, cutoff, unit, treatment, weights, cluster
-        As in ``R3D.from_formula``.
     data : dask.dataframe.DataFrame
         Long draws, partitioned in any way.
-    context : dict, optional
-        Names the formula may use (the caller's scope).
-    quantiles : None, int or array-like
-        The grid (default 0.01..0.99); the model fits on it only.
-    quantile_method : str
-        A numpy method (weighted: "linear" = Hmisc type 7, or "inverted_cdf").
-
-    Returns
-    -------
-    R3D
+    formula : str
+    context : dict
+        The caller's names the formula uses, plus numpy (shipped to the workers).
+    unit, treatment, weights, cluster : str or None
+        Column names.
+    names : r3d.data.Names
+    quantile_methods : tuple of str
+        Every numpy method; "linear" (Hmisc type 7) and "inverted_cdf" with weights.
     """
-    dd = require("dask.dataframe", "dask", "R3D.from_formula with a Dask DataFrame")
-    import dask
 
-    if not isinstance(data, dd.DataFrame):
-        raise TypeError(message("data", "a pandas or dask DataFrame", f"<{type(data).__name__}>"))
-    method = check_choice("quantile_method", quantile_method, QUANTILE_METHODS)
-    levels = quantile_grid(quantiles)
-    if not isinstance(formula, str) or "~" not in formula:
-        raise ValueError(message("formula", 'a string "outcome ~ running"', formula, 'For example "wage ~ revenue".'))
-    _check_stateless(formula)
-    columns = list(data.columns)
-    for name, col in (("unit", unit), ("treatment", treatment), ("weights", weights), ("cluster", cluster)):
-        if (name == "unit" or col is not None) and (not isinstance(col, str | int) or col not in columns):
-            shown = ", ".join(str(c) for c in columns[:12]) + (", ..." if len(columns) > 12 else "")
-            raise ValueError(message(name, "the name of a column of `data`", col, f"Columns available: {shown}."))
-    if weights is not None and method not in ("linear", "inverted_cdf"):
-        raise ValueError(message("quantile_method", "'linear' or 'inverted_cdf' when weights are given", method,
-                                 "Use one of these two methods or drop the weights."))
-    ctx = _formula_context(formula, dict(context or {}))
-    meta_in = data._meta
-    names_cols = parse_formula(formula, meta_in, context=ctx)  # formula errors and names, before any work
-    opts = {"formula": formula, "context": ctx, "unit": unit, "treatment": treatment, "weights": weights,
-            "cluster": cluster}
-    long_meta = _long_columns(meta_in, **opts)
-    long = data.map_partitions(_long_columns, **opts, meta=long_meta)
-    flags = {"has_t": treatment is not None, "has_w": weights is not None, "has_c": cluster is not None}
-    summ_meta = partition_summary(long_meta, levels=levels, method=method, **flags)
-    per_unit = long.shuffle(on="u").map_partitions(partition_summary, levels=levels, method=method, **flags,
-                                                   meta=summ_meta)
-    frame, n_missing_unit = dask.compute(per_unit, long["u"].isna().sum())
-    frame = frame.sort_values("r0", kind="stable").reset_index(drop=True)
-    m = levels.shape[0]
+    data: Any
+    formula: str
+    context: dict
+    unit: str
+    treatment: str | None
+    weights: str | None
+    cluster: str | None
+    names: Names
+    quantile_methods: tuple[str, ...]
 
-    def col(name: str, dtype: Any = np.float64) -> np.ndarray:
-        return frame[name].to_numpy(dtype=dtype)
+    @classmethod
+    def from_formula(
+        cls,
+        formula: str,
+        data: Any,
+        *,
+        unit: str,
+        treatment: str | None = None,
+        weights: str | None = None,
+        cluster: str | None = None,
+        context: dict | None = None,
+    ) -> DaskEngine:
+        """Check the arguments of ``R3D.from_formula`` against a Dask DataFrame (its metadata).
 
-    summary = UnitSummary(
-        unit_ids=frame["u"].to_numpy(), n_rows=col("n_rows", np.int64), n_draws=col("n_draws", np.int64),
-        x_min=col("x_min"), x_max=col("x_max"), x_nan=col("x_nan", np.int64),
-        t_min=col("t_min") if treatment is not None else None,
-        t_max=col("t_max") if treatment is not None else None,
-        t_nan=col("t_nan", np.int64) if treatment is not None else None,
-        c_min=col("c_min", object) if cluster is not None else None,
-        c_max=col("c_max", object) if cluster is not None else None,
-        c_missing=col("c_missing", np.int64) if cluster is not None else None,
-        Q=frame[[f"q{j}" for j in range(m)]].to_numpy(dtype=np.float64).reshape(len(frame), m),
-        n_missing_unit=int(n_missing_unit), n_inf_outcome=int(col("y_inf", np.int64).sum()),
-        n_bad_weight=int(col("w_bad", np.int64).sum()) if weights is not None else 0,
-    )
-    names = Names(outcome=names_cols.outcome_name, running=names_cols.running_name, unit=str(unit),
-                       treatment=treatment, cluster=cluster)
-    return build_model(cls, summary, grid=levels, quantile_method=method, cutoff=cutoff, names=names,
-                       formula=formula)
+        Parameters
+        ----------
+        formula, unit, treatment, weights, cluster
+            As in ``R3D.from_formula``.
+        data : dask.dataframe.DataFrame
+        context : dict, optional
+            Names the formula may use (the caller's scope).
+        """
+        dd = require("dask.dataframe", "dask", "R3D.from_formula with a Dask DataFrame")
+        if not isinstance(data, dd.DataFrame):
+            raise TypeError(message("data", "a pandas or dask DataFrame", f"<{type(data).__name__}>"))
+        terms = formula_terms(formula)
+        context = dict(context or {})
+        _check_rows_independent(terms, context)
+        columns = list(data.columns)
+        for name, col in (("unit", unit), ("treatment", treatment), ("weights", weights), ("cluster", cluster)):
+            if (name == "unit" or col is not None) and (not isinstance(col, str | int) or col not in columns):
+                shown = ", ".join(str(c) for c in columns[:12]) + (", ..." if len(columns) > 12 else "")
+                raise ValueError(message(name, "the name of a column of `data`", col, f"Columns available: {shown}."))
+        ctx = _formula_context(terms, context)
+        cols = parse_formula(formula, data._meta, context=ctx)  # formula errors and names, before any work
+        names = Names(outcome=cols.outcome_name, running=cols.running_name, unit=str(unit), treatment=treatment,
+                      cluster=cluster)
+        return cls(data=data, formula=formula, context=ctx, unit=unit, treatment=treatment, weights=weights,
+                   cluster=cluster, names=names,
+                   quantile_methods=WEIGHTED_METHODS if weights is not None else QUANTILE_METHODS)
+
+    def unit_summary(self, grid: np.ndarray, quantile_method: str) -> UnitSummary:
+        """One row per unit, quantiles at ``grid`` ((m,) levels) by ``quantile_method``,
+        computed on the cluster."""
+        import dask
+
+        levels, method = grid, quantile_method
+        opts = {"formula": self.formula, "context": self.context, "unit": self.unit, "treatment": self.treatment,
+                "weights": self.weights, "cluster": self.cluster}
+        long_meta = _long_columns(self.data._meta, **opts)
+        long = self.data.map_partitions(_long_columns, **opts, meta=long_meta)
+        flags = {"has_t": self.treatment is not None, "has_w": self.weights is not None,
+                 "has_c": self.cluster is not None}
+        summ_meta = partition_summary(long_meta, levels=levels, method=method, **flags)
+        per_unit = long.shuffle(on="u").map_partitions(partition_summary, levels=levels, method=method, **flags,
+                                                       meta=summ_meta)
+        frame, n_missing_unit = dask.compute(per_unit, long["u"].isna().sum())
+        frame = frame.sort_values("r0", kind="stable").reset_index(drop=True)
+        m = levels.shape[0]
+
+        def col(name: str, dtype: Any = np.float64) -> np.ndarray:
+            return frame[name].to_numpy(dtype=dtype)
+
+        has_t, has_c = flags["has_t"], flags["has_c"]
+        return UnitSummary(
+            unit_ids=frame["u"].to_numpy(), n_rows=col("n_rows", np.int64), n_draws=col("n_draws", np.int64),
+            x_min=col("x_min"), x_max=col("x_max"), x_nan=col("x_nan", np.int64),
+            t_min=col("t_min") if has_t else None, t_max=col("t_max") if has_t else None,
+            t_nan=col("t_nan", np.int64) if has_t else None,
+            c_min=col("c_min", object) if has_c else None, c_max=col("c_max", object) if has_c else None,
+            c_missing=col("c_missing", np.int64) if has_c else None,
+            Q=frame[[f"q{j}" for j in range(m)]].to_numpy(dtype=np.float64).reshape(len(frame), m),
+            n_missing_unit=int(n_missing_unit), n_inf_outcome=int(col("y_inf", np.int64).sum()),
+            n_bad_weight=int(col("w_bad", np.int64).sum()) if flags["has_w"] else 0,
+        )

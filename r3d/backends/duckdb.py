@@ -23,36 +23,43 @@ Quantiles (METHOD.md §2), equal to :func:`r3d.quantiles.unit_quantiles` on the 
   cumulative weight lies within rounding of its target (tested to 1e-10 on random and
   integer weights).
 
-Formulas: the outcome and running terms are translated to SQL from a documented subset
-(column names; ``log``/``np.log``, ``log10``, ``log2``, ``exp``, ``sqrt``, ``abs`` of an
-expression; ``I(...)`` with ``+ - * / **`` and numbers; ``Q("name")`` or backticks for
-awkward column names). Anything else (stateful transforms such as ``center``, splines,
-interactions, user functions) is refused with an error. The names shown in results come
-from formulaic on a sample of rows, where the SQL values are also checked against
-formulaic's. Missing values and IEEE special values follow numpy (log(0) = -inf, log(-1)
-= NaN, x / 0 = inf).
+Formulas: :func:`r3d.formula.formula_terms` parses the formula with formulaic (terms,
+intercept, one term per side); each term's one factor (a Python expression) is then
+translated to SQL from a documented subset (column names; ``log``/``np.log``, ``log10``,
+``log2``, ``exp``, ``sqrt``, ``abs`` of an expression; ``I(...)`` or ``{...}`` with
+``+ - * / **`` and numbers; ``Q("name")`` or backticks for awkward column names).
+Anything else (stateful transforms such as ``center``, splines, interactions, user
+functions) is refused with an error. The names shown in results come from formulaic on
+a sample of rows, where the SQL values are also checked against formulaic's. Missing
+values and IEEE special values follow numpy (log(0) = -inf, log(-1) = NaN, x / 0 = inf).
+
+:class:`ParquetEngine` is the :class:`r3d.backends.UnitEngine` of ``R3D.from_parquet``:
+its constructor opens a DuckDB connection and reads the files' schema and a sample
+(formula and columns checked), and ``unit_summary`` runs the per-unit aggregation on the
+same connection, which the engine owns until it is closed (``with`` block).
 """
 
 from __future__ import annotations
 
 import ast
+import contextlib
 import os
-import re
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import pandas as pd
 
-from r3d._validation import check_choice, check_int, message
-from r3d.backends import UnitSummary, build_model, require
+from r3d._validation import check_int, message
+from r3d.backends import UnitSummary, require
 from r3d.data import Names
-from r3d.quantiles import WEIGHTED_METHODS, quantile_grid
+from r3d.formula import FormulaTerm, FormulaTerms, formula_terms
+from r3d.quantiles import WEIGHTED_METHODS
 
-__all__ = ["SQLFormula", "formula_to_sql", "quantiles_from_parquet", "unit_summary_parquet",
-           "unweighted_quantile_sql", "weighted_quantile_sql"]
+__all__ = ["ParquetEngine", "SQLFormula", "formula_to_sql", "unit_summary_parquet", "unweighted_quantile_sql",
+           "weighted_quantile_sql"]
 
 #: Quantile methods the SQL path offers (numpy type 7 and type 1, weighted or not).
 PARQUET_METHODS: tuple[str, ...] = WEIGHTED_METHODS
@@ -81,12 +88,15 @@ class SQLFormula:
 
     Attributes
     ----------
+    terms : r3d.formula.FormulaTerms
+        formulaic's parse of the formula.
     outcome_sql, running_sql : str
         DOUBLE-valued SQL expressions over the file's columns.
     columns : tuple of str
         The columns the two terms use.
     """
 
+    terms: FormulaTerms
     outcome_sql: str
     running_sql: str
     columns: tuple[str, ...]
@@ -116,7 +126,8 @@ class _Unsupported(ValueError):
 
 
 class _Translator:
-    """ast -> SQL for the documented subset; records the columns used."""
+    """formulaic's factors (Python expressions, read with ast) -> SQL for the documented
+    subset; records the columns used."""
 
     def __init__(self, columns: Sequence[str]) -> None:
         self.available = list(columns)
@@ -131,13 +142,11 @@ class _Translator:
             self.used.append(name)
         return f"CAST({quote_ident(name)} AS DOUBLE)"
 
-    def term(self, node: ast.AST) -> str:
-        """A top-level formula term: a column, a function call, I(...) or Q(...)."""
-        if isinstance(node, ast.Name):
-            return self.column(node.id)
-        if isinstance(node, ast.Call):
-            return self.call(node)
-        raise _Unsupported(ast.unparse(node))
+    def term(self, term: FormulaTerm) -> str:
+        """A formula term of one factor (an interaction ``a:b`` is refused)."""
+        if len(term.factors) != 1:
+            raise _Unsupported(term.label)
+        return self.expr(ast.parse(term.factors[0], mode="eval").body)
 
     def call(self, node: ast.Call) -> str:
         name = _call_name(node.func)
@@ -155,11 +164,13 @@ class _Translator:
         raise _Unsupported(ast.unparse(node))
 
     def expr(self, node: ast.AST) -> str:
-        """Python arithmetic (inside I(...) or a function call)."""
+        """Python arithmetic of columns, numbers and the supported calls."""
         if isinstance(node, ast.Constant) and isinstance(node.value, int | float) and not isinstance(node.value, bool):
             return _sql_float(node.value)
-        if isinstance(node, ast.Name | ast.Call):
-            return self.term(node)
+        if isinstance(node, ast.Name):
+            return self.column(node.id)
+        if isinstance(node, ast.Call):
+            return self.call(node)
         if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub | ast.UAdd):
             sign = "-" if isinstance(node.op, ast.USub) else "+"
             return f"({sign}{self.expr(node.operand)})"
@@ -189,47 +200,17 @@ def _call_name(func: ast.AST) -> str | None:
     return None
 
 
-def _split_terms(node: ast.AST) -> list[tuple[int, ast.AST]]:
-    """Flatten a top-level ``a + b - c`` into signed formula terms."""
-    if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Add | ast.Sub):
-        left = _split_terms(node.left)
-        right = _split_terms(node.right)
-        sign = 1 if isinstance(node.op, ast.Add) else -1
-        return left + [(sign * s, t) for s, t in right]
-    return [(1, node)]
-
-
-def _is_intercept(node: ast.AST) -> bool:
-    return isinstance(node, ast.Constant) and node.value in (0, 1) and not isinstance(node.value, bool)
-
-
-def _parse_side(text: str, side: str, formula: str) -> ast.AST:
-    # formulaic quotes awkward names in backticks; Python spells them Q("...")
-    text = re.sub(r"`([^`]*)`", lambda m: "Q(" + repr(m.group(1)) + ")", text.strip())
-    try:
-        tree = ast.parse(text, mode="eval").body
-    except SyntaxError:
-        raise ValueError(message("formula", 'a formula "outcome ~ running" in the supported subset', formula,
-                                 "See docs/bigdata.md (formulas out of core).")) from None
-    terms = [(s, t) for s, t in _split_terms(tree) if not _is_intercept(t)]
-    if len(terms) != 1 or terms[0][0] != 1:
-        what = "exactly one outcome term left of `~`" if side == "outcome" else \
-            "exactly one running-variable term right of `~` (R3D has no covariates)"
-        raise ValueError(message("formula", what, formula,
-                                 "Combine variables inside I(...) if you need a transformed variable."))
-    return terms[0][1]
-
-
 def formula_to_sql(formula: str, columns: Sequence[str]) -> SQLFormula:
     """Translate ``"outcome ~ running"`` to SQL over ``columns`` or refuse it.
 
     Parameters
     ----------
     formula : str
-        Terms: a column name, ``Q("name")`` or ```name```, ``f(expr)`` with f one of
-        log, log10, log2, exp, sqrt, abs (bare or ``np.``/``numpy.``), or ``I(expr)``;
-        expr is arithmetic (``+ - * / **``, unary minus, numbers) of such terms.
-        ``- 1``/``+ 0`` on the right are accepted (an intercept is implied and ignored).
+        Parsed by :func:`r3d.formula.formula_terms` (formulaic: one term each side, the
+        intercept implied and ignored, ``- 1``/``+ 0`` accepted). Each term is one
+        factor: a column name, ``Q("name")`` or ```name```, ``f(expr)`` with f one of
+        log, log10, log2, exp, sqrt, abs (bare or ``np.``/``numpy.``), ``I(expr)`` or
+        ``{expr}``; expr is arithmetic (``+ - * / **``, unary minus, numbers) of such terms.
     columns : sequence of str
         Columns of the data.
 
@@ -242,20 +223,18 @@ def formula_to_sql(formula: str, columns: Sequence[str]) -> SQLFormula:
     ValueError
         Not one term on each side, an unknown column, or a construct outside the subset.
     """
-    if not isinstance(formula, str) or formula.count("~") != 1:
-        raise ValueError(message("formula", 'a string "outcome ~ running"', formula, 'For example "wage ~ revenue".'))
-    lhs, rhs = formula.split("~")
+    terms = formula_terms(formula)
     tr = _Translator(columns)
     try:
-        y_sql = tr.term(_parse_side(lhs, "outcome", formula))
-        x_sql = tr.term(_parse_side(rhs, "running", formula))
+        y_sql = tr.term(terms.outcome)
+        x_sql = tr.term(terms.running)
     except _Unsupported as exc:
         raise ValueError(
             message("formula", "made of column names, log/log10/log2/exp/sqrt/abs(...), I(arithmetic) or Q(\"name\") "
                     "when the data are read out of core", f"<{formula!r}: the term {str(exc)!r} is not supported>",
                     "Compute the variable in the Parquet files, or see docs/bigdata.md for the supported subset.")
         ) from None
-    return SQLFormula(outcome_sql=y_sql, running_sql=x_sql, columns=tuple(tr.used))
+    return SQLFormula(terms=terms, outcome_sql=y_sql, running_sql=x_sql, columns=tuple(tr.used))
 
 
 # ---------------------------------------------------------------------------- quantile SQL
@@ -407,7 +386,7 @@ def _filled(arr: Any, dtype: Any = np.float64, fill: Any = np.nan) -> np.ndarray
     return np.asarray(arr, dtype=dtype)
 
 
-def _check_formula_on_sample(con: Any, source: str, formula: str, sf: SQLFormula) -> tuple[str, str]:
+def _check_formula_on_sample(con: Any, source: str, sf: SQLFormula) -> tuple[str, str]:
     """Names of the two terms from formulaic on a sample, which must agree with the SQL values."""
     from r3d.formula import parse_formula
 
@@ -416,8 +395,9 @@ def _check_formula_on_sample(con: Any, source: str, formula: str, sf: SQLFormula
         f"SELECT {cols}, {_double(sf.outcome_sql)} AS __y, {_double(sf.running_sql)} AS __x FROM {source} "
         f"LIMIT {SAMPLE_ROWS}"
     ).df()
-    if len(sample) == 0:
-        return formula.split("~")[0].strip(), formula.split("~")[1].strip()
+    if len(sample) == 0:  # formulaic's labels are the names it gives on data
+        return sf.terms.outcome.label, sf.terms.running.label
+    formula = sf.terms.formula
     data = sample[list(sf.columns)]
     with np.errstate(all="ignore"):
         fc = parse_formula(formula, data, context={"np": np, "numpy": np})
@@ -500,30 +480,11 @@ def unit_summary_parquet(con: Any, plan: _Plan, levels: np.ndarray, method: str)
     )
 
 
-def quantiles_from_parquet(
-    cls: type,
-    path: Any,
-    formula: str,
-    *,
-    unit: str,
-    cutoff: Any = 0.0,
-    treatment: str | None = None,
-    weights: str | None = None,
-    cluster: str | None = None,
-    quantiles: Any = None,
-    quantile_method: str = "linear",
-    memory_limit: str | None = None,
-    threads: int | None = None,
-    temp_directory: str | os.PathLike | None = None,
-) -> Any:
-    """``R3D.from_parquet``: see its docstring. Returns an ``R3D`` fitted on ``quantiles``."""
+@contextlib.contextmanager
+def _connect(memory_limit: str | None, threads: int | None, temp_directory: Any) -> Iterator[Any]:
+    """An in-memory DuckDB connection with the engine's settings, closed (and its spill
+    directory removed) on exit."""
     duckdb = require("duckdb", "duckdb", "R3D.from_parquet")
-    method = check_choice("quantile_method", quantile_method, PARQUET_METHODS)
-    levels = quantile_grid(quantiles)
-    if threads is not None:
-        threads = check_int("threads", threads, low=1)
-    if memory_limit is not None and not isinstance(memory_limit, str):
-        raise TypeError(message("memory_limit", "a DuckDB size string such as '2GB'", memory_limit))
     with tempfile.TemporaryDirectory(prefix="r3d-duckdb-") as tmp:
         con = duckdb.connect(":memory:")
         try:
@@ -534,6 +495,58 @@ def quantiles_from_parquet(
                 con.execute(f"SET threads = {threads}")
             if memory_limit is not None:
                 con.execute(f"SET memory_limit = {_sql_str(memory_limit)}")
+            yield con
+        finally:
+            con.close()
+
+
+@dataclass(frozen=True, slots=True, eq=False)  # owns a connection: equal only to itself
+class ParquetEngine:
+    """Parquet files reduced by DuckDB, out of core (a :class:`r3d.backends.UnitEngine`).
+
+    Build it with :meth:`from_parquet`, which opens a DuckDB connection and checks the
+    arguments against the files; the engine owns the connection until :meth:`close`
+    (or the end of a ``with`` block), so the checks and the reduction share it.
+
+    Attributes
+    ----------
+    plan : _Plan
+        The SQL over the files (the files are listed once, when the engine is built).
+    names : r3d.data.Names
+    con : duckdb.DuckDBPyConnection
+        The open connection, with the settings of ``R3D.from_parquet``.
+    """
+
+    #: numpy's type 7 and type 1, weighted or not.
+    quantile_methods: ClassVar[tuple[str, ...]] = PARQUET_METHODS
+
+    plan: _Plan
+    names: Names
+    con: Any
+    _resources: contextlib.ExitStack
+
+    @classmethod
+    def from_parquet(
+        cls,
+        path: Any,
+        formula: str,
+        *,
+        unit: str,
+        treatment: str | None = None,
+        weights: str | None = None,
+        cluster: str | None = None,
+        memory_limit: str | None = None,
+        threads: int | None = None,
+        temp_directory: str | os.PathLike | None = None,
+    ) -> ParquetEngine:
+        """Check the arguments of ``R3D.from_parquet`` against the files (schema and a sample)."""
+        require("duckdb", "duckdb", "R3D.from_parquet")
+        if threads is not None:
+            threads = check_int("threads", threads, low=1)
+        if memory_limit is not None and not isinstance(memory_limit, str):
+            raise TypeError(message("memory_limit", "a DuckDB size string such as '2GB'", memory_limit))
+        with contextlib.ExitStack() as stack:
+            con = stack.enter_context(_connect(memory_limit, threads, temp_directory))
             files = _expand_paths(con, path)
             source = f"read_parquet([{', '.join(_sql_str(f) for f in files)}], file_row_number = true)"
             types = _column_types(con, source)
@@ -550,18 +563,26 @@ def quantiles_from_parquet(
                 _check_column("weights", weights, types, numeric=True)
                 sel.append(f"{_double(quote_ident(weights))} AS w")
                 valid += " AND NOT isnan(w) AND w > 0 AND NOT isinf(w)"
-                if method not in WEIGHTED_METHODS:  # pragma: no cover - PARQUET_METHODS == WEIGHTED_METHODS
-                    raise ValueError(message("quantile_method", "'linear' or 'inverted_cdf' with weights", method))
             if cluster is not None:
                 c_type = _check_column("cluster", cluster, types, numeric=False)
                 sel.append(f"{_id_sql(cluster, c_type)} AS c")
             sel.append(f"CAST(file_index AS BIGINT) * {_FILE_STRIDE} + CAST(file_row_number AS BIGINT) AS r")
             plan = _Plan(source=source, rows=f"SELECT {', '.join(sel)} FROM {source}", valid=valid,
                          has_t=treatment is not None, has_w=weights is not None, has_c=cluster is not None)
-            y_name, x_name = _check_formula_on_sample(con, source, formula, sf)
-            summary = unit_summary_parquet(con, plan, levels, method)
-        finally:
-            con.close()
-    names = Names(outcome=y_name, running=x_name, unit=str(unit), treatment=treatment, cluster=cluster)
-    return build_model(cls, summary, grid=levels, quantile_method=method, cutoff=cutoff, names=names,
-                       formula=formula)
+            y_name, x_name = _check_formula_on_sample(con, source, sf)
+            names = Names(outcome=y_name, running=x_name, unit=str(unit), treatment=treatment, cluster=cluster)
+            return cls(plan=plan, names=names, con=con, _resources=stack.pop_all())  # checks passed: keep it open
+
+    def unit_summary(self, grid: np.ndarray, quantile_method: str) -> UnitSummary:
+        """One row per unit, quantiles at ``grid`` ((m,) levels) by ``quantile_method``."""
+        return unit_summary_parquet(self.con, self.plan, grid, quantile_method)
+
+    def close(self) -> None:
+        """Close the connection and remove DuckDB's spill directory."""
+        self._resources.close()
+
+    def __enter__(self) -> ParquetEngine:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
