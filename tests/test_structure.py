@@ -182,3 +182,33 @@ def test_library_issues_no_warning_on_a_clean_fit(sharp):
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         mod.fit(quantiles=9, n_boot=99, rng=1)
+
+
+_SELECT_SCRIPT = """
+import numpy as np, sys
+from r3d.bandwidth import select_bandwidths
+rng = np.random.default_rng(4)
+x = rng.uniform(-1, 1, 100_000)  # ~50,000 units a side and 99 levels: numpy's QR splits its sums there
+grid = np.arange(1, 100) / 100
+Q = 5 + 5 * x[:, None] + (x[:, None] >= 0) + rng.standard_normal((x.size, 1)) * grid
+sel = select_bandwidths(x, Q, grid, cutoff=0.0, rule="mse")
+sys.stdout.write(np.concatenate([sel.h, sel.steps.pilot_deriv_plus, sel.steps.h0]).tobytes().hex())
+"""
+
+
+def test_selected_bandwidths_do_not_depend_on_the_blas_threads():
+    """The selector's global pilot runs in r3d's compiled QR (fixed summation order), so its bits
+    are the same with OpenBLAS on one thread or several (numpy's QR differed by ~1e-10)."""
+    import os
+    import subprocess
+    import tempfile
+    import sys
+
+    out = []
+    for threads in ("1", "2"):
+        env = {**os.environ, "OPENBLAS_NUM_THREADS": threads, "OMP_NUM_THREADS": threads,
+               "MKL_NUM_THREADS": threads}
+        run = subprocess.run([sys.executable, "-c", _SELECT_SCRIPT], env=env, capture_output=True, text=True,
+                             check=True, cwd=tempfile.gettempdir(), timeout=300)
+        out.append(run.stdout)
+    assert out[0] == out[1]
