@@ -23,10 +23,11 @@ from r3d.quantiles import unit_quantiles
 pytest.importorskip("duckdb")
 pytest.importorskip("pyarrow")
 
-#: Both paths compute the same order statistics with the same double arithmetic; DuckDB's
-#: log/exp may differ from numpy's by an ulp, so allow rounding, far below any real change.
-SAME_RTOL = 1e-10
-SAME_ATOL = 1e-10
+#: Both paths compute the same order statistics with the same double arithmetic (measured: bit
+#: for bit); DuckDB's log/exp may differ from numpy's by an ulp, which the fits amplify by their
+#: condition number (<= ~1e3 here), so allow that rounding, far below any real change.
+SAME_RTOL = 1e-12
+SAME_ATOL = 1e-12
 
 REF_FILES = ["ref_long_sharp", "ref_long_fuzzy", "ref_long_small", "ref_long_dgp1", "ref_long_dgp2"]
 
