@@ -137,7 +137,8 @@ def r_rearrangement(q, y, n=1000):
     return np.quantile(np.interp(np.arange(n + 1) / n, nx, y), nx, method="linear")
 
 
-ALL_SIMPLE = SIMPLE_FILES + [
+ALL_SIMPLE = [
+    *SIMPLE_FILES,
     # the 99-point file was produced with the triangular kernel (the upstream README says
     # epanechnikov); only the triangular fit reproduces it (1e-13; the others miss by >= 0.01)
     ("ref_results_sharp_simple_99", "triangular", 2, 99, "ref_long_sharp"),

@@ -91,15 +91,15 @@ def test_kernel_constants_equal_quadrature(kernel, s):
     c = kernel_constants(kernel, s)
     for tag, (lo, hi) in (("plus", (0.0, 1.0)), ("minus", (-1.0, 0.0))):
 
-        def quad(f):
+        def quad(f, lo=lo, hi=hi):
             return integrate.quad(f, lo, hi, epsabs=1e-14, epsrel=1e-12)[0]
 
         def K(u):
             return float(kernel_function(u, kernel))
 
-        G = np.array([[quad(lambda u: u ** (i + j) * K(u)) for j in range(s + 1)] for i in range(s + 1)])
-        L = np.array([quad(lambda u: u ** (s + 1 + i) * K(u)) for i in range(s + 1)])
-        P = np.array([[quad(lambda u: u ** (i + j) * K(u) ** 2) for j in range(s + 1)] for i in range(s + 1)])
+        G = np.array([[quad(lambda u, k=i + j: u**k * K(u)) for j in range(s + 1)] for i in range(s + 1)])
+        L = np.array([quad(lambda u, k=s + 1 + i: u**k * K(u)) for i in range(s + 1)])
+        P = np.array([[quad(lambda u, k=i + j: u**k * K(u) ** 2) for j in range(s + 1)] for i in range(s + 1)])
         np.testing.assert_allclose(getattr(c, f"Gamma_{tag}"), G, rtol=RTOL_QUAD)
         np.testing.assert_allclose(getattr(c, f"Lambda_{tag}"), L, rtol=RTOL_QUAD)
         np.testing.assert_allclose(getattr(c, f"Psi_{tag}"), P, rtol=RTOL_QUAD)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-
 import sys
 from pathlib import Path
 
@@ -12,9 +11,9 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _refdata import load_ref  # noqa: E402
+from _refdata import load_ref
 
-from r3d.bootstrap import (  # noqa: E402
+from r3d.bootstrap import (
     GEMM_ROWS,
     SideDraws,
     TestResult,

@@ -28,9 +28,9 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _refdata import load_ref, ref_quantile_grid  # noqa: E402
+from _refdata import load_ref, ref_quantile_grid
 
-from r3d.bootstrap import (  # noqa: E402
+from r3d.bootstrap import (
     bootstrap_draws,
     draws_from_multipliers,
     homogeneity_test,
@@ -38,7 +38,7 @@ from r3d.bootstrap import (  # noqa: E402
     pointwise_variance,
     uniform_band,
 )
-from r3d.locpoly import fit_side  # noqa: E402
+from r3d.locpoly import fit_side
 
 #: R's reference files store 15 significant digits; draws, bands and statistics agree with R's
 #: to 8.2e-14 (measured).

@@ -101,7 +101,7 @@ def test_random_string_ids_weights_clusters(client):
 
 def test_policy_error_from_the_cluster_names_the_unit(client):
     df = pd.DataFrame({"u": ["a", "a", "b", "b"], "x": [-1.0, -1.0, 1.0, 2.0], "y": [1.0, 2.0, 3.0, 4.0]})
-    with pytest.raises(ValueError, match="`running` must be constant.*unit 'b'"):
+    with pytest.raises(ValueError, match=r"`running` must be constant.*unit 'b'"):
         R3D.from_formula("y ~ x", dd.from_pandas(df, npartitions=2), unit="u", quantiles=3)
 
 
@@ -114,7 +114,7 @@ def test_stateful_transform_refused():
 
 
 def test_grid_options_only_for_dask():
-    with pytest.raises(ValueError, match="quantiles.*fit"):
+    with pytest.raises(ValueError, match=r"quantiles.*fit"):
         R3D.from_formula("y ~ x", load_long("ref_long_small"), unit="unit", quantiles=5)
 
 

@@ -15,11 +15,11 @@ from numpy.testing import assert_allclose, assert_array_equal
 
 sys.path.insert(0, str(pathlib.Path(__file__).parent))
 
-from _refdata import load_ref  # noqa: E402
+from _refdata import load_ref
 
-from r3d import InsufficientDataError  # noqa: E402
-from r3d._ext.locpoly_numpy import fit_side_numpy  # noqa: E402
-from r3d.locpoly import (  # noqa: E402
+from r3d import InsufficientDataError
+from r3d._ext.locpoly_numpy import fit_side_numpy
+from r3d.locpoly import (
     KERNELS,
     RCOND_MIN,
     SideFit,

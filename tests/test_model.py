@@ -47,7 +47,7 @@ def test_bse_is_hc0_of_direct_least_squares(ref, sharp_mod, method):
     (Fréchet: residuals of each unit's fitted curve after isotonic projection)."""
     from scipy.optimize import isotonic_regression
 
-    Q, x, _, q = ref
+    Q, x, _, _ = ref
     h = 0.6
     res = sharp_mod.fit(method=method, bandwidth=h, kernel="triangular", order=2, n_boot=0)
     fp = fit_side_numpy(x, Q, cutoff=0.0, h=h, order=2, kernel="triangular", side="right")
@@ -188,7 +188,7 @@ def test_invalid_options_name_the_argument(sharp_mod, kw, match):
 
 
 def test_too_few_units_is_insufficient_data_error(sharp_mod):
-    with pytest.raises(r3d.InsufficientDataError, match="(?i)(left|right).*0\\.01"):
+    with pytest.raises(r3d.InsufficientDataError, match=r"(?i)(left|right).*0\.01"):
         sharp_mod.fit(method="frechet", bandwidth=0.01, n_boot=0)
 
 

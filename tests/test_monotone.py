@@ -10,11 +10,11 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _refdata import load_ref  # noqa: E402
+from _refdata import load_ref
 
-from r3d._ext import _isotonic  # noqa: E402
-from r3d._ext import isotonic_numpy as twin  # noqa: E402
-from r3d.monotone import isotonic, rearrange  # noqa: E402
+from r3d._ext import _isotonic
+from r3d._ext import isotonic_numpy as twin
+from r3d.monotone import isotonic, rearrange
 
 # PAVA output values are block means: kernel (sum / size) and scipy (running weighted
 # means) differ only by the rounding of those means (measured 2.6e-14).

@@ -12,8 +12,8 @@ import r3d
 
 matplotlib = pytest.importorskip("matplotlib")
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt
-from matplotlib.collections import PathCollection, PolyCollection
+import matplotlib.pyplot as plt  # noqa: E402 (after selecting the Agg backend)
+from matplotlib.collections import PathCollection, PolyCollection  # noqa: E402
 
 #: Curves are evaluated from the same coefficients as the estimate: rounding only (measured: equal).
 RTOL_SAME_ALGEBRA = 1e-14

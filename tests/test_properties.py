@@ -63,7 +63,7 @@ def test_row_order_and_unit_labels_do_not_matter(design, method):
     base = _fit(df, method=method)
     rng = np.random.default_rng(seed + 1)
     perm = rng.permutation(len(df))
-    relabel = {u: f"u{v}" for u, v in zip(df["unit"].unique(), rng.permutation(df["unit"].nunique()))}
+    relabel = {u: f"u{v}" for u, v in zip(df["unit"].unique(), rng.permutation(df["unit"].nunique()), strict=True)}
     shuffled = df.iloc[perm].assign(unit=lambda d: d["unit"].map(relabel))
     other = _fit(shuffled, method=method)
     np.testing.assert_allclose(other.params, base.params, rtol=RTOL_REORDER, atol=ATOL_REORDER)

@@ -10,11 +10,11 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _refdata import load_long, load_ref, ref_quantile_grid  # noqa: E402
+from _refdata import load_long, load_ref, ref_quantile_grid
 
-from r3d._ext import _quantiles  # noqa: E402
-from r3d._ext import quantiles_numpy as twin  # noqa: E402
-from r3d.quantiles import (  # noqa: E402
+from r3d._ext import _quantiles
+from r3d._ext import quantiles_numpy as twin
+from r3d.quantiles import (
     QUANTILE_METHODS,
     WEIGHTED_METHODS,
     quantile_grid,
@@ -83,7 +83,7 @@ def test_quantile_grid_type_errors():
 
 
 def test_quantile_grid_message_says_how_to_fix():
-    with pytest.raises(ValueError, match="strictly increasing levels in \\(0, 1\\).*Sort them"):
+    with pytest.raises(ValueError, match=r"strictly increasing levels in \(0, 1\).*Sort them"):
         quantile_grid([0.9, 0.1])
 
 
@@ -235,7 +235,7 @@ def test_weighted_linear_merges_ties():
 
 @pytest.mark.parametrize("method", sorted(set(QUANTILE_METHODS) - set(WEIGHTED_METHODS)))
 def test_weights_with_other_method_rejected(method):
-    with pytest.raises(ValueError, match="`quantile_method`.*'linear' or 'inverted_cdf'"):
+    with pytest.raises(ValueError, match=r"`quantile_method`.*'linear' or 'inverted_cdf'"):
         unit_quantiles([1.0, 2.0], [0, 0], 1, None, method=method, weights=[1.0, 1.0])
 
 

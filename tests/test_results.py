@@ -111,7 +111,8 @@ def test_fuzzy_header_and_first_stage(fuzzy):
     assert re.search(r"Design:\s+fuzzy", text)
     fs = fuzzy.first_stage
     cells = _table_rows(text)["take-up"]
-    for shown, value in zip(cells, [fs.jump, fs.se, fs.z, fs.pvalue, fs.m_left, fs.m_right, fs.z**2, fs.bandwidth]):
+    values = [fs.jump, fs.se, fs.z, fs.pvalue, fs.m_left, fs.m_right, fs.z**2, fs.bandwidth]
+    for shown, value in zip(cells, values, strict=True):
         assert _close(shown, value), (shown, value)
     assert "delta method" in text
 
@@ -128,10 +129,10 @@ def test_table_numbers_match_the_results(sharp):
         r = frame.loc[np.isclose(frame.index, q, rtol=0, atol=HALF_ULP_SLACK)].iloc[0]  # a decile: exact
         values = [r.coef, r.std_err, r.z, r.pvalue, r.ci_lower, r.ci_upper, r.band_lower, r.band_upper]
         assert len(rows[stub]) == len(values)
-        for cell, value in zip(rows[stub], values):
+        for cell, value in zip(rows[stub], values, strict=True):
             assert _close(cell, value), (stub, cell, value)
     ae = sharp.average_effect
-    for cell, value in zip(rows["average"], [ae.estimate, ae.se, ae.z, ae.pvalue, ae.lower, ae.upper]):
+    for cell, value in zip(rows["average"], [ae.estimate, ae.se, ae.z, ae.pvalue, ae.lower, ae.upper], strict=True):
         assert _close(cell, value), (cell, value)
     assert "9 of 99 grid points shown" in text
 
