@@ -197,7 +197,7 @@ def part_a(n: int, reps: int, seed: int) -> list[dict]:
 def part_b(n: int, reps: int, seed: int) -> list[dict]:
     rng = np.random.default_rng(seed)
     out = {}
-    for r in range(reps):
+    for _ in range(reps):
         x, Q = design_dgp1(n, rng)
         for rule in ("imse", "mse"):
             for reg in (True, False):

@@ -32,9 +32,10 @@ from pathlib import Path
 
 import numpy as np
 
-HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bigdata_parquet import N_FILES, _ram_gb, generate
+
+HERE = Path(__file__).resolve().parent
 
 FORMULA = "np.log(wage) ~ revenue"
 
@@ -168,7 +169,7 @@ Largest difference between the two paths' estimates and standard errors:
 
 {_verdict(row)} The driver only ever holds the per-firm summary
 ({row['n_firms']:,} rows); the workers hold their partitions during the shuffle.
-"""
+"""  # noqa: E501 (markdown table rows)
     (res / "bigdata_dask.md").write_text(md)
 
 

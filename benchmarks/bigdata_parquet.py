@@ -164,7 +164,7 @@ Python {row['python']}, DuckDB {row['duckdb']}, r3d {row['r3d']}); DuckDB memory
 The raw data (about {row['draws'] * 8 * 3 / 1e9:.1f} GB as float64 columns) never enter Python: DuckDB reads
 the files, groups the draws by firm (spilling to a temporary directory beyond its memory
 limit) and returns the {row['units']:,} x 99 quantile matrix.
-"""
+"""  # noqa: E501 (markdown table rows)
     (res / "bigdata_parquet.md").write_text(md)
 
 

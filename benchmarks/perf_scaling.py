@@ -40,11 +40,10 @@ from pathlib import Path
 
 import numpy as np
 
-HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE))
-
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 from perf_jobs import RESULTS, Job, machine, memory_job, time_job
 
+HERE = Path(__file__).resolve().parent
 FIGURE = HERE.parent / "docs" / "images" / "perf_scaling.png"
 
 CURVES = {
@@ -61,7 +60,7 @@ PER = {"draws": lambda j: j.n_rows, "units": lambda j: j.n_units, "quantiles": l
 def slope(sizes: list[float], seconds: list[float]) -> float:
     """Slope of log(seconds) on log(size) between the two largest sizes (the growth rate once
     the fixed costs no longer matter)."""
-    pts = sorted(zip(sizes, seconds))[-2:]
+    pts = sorted(zip(sizes, seconds, strict=True))[-2:]
     if len(pts) < 2:
         return float("nan")
     (s0, t0), (s1, t1) = pts
@@ -123,7 +122,7 @@ def figure(rows: list[dict], path: Path) -> None:
 
     curves = list(dict.fromkeys(r["curve"] for r in rows))
     fig, axes = plt.subplots(1, len(curves), figsize=(3.2 * len(curves), 3.0), squeeze=False)
-    for ax, curve in zip(axes[0], curves):
+    for ax, curve in zip(axes[0], curves, strict=True):
         rs = [r for r in rows if r["curve"] == curve]
         x = np.array([r["size"] for r in rs], dtype=float)
         y = np.array([r["seconds"] for r in rs])

@@ -27,9 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
-HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE))
-
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 from perf_jobs import JOBS, RESULTS, machine, make_frame, pipeline
 
 #: (module, function, stage label) wrapped with timers, in pipeline order.
@@ -101,7 +99,7 @@ def profile(df, job, top: int = 25) -> list[dict]:
     prof.disable()
     st = pstats.Stats(prof, stream=io.StringIO())
     rows = []
-    for (file, line, func), (cc, nc, tt, ct, _) in st.stats.items():
+    for (file, line, func), (_cc, nc, tt, ct, _) in st.stats.items():
         short = file.split("site-packages/")[-1].split("/work/main/")[-1]
         rows.append({"function": f"{short}:{line}({func})", "calls": nc, "own_s": tt, "cumulative_s": ct})
     rows.sort(key=lambda r: r["own_s"], reverse=True)

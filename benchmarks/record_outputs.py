@@ -282,7 +282,8 @@ def _diff(a, b, path: str, rows: list, added: list) -> None:
             else:
                 _diff(a[k], b[k], f"{path}/{k}", rows, added)
     elif isinstance(a, list) and isinstance(b, list) and len(a) == len(b):
-        nums = [(x, y) for x, y in zip(a, b) if isinstance(x, (int, float)) and isinstance(y, (int, float))]
+        nums = [(x, y) for x, y in zip(a, b, strict=True)
+                if isinstance(x, (int, float)) and isinstance(y, (int, float))]
         if len(nums) == len(a) and a:
             x = np.array([n[0] for n in nums], dtype=float)
             y = np.array([n[1] for n in nums], dtype=float)
@@ -293,7 +294,7 @@ def _diff(a, b, path: str, rows: list, added: list) -> None:
                 rows.append((path, f"{int((~same).sum())} of {x.size} differ", float(np.nanmax(d)),
                              float(np.nanmax(r))))
             return
-        for i, (x, y) in enumerate(zip(a, b)):
+        for i, (x, y) in enumerate(zip(a, b, strict=True)):
             _diff(x, y, f"{path}[{i}]", rows, added)
     elif isinstance(a, float) and isinstance(b, float):
         if not (a == b or (math.isnan(a) and math.isnan(b))):

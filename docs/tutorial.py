@@ -189,7 +189,7 @@ show("sensitivity", sens.pivot(index="h", columns="q", values="tau").round(3)
      .rename(index=lambda v: f"{v:.3f}").to_string())
 
 fig, axes = plt.subplots(1, 3, figsize=(9.6, 3.4), sharex=True, layout="constrained")
-for ax, q in zip(axes, levels):
+for ax, q in zip(axes, levels, strict=True):
     s = sens[sens["q"] == q]
     ax.errorbar(s["h"], s["tau"], yerr=[s["tau"] - s["lower"], s["upper"] - s["tau"]],
                 fmt="o", color="C0", capsize=3, label="estimate, 95% pointwise CI")

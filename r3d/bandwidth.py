@@ -139,7 +139,7 @@ def _one_sided_moment(c: list[Fraction], k: int, side: str) -> Fraction:
 def _solve_exact(A: list[list[Fraction]], b: list[Fraction]) -> list[Fraction]:
     """Solve A z = b exactly (Gauss-Jordan over the rationals; A is positive definite)."""
     d = len(b)
-    M = [list(row) + [b[i]] for i, row in enumerate(A)]
+    M = [[*row, b[i]] for i, row in enumerate(A)]
     for col in range(d):
         piv = next(r for r in range(col, d) if M[r][col] != 0)
         M[col], M[piv] = M[piv], M[col]
@@ -148,7 +148,7 @@ def _solve_exact(A: list[list[Fraction]], b: list[Fraction]) -> list[Fraction]:
         for r in range(d):
             if r != col and M[r][col] != 0:
                 f = M[r][col]
-                M[r] = [vr - f * vc for vr, vc in zip(M[r], M[col])]
+                M[r] = [vr - f * vc for vr, vc in zip(M[r], M[col], strict=True)]
     return [M[i][d] for i in range(d)]
 
 
@@ -247,7 +247,7 @@ def _kernel_constants_cached(kernel: str, order: int) -> KernelConstants:
         P = [[_one_sided_moment(K2, i + j, side) for j in range(s + 1)] for i in range(s + 1)]
         e0 = [Fraction(1)] + [Fraction(0)] * s
         a = _solve_exact(G, e0)  # Gamma^-1 e_0 (Gamma symmetric)
-        consts[f"c_b_{tag}"] = float(sum((ai * li for ai, li in zip(a, L)), Fraction(0)))
+        consts[f"c_b_{tag}"] = float(sum((ai * li for ai, li in zip(a, L, strict=True)), Fraction(0)))
         consts[f"c_v_{tag}"] = float(
             sum((a[i] * P[i][j] * a[j] for i in range(s + 1) for j in range(s + 1)), Fraction(0))
         )
@@ -954,7 +954,7 @@ def _local_derivative(
 def _fmt_q(quantiles: np.ndarray, mask: np.ndarray, limit: int = 5) -> str:
     qs = [f"{q:.3g}" for q in quantiles[mask]]
     if len(qs) > limit:
-        qs = qs[:limit] + [f"... ({len(qs)} levels)"]
+        qs = [*qs[:limit], f"... ({len(qs)} levels)"]
     return ", ".join(qs)
 
 

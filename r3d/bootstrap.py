@@ -487,7 +487,8 @@ def bootstrap_draws(
         chunk = -(-chunk // block) * block
     chunk = min(chunk, -(-n_boot // block) * block)
     starts = range(0, n_boot, chunk)
-    buffers = [np.empty((chunk, n_clusters), dtype=np.float64) for _ in range(2 if pipelined and len(starts) > 1 else 1)]
+    n_buffers = 2 if pipelined and len(starts) > 1 else 1
+    buffers = [np.empty((chunk, n_clusters), dtype=np.float64) for _ in range(n_buffers)]
     # while the drawing thread runs, the products get the other threads (no oversubscription)
     product_threads = threads - 1 if len(buffers) == 2 else threads
 

@@ -564,13 +564,15 @@ def prepare_units(
     if treatment is not None:
         t = as_float_array("treatment", treatment)
         if t.shape[0] != n_units:
-            raise ValueError(message("treatment", f"of length {n_units} (one value per unit)", f"<length {t.shape[0]}>"))
+            raise ValueError(message("treatment", f"of length {n_units} (one value per unit)",
+                                     f"<length {t.shape[0]}>"))
         t = check_treatment("treatment", t, ids)
     cl_codes = cl_ids = None
     if cluster is not None:
         cl_codes, cl_ids = _cluster_codes("cluster", cluster, None, None, ids)
         if cl_codes.shape[0] != n_units:
-            raise ValueError(message("cluster", f"of length {n_units} (one value per unit)", f"<length {cl_codes.shape[0]}>"))
+            raise ValueError(message("cluster", f"of length {n_units} (one value per unit)",
+                                     f"<length {cl_codes.shape[0]}>"))
     return UnitData(unit_ids=ids, x=x, t=t, cluster_codes=cl_codes, cluster_ids=cl_ids)
 
 
@@ -596,7 +598,8 @@ def prepare_samples(
     if n == 0:
         raise ValueError(message("samples", "a non-empty list of arrays", "<an empty list>"))
     units = prepare_units(running, n_units=n, treatment=treatment, cluster=cluster, unit_ids=unit_ids)
-    ys = [as_float_array(f"samples[{i}]", np.ravel(s) if isinstance(s, np.ndarray) else s) for i, s in enumerate(samples)]
+    ys = [as_float_array(f"samples[{i}]", np.ravel(s) if isinstance(s, np.ndarray) else s)
+          for i, s in enumerate(samples)]
     lengths = np.array([a.shape[0] for a in ys], dtype=np.intp)
     y = np.concatenate(ys) if n else np.empty(0)
     codes = np.repeat(np.arange(n, dtype=np.intp), lengths)
@@ -605,10 +608,12 @@ def prepare_samples(
         wl = list(weights)
         if len(wl) != n:
             raise ValueError(message("weights", f"a list of {n} arrays (one per unit)", f"<{len(wl)} arrays>"))
-        ws = [as_float_array(f"weights[{i}]", np.ravel(s) if isinstance(s, np.ndarray) else s) for i, s in enumerate(wl)]
-        for i, (a, b) in enumerate(zip(ys, ws)):
+        ws = [as_float_array(f"weights[{i}]", np.ravel(s) if isinstance(s, np.ndarray) else s)
+              for i, s in enumerate(wl)]
+        for i, (a, b) in enumerate(zip(ys, ws, strict=True)):
             if a.shape != b.shape:
-                raise ValueError(message(f"weights[{i}]", f"of length {a.shape[0]} like samples[{i}]", f"<length {b.shape[0]}>"))
+                raise ValueError(message(f"weights[{i}]", f"of length {a.shape[0]} like samples[{i}]",
+                                         f"<length {b.shape[0]}>"))
         w = np.concatenate(ws)
     return _apply_missing_policy(units, y, codes, w, unit_names(running, treatment, cluster))
 

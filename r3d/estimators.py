@@ -18,7 +18,15 @@ import numpy as np
 
 from r3d._ext import _isotonic
 from r3d._validation import Notes, SmallSampleWarning, check_choice, check_int, check_positive, resolve_n_jobs
-from r3d.locpoly import MAX_ORDER, SideFit, _as_bandwidths, _as_float_1d, _as_outcome_matrix, _fit_side, canonical_kernel
+from r3d.locpoly import (
+    MAX_ORDER,
+    SideFit,
+    _as_bandwidths,
+    _as_float_1d,
+    _as_outcome_matrix,
+    _fit_side,
+    canonical_kernel,
+)
 from r3d.monotone import _project, _sort
 
 __all__ = ["METHODS", "Estimate", "FirstStage", "LocalJump", "average_weights", "delta_method_influence", "estimate",

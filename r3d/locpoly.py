@@ -30,6 +30,7 @@ from r3d._validation import (
     message,
     resolve_n_jobs,
 )
+
 # The kernel registry; re-exported here, where these names lived before it existed.
 from r3d.kernels import KERNEL_ALIASES, KERNELS, canonical_kernel, kernel_function
 

@@ -8,8 +8,8 @@ and plots them. ``results`` never imports ``model``.
 
 from __future__ import annotations
 
-import math
 import copy
+import math
 from dataclasses import dataclass, field
 from typing import Any
 

@@ -1,8 +1,8 @@
 import faulthandler
 import sys
 
-import numpy as np
 import pytest
+from _global_random import assert_global_random_state_unchanged, global_random_state
 
 #: No single test may run longer than this: a hang (e.g. a subprocess or cluster that never starts)
 #: dumps every thread's traceback and ends the run instead of idling until CI's time limit.
@@ -11,11 +11,11 @@ TEST_WATCHDOG_SECONDS = 600
 
 @pytest.fixture(autouse=True)
 def _no_global_numpy_random():
-    """Fail any test whose code draws from the global NumPy random state (STYLE rule 6)."""
-    before = np.random.get_state()[1].copy()
+    """Fail any test whose code draws from the global NumPy random state (STYLE rule 6): the whole
+    state is compared (key, position, cached Gaussian), so a single draw is caught."""
+    before = global_random_state()
     yield
-    after = np.random.get_state()[1]
-    assert np.array_equal(before, after), "global numpy random state was used; pass an rng"
+    assert_global_random_state_unchanged(before)
 
 
 @pytest.fixture(autouse=True)

@@ -11,6 +11,11 @@ from r3d.cli import main
 pytest.importorskip("duckdb")
 pytest.importorskip("pyarrow")
 
+#: The same numbers by DuckDB and in memory (measured: equal bit for bit); room for DuckDB's
+#: log/exp to differ by an ulp, amplified by the fits, as in test_parquet.py.
+SAME_ATOL = 1e-12
+SAME_RTOL = 1e-12
+
 
 def test_out_of_core_cli_equals_in_memory(tmp_path):
     data = tmp_path / "firms.parquet"
@@ -22,8 +27,8 @@ def test_out_of_core_cli_equals_in_memory(tmp_path):
     a = json.loads((tmp_path / "ooc.json").read_text())
     b = json.loads((tmp_path / "mem.json").read_text())
     for key in ("params", "bse", "quantiles"):
-        np.testing.assert_allclose(a[key], b[key], rtol=0, atol=1e-10)
-    assert a["bandwidth"] == pytest.approx(b["bandwidth"], rel=1e-12)
+        np.testing.assert_allclose(a[key], b[key], rtol=0, atol=SAME_ATOL)
+    assert a["bandwidth"] == pytest.approx(b["bandwidth"], rel=SAME_RTOL, abs=0)
     assert a["data"]["ndraws"] == b["data"]["ndraws"]
 
 

@@ -2,6 +2,9 @@
 
 import importlib
 import importlib.machinery
+import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -51,3 +54,44 @@ def test_no_other_r3d_shadows_the_imported_one_on_sys_path():
         if candidate.is_file():
             assert candidate.parent.parent == here, f"sys.path entry {entry!r} shadows the imported r3d at {here}"
             break
+
+
+def _copy_without_compiled_kernels(dest: Path) -> Path:
+    """The pure-Python files of the imported r3d (sources included, no compiled modules): what a
+    fresh source checkout holds before it is built."""
+    compiled = tuple(importlib.machinery.EXTENSION_SUFFIXES)
+    shutil.copytree(Path(r3d.__file__).resolve().parent, dest / "r3d",
+                    ignore=lambda _, names: [n for n in names if n.endswith(compiled) or n == "__pycache__"])
+    return dest
+
+
+def _import_r3d_first_from(root: Path) -> subprocess.CompletedProcess:
+    code = f"import sys; sys.path.insert(0, {str(root)!r}); import r3d"
+    return subprocess.run([sys.executable, "-c", code], cwd=root, capture_output=True, text=True, timeout=120)
+
+
+def test_source_tree_without_kernels_says_why_and_what_to_do(tmp_path):
+    """Issue 12 item 8: `import r3d` from an unbuilt checkout names the folder and the two fixes
+    instead of Python's bare "cannot import name '_bootstrap' from 'r3d._ext'"."""
+    root = _copy_without_compiled_kernels(tmp_path)
+    proc = _import_r3d_first_from(root)
+    err = proc.stderr
+    assert proc.returncode != 0 and "cannot import name" not in err, err
+    assert "ImportError: r3d's compiled kernel _" in err and "is missing" in err, err
+    assert f"imported from {root / 'r3d'}," in err, err  # the folder it was imported from
+    assert "run Python from another folder" in err and "`pip install -e .`" in err, err
+
+
+def test_kernel_built_for_another_python_is_named(tmp_path):
+    root = _copy_without_compiled_kernels(tmp_path)
+    for pyx in (root / "r3d" / "_ext").glob("*.pyx"):
+        (pyx.parent / f"{pyx.stem}.cpython-29-foreign.so").write_bytes(b"")
+    proc = _import_r3d_first_from(root)
+    assert proc.returncode != 0 and ".cpython-29-foreign.so, built for another Python" in proc.stderr, proc.stderr
+
+
+def test_non_kernel_attribute_is_an_ordinary_attribute_error():
+    """The module __getattr__ answers only for kernel sources; hasattr() on anything else is False."""
+    import r3d._ext as ext
+
+    assert not hasattr(ext, "_no_such_kernel") and not hasattr(ext, "locpoly_numpy_typo")

@@ -20,9 +20,10 @@ from r3d import R3D
 dd = pytest.importorskip("dask.dataframe")
 distributed = pytest.importorskip("distributed")
 
-#: Same kernel on the same draws: equal up to rounding (in practice bit for bit).
-SAME_RTOL = 1e-10
-SAME_ATOL = 1e-10
+#: Same kernel on the same draws: equal up to rounding (measured: bit for bit); room for another
+#: partitioning to sum in another order.
+SAME_RTOL = 1e-12
+SAME_ATOL = 1e-12
 #: Two local worker processes start in ~3 s here; allow for a heavily loaded machine.
 CLUSTER_START_SECONDS = 120
 
@@ -100,7 +101,7 @@ def test_random_string_ids_weights_clusters(client):
 
 def test_policy_error_from_the_cluster_names_the_unit(client):
     df = pd.DataFrame({"u": ["a", "a", "b", "b"], "x": [-1.0, -1.0, 1.0, 2.0], "y": [1.0, 2.0, 3.0, 4.0]})
-    with pytest.raises(ValueError, match="`running` must be constant.*unit 'b'"):
+    with pytest.raises(ValueError, match=r"`running` must be constant.*unit 'b'"):
         R3D.from_formula("y ~ x", dd.from_pandas(df, npartitions=2), unit="u", quantiles=3)
 
 
@@ -148,7 +149,7 @@ def test_callers_names_are_shipped_and_row_wise_functions_allowed(client):
 
 
 def test_grid_options_only_for_dask():
-    with pytest.raises(ValueError, match="quantiles.*fit"):
+    with pytest.raises(ValueError, match=r"quantiles.*fit"):
         R3D.from_formula("y ~ x", load_long("ref_long_small"), unit="unit", quantiles=5)
 
 

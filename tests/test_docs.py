@@ -36,6 +36,11 @@ BOOTSTRAP_FREE_OUTPUTS = ("data", "model", "density", "bandwidth", "sensitivity"
 #: Monte Carlo check of the pooled-quantile estimand: 2e6 draws per side give a standard
 #: error of about 0.013 for a difference of two quantiles at q = 0.1 or 0.9; 5 se.
 POOLED_MC_ATOL = 0.07
+#: The tutorial's quantile RD estimate is near the pooled-quantile jump it estimates, and not
+#: near the R3D effect (differences > 1.5): on the tutorial's one data set it is 0.37 off.
+POOLED_QRD_ATOL = 0.5
+#: Two names for one function of q: equal bit for bit (measured 0).
+RTOL_SAME_FUNCTION = 1e-14
 REGENERATE = "Regenerate the committed output with `python docs/tutorial.py` and check the pages' text."
 
 
@@ -103,7 +108,7 @@ def test_tutorial_shows_what_it_claims(tutorial):
     assert np.all(r3d_err < 1.0 * se)
     qrd = compare["quantile RD estimate"].to_numpy()
     assert abs(qrd[0] - truth[0]) > 1.5 and abs(qrd[-1] - truth[-1]) > 1.5
-    np.testing.assert_allclose(qrd, compare["pooled-quantile jump"], rtol=0, atol=0.5)
+    np.testing.assert_allclose(qrd, compare["pooled-quantile jump"], rtol=0, atol=POOLED_QRD_ATOL)
     assert ns["null"].pvalue <= 0.01 and ns["homog"].pvalue <= 0.01
     assert ns["fs"].jump > 0.5
     assert all(row["nullity p"] > 0.05 for row in ns["placebo"])
@@ -150,7 +155,8 @@ def test_wage_subsidy_data_follow_the_documented_design():
     assert "subsidy" not in r3d.datasets.simulate_wage_subsidy(n_firms=50, rng=5).columns
     # the true R3D effect does not depend on the premia; the pooled one does
     q = np.array([0.1, 0.9])
-    np.testing.assert_allclose(r3d.datasets.wage_subsidy_true_effect(q), r3d.datasets.firms_true_effect(q))
+    np.testing.assert_allclose(r3d.datasets.wage_subsidy_true_effect(q), r3d.datasets.firms_true_effect(q),
+                               rtol=RTOL_SAME_FUNCTION)
     no_premia = r3d.datasets.wage_subsidy_pooled_effect(q, premium_sd=0.0)
     assert no_premia[1] - no_premia[0] > 2.5  # without premia pooling only mixes the spreads
 

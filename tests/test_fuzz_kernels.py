@@ -49,19 +49,23 @@ FUZZ = textwrap.dedent(
         n_units = int(rng.integers(0, 6))
         N = int(rng.integers(0, 40))
         y = values(N)
-        codes = rng.integers(-1 if rng.uniform() < 0.1 else 0, max(n_units, 1) + (rng.uniform() < 0.1), N).astype(np.int64)
+        codes = rng.integers(-1 if rng.uniform() < 0.1 else 0, max(n_units, 1) + (rng.uniform() < 0.1),
+                             N).astype(np.int64)
         levels = np.sort(rng.uniform(0, 1, int(rng.integers(1, 6))))
         w = None
         if rng.uniform() < 0.4:
             w = np.abs(values(N))
-        meth = METHODS[int(rng.integers(len(METHODS)))] if w is None else ["linear", "inverted_cdf"][int(rng.integers(2))]
+        meth = (METHODS[int(rng.integers(len(METHODS)))] if w is None
+                else ["linear", "inverted_cdf"][int(rng.integers(2))])
         finite = np.isfinite(y).all() and (w is None or np.isfinite(w).all()) and np.abs(y).max(initial=0) < 1e300
-        check("quantiles", lambda: _quantiles.unit_quantiles(y, codes, n_units, levels, meth, w, int(rng.integers(1, 3))), finite)
+        check("quantiles",
+              lambda: _quantiles.unit_quantiles(y, codes, n_units, levels, meth, w, int(rng.integers(1, 3))), finite)
 
         # --- isotonic rows
         Yr = values(int(rng.integers(0, 5)) * int(rng.integers(0, 7))).reshape(-1, 1) if rng.uniform() < 0.2 else \
             values(12).reshape(3, 4)
-        check("isotonic", lambda: _isotonic.isotonic_rows(np.ascontiguousarray(Yr), 2), np.isfinite(Yr).all() and np.abs(Yr).max(initial=0) < 1e300)
+        check("isotonic", lambda: _isotonic.isotonic_rows(np.ascontiguousarray(Yr), 2),
+              np.isfinite(Yr).all() and np.abs(Yr).max(initial=0) < 1e300)
 
         # --- local polynomial, common and per-column bandwidths
         n = int(rng.integers(0, 30))
@@ -78,9 +82,11 @@ FUZZ = textwrap.dedent(
         h = float(rng.choice([1e-300, 0.05, 0.5, 2.0, 1e300]))
         fin = np.isfinite(x).all() and np.isfinite(Y).all() and np.abs(Y).max(initial=0) < 1e300
         for right in (True, False):
-            check("locpoly common", lambda: _locpoly.fit_common(x, Y, 0.0, h, p, int(rng.integers(3)), right, 1e-10, True, 1), fin)
+            check("locpoly common",
+                  lambda: _locpoly.fit_common(x, Y, 0.0, h, p, int(rng.integers(3)), right, 1e-10, True, 1), fin)
             hs = rng.choice([0.05, 0.5, 2.0], m)
-            check("locpoly per-column", lambda: _locpoly.fit_per_column(x, Y, 0.0, hs, p, int(rng.integers(3)), right, 1e-10, True, 2), fin)
+            check("locpoly per-column",
+                  lambda: _locpoly.fit_per_column(x, Y, 0.0, hs, p, int(rng.integers(3)), right, 1e-10, True, 2), fin)
 
     for it in range(60):
         # --- bootstrap product and fused residuals (kernels added for speed)

@@ -23,10 +23,11 @@ from r3d.quantiles import unit_quantiles
 pytest.importorskip("duckdb")
 pytest.importorskip("pyarrow")
 
-#: Both paths compute the same order statistics with the same double arithmetic; DuckDB's
-#: log/exp may differ from numpy's by an ulp, so allow rounding, far below any real change.
-SAME_RTOL = 1e-10
-SAME_ATOL = 1e-10
+#: Both paths compute the same order statistics with the same double arithmetic (measured: bit
+#: for bit); DuckDB's log/exp may differ from numpy's by an ulp, which the fits amplify by their
+#: condition number (<= ~1e3 here), so allow that rounding, far below any real change.
+SAME_RTOL = 1e-12
+SAME_ATOL = 1e-12
 
 REF_FILES = ["ref_long_sharp", "ref_long_fuzzy", "ref_long_small", "ref_long_dgp1", "ref_long_dgp2"]
 
@@ -167,7 +168,7 @@ def test_log_of_nonpositive_follows_numpy(tmp_path):
     assert mod.n_dropped_draws == 1 and mod.ndraws == 11
     df.loc[0, "y"] = 0.0
     path = _write(df, tmp_path / "b.parquet")
-    with pytest.raises(ValueError, match="outcome.*finite or missing"):
+    with pytest.raises(ValueError, match=r"outcome.*finite or missing"):
         R3D.from_parquet(path, "log(y) ~ x", unit="u", quantiles=3)
 
 
@@ -219,23 +220,23 @@ def test_policy_errors_name_the_unit(tmp_path):
 
     bad = base.copy()
     bad.loc[3, "x"] = 0.7
-    with pytest.raises(ValueError, match="`running` must be constant.*unit 'b'"):
+    with pytest.raises(ValueError, match=r"`running` must be constant.*unit 'b'"):
         run(bad)
     bad = base.copy()
     bad.loc[[4, 5], "t"] = 2.0
-    with pytest.raises(ValueError, match="treatment.*value 2.0 for unit 'c'"):
+    with pytest.raises(ValueError, match=r"treatment.*value 2.0 for unit 'c'"):
         run(bad, treatment="t")
     bad = base.copy()
     bad.loc[2, "u"] = None
-    with pytest.raises(ValueError, match="unit.*1 rows with a missing id"):
+    with pytest.raises(ValueError, match=r"unit.*1 rows with a missing id"):
         run(bad)
     bad = base.copy()
     bad.loc[1, "w"] = -1.0
-    with pytest.raises(ValueError, match="weights.*non-negative"):
+    with pytest.raises(ValueError, match=r"weights.*non-negative"):
         run(bad, weights="w")
     bad = base.copy()
     bad.loc[1, "g"] = "other"
-    with pytest.raises(ValueError, match="`cluster` must be constant.*unit 'a'"):
+    with pytest.raises(ValueError, match=r"`cluster` must be constant.*unit 'a'"):
         run(bad, cluster="g")
     with pytest.raises(TypeError, match="`treatment` must be numeric"):
         run(base, treatment="g")

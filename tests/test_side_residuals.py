@@ -12,8 +12,8 @@ from r3d.locpoly import fit_side
 # Without projection the kernel and the twin do the same two operations per entry.
 EXACT = 0.0
 # With projection the twin uses scipy's PAVA (running means) and the kernel block sums:
-# block means differ by rounding (as in test_monotone).
-PAVA_ATOL = 1e-12
+# block means differ by rounding (as in test_monotone; measured 8.9e-16 on residuals <= 10).
+PAVA_ATOL = 1e-14
 
 
 def _case(rng, n=60, m=17):

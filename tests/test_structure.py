@@ -87,7 +87,7 @@ def test_every_test_method_returns_test_results(sharp):
     assert one.pvalue == one[0].pvalue and one.range == (0.1, 0.9)
     assert [r.range for r in several] == [(0.1, 0.5), (0.5, 0.9)]
     with pytest.raises(AttributeError, match="2 ranges"):
-        several.statistic
+        _ = several.statistic
     assert res.test("nullity").pvalue == one.pvalue
 
 
@@ -114,7 +114,7 @@ def test_registry_names_every_test(sharp):
 def test_gini_test_from_a_fit_equals_the_module_function_on_the_same_multipliers(sharp):
     """The fit's Gini test replays the fit's multipliers: it equals r3d.bootstrap.gini_test on
     side_draws drawn from the same seed, and the per-side processes difference to the tau draws."""
-    mod, res = sharp
+    _, res = sharp
     est = res._est
     a_plus = est.fit_plus.weights * est.residuals
     a_minus = est.fit_minus.weights * est.residuals
@@ -201,8 +201,8 @@ def test_selected_bandwidths_do_not_depend_on_the_blas_threads():
     are the same with OpenBLAS on one thread or several (numpy's QR differed by ~1e-10)."""
     import os
     import subprocess
-    import tempfile
     import sys
+    import tempfile
 
     out = []
     for threads in ("1", "2"):

@@ -23,15 +23,15 @@ def long_df():
 
 def test_wrong_shapes_and_types(long_df):
     y, x, u = long_df["y"].to_numpy(), long_df["x"].to_numpy(), long_df["unit"].to_numpy()
-    with pytest.raises(ValueError, match="`outcome`.*1-dimensional"):
+    with pytest.raises(ValueError, match=r"`outcome`.*1-dimensional"):
         r3d.R3D(np.c_[y, y], x, u)
-    with pytest.raises(TypeError, match="`running`.*numeric"):
+    with pytest.raises(TypeError, match=r"`running`.*numeric"):
         r3d.R3D(y, np.array(["a"] * y.size, dtype=object), u)
-    with pytest.raises(ValueError, match="`running`.*length"):
+    with pytest.raises(ValueError, match=r"`running`.*length"):
         r3d.R3D(y, x[:-1], u)
     with pytest.raises(TypeError, match="`outcome`"):
         r3d.R3D(3.0, x, u)
-    with pytest.raises(TypeError, match="`data`.*DataFrame"):
+    with pytest.raises(TypeError, match=r"`data`.*DataFrame"):
         r3d.R3D.from_formula("y ~ x", data={"y": y, "x": x}, unit="unit")
 
 

@@ -136,7 +136,8 @@ class _Translator:
     def column(self, name: str) -> str:
         if name not in self.available:
             shown = ", ".join(self.available[:12]) + (", ..." if len(self.available) > 12 else "")
-            raise ValueError(message("formula", "terms made of columns of the Parquet data", f"<unknown column {name!r}>",
+            raise ValueError(message("formula", "terms made of columns of the Parquet data",
+                                     f"<unknown column {name!r}>",
                                      f"Columns available: {shown}."))
         if name not in self.used:
             self.used.append(name)
@@ -360,7 +361,8 @@ def _check_column(name: str, column: Any, types: dict[str, str], *, numeric: boo
     typ = types[column]
     nested = "[" in typ or typ.startswith(("STRUCT", "MAP", "UNION"))
     if numeric and (nested or not typ.startswith(_NUMERIC_TYPES)):
-        raise TypeError(message(name, "numeric", f"<column {column!r} of type {typ}>", "Convert the column to numbers."))
+        raise TypeError(message(name, "numeric", f"<column {column!r} of type {typ}>",
+                                "Convert the column to numbers."))
     if nested:
         raise TypeError(message(name, "a column of hashable ids", f"<column {column!r} of type {typ}>"))
     return typ
@@ -461,7 +463,8 @@ def unit_summary_parquet(con: Any, plan: _Plan, levels: np.ndarray, method: str)
             Q[~missing] = np.vstack([np.asarray(r, dtype=np.float64) for r in rows[~missing]])
     else:
         Q = np.full((n, m), np.nan)
-        wsql = weighted_quantile_sql(f"(SELECT u, y, w FROM ({plan.rows}) WHERE u IS NOT NULL AND {plan.valid})", levels, method)
+        rows = f"(SELECT u, y, w FROM ({plan.rows}) WHERE u IS NOT NULL AND {plan.valid})"
+        wsql = weighted_quantile_sql(rows, levels, method)
         long = con.execute(wsql).fetchnumpy()
         lu = _filled(long["u"], object, None) if isinstance(long["u"], np.ma.MaskedArray) else long["u"]
         row = pd.Index(ids).get_indexer(pd.Index(lu))
@@ -554,7 +557,8 @@ class ParquetEngine:
             for c in sf.columns:
                 _check_column("formula", c, types, numeric=True)
             u_type = _check_column("unit", unit, types, numeric=False)
-            sel = [f"{_id_sql(unit, u_type)} AS u", f"{_double(sf.outcome_sql)} AS y", f"{_double(sf.running_sql)} AS x"]
+            sel = [f"{_id_sql(unit, u_type)} AS u", f"{_double(sf.outcome_sql)} AS y",
+                   f"{_double(sf.running_sql)} AS x"]
             valid = "NOT isnan(y) AND NOT isinf(y)"
             if treatment is not None:
                 _check_column("treatment", treatment, types, numeric=True)
