@@ -527,9 +527,9 @@ def _drop_units(units: UnitData, keep: np.ndarray, codes: np.ndarray | None = No
     return out, new_code[codes]
 
 
-def _same_length(name: str, arr: np.ndarray, n: int) -> None:
-    if arr.shape[0] != n:
-        raise ValueError(message(name, f"of length {n} (one entry per row of `outcome`)", f"<length {arr.shape[0]}>"))
+def _same_length(name: str, arr: Any, n: int, per: str = "one entry per row of `outcome`") -> None:
+    if len(arr) != n:
+        raise ValueError(message(name, f"of length {n} ({per})", f"<length {len(arr)}>"))
 
 
 def unit_names(running: Any, treatment: Any, cluster: Any) -> Names:
@@ -548,31 +548,26 @@ def prepare_units(
     unit_ids: Any = None,
 ) -> UnitData:
     """Validate unit-level inputs given one entry per unit (``from_samples``/``from_quantiles``)."""
+    per_unit = "one value per unit"
     x = as_float_array("running", running)
-    if x.shape[0] != n_units:
-        raise ValueError(message("running", f"of length {n_units} (one value per unit)", f"<length {x.shape[0]}>"))
+    _same_length("running", x, n_units, per_unit)
     if unit_ids is None:
         ids = pd.RangeIndex(n_units, name="unit")
     else:
         ids = pd.Index(unit_ids)
-        if len(ids) != n_units:
-            raise ValueError(message("unit_ids", f"of length {n_units}", f"<length {len(ids)}>"))
+        _same_length("unit_ids", ids, n_units, per_unit)
         if ids.has_duplicates:
             raise ValueError(message("unit_ids", "unique", "<duplicated ids>"))
     check_running("running", x, ids)
     t = None
     if treatment is not None:
         t = as_float_array("treatment", treatment)
-        if t.shape[0] != n_units:
-            raise ValueError(message("treatment", f"of length {n_units} (one value per unit)",
-                                     f"<length {t.shape[0]}>"))
+        _same_length("treatment", t, n_units, per_unit)
         t = check_treatment("treatment", t, ids)
     cl_codes = cl_ids = None
     if cluster is not None:
         cl_codes, cl_ids = _cluster_codes("cluster", cluster, None, None, ids)
-        if cl_codes.shape[0] != n_units:
-            raise ValueError(message("cluster", f"of length {n_units} (one value per unit)",
-                                     f"<length {cl_codes.shape[0]}>"))
+        _same_length("cluster", cl_codes, n_units, per_unit)
     return UnitData(unit_ids=ids, x=x, t=t, cluster_codes=cl_codes, cluster_ids=cl_ids)
 
 
