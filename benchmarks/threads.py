@@ -25,13 +25,23 @@ than ``--busy`` cores is run again (up to three times as many repetitions in all
 the quietest are kept). The load average and other processes' CPU use during the kept
 repetitions are written next to every number.
 
-Gains, in percent of the slower variant's median:
+Gains are computed per repetition (its runs are back to back) and the median over the
+repetitions is reported, in percent:
 
 ``gain``         ``(off - on) / off``: the share of the job's time the mechanism as shipped
                  saves (negative: it costs time);
 ``gain always``  ``(off - always) / off``: what the loop's threads would save at any size;
 ``threshold``    ``(always - on) / always``: what the threshold saves over always using
                  every thread.
+
+The paired median is used rather than the ratio of two medians because on a virtual
+machine that reports free memory back to its host (free page reporting) a run of job D now
+and then takes 20-40 % longer, whatever the variant, in kernel time spent faulting in its
+large arrays again (same fault counts, each slower); the ratio of two medians then depends
+on how many slow runs each variant drew. The medians of each variant are reported too.
+``--memory kept`` removes that noise at its source: the children run with glibc told never
+to give memory back (``MALLOC_MMAP_MAX_=0``, a huge ``MALLOC_TRIM_THRESHOLD_``), so after
+the warm-up no run faults its arrays in again. ``--memory default,kept`` measures both.
 
 The warm-up runs of all variants are compared bit for bit (every ``tau``, influence,
 variance, bootstrap draw, band and bandwidth): the *same bits* column.
@@ -41,8 +51,8 @@ BLAS row when threadpoolctl is not installed.
 
 Run:   python benchmarks/threads.py [--jobs A,B-frechet,...] [--mechanisms ...] [--reps 9]
 Writes benchmarks/results/threads.{csv,json,md}. Runtime on 2 quiet cores: about
-10 minutes with the defaults (job D takes most of it), longer while
-other processes keep the machine busy.
+an hour with the defaults (job D takes most of it), longer while other processes keep the
+machine busy.
 """
 
 from __future__ import annotations
@@ -67,6 +77,13 @@ HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results"
 #: Stands in for "never reached" when a threshold is switched off.
 NEVER = 1 << 62
+#: Memory settings of the child processes (see the module docstring). ``default``: glibc as
+#: shipped. ``kept``: glibc never returns memory to the system (no mmap for large blocks, no
+#: trimming), so a run reuses the pages the previous one faulted in.
+MEMORY = {
+    "default": {},
+    "kept": {"MALLOC_MMAP_MAX_": "0", "MALLOC_TRIM_THRESHOLD_": str(1 << 40)},
+}
 
 
 def _perf_jobs():
@@ -93,9 +110,9 @@ class Patch:
 class Mechanism:
     """One thread mechanism and the patches that switch it.
 
-    ``off`` and ``always`` are the patches of those variants (``always`` is None when the
-    mechanism has no work threshold); ``off_n_jobs`` is the ``n_jobs`` of the off variant
-    (None: all cores, as the on variant).
+    ``off``, ``always`` and ``on`` are the patches of those variants (``always`` is None when
+    the mechanism has no work threshold; ``on`` is usually the code as shipped, no patch);
+    ``off_n_jobs`` is the ``n_jobs`` of the off variant (None: all cores, as the others).
     """
 
     name: str
@@ -103,6 +120,7 @@ class Mechanism:
     what: str
     off: tuple[Patch, ...]
     always: tuple[Patch, ...] | None = None
+    on: tuple[Patch, ...] = ()
     off_n_jobs: int | None = None
     needs: tuple[str, ...] = field(default=())
 
@@ -111,7 +129,7 @@ class Mechanism:
         for mod in self.needs:
             if importlib.util.find_spec(mod) is None:
                 return False
-        for p in self.off + (self.always or ()):
+        for p in self.on + self.off + (self.always or ()):
             if p.module.startswith("<"):
                 continue
             if not hasattr(importlib.import_module(p.module), p.attr):
@@ -150,6 +168,13 @@ MECHANISMS = {
         _threshold("drawing thread", "bootstrap.PIPELINE_MIN_MULTIPLIERS",
                    "next chunk's multipliers drawn on a second thread from 4M multipliers", "r3d.bootstrap",
                    "PIPELINE_MIN_MULTIPLIERS"),
+        Mechanism("product alone", "_bootstrap.PARALLEL_MIN_WORK",
+                  "the product's threads when no drawing thread takes one (drawing thread off in all variants)",
+                  on=(Patch("r3d.bootstrap", "PIPELINE_MIN_MULTIPLIERS", NEVER),),
+                  off=(Patch("r3d.bootstrap", "PIPELINE_MIN_MULTIPLIERS", NEVER),
+                       Patch("r3d._ext._bootstrap", "PARALLEL_MIN_WORK", NEVER)),
+                  always=(Patch("r3d.bootstrap", "PIPELINE_MIN_MULTIPLIERS", NEVER),
+                          Patch("r3d._ext._bootstrap", "PARALLEL_MIN_WORK", 0))),
         Mechanism("bootstrap threads", "drawing thread + product",
                   "both of the bootstrap's thread mechanisms (off: the bootstrap on one thread)",
                   off=(Patch("r3d.bootstrap", "PIPELINE_MIN_MULTIPLIERS", NEVER),
@@ -162,7 +187,7 @@ MECHANISMS = {
                   off=(Patch("r3d.bootstrap", "MAX_CHUNK_BYTES", NEVER),)),
         Mechanism("BLAS limit", "model._single_threaded_blas",
                   "BLAS on one thread during fit() (threadpoolctl; off: BLAS free)",
-                  off=(Patch("<blas>", "", "off"),), needs=("threadpoolctl",)),
+                  on=(Patch("<blas>", "", "on"),), off=(Patch("<blas>", "", "off"),), needs=("threadpoolctl",)),
         Mechanism("n_jobs", "fit(n_jobs=None) vs fit(n_jobs=1)",
                   "every thread of a fit (off: n_jobs=1)", off=(), off_n_jobs=1),
     )
@@ -223,9 +248,7 @@ def _patched(patches: tuple[Patch, ...]):
 
 def _variants(mech: Mechanism) -> dict[str, tuple[tuple[Patch, ...], int | None]]:
     """Variant label -> (patches, n_jobs)."""
-    out = {"on": ((), None), "off": (mech.off, mech.off_n_jobs)}
-    if mech.name == "BLAS limit":
-        out["on"] = ((Patch("<blas>", "", "on"),), None)
+    out = {"on": (mech.on, None), "off": (mech.off, mech.off_n_jobs)}
     if mech.always is not None:
         out["always"] = (mech.always, None)
     return out
@@ -369,8 +392,9 @@ def child(job_name: str, mechanisms: list[str], reps: int, busy: float, max_load
 # ---------------------------------------------------------------------------------------------
 # driver and tables
 # ---------------------------------------------------------------------------------------------
-def _gain(slow: float, fast: float) -> float:
-    return 100.0 * (slow - fast) / slow
+def _gain(times: dict[str, list[float]], slow: str, fast: str) -> float:
+    """Median over repetitions of ``100 (slow - fast) / slow`` (runs of one repetition are paired)."""
+    return float(np.median([100.0 * (s - f) / s for s, f in zip(times[slow], times[fast], strict=True)]))
 
 
 def rows_of(result: dict) -> list[dict]:
@@ -381,11 +405,11 @@ def rows_of(result: dict) -> list[dict]:
             continue
         med = {k: float(np.median(v)) for k, v in r["times"].items()}
         row = {
-            "job": result["job"], "mechanism": name, "where": mech.where,
+            "memory": result["memory"], "job": result["job"], "mechanism": name, "where": mech.where,
             "on_s": med["on"], "off_s": med["off"], "always_s": med.get("always", float("nan")),
-            "gain_pct": _gain(med["off"], med["on"]),
-            "gain_always_pct": _gain(med["off"], med["always"]) if "always" in med else float("nan"),
-            "threshold_pct": _gain(med["always"], med["on"]) if "always" in med else float("nan"),
+            "gain_pct": _gain(r["times"], "off", "on"),
+            "gain_always_pct": _gain(r["times"], "off", "always") if "always" in med else float("nan"),
+            "threshold_pct": _gain(r["times"], "always", "on") if "always" in med else float("nan"),
             "reps": len(r["times"]["on"]), "load_min": min(r["loads"]), "load_max": max(r["loads"]),
             "others_load_max": max(r["others_load"]), "others_mean": float(np.mean(r["others"])),
             "others_max": max(r["others"]),
@@ -399,56 +423,70 @@ def _fmt(v: float) -> str:
     return "" if v != v else f"{v:+.0f}"
 
 
-def markdown(rows: list[dict], info: dict, args: dict) -> str:
+_MEMORY_TITLES = {
+    "default": "Memory as glibc manages it (what a user gets)",
+    "kept": "Memory kept by the process (`MALLOC_MMAP_MAX_=0`, no trimming: no page-fault noise)",
+}
+
+
+def _gain_table(rows: list[dict]) -> list[str]:
     jobs = list(dict.fromkeys(r["job"] for r in rows))
-    mechs = list(dict.fromkeys(r["mechanism"] for r in rows))
     by = {(r["job"], r["mechanism"]): r for r in rows}
-    lines = [
-        (f"Measured {info['date']} on {info['cores']} cores ({info['cpu']}), Python {info['python']}, "
-         f"numpy {info['numpy']}, r3d {info['r3d']} ({info['label'] or 'commit ' + info['commit']}). "
-         "Each job end to end "
-         "(`perf_jobs.pipeline`: formula, fit, both tests, summary) in a fresh process; the variants of a "
-         "mechanism interleaved, one repetition = one run of each variant in rotated order, median of "
-         f"{min(r['reps'] for r in rows)}-{max(r['reps'] for r in rows)} repetitions per variant after a "
-         f"warm-up. Before each repetition the script waited until other processes used at most "
-         f"{args['busy']:g} cores and the 1-minute load average less this process's own share was at most "
-         f"{args['max_load']:g} (it stayed at most {max(r['others_load_max'] for r in rows):.2f}); a repetition "
-         "during which other processes used more was run again. 1-minute load average "
-         f"{min(r['load_min'] for r in rows):.2f}-{max(r['load_max'] for r in rows):.2f} during the "
-         "repetitions kept (this process's own threads included); other processes' CPU use "
-         f"{min(r['others_mean'] for r in rows):.2f}-{max(r['others_mean'] for r in rows):.2f} cores "
-         "on average per block (table below)."),
-        "",
-        ("Gain in % of the job's end-to-end time: *on vs off*, `(off - on) / off`, is the time the "
-         "mechanism as shipped saves; in brackets *always vs off*, `(off - always) / off`, what the "
-         "loop's threads would save with its threshold at zero. Negative: the mechanism costs time. "
-         "Nothing in brackets: no threshold to lower."),
-        "",
-        "| mechanism | where | " + " | ".join(jobs) + " | best | pays >= 15% |",
-        "|---|---|" + "---|" * len(jobs) + "---|---|",
-    ]
-    for name in mechs:
-        cells, best = [], -np.inf
+    lines = ["| mechanism | where | " + " | ".join(jobs) + " | best on | best always | pays >= 15% as shipped |",
+             "|---|---|" + "---|" * len(jobs) + "---|---|---|"]
+    for name in dict.fromkeys(r["mechanism"] for r in rows):
+        cells, best, best_always = [], -np.inf, -np.inf
         for j in jobs:
             r = by.get((j, name))
             if r is None:
                 cells.append("")
                 continue
             best = max(best, r["gain_pct"])
-            extra = f" ({_fmt(r['gain_always_pct'])})" if r["gain_always_pct"] == r["gain_always_pct"] else ""
+            extra = ""
+            if r["gain_always_pct"] == r["gain_always_pct"]:
+                best_always = max(best_always, r["gain_always_pct"])
+                extra = f" ({_fmt(r['gain_always_pct'])})"
             cells.append(f"{_fmt(r['gain_pct'])}{extra}")
-        verdict = "yes" if best >= 15.0 else "no"
+        always = "" if best_always == -np.inf else f"{best_always:+.0f}"
         lines.append(f"| {name} | `{MECHANISMS[name].where}` | " + " | ".join(cells)
-                     + f" | {best:+.0f} | {verdict} |")
+                     + f" | {best:+.0f} | {always} | {'yes' if best >= 15.0 else 'no'} |")
+    return lines
+
+
+def markdown(rows: list[dict], info: dict, args: dict) -> str:
+    lines = [
+        (f"Measured {info['date']} on {info['cores']} cores ({info['cpu']}), Python {info['python']}, "
+         f"numpy {info['numpy']}, r3d {info['r3d']} ({info['label'] or 'commit ' + info['commit']}). "
+         "Each job end to end (`perf_jobs.pipeline`: formula, fit, both tests, summary) in a fresh process; "
+         "the variants of a mechanism interleaved, one repetition = one run of each variant in rotated order, "
+         f"median of {min(r['reps'] for r in rows)}-{max(r['reps'] for r in rows)} repetitions per variant "
+         "after a warm-up. Before each repetition the script waited until other processes used at most "
+         f"{args['busy']:g} cores and the 1-minute load average less this process's own share was at most "
+         f"{args['max_load']:g} (it stayed at most {max(r['others_load_max'] for r in rows):.2f}); a repetition "
+         "during which other processes used more was run again. The 1-minute load average was "
+         f"{min(r['load_min'] for r in rows):.2f}-{max(r['load_max'] for r in rows):.2f} during the "
+         "repetitions kept (this process's own threads included, up to 2 of it); other processes used "
+         f"{min(r['others_mean'] for r in rows):.2f}-{max(r['others_mean'] for r in rows):.2f} cores on "
+         "average per block (last table)."),
+        "",
+        ("Gain in % of the job's end-to-end time, the median over repetitions of the paired runs' gains: "
+         "*on vs off*, `(off - on) / off`, is the time the mechanism as shipped saves; in brackets "
+         "*always vs off*, `(off - always) / off`, what the loop's threads would save with its threshold "
+         "at zero. Negative: the mechanism costs time. Nothing in brackets: no threshold to lower."),
+    ]
+    for memory in dict.fromkeys(r["memory"] for r in rows):
+        lines += ["", f"**{_MEMORY_TITLES[memory]}**", ""]
+        lines += _gain_table([r for r in rows if r["memory"] == memory])
     lines += ["", "Medians in seconds, the load and other processes' CPU use during the repetitions kept, "
               "and whether every variant gave the same bits:", "",
-              "| job | mechanism | on s | off s | always s | load | others' cores (mean, max) "
+              "| memory | job | mechanism | on s | off s | always s | load | others' cores (mean, max) "
               "| repetitions run | same bits |",
-              "|---|---|---|---|---|---|---|---|---|"]
+              "|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
         always = "" if r["always_s"] != r["always_s"] else f"{r['always_s']:.3f}"
-        lines.append(f"| {r['job']} | {r['mechanism']} | {r['on_s']:.3f} | {r['off_s']:.3f} | {always} "
-                     f"| {r['load_min']:.2f}-{r['load_max']:.2f} | {r['others_mean']:.2f}, {r['others_max']:.2f} "
+        lines.append(f"| {r['memory']} | {r['job']} | {r['mechanism']} | {r['on_s']:.3f} | {r['off_s']:.3f} "
+                     f"| {always} | {r['load_min']:.2f}-{r['load_max']:.2f} "
+                     f"| {r['others_mean']:.2f}, {r['others_max']:.2f} "
                      f"| {r['repetitions_run']} | {'yes' if r['identical'] else 'NO'} |")
     return "\n".join(lines) + "\n"
 
@@ -466,12 +504,14 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--jobs", default="A,B-frechet,B-simple,C,D")
     ap.add_argument("--mechanisms", default=",".join(MECHANISMS))
     ap.add_argument("--reps", type=int, default=15, help="repetitions per mechanism on jobs under a second")
-    ap.add_argument("--reps-long", type=int, default=9, help="repetitions per mechanism on longer jobs")
+    ap.add_argument("--reps-long", type=int, default=15, help="repetitions per mechanism on longer jobs")
     ap.add_argument("--busy", type=float, default=0.2,
                     help="other processes' CPU use (cores) above which a repetition waits or is rerun")
     ap.add_argument("--max-load", type=float, default=1.5,
                     help="1-minute load average (less this process's share) above which a repetition waits")
     ap.add_argument("--timeout", type=float, default=120.0, help="longest wait (s) for a quiet machine")
+    ap.add_argument("--memory", default="default,kept",
+                    help=f"memory settings of the children, among {', '.join(MEMORY)}")
     ap.add_argument("--label", default="", help="what was measured (e.g. which code), written into the table")
     ap.add_argument("--child", help=argparse.SUPPRESS)
     ap.add_argument("--out", default=str(RESULTS / "threads"))
@@ -488,19 +528,19 @@ def main(argv: list[str] | None = None) -> None:
     info = {**_perf_jobs().machine(), "commit": _commit(), "r3d_path": str(Path(r3d.__file__).parent),
             "label": a.label}
     rows, raw = [], []
-    for name in a.jobs.split(","):
+    for memory, name in ((mem, job) for mem in a.memory.split(",") for job in a.jobs.split(",")):
         reps = a.reps_long if name == "D" else a.reps
         cmd = [sys.executable, str(Path(__file__).resolve()), "--child", name, "--mechanisms", a.mechanisms,
                "--reps", str(reps), "--busy", str(a.busy), "--max-load", str(a.max_load),
                "--timeout", str(a.timeout)]
-        proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
+        proc = subprocess.run(cmd, capture_output=True, text=True, check=False, env={**os.environ, **MEMORY[memory]})
         if proc.returncode != 0:
             raise RuntimeError(f"child {name} failed:\n{proc.stderr[-3000:]}")
-        result = json.loads(proc.stdout.strip().splitlines()[-1])
+        result = {**json.loads(proc.stdout.strip().splitlines()[-1]), "memory": memory}
         raw.append(result)
         for r in rows_of(result):
             rows.append(r)
-            print(f"{r['job']:10s} {r['mechanism']:18s} on {r['on_s']:.3f} off {r['off_s']:.3f} "
+            print(f"{memory:7s} {r['job']:10s} {r['mechanism']:18s} on {r['on_s']:.3f} off {r['off_s']:.3f} "
                   f"always {r['always_s']:.3f}  gain {r['gain_pct']:+5.1f}%  always {r['gain_always_pct']:+5.1f}%  "
                   f"load {r['load_min']:.2f}-{r['load_max']:.2f} others {r['others_mean']:.2f} "
                   f"({r['repetitions_run']} reps run, waited {r['waited_s']:.0f} s) "
