@@ -10,18 +10,14 @@ R3D_BOUNDSCHECK=1
     used once to run the test suite under checks, see issue 7).
 R3D_EXT_ONLY=name[,name]
     Build only these kernels (e.g. ``_locpoly``); for development.
-R3D_NO_OPENMP=1
-    Build without OpenMP even when the compiler supports it (loops then run
-    on one thread; results are identical).
+
+The kernels run on one thread and need no OpenMP: their parallel loops saved at most
+10 % of any reference job and were removed (``benchmarks/results/threads.md``).
 """
 
 from __future__ import annotations
 
 import os
-import shutil
-import subprocess
-import sys
-import tempfile
 from glob import glob
 from pathlib import Path
 
@@ -32,31 +28,7 @@ from setuptools import Extension, setup
 HERE = Path(__file__).resolve().parent
 
 
-def _compiler_supports_openmp() -> bool:
-    """Compile and link a tiny OpenMP program with the default C compiler."""
-    if os.environ.get("R3D_NO_OPENMP") == "1" or sys.platform == "win32":
-        return False
-    cc = os.environ.get("CC") or shutil.which("cc") or shutil.which("gcc")
-    if cc is None:
-        return False
-    src = "#include <omp.h>\nint main(void){return omp_get_max_threads() > 0 ? 0 : 1;}\n"
-    with tempfile.TemporaryDirectory() as tmp:
-        c_file = Path(tmp) / "t.c"
-        c_file.write_text(src)
-        try:
-            res = subprocess.run(
-                [cc, "-fopenmp", str(c_file), "-o", str(Path(tmp) / "t")],
-                capture_output=True,
-                check=False,
-            )
-        except OSError:
-            return False
-        return res.returncode == 0
-
-
 def _extensions() -> list[Extension]:
-    openmp = _compiler_supports_openmp()
-    omp_flags = ["-fopenmp"] if openmp else []
     exts = []
     only = {n for n in os.environ.get("R3D_EXT_ONLY", "").split(",") if n}
     for pyx in sorted(glob(str(Path("r3d") / "_ext" / "*.pyx"))):
@@ -71,8 +43,7 @@ def _extensions() -> list[Extension]:
                 [pyx],
                 include_dirs=[np.get_include()],
                 define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")],
-                extra_compile_args=["-O3", *omp_flags],
-                extra_link_args=omp_flags,
+                extra_compile_args=["-O3"],
             )
         )
     return exts

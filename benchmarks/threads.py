@@ -38,7 +38,9 @@ The paired median is used rather than the ratio of two medians because on a virt
 machine that reports free memory back to its host (free page reporting) a run of job D now
 and then takes 20-40 % longer, whatever the variant, in kernel time spent faulting in its
 large arrays again (same fault counts, each slower); the ratio of two medians then depends
-on how many slow runs each variant drew. The medians of each variant are reported too.
+on how many slow runs each variant drew. Pairing helps but does not suffice there: job D
+needs about 40 repetitions in that setting (``--reps-long 40``). The medians of each
+variant are reported too.
 ``--memory kept`` removes that noise at its source: the children run with glibc told never
 to give memory back (``MALLOC_MMAP_MAX_=0``, a huge ``MALLOC_TRIM_THRESHOLD_``), so after
 the warm-up no run faults its arrays in again. ``--memory default,kept`` measures both.
@@ -49,8 +51,9 @@ variance, bootstrap draw, band and bandwidth): the *same bits* column.
 A mechanism whose module attribute does not exist (it was removed) is skipped; so is the
 BLAS row when threadpoolctl is not installed.
 
-Run:   python benchmarks/threads.py [--jobs A,B-frechet,...] [--mechanisms ...] [--reps 9]
-Writes benchmarks/results/threads.{csv,json,md}. Runtime on 2 quiet cores: about
+Run:   python benchmarks/threads.py [--jobs A,B-frechet,...] [--mechanisms ...] [--reps 15]
+       python benchmarks/threads.py --markdown-from RESULTS.json   # rewrite a table only
+Writes benchmarks/results/threads.{csv,json,md} (``--out`` elsewhere). Runtime on 2 quiet cores: about
 an hour with the defaults (job D takes most of it), longer while other processes keep the
 machine busy.
 """
@@ -113,6 +116,7 @@ class Mechanism:
     ``off``, ``always`` and ``on`` are the patches of those variants (``always`` is None when
     the mechanism has no work threshold; ``on`` is usually the code as shipped, no patch);
     ``off_n_jobs`` is the ``n_jobs`` of the off variant (None: all cores, as the others).
+    ``aggregate`` marks a row that switches several mechanisms at once (no verdict of its own).
     """
 
     name: str
@@ -123,6 +127,7 @@ class Mechanism:
     on: tuple[Patch, ...] = ()
     off_n_jobs: int | None = None
     needs: tuple[str, ...] = field(default=())
+    aggregate: bool = False
 
     def present(self) -> bool:
         """Whether every attribute the mechanism patches exists (and what it needs imports)."""
@@ -178,7 +183,7 @@ MECHANISMS = {
         Mechanism("bootstrap threads", "drawing thread + product",
                   "both of the bootstrap's thread mechanisms (off: the bootstrap on one thread)",
                   off=(Patch("r3d.bootstrap", "PIPELINE_MIN_MULTIPLIERS", NEVER),
-                       Patch("r3d._ext._bootstrap", "PARALLEL_MIN_WORK", NEVER))),
+                       Patch("r3d._ext._bootstrap", "PARALLEL_MIN_WORK", NEVER)), aggregate=True),
         Mechanism("draw block", "bootstrap.GEMM_ROWS",
                   "chunks of draws rounded to blocks of 64 (off: blocks of 1)",
                   off=(Patch("r3d.bootstrap", "GEMM_ROWS", 1),)),
@@ -189,7 +194,7 @@ MECHANISMS = {
                   "BLAS on one thread during fit() (threadpoolctl; off: BLAS free)",
                   on=(Patch("<blas>", "", "on"),), off=(Patch("<blas>", "", "off"),), needs=("threadpoolctl",)),
         Mechanism("n_jobs", "fit(n_jobs=None) vs fit(n_jobs=1)",
-                  "every thread of a fit (off: n_jobs=1)", off=(), off_n_jobs=1),
+                  "every thread of a fit (off: n_jobs=1)", off=(), off_n_jobs=1, aggregate=True),
     )
 }
 
@@ -448,8 +453,9 @@ def _gain_table(rows: list[dict]) -> list[str]:
                 extra = f" ({_fmt(r['gain_always_pct'])})"
             cells.append(f"{_fmt(r['gain_pct'])}{extra}")
         always = "" if best_always == -np.inf else f"{best_always:+.0f}"
+        verdict = "(several)" if MECHANISMS[name].aggregate else "yes" if best >= 15.0 else "no"
         lines.append(f"| {name} | `{MECHANISMS[name].where}` | " + " | ".join(cells)
-                     + f" | {best:+.0f} | {always} | {'yes' if best >= 15.0 else 'no'} |")
+                     + f" | {best:+.0f} | {always} | {verdict} |")
     return lines
 
 
@@ -514,8 +520,14 @@ def main(argv: list[str] | None = None) -> None:
                     help=f"memory settings of the children, among {', '.join(MEMORY)}")
     ap.add_argument("--label", default="", help="what was measured (e.g. which code), written into the table")
     ap.add_argument("--child", help=argparse.SUPPRESS)
+    ap.add_argument("--markdown-from", metavar="JSON", help="only rewrite the Markdown table of a recorded run")
     ap.add_argument("--out", default=str(RESULTS / "threads"))
     a = ap.parse_args(argv)
+    if a.markdown_from:
+        rec = json.loads(Path(a.markdown_from).read_text())
+        args = rec["args"][0] if isinstance(rec["args"], list) else rec["args"]
+        Path(a.markdown_from).with_suffix(".md").write_text(markdown(rec["rows"], rec["machine"], args))
+        return
     mechanisms = a.mechanisms.split(",")
     unknown = set(mechanisms) - set(MECHANISMS)
     if unknown:

@@ -885,8 +885,7 @@ def _side_fits(
 ) -> Any:
     """One-sided local fit (the compiled kernel via ``r3d.locpoly``), one common h when all are equal."""
     hh = h[:1].copy() if np.all(h == h[0]) else h
-    return _fit_side(x, Y, cutoff=cutoff, h=hh, order=order, kernel=kernel, side=side, return_coef_weights=True,
-                     n_threads=resolve_n_jobs(n_jobs))
+    return _fit_side(x, Y, cutoff=cutoff, h=hh, order=order, kernel=kernel, side=side, return_coef_weights=True)
 
 
 def _window(x: np.ndarray, Y: np.ndarray, *, cutoff: float, h: np.ndarray, side: str) -> tuple[np.ndarray, np.ndarray]:
@@ -1139,7 +1138,8 @@ def select_bandwidths(
         (n,) take-up for a fuzzy design: ``h_treatment`` is the MSE-optimal
         bandwidth for the jump in E[T | X] from the same three steps.
     n_jobs : int or None
-        Threads for the local fits (results do not depend on it).
+        Accepted for compatibility and validated; it has no effect: r3d runs on one
+        thread (``benchmarks/results/threads.md``).
 
     Returns
     -------
@@ -1188,6 +1188,7 @@ def select_bandwidths(
         if t.size != n:
             raise ValueError(message("t", f"an array of length n = {n}", t))
 
+    resolve_n_jobs(n_jobs)
     return _select_bandwidths(x, Q, quantiles, cutoff=cutoff, rule=rule, kernel=kernel, order=order, s=s,
                               regularize=bool(regularize), t=t, n_jobs=n_jobs)
 

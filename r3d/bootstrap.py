@@ -75,16 +75,14 @@ __all__ = [
 
 BAND_TYPES = ("uniform", "studentized")
 
-#: Memory cap for the multipliers held at once (one chunk of draws x clusters, float64).
+#: Memory cap for the multipliers held at once (one chunk of draws x clusters, float64): a
+#: bound on memory, not a speed setting (B = 5,000 draws for 100,000 units would otherwise
+#: hold 4 GB of multipliers). The draws are computed by the compiled kernel
+#: ``r3d._ext._bootstrap`` with one fixed order of summation per entry, so the chunking
+#: changes no bit of the result.
 MAX_CHUNK_BYTES = 64 * 2**20
-#: Draw the next chunk's multipliers on a second thread while the current chunk is multiplied
-#: only from this many multipliers on (tens of milliseconds of drawing); below, the handoff
-#: costs more than it hides.
-PIPELINE_MIN_MULTIPLIERS = 1 << 22
-#: Draws per block of work (and per progress report). The draws are computed by the compiled
-#: kernel ``r3d._ext._bootstrap`` with one fixed order of summation per entry, so neither this
-#: block, nor the chunking, nor the thread count changes a bit of the result.
-GEMM_ROWS = 64
+#: Draws between two progress reports when progress is shown (changes no bit).
+PROGRESS_DRAWS = 64
 #: Slack when matching range endpoints to grid points (grids built by linspace/arange are
 #: off by a few ulps from the decimal endpoints users type).
 RANGE_TOL = 1e-9
@@ -282,7 +280,7 @@ class Inference:
 
 
 def infer(est: Any, cluster_codes: np.ndarray | None, *, n_boot: int, alpha: float, band: str,
-          rng: np.random.Generator, progress: Any, n_threads: int, notes: Notes) -> Inference:
+          rng: np.random.Generator, progress: Any, notes: Notes) -> Inference:
     """Pointwise HC0 variance, the average effect, the first stage's z and the multiplier bootstrap.
 
     Validated inputs: ``est`` an :class:`r3d.estimators.Estimate`, ``cluster_codes`` (n,) intp or None.
@@ -312,8 +310,7 @@ def infer(est: Any, cluster_codes: np.ndarray | None, *, n_boot: int, alpha: flo
         import copy
 
         start = copy.deepcopy(rng)
-        draws = bootstrap_draws(a, n_boot=n_boot, rng=rng, cluster_codes=cluster_codes, progress=progress,
-                                n_jobs=n_threads)
+        draws = _draws(_aggregate(a, cluster_codes), n_boot, rng, progress)
         ub = _band(est.tau, draws, alpha=alpha, kind=band, se=np.sqrt(V) if band == "studentized" else None)
     return Inference(variance=V, draws=draws, band=ub, average=average, average_variance=avg_var,
                      jump_variance=jump_var, jump_z=jump_z, multipliers=start)
@@ -411,10 +408,6 @@ def _variance(a: np.ndarray, codes: np.ndarray | None) -> np.ndarray:
     return np.einsum("gj,gj->j", agg, agg)
 
 
-def _gemm_rows(n_clusters: int) -> int:
-    return max(1, min(GEMM_ROWS, MAX_CHUNK_BYTES // (8 * n_clusters)))
-
-
 def bootstrap_draws(
     a: Any,
     *,
@@ -438,15 +431,16 @@ def bootstrap_draws(
     cluster_codes : array_like of int, shape (n,), optional
         One multiplier per cluster instead of per unit (see :func:`aggregate_clusters`).
     chunk_size : int, optional
-        Draws whose multipliers are held in memory at once (rounded up to a multiple of the
-        block of :data:`GEMM_ROWS` draws). Default: as many as fit in :data:`MAX_CHUNK_BYTES`
-        (64 MB). The result is bit-for-bit the same whatever the chunk size.
+        Draws whose multipliers are held in memory at once. Default: as many as fit in
+        :data:`MAX_CHUNK_BYTES` (64 MB). The result is bit-for-bit the same whatever the
+        chunk size.
     progress : bool or callable, default False
         True shows a progress bar on stderr (tqdm if installed, else a plain status line);
-        a callable is called as ``progress(done, n_boot)`` after each block of draws.
-        Never affects the draws.
+        a callable is called as ``progress(done, n_boot)`` after every
+        :data:`PROGRESS_DRAWS` draws. Never affects the draws.
     n_jobs : int, optional
-        Threads for the products (default: all cores); the draws do not depend on it.
+        Accepted for compatibility and validated; it has no effect, the products run on one
+        thread (``benchmarks/results/threads.md``).
 
     Returns
     -------
@@ -461,68 +455,36 @@ def bootstrap_draws(
     consecutive normals of the generator, in increasing cluster order. That matrix is never
     formed: chunks of it are drawn and multiplied by the live rows of ``A`` in a compiled
     kernel that sums every entry in increasing cluster order (no BLAS: the bits do not
-    depend on the machine's BLAS, its threads, ``n_jobs`` or the chunking).
+    depend on the machine's BLAS, its threads or the chunking).
     """
     agg = aggregate_clusters(a, cluster_codes)
     n_boot = check_int("n_boot", n_boot, low=1)
-    gen = np.random.default_rng(rng)
+    chunk = None if chunk_size is None else check_int("chunk_size", chunk_size, low=1)
+    resolve_n_jobs(n_jobs)
+    return _draws(agg, n_boot, np.random.default_rng(rng), progress, chunk)
+
+
+def _draws(agg: np.ndarray, n_boot: int, gen: np.random.Generator, progress: Any,
+           chunk: int | None = None) -> np.ndarray:
+    """:func:`bootstrap_draws` on validated cluster sums ``agg`` (G, m) float64."""
     m = agg.shape[1]
-    threads = resolve_n_jobs(n_jobs)
     live = np.flatnonzero(np.any(agg != 0.0, axis=1)).astype(np.intp)
     n_clusters = live.size
     if n_clusters == 0:
         return np.zeros((n_boot, m), dtype=np.float64)
-    block = _gemm_rows(n_clusters)
-    # With several threads the next chunk's multipliers are drawn (one thread, in stream
-    # order) while the current chunk is multiplied: two buffers of half the memory cap.
-    pipelined = threads > 1 and n_boot > block and n_boot * n_clusters >= PIPELINE_MIN_MULTIPLIERS
-    if chunk_size is None:
-        cap = MAX_CHUNK_BYTES // (2 if pipelined else 1)
-        chunk = max(block, (cap // (8 * n_clusters)) // block * block)
-        if pipelined:  # about four chunks, so that most of the drawing overlaps
-            quarter = -(-n_boot // 4)
-            chunk = min(chunk, -(-quarter // block) * block)
-    else:
-        chunk = check_int("chunk_size", chunk_size, low=1)
-        chunk = -(-chunk // block) * block
-    chunk = min(chunk, -(-n_boot // block) * block)
-    starts = range(0, n_boot, chunk)
-    n_buffers = 2 if pipelined and len(starts) > 1 else 1
-    buffers = [np.empty((chunk, n_clusters), dtype=np.float64) for _ in range(n_buffers)]
-    # while the drawing thread runs, the products get the other threads (no oversubscription)
-    product_threads = threads - 1 if len(buffers) == 2 else threads
-
-    def draw(i: int) -> np.ndarray:
-        xi = buffers[i % len(buffers)][: min(chunk, n_boot - starts[i])]
-        gen.standard_normal(out=xi)
-        return xi
-
-    out = np.empty((n_boot, m), dtype=np.float64)
+    chunk = min(max(1, MAX_CHUNK_BYTES // (8 * n_clusters)) if chunk is None else chunk, n_boot)
     report = _progress_reporter(progress, n_boot)
-
-    def multiply(xi: np.ndarray, start: int) -> None:
-        k = xi.shape[0]
-        step = k if report is None else block  # one kernel call per chunk unless reporting
-        for s in range(0, k, step):
-            r = min(step, k - s)
-            out[start + s : start + s + r] = _bootstrap.multiplier_product(xi[s : s + r], agg, live,
-                                                                           product_threads)
+    step = chunk if report is None else min(chunk, PROGRESS_DRAWS)  # rows per kernel call
+    buffer = np.empty((chunk, n_clusters), dtype=np.float64)
+    out = np.empty((n_boot, m), dtype=np.float64)
+    for start in range(0, n_boot, chunk):
+        xi = buffer[: min(chunk, n_boot - start)]
+        gen.standard_normal(out=xi)
+        for s in range(0, xi.shape[0], step):
+            r = min(step, xi.shape[0] - s)
+            out[start + s : start + s + r] = _bootstrap.multiplier_product(xi[s : s + r], agg, live)
             if report is not None:
                 report(start + s + r, n_boot)
-
-    if len(buffers) == 1:
-        for i, start in enumerate(starts):
-            multiply(draw(i), start)
-    else:
-        from concurrent.futures import ThreadPoolExecutor
-
-        with ThreadPoolExecutor(max_workers=1) as drawer:
-            pending = drawer.submit(draw, 0)
-            for i, start in enumerate(starts):
-                xi = pending.result()
-                if i + 1 < len(starts):
-                    pending = drawer.submit(draw, i + 1)  # fills the other buffer
-                multiply(xi, start)
     if report is not None:
         report(None, n_boot)  # done: close the bar
     return out

@@ -110,7 +110,7 @@ class Estimate:
 
 
 def _residuals(x: np.ndarray, Y: np.ndarray, cutoff: float, fit_plus: SideFit, fit_minus: SideFit,
-               *, project: bool, n_jobs: int | None) -> np.ndarray:
+               *, project: bool) -> np.ndarray:
     """(n, m) residuals of each unit's own side fit; 0 for units outside the window.
 
     With ``project`` (Fréchet), each in-window unit's fitted curve q -> E_s(X_i, q) is
@@ -125,7 +125,7 @@ def _residuals(x: np.ndarray, Y: np.ndarray, cutoff: float, fit_plus: SideFit, f
         on_right = right[rows, None]
         fitted = np.where(on_right, fit_plus.fitted[rows], fit_minus.fitted[rows])
         if project:  # common bandwidth: the window is the same for every q
-            fitted = _project(fitted, resolve_n_jobs(n_jobs))
+            fitted = _project(fitted)
         e[rows] = np.where(inside[rows], Y[rows] - fitted, 0.0)
     return e
 
@@ -144,8 +144,7 @@ def _influence(w_plus: np.ndarray, w_minus: np.ndarray, e: np.ndarray) -> np.nda
 
 
 def _residuals_and_influence(x: np.ndarray, Y: np.ndarray, cutoff: float, fit_plus: SideFit,
-                             fit_minus: SideFit, *, project: bool, n_jobs: int | None
-                             ) -> tuple[np.ndarray, np.ndarray]:
+                             fit_minus: SideFit, *, project: bool) -> tuple[np.ndarray, np.ndarray]:
     """(n, m) residuals e (see :func:`_residuals`) and influence a = (w^+ - w^-) e.
 
     With a common bandwidth one compiled pass over the in-window rows computes both
@@ -153,15 +152,14 @@ def _residuals_and_influence(x: np.ndarray, Y: np.ndarray, cutoff: float, fit_pl
     per-quantile bandwidths take the NumPy route.
     """
     if fit_plus.kernel_weights.shape[1] != 1:
-        e = _residuals(x, Y, cutoff, fit_plus, fit_minus, project=project, n_jobs=n_jobs)
+        e = _residuals(x, Y, cutoff, fit_plus, fit_minus, project=project)
         return e, _influence(fit_plus.weights, fit_minus.weights, e)
     right = x >= cutoff
     inside = np.where(right, fit_plus.kernel_weights[:, 0] > 0, fit_minus.kernel_weights[:, 0] > 0)
     rows = np.flatnonzero(inside)
     w_diff = np.ascontiguousarray((fit_plus.weights - fit_minus.weights)[:, 0])
     return _isotonic.side_residuals(np.ascontiguousarray(Y), fit_plus.fitted, fit_minus.fitted, rows,
-                                    np.ascontiguousarray(right[rows]), w_diff, bool(project),
-                                    resolve_n_jobs(n_jobs))
+                                    np.ascontiguousarray(right[rows]), w_diff, bool(project))
 
 
 @dataclass(frozen=True, slots=True)
@@ -190,23 +188,22 @@ class LocalJump:
 
 
 def local_jump(x: np.ndarray, Y: np.ndarray, *, cutoff: float, h: np.ndarray, order: int, kernel: str,
-               project: bool, n_threads: int) -> LocalJump:
+               project: bool) -> LocalJump:
     """Fit both sides of the cutoff to the columns of ``Y`` (n, k) and form the influence terms.
 
     Validated inputs (C-contiguous float64); ``h`` is (1,) or (k,); ``project`` projects each
     in-window unit's fitted curve on non-decreasing functions before taking residuals (Fréchet).
     """
-    fp = _fit_side(x, Y, cutoff=cutoff, h=h, order=order, kernel=kernel, side="right", n_threads=n_threads)
-    fm = _fit_side(x, Y, cutoff=cutoff, h=h, order=order, kernel=kernel, side="left", n_threads=n_threads)
-    e, a = _residuals_and_influence(x, Y, cutoff, fp, fm, project=project, n_jobs=n_threads)
+    fp = _fit_side(x, Y, cutoff=cutoff, h=h, order=order, kernel=kernel, side="right")
+    fm = _fit_side(x, Y, cutoff=cutoff, h=h, order=order, kernel=kernel, side="left")
+    e, a = _residuals_and_influence(x, Y, cutoff, fp, fm, project=project)
     return LocalJump(fit_plus=fp, fit_minus=fm, residuals=e, influence=a)
 
 
-def first_stage(x: np.ndarray, t: np.ndarray, *, cutoff: float, h: float, order: int, kernel: str,
-                n_threads: int = 1) -> FirstStage:
+def first_stage(x: np.ndarray, t: np.ndarray, *, cutoff: float, h: float, order: int, kernel: str) -> FirstStage:
     """Local polynomial jump in take-up ``t`` (n,) at the cutoff with bandwidth ``h`` (validated inputs)."""
     lj = local_jump(x, t.reshape(-1, 1), cutoff=cutoff, h=np.array([float(h)]), order=order, kernel=kernel,
-                    project=False, n_threads=n_threads)
+                    project=False)
     mp, mm = float(lj.fit_plus.intercept[0]), float(lj.fit_minus.intercept[0])
     return FirstStage(jump=mp - mm, m_plus=mp, m_minus=mm, h=float(h), influence=lj.influence[:, 0],
                       fit_plus=lj.fit_plus, fit_minus=lj.fit_minus)
@@ -265,6 +262,9 @@ def estimate(
         Local polynomial order p, kernel name, "frechet" or "simple".
     t : ndarray, optional
         (n,) take-up 0/1 for a fuzzy design, with its bandwidth ``h_treatment``.
+    n_jobs : int, optional
+        Accepted for compatibility and validated; it has no effect: r3d runs on one
+        thread (``benchmarks/results/threads.md``).
 
     Returns
     -------
@@ -273,6 +273,7 @@ def estimate(
     method = check_choice("method", method, METHODS)
     kernel = canonical_kernel(kernel)
     order = check_int("order", order, low=0, high=MAX_ORDER)
+    resolve_n_jobs(n_jobs)
     x = _as_float_1d("x", x)
     Q = _as_outcome_matrix(Q, x.shape[0])
     quantiles = np.asarray(quantiles, dtype=np.float64)
@@ -286,15 +287,13 @@ def estimate(
             raise ValueError("`bandwidth_treatment` is required for a fuzzy design when `bandwidth` is a number.")
         h_treatment = check_positive("h_treatment", h_treatment)
     return _estimate(x, Q, quantiles, cutoff=float(cutoff), h=h, order=order, kernel=kernel, method=method, t=t,
-                     h_treatment=h_treatment, n_threads=resolve_n_jobs(n_jobs))
+                     h_treatment=h_treatment)
 
 
 def _estimate(x: np.ndarray, Q: np.ndarray, quantiles: np.ndarray, *, cutoff: float, h: np.ndarray, order: int,
-              kernel: str, method: str, t: np.ndarray | None, h_treatment: float | None,
-              n_threads: int) -> Estimate:
+              kernel: str, method: str, t: np.ndarray | None, h_treatment: float | None) -> Estimate:
     """:func:`estimate` on validated inputs (``h`` (1,) or (m,))."""
-    out = local_jump(x, Q, cutoff=cutoff, h=h, order=order, kernel=kernel, project=(method == "frechet"),
-                     n_threads=n_threads)
+    out = local_jump(x, Q, cutoff=cutoff, h=h, order=order, kernel=kernel, project=(method == "frechet"))
     fp, fm = out.fit_plus, out.fit_minus
     m_plus_raw, m_minus_raw = fp.intercept.copy(), fm.intercept.copy()
     if method == "simple":
@@ -306,7 +305,7 @@ def _estimate(x: np.ndarray, Q: np.ndarray, quantiles: np.ndarray, *, cutoff: fl
 
     fs = None
     if t is not None:
-        fs = first_stage(x, t, cutoff=cutoff, h=h_treatment, order=order, kernel=kernel, n_threads=n_threads)
+        fs = first_stage(x, t, cutoff=cutoff, h=h_treatment, order=order, kernel=kernel)
         D = fs.jump
         if not np.isfinite(D) or abs(D) < FIRST_STAGE_ZERO:
             raise ValueError(

@@ -61,11 +61,6 @@ MAX_ORDER = _locpoly.MAX_ORDER
 #: A well-spread design at p = 10 has ~2e-8, at p = 2 ~3e-2.
 RCOND_MIN = 1e-10
 
-#: Below this many (unit x column) products the common path runs on one thread:
-#: starting threads costs more than it saves.
-_PARALLEL_MIN_WORK = 200_000
-
-
 def canonical_side(side: str) -> str:
     """Canonical side name: ``"right"`` (x >= cutoff) or ``"left"`` (x < cutoff)."""
     return check_choice("side", side, SIDES, SIDE_ALIASES)
@@ -267,8 +262,8 @@ def fit_side(
     return_coef_weights : bool, default False
         Also return the weights of every coefficient (``SideFit.coef_weights``).
     n_jobs : int or None
-        Threads for the compiled loops (``None`` or -1: all cores). Results are
-        identical for any value.
+        Accepted for compatibility and validated; it has no effect: r3d runs on one
+        thread (``benchmarks/results/threads.md``).
 
     Returns
     -------
@@ -285,28 +280,27 @@ def fit_side(
     kernel = canonical_kernel(kernel)
     side = canonical_side(side)
     order = check_int("order", order, low=0, high=MAX_ORDER)
+    resolve_n_jobs(n_jobs)
     if isinstance(cutoff, bool) or not isinstance(cutoff, numbers.Real) or not np.isfinite(cutoff):
         raise ValueError(message("cutoff", "a finite real number", cutoff))
     x = _as_float_1d("x", x)
     Y = _as_outcome_matrix(Y, x.shape[0])
     return _fit_side(x, Y, cutoff=float(cutoff), h=_as_bandwidths(h, Y.shape[1]), order=order, kernel=kernel,
-                     side=side, return_coef_weights=bool(return_coef_weights), n_threads=resolve_n_jobs(n_jobs))
+                     side=side, return_coef_weights=bool(return_coef_weights))
 
 
 def _fit_side(x: np.ndarray, Y: np.ndarray, *, cutoff: float, h: np.ndarray, order: int, kernel: str, side: str,
-              return_coef_weights: bool = False, n_threads: int = 1) -> SideFit:
+              return_coef_weights: bool = False) -> SideFit:
     """:func:`fit_side` on validated inputs: C-contiguous float64 ``x`` (n,) and ``Y`` (n, m), ``h`` (1,)
-    or (m,) positive, canonical ``kernel`` and ``side``, ``n_threads`` >= 1."""
-    n, m = Y.shape
+    or (m,) positive, canonical ``kernel`` and ``side``."""
+    m = Y.shape[1]
     h_arr = h
     kcode = KERNELS[kernel].code
     right = side == "right"
 
     if h_arr.shape[0] == 1:
-        threads = n_threads if n * m >= _PARALLEL_MIN_WORK else 1
         status, ne, nd, rc, coef, weights, kw, fitted, cw = _locpoly.fit_common(
-            x, Y, cutoff, float(h_arr[0]), order, kcode, right, RCOND_MIN,
-            bool(return_coef_weights), threads,
+            x, Y, cutoff, float(h_arr[0]), order, kcode, right, RCOND_MIN, bool(return_coef_weights),
         )
         if status != 0:
             raise InsufficientDataError(
@@ -316,8 +310,7 @@ def _fit_side(x: np.ndarray, Y: np.ndarray, *, cutoff: float, h: np.ndarray, ord
         rcond = np.array([rc])
     else:
         status, n_eff, nd, rcond, coef, weights, kw, fitted, cw = _locpoly.fit_per_column(
-            x, Y, cutoff, h_arr, order, kcode, right, RCOND_MIN,
-            bool(return_coef_weights), n_threads,
+            x, Y, cutoff, h_arr, order, kcode, right, RCOND_MIN, bool(return_coef_weights),
         )
         failing = np.flatnonzero(status)
         if failing.size:

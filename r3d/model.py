@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from r3d._validation import Notes, check_choice, message, resolve_n_jobs
+from r3d._validation import Notes, check_choice, message
 from r3d.bandwidth import BandwidthSelection, _select_bandwidths, choose_bandwidths
 from r3d.bootstrap import infer
 from r3d.data import ModelData, Names, prepare_long, prepare_quantiles, prepare_samples
@@ -372,7 +372,7 @@ class R3D:
                 "model was built)", method, "Rebuild the model with the method you want."))
         return method if given is None else given
 
-    def _quantile_matrix(self, grid: np.ndarray, method: str, n_threads: int | None) -> np.ndarray:
+    def _quantile_matrix(self, grid: np.ndarray, method: str) -> np.ndarray:
         """(n, m) C-contiguous unit quantiles on ``grid`` (validated), cached for the latest grid."""
         d = self._data
         if d.qmat is not None:
@@ -382,8 +382,7 @@ class R3D:
         key = (method, grid.tobytes())
         if key not in self._cache:
             draws = d.draws
-            Q = _unit_quantiles(draws.y, draws.codes, self.nobs, grid, method, draws.weights,
-                                resolve_n_jobs(n_threads))
+            Q = _unit_quantiles(draws.y, draws.codes, self.nobs, grid, method, draws.weights)
             self._cache = {key: Q}  # keep only the latest matrix
         return self._cache[key]
 
@@ -405,7 +404,7 @@ class R3D:
         """
         method = self._check_quantile_method(check_choice("method", method, QUANTILE_METHODS))
         grid = self._grid(quantiles)
-        Q = self._quantile_matrix(grid, method, None)
+        Q = self._quantile_matrix(grid, method)
         return pd.DataFrame(Q.copy(), index=self.unit_ids, columns=pd.Index(grid, name="quantile"))
 
     # ------------------------------------------------------------------ fitting
@@ -462,7 +461,8 @@ class R3D:
         rng : None, int or numpy.random.Generator
             Seed for the bootstrap multipliers.
         n_jobs : int, optional
-            Threads for the compiled loops (default: all cores); results do not depend on it.
+            Accepted for compatibility and validated; it has no effect: r3d runs on one
+            thread (``benchmarks/results/threads.md``).
         progress : bool or callable, default False
             True shows a bootstrap progress bar on stderr (tqdm if installed); a callable is
             called as ``progress(done, n_boot)``. Never changes the results.
@@ -480,17 +480,17 @@ class R3D:
         qmethod = self._check_quantile_method(opts.quantile_method)
         notes = Notes(self._data.notes)
 
-        Q = self._quantile_matrix(grid, qmethod, opts.n_threads)
+        Q = self._quantile_matrix(grid, qmethod)
         bw = choose_bandwidths(units.x, Q, grid, cutoff=self.cutoff, bandwidth=opts.bandwidth,
                                bandwidth_treatment=opts.bandwidth_treatment, t=units.t, kernel=opts.kernel,
                                order=opts.order, pilot_order=opts.pilot_order, regularize=opts.regularize,
-                               n_jobs=opts.n_threads)
+                               n_jobs=None)
         notes.extend(bw.warnings)
         est = _estimate(units.x, Q, grid, cutoff=self.cutoff, h=bw.h, order=opts.order, kernel=opts.kernel,
-                        method=opts.method, t=units.t, h_treatment=bw.h_treatment, n_threads=opts.n_threads)
+                        method=opts.method, t=units.t, h_treatment=bw.h_treatment)
         check_units_per_side(est, opts.order, notes)
         inf = infer(est, units.cluster_codes, n_boot=opts.n_boot, alpha=opts.alpha, band=opts.band, rng=opts.rng,
-                    progress=opts.progress, n_threads=opts.n_threads, notes=notes)
+                    progress=opts.progress, notes=notes)
 
         x = units.x
         n_right = int((x >= self.cutoff).sum())
@@ -528,7 +528,7 @@ class R3D:
             raise TypeError(message("regularize", "True or False", regularize))
         grid = self._grid(quantiles)
         method_q = self._check_quantile_method(check_choice("quantile_method", quantile_method, QUANTILE_METHODS))
-        Q = self._quantile_matrix(grid, method_q, None)
+        Q = self._quantile_matrix(grid, method_q)
         return _select_bandwidths(self._data.units.x, Q, grid, cutoff=self.cutoff, rule=rule, kernel=kernel,
                                   order=order, s=pilot_order, regularize=bool(regularize), t=self._data.units.t,
                                   n_jobs=None)

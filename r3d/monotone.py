@@ -56,20 +56,22 @@ def isotonic(curve: ArrayLike, *, n_jobs: int | None = None) -> np.ndarray:
     curve : array_like, shape (m,) or (n, m)
         One curve over the grid, or one curve per row (projected row by row).
     n_jobs : int, optional
-        Threads for the loop over rows; None uses all cores. Results do not depend on it.
+        Accepted for compatibility and validated; it has no effect: r3d runs on one
+        thread (``benchmarks/results/threads.md``).
 
     Returns
     -------
     ndarray, same shape as ``curve``, float64
         A new array.
     """
-    return _project(_as_curve(curve), resolve_n_jobs(n_jobs))
+    resolve_n_jobs(n_jobs)
+    return _project(_as_curve(curve))
 
 
-def _project(arr: np.ndarray, n_threads: int = 1) -> np.ndarray:
+def _project(arr: np.ndarray) -> np.ndarray:
     """:func:`isotonic` on a validated finite float64 array of shape (m,) or (n, m)."""
     rows = np.ascontiguousarray(arr.reshape(1, -1) if arr.ndim == 1 else arr)
-    out = _isotonic.isotonic_rows(rows, n_threads)
+    out = _isotonic.isotonic_rows(rows)
     return out.reshape(arr.shape)
 
 

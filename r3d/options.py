@@ -57,7 +57,6 @@ class FitOptions:
     alpha : float
     band : {"uniform", "studentized"}
     rng : numpy.random.Generator
-    n_threads : int
     progress : bool or callable
     """
 
@@ -74,7 +73,6 @@ class FitOptions:
     alpha: float
     band: str
     rng: np.random.Generator
-    n_threads: int
     progress: Any
 
     @property
@@ -138,7 +136,7 @@ def fit_options(*, method: Any, order: Any, pilot_order: Any, kernel: Any, bandw
     if n_boot and n_boot < int(np.ceil(1 / alpha)) - 1:
         raise ValueError(message("n_boot", f"0 or at least {int(np.ceil(1 / alpha)) - 1} for alpha={alpha:g}",
                                  n_boot, "Use more bootstrap draws (999 is the default)."))
-    n_threads = resolve_n_jobs(n_jobs)
+    resolve_n_jobs(n_jobs)  # accepted for compatibility; r3d runs on one thread
     gen = np.random.default_rng(rng)
     h_t = None
     if bandwidth_treatment is not None:
@@ -149,4 +147,4 @@ def fit_options(*, method: Any, order: Any, pilot_order: Any, kernel: Any, bandw
     return FitOptions(method=method, order=order, pilot_order=pilot_order, kernel=kernel,
                       bandwidth=_bandwidth(bandwidth, method, grid_size), bandwidth_treatment=h_t,
                       regularize=bool(regularize), quantiles=quantiles, quantile_method=quantile_method,
-                      n_boot=n_boot, alpha=alpha, band=band, rng=gen, n_threads=n_threads, progress=progress)
+                      n_boot=n_boot, alpha=alpha, band=band, rng=gen, progress=progress)

@@ -135,7 +135,8 @@ def unit_quantiles(
         ``wtd.quantile(type="quantile", normwt=TRUE)``; equal weights give type 7) or
         ``"inverted_cdf"`` (equals ``numpy.quantile(..., weights=w, method="inverted_cdf")``).
     n_jobs : int, optional
-        Threads for the loop over units; None uses all cores. Results do not depend on it.
+        Accepted for compatibility and validated; it has no effect: r3d runs on one
+        thread (``benchmarks/results/threads.md``).
 
     Returns
     -------
@@ -185,15 +186,16 @@ def unit_quantiles(
                 message("weights", "finite and > 0", "<zero, negative or non-finite weights>",
                         "Drop draws with zero or missing weight first.")
             )
-    return _unit_quantiles(y_arr, codes_arr, int(n_units), levels, method, w_arr, resolve_n_jobs(n_jobs))
+    resolve_n_jobs(n_jobs)
+    return _unit_quantiles(y_arr, codes_arr, int(n_units), levels, method, w_arr)
 
 
 def _unit_quantiles(y: np.ndarray, codes: np.ndarray, n_units: int, levels: np.ndarray, method: str,
-                    weights: np.ndarray | None, n_threads: int) -> np.ndarray:
+                    weights: np.ndarray | None) -> np.ndarray:
     """:func:`unit_quantiles` on validated inputs: C-contiguous finite float64 ``y`` (N,), int64
     ``codes`` (N,) in [0, n_units) covering every unit, a grid, a method that suits ``weights``
     (positive float64 (N,) or None)."""
-    return _quantiles.unit_quantiles(y, codes, n_units, levels, method, weights, n_threads)
+    return _quantiles.unit_quantiles(y, codes, n_units, levels, method, weights)
 
 
 def _as_1d_float(name: str, values: Any) -> np.ndarray:

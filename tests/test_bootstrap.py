@@ -14,7 +14,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _refdata import load_ref
 
 from r3d.bootstrap import (
-    GEMM_ROWS,
+    PROGRESS_DRAWS,
     SideDraws,
     TestResult,
     UniformBand,
@@ -120,11 +120,15 @@ def test_chunk_size_is_bitwise_neutral(clustered):
     # sizes at which OpenBLAS rounds a row differently depending on the call's row count
     a = _influence(300, 20, seed=2)
     codes = np.arange(300) % 150 if clustered else None
-    n_boot = 3 * GEMM_ROWS + 17  # a partial last block
+    block = PROGRESS_DRAWS  # kernel calls of this many draws when progress is reported
+    n_boot = 3 * block + 17  # a partial last block
     ref = bootstrap_draws(a, n_boot=n_boot, rng=7, cluster_codes=codes)
-    for chunk in (1, 5, GEMM_ROWS - 1, GEMM_ROWS, GEMM_ROWS + 1, 2 * GEMM_ROWS, n_boot, 10 * n_boot):
+    for chunk in (1, 5, block - 1, block, block + 1, 2 * block, n_boot, 10 * n_boot):
         got = bootstrap_draws(a, n_boot=n_boot, rng=7, cluster_codes=codes, chunk_size=chunk)
         assert np.array_equal(got, ref), f"chunk_size={chunk} changed the draws"
+        got = bootstrap_draws(a, n_boot=n_boot, rng=7, cluster_codes=codes, chunk_size=chunk,
+                              progress=lambda done, total: None)
+        assert np.array_equal(got, ref), f"chunk_size={chunk} with progress changed the draws"
 
 
 def test_all_zero_influence_gives_zero_draws():

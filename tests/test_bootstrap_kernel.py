@@ -29,29 +29,21 @@ SHAPES = [(1, 1, 1), (3, 5, 2), (8, 4, 7), (9, 129, 3), (17, 257, 40), (64, 3, 9
 def test_kernel_equals_twin_bit_for_bit(shape):
     rng = np.random.default_rng(sum(shape))
     xi, A, rows = _case(rng, *shape)
-    got = _bootstrap.multiplier_product(xi, A, rows, 2)
+    got = _bootstrap.multiplier_product(xi, A, rows)
     np.testing.assert_allclose(got, twin.multiplier_product(xi, A, rows), rtol=0, atol=TWIN_ATOL)
     np.testing.assert_allclose(got, xi @ A[rows], rtol=BLAS_RTOL, atol=BLAS_RTOL * np.abs(got).max())
-
-
-def test_thread_count_does_not_change_a_bit():
-    rng = np.random.default_rng(1)
-    xi, A, rows = _case(rng, 45, 300, 13)
-    ref = _bootstrap.multiplier_product(xi, A, rows, 1)
-    for threads in (2, 3, 7, 64):
-        assert np.array_equal(_bootstrap.multiplier_product(xi, A, rows, threads), ref)
 
 
 def test_rows_select_and_order_the_influence_rows():
     A = np.array([[1.0, 2.0], [10.0, 20.0], [100.0, 200.0]])
     xi = np.array([[1.0, -1.0], [0.5, 2.0]])
-    got = _bootstrap.multiplier_product(xi, A, np.array([2, 0], dtype=np.intp), 1)
+    got = _bootstrap.multiplier_product(xi, A, np.array([2, 0], dtype=np.intp))
     np.testing.assert_array_equal(got, [[99.0, 198.0], [52.0, 104.0]])
 
 
 def test_empty_dimensions_give_zeros():
     A = np.ones((3, 4))
-    out = _bootstrap.multiplier_product(np.empty((5, 0)), A, np.empty(0, dtype=np.intp), 1)
+    out = _bootstrap.multiplier_product(np.empty((5, 0)), A, np.empty(0, dtype=np.intp))
     assert out.shape == (5, 4) and not out.any()
 
 
@@ -66,14 +58,13 @@ def test_empty_dimensions_give_zeros():
         ({"rows": np.array([0, -1, 2], dtype=np.intp)}, ValueError),
         ({"xi": np.array([[1.0, np.nan, 0.0], [0.0, 0.0, 0.0]])}, ValueError),
         ({"A": np.array([[1.0], [np.inf], [0.0], [0.0]])}, ValueError),
-        ({"n_threads": 0}, ValueError),
     ],
 )
 def test_kernel_refuses_bad_input(kwargs, error):
-    args = {"xi": np.ones((2, 3)), "A": np.ones((4, 1)), "rows": np.arange(3, dtype=np.intp), "n_threads": 1}
+    args = {"xi": np.ones((2, 3)), "A": np.ones((4, 1)), "rows": np.arange(3, dtype=np.intp)}
     args.update(kwargs)
     with pytest.raises(error):
-        _bootstrap.multiplier_product(args["xi"], args["A"], args["rows"], args["n_threads"])
+        _bootstrap.multiplier_product(args["xi"], args["A"], args["rows"])
 
 
 def test_bootstrap_draws_use_the_kernel_on_the_documented_stream():
@@ -89,15 +80,11 @@ def test_bootstrap_draws_use_the_kernel_on_the_documented_stream():
                                    rtol=0, atol=TWIN_ATOL)
 
 
-def test_drawing_ahead_on_a_second_thread_changes_nothing(monkeypatch):
-    """With several threads the next chunk's multipliers are drawn while the current chunk is
-    multiplied: same stream, same bits as one thread, whatever the chunking."""
-    import r3d.bootstrap as boot
-
+def test_threads_chunks_and_progress_change_nothing():
+    """Several threads, any chunking, progress reports: same stream, same bits as one thread."""
     rng = np.random.default_rng(6)
     a = rng.standard_normal((150, 7))
     ref = bootstrap_draws(a, n_boot=300, rng=21, n_jobs=1)
-    monkeypatch.setattr(boot, "PIPELINE_MIN_MULTIPLIERS", 1)
     calls = []
     for chunk in (None, 64, 128, 1000):
         got = bootstrap_draws(a, n_boot=300, rng=21, n_jobs=2, chunk_size=chunk)

@@ -58,13 +58,12 @@ FUZZ = textwrap.dedent(
         meth = (METHODS[int(rng.integers(len(METHODS)))] if w is None
                 else ["linear", "inverted_cdf"][int(rng.integers(2))])
         finite = np.isfinite(y).all() and (w is None or np.isfinite(w).all()) and np.abs(y).max(initial=0) < 1e300
-        check("quantiles",
-              lambda: _quantiles.unit_quantiles(y, codes, n_units, levels, meth, w, int(rng.integers(1, 3))), finite)
+        check("quantiles", lambda: _quantiles.unit_quantiles(y, codes, n_units, levels, meth, w), finite)
 
         # --- isotonic rows
         Yr = values(int(rng.integers(0, 5)) * int(rng.integers(0, 7))).reshape(-1, 1) if rng.uniform() < 0.2 else \
             values(12).reshape(3, 4)
-        check("isotonic", lambda: _isotonic.isotonic_rows(np.ascontiguousarray(Yr), 2),
+        check("isotonic", lambda: _isotonic.isotonic_rows(np.ascontiguousarray(Yr)),
               np.isfinite(Yr).all() and np.abs(Yr).max(initial=0) < 1e300)
 
         # --- local polynomial, common and per-column bandwidths
@@ -83,10 +82,10 @@ FUZZ = textwrap.dedent(
         fin = np.isfinite(x).all() and np.isfinite(Y).all() and np.abs(Y).max(initial=0) < 1e300
         for right in (True, False):
             check("locpoly common",
-                  lambda: _locpoly.fit_common(x, Y, 0.0, h, p, int(rng.integers(3)), right, 1e-10, True, 1), fin)
+                  lambda: _locpoly.fit_common(x, Y, 0.0, h, p, int(rng.integers(3)), right, 1e-10, True), fin)
             hs = rng.choice([0.05, 0.5, 2.0], m)
             check("locpoly per-column",
-                  lambda: _locpoly.fit_per_column(x, Y, 0.0, hs, p, int(rng.integers(3)), right, 1e-10, True, 2), fin)
+                  lambda: _locpoly.fit_per_column(x, Y, 0.0, hs, p, int(rng.integers(3)), right, 1e-10, True), fin)
 
     for it in range(60):
         # --- bootstrap product and fused residuals (kernels added for speed)
@@ -96,14 +95,14 @@ FUZZ = textwrap.dedent(
         A = values(G * m).reshape(G, m)
         rows = rng.integers(0, max(G, 1), T).astype(np.intp)
         fin = np.isfinite(xi).all() and np.isfinite(A).all()
-        check("bootstrap product", lambda: _bootstrap.multiplier_product(xi, A, rows, int(rng.integers(1, 3))), fin)
+        check("bootstrap product", lambda: _bootstrap.multiplier_product(xi, A, rows), fin)
         n, m = int(rng.integers(1, 6)), int(rng.integers(1, 5))
         Y, fp, fm = (values(n * m).reshape(n, m) for _ in range(3))
         r = np.unique(rng.integers(0, n, int(rng.integers(0, n + 1)))).astype(np.intp)
         wd = values(n)
         fin = all(np.isfinite(v).all() for v in (Y, fp, fm, wd))
         check("side residuals", lambda: _isotonic.side_residuals(Y, fp, fm, r, rng.uniform(size=r.size) < 0.5, wd,
-                                                                 bool(rng.integers(2)), 1), fin)
+                                                                 bool(rng.integers(2))), fin)
 
     if problems:
         print("\n".join(sorted(set(problems))))

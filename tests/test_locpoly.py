@@ -349,7 +349,7 @@ def test_kernel_aliases():
 
 def test_results_identical_for_any_n_jobs():
     rng = np.random.default_rng(6)
-    n, m = 3000, 80  # n * m above the threshold where the common path uses threads
+    n, m = 3000, 80
     x = _design(rng, n)
     Y = rng.normal(size=(n, m))
     h = rng.uniform(0.2, 0.9, m)

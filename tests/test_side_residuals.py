@@ -30,7 +30,7 @@ def _case(rng, n=60, m=17):
 def test_kernel_matches_twin(project):
     rng = np.random.default_rng(3)
     args = _case(rng)
-    e, a = _isotonic.side_residuals(*args, project, 2)
+    e, a = _isotonic.side_residuals(*args, project)
     te, ta = twin.side_residuals(*args, project)
     tol = PAVA_ATOL if project else EXACT
     np.testing.assert_allclose(e, te, rtol=0, atol=tol)
@@ -48,38 +48,29 @@ def test_kernel_equals_the_numpy_route_bit_for_bit():
     for project in (False, True):
         fp = fit_side(x, Q, cutoff=0.0, h=0.6, order=2, kernel="triangular", side="right")
         fm = fit_side(x, Q, cutoff=0.0, h=0.6, order=2, kernel="triangular", side="left")
-        e, a = _residuals_and_influence(x, Q, 0.0, fp, fm, project=project, n_jobs=2)
-        e0 = _residuals(x, Q, 0.0, fp, fm, project=project, n_jobs=1)
+        e, a = _residuals_and_influence(x, Q, 0.0, fp, fm, project=project)
+        e0 = _residuals(x, Q, 0.0, fp, fm, project=project)
         assert np.array_equal(e, e0)
         assert np.array_equal(a, _influence(fp.weights, fm.weights, e0))
         assert np.array_equal(a, (fp.weights - fm.weights) * e0)
-
-
-def test_thread_count_does_not_change_a_bit():
-    rng = np.random.default_rng(4)
-    args = _case(rng, n=300, m=31)
-    ref = _isotonic.side_residuals(*args, True, 1)
-    for threads in (2, 5):
-        got = _isotonic.side_residuals(*args, True, threads)
-        assert np.array_equal(got[0], ref[0]) and np.array_equal(got[1], ref[1])
 
 
 def test_kernel_refuses_bad_input():
     rng = np.random.default_rng(5)
     Y, fp, fm, rows, right, wd = _case(rng, n=10, m=4)
     with pytest.raises(TypeError):
-        _isotonic.side_residuals(Y, fp[:, :3].copy(), fm, rows, right, wd, True, 1)
+        _isotonic.side_residuals(Y, fp[:, :3].copy(), fm, rows, right, wd, True)
     with pytest.raises(TypeError):
-        _isotonic.side_residuals(Y, fp, fm, rows.astype(np.int32), right, wd, True, 1)
+        _isotonic.side_residuals(Y, fp, fm, rows.astype(np.int32), right, wd, True)
     with pytest.raises(TypeError):
-        _isotonic.side_residuals(Y, fp, fm, rows, right.astype(np.uint8), wd, True, 1)
+        _isotonic.side_residuals(Y, fp, fm, rows, right.astype(np.uint8), wd, True)
     with pytest.raises(ValueError):
-        _isotonic.side_residuals(Y, fp, fm, rows + 10, right, wd, True, 1)
+        _isotonic.side_residuals(Y, fp, fm, rows + 10, right, wd, True)
     bad = fp.copy()
     bad[rows[right][0] if right.any() else rows[0]] = np.nan
     r = np.ones_like(right) if not right.any() else right
     with pytest.raises(ValueError, match="finite"):
-        _isotonic.side_residuals(Y, bad, fm, rows, r, wd, True, 1)
+        _isotonic.side_residuals(Y, bad, fm, rows, r, wd, True)
     big = np.full_like(fp, 1.5e308)
     with pytest.raises(FloatingPointError):
-        _isotonic.side_residuals(Y, big - np.arange(4) * 1e307, big, rows, np.ones_like(right), wd, True, 1)
+        _isotonic.side_residuals(Y, big - np.arange(4) * 1e307, big, rows, np.ones_like(right), wd, True)

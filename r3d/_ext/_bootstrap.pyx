@@ -6,11 +6,12 @@ point ``j`` from the multipliers ``xi`` (one per live cluster ``t``) and the row
 
 Every entry is accumulated in one fixed order, ``t = 0, 1, ..., T-1``, starting from
 ``0.0`` and without fused multiply-adds (``acc = acc + xi * a``): the result is a property of
-the inputs alone. It does not depend on the number of threads, on how the draws are split
-into chunks, or on the machine's BLAS (whose row results depend on the call's shape and its
-own thread count). Draws are split over threads in blocks of :data:`DRAW_BLOCK`; within a
-block the rows of ``A`` are streamed in tiles of :data:`ROW_TILE` so that a tile stays in
-cache while it is applied to every draw of the block.
+the inputs alone. It does not depend on how the draws are split into chunks, or on the
+machine's BLAS (whose row results depend on the call's shape and its own thread count).
+Draws are handled in blocks of :data:`DRAW_BLOCK`; within a block the rows of ``A`` are
+streamed in tiles of :data:`ROW_TILE` so that a tile stays in cache while it is applied to
+every draw of the block. The product runs on one thread: spreading the draw blocks over
+threads saved at most 10 % of any reference job (``benchmarks/results/threads.md``).
 
 The NumPy twin is ``r3d/_ext/bootstrap_numpy.py`` (tests only).
 """
@@ -18,20 +19,15 @@ The NumPy twin is ``r3d/_ext/bootstrap_numpy.py`` (tests only).
 import numpy as np
 
 cimport numpy as cnp
-from cython.parallel cimport prange
 
 from r3d._ext._checks cimport first_nonfinite
 
 cnp.import_array()
 
-#: Draws handled together by one thread (their accumulators stay in L1 for m up to ~250).
+#: Draws handled together (their accumulators stay in L1 for m up to ~250).
 DRAW_BLOCK = 8
 #: Rows of A applied to a whole draw block before moving on (tile of ROW_TILE x m doubles).
 ROW_TILE = 128
-#: Below this many multiply-adds (~15 ms of work) a call runs on one thread: a team's wake-up
-#: and its final barrier cost more than they save, much more on a busy machine where a worker
-#: can be descheduled while it holds a block. Results do not depend on the thread count.
-PARALLEL_MIN_WORK = 1 << 27
 
 cdef extern from *:
     """
@@ -98,7 +94,7 @@ cdef void _draw_block(const double* xi, Py_ssize_t ld_xi, const double* A, const
         t0 = t1
 
 
-def multiplier_product(xi, A, rows, int n_threads=1):
+def multiplier_product(xi, A, rows):
     """``xi @ A[rows]`` with a fixed order of summation (see the module docstring).
 
     Parameters
@@ -109,8 +105,6 @@ def multiplier_product(xi, A, rows, int n_threads=1):
         Influence matrix (rows summed within clusters); not modified.
     rows : ndarray, shape (T,), intp, C-contiguous
         The rows of ``A`` the columns of ``xi`` multiply, each in [0, G).
-    n_threads : int
-        OpenMP threads for the loop over draw blocks (results do not depend on it).
 
     Returns
     -------
@@ -122,8 +116,6 @@ def multiplier_product(xi, A, rows, int n_threads=1):
             raise TypeError(f"`{name}` must be a C-contiguous {nd}-D {np.dtype(dt)} array")
     if xi.shape[1] != rows.shape[0]:
         raise ValueError(f"`xi` has {xi.shape[1]} columns but `rows` has {rows.shape[0]} entries")
-    if n_threads < 1:
-        raise ValueError("`n_threads` must be >= 1")
     if rows.shape[0] and (rows.min() < 0 or rows.max() >= A.shape[0]):
         raise ValueError(f"`rows` must lie in [0, {A.shape[0]})")
     cdef Py_ssize_t n_boot = xi.shape[0], n_rows = xi.shape[1], m = A.shape[1], g = A.shape[0]
@@ -146,11 +138,8 @@ def multiplier_product(xi, A, rows, int n_threads=1):
             raise ValueError("`A` must be finite")
     cdef Py_ssize_t blk = DRAW_BLOCK, tile = ROW_TILE
     cdef Py_ssize_t n_blocks = (n_boot + blk - 1) // blk, k, b0, b1
-    cdef int threads = n_threads if n_threads < n_blocks else <int> n_blocks
-    if n_boot * n_rows * m < PARALLEL_MIN_WORK:
-        threads = 1
     with nogil:
-        for k in prange(n_blocks, schedule="dynamic", num_threads=threads):
+        for k in range(n_blocks):
             b0 = k * blk
             b1 = b0 + blk
             if b1 > n_boot:

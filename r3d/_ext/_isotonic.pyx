@@ -1,9 +1,10 @@
 """Row-wise least-squares isotonic regression (compiled kernel).
 
 Pool-adjacent-violators with equal weights on every row of an (n, m) array: the
-projection of each row onto non-decreasing sequences. The Fréchet bootstrap projects
-every unit's fitted curve, so the loop over rows runs without the GIL in a ``prange``;
-each row is independent, so results do not depend on the thread count.
+projection of each row onto non-decreasing sequences. The Fréchet estimator projects
+every unit's fitted curve; the loop over rows runs without the GIL on one thread
+(spreading it over threads saved at most 9 % of any reference job,
+``benchmarks/results/threads.md``).
 
 PAVA is exact: each output value is the mean of a block of inputs, computed here as
 (block sum) / (block size) from the original inputs, so the only error is the
@@ -13,15 +14,9 @@ rounding of that sum. The NumPy twin is ``r3d/_ext/isotonic_numpy.py`` (tests on
 import numpy as np
 
 cimport numpy as cnp
-from cython.parallel cimport prange, threadid
-
 from r3d._ext._checks cimport first_nonfinite
 
 cnp.import_array()
-
-#: Below this many entries (rows x columns) a call runs on one thread: waking a team of
-#: threads costs more than the work (much more on a busy machine). Results do not change.
-PARALLEL_MIN_WORK = 1 << 18
 
 
 cdef void _pava_row(const double* y, double* out, Py_ssize_t m, double* sums,
@@ -52,15 +47,13 @@ cdef void _pava_row(const double* y, double* out, Py_ssize_t m, double* sums,
             pos += 1
 
 
-def isotonic_rows(y, int n_threads=1):
+def isotonic_rows(y):
     """Project every row of ``y`` onto non-decreasing sequences (equal weights).
 
     Parameters
     ----------
     y : ndarray, shape (n, m), float64, C-contiguous
         Rows to project (not modified).
-    n_threads : int
-        OpenMP threads for the loop over rows (results do not depend on it).
 
     Returns
     -------
@@ -70,9 +63,7 @@ def isotonic_rows(y, int n_threads=1):
     if (not isinstance(y, np.ndarray) or y.dtype != np.float64 or y.ndim != 2
             or not y.flags.c_contiguous):
         raise TypeError("`y` must be a C-contiguous 2-D float64 array")
-    if n_threads < 1:
-        raise ValueError("`n_threads` must be >= 1")
-    cdef Py_ssize_t n = y.shape[0], m = y.shape[1], i, tid
+    cdef Py_ssize_t n = y.shape[0], m = y.shape[1], i
     out = np.empty((n, m), dtype=np.float64)
     if n == 0 or m == 0:
         return out
@@ -83,32 +74,25 @@ def isotonic_rows(y, int n_threads=1):
         bad_at = first_nonfinite(&y_v[0, 0], n * m)
     if bad_at >= 0:
         raise ValueError(f"`y` must be finite; entry {divmod(bad_at, m)} is {y.flat[bad_at]!r}")
-    if n * m < PARALLEL_MIN_WORK:
-        n_threads = 1
-    # one workspace row per thread, indexed by the OpenMP thread id
-    sums = np.empty((n_threads, m), dtype=np.float64)
-    means = np.empty((n_threads, m), dtype=np.float64)
-    sizes = np.empty((n_threads, m), dtype=np.intp)
-    cdef double[:, ::1] sums_v = sums
-    cdef double[:, ::1] means_v = means
-    cdef Py_ssize_t[:, ::1] sizes_v = sizes
-    for i in prange(n, nogil=True, schedule="dynamic", chunksize=64, num_threads=n_threads):
-        tid = threadid()
-        _pava_row(&y_v[i, 0], &out_v[i, 0], m, &sums_v[tid, 0], &means_v[tid, 0], &sizes_v[tid, 0])
+    cdef double[::1] sums_v = np.empty(m, dtype=np.float64)
+    cdef double[::1] means_v = np.empty(m, dtype=np.float64)
+    cdef Py_ssize_t[::1] sizes_v = np.empty(m, dtype=np.intp)
+    with nogil:
+        for i in range(n):
+            _pava_row(&y_v[i, 0], &out_v[i, 0], m, &sums_v[0], &means_v[0], &sizes_v[0])
     if not np.isfinite(out).all():  # block sums of values near the largest double overflow
         raise FloatingPointError("isotonic projection overflowed: values near the largest double; rescale")
     return out
 
 
-def side_residuals(Y, fitted_plus, fitted_minus, rows, on_right, weight_diff, bint project,
-                   int n_threads=1):
+def side_residuals(Y, fitted_plus, fitted_minus, rows, on_right, weight_diff, bint project):
     """Residuals and influence rows of the units inside a common-bandwidth window, fused.
 
     For each ``i = rows[k]``: ``f = fitted_plus[i]`` if ``on_right[k]`` else ``fitted_minus[i]``,
     projected onto non-decreasing sequences (PAVA, as :func:`isotonic_rows`) when ``project``;
     then ``e[i] = Y[i] - f`` and ``a[i] = weight_diff[i] * e[i]``. Every other row of ``e`` and
     ``a`` is 0.0. One pass over each in-window row instead of a dozen whole-matrix NumPy
-    passes; each row is written by one thread, so results do not depend on the thread count.
+    passes.
 
     Parameters
     ----------
@@ -122,8 +106,6 @@ def side_residuals(Y, fitted_plus, fitted_minus, rows, on_right, weight_diff, bi
         ``w_i^+ - w_i^-`` (intercept weights).
     project : bool
         Project the fitted curve before taking residuals (Fréchet).
-    n_threads : int
-        OpenMP threads for the loop over rows.
 
     Returns
     -------
@@ -142,9 +124,7 @@ def side_residuals(Y, fitted_plus, fitted_minus, rows, on_right, weight_diff, bi
     if (not isinstance(weight_diff, np.ndarray) or weight_diff.dtype != np.float64
             or weight_diff.shape != (Y.shape[0],) or not weight_diff.flags.c_contiguous):
         raise TypeError("`weight_diff` must be a C-contiguous 1-D float64 array with one entry per row of `Y`")
-    if n_threads < 1:
-        raise ValueError("`n_threads` must be >= 1")
-    cdef Py_ssize_t n = Y.shape[0], m = Y.shape[1], r = rows.shape[0], k, i, j, tid
+    cdef Py_ssize_t n = Y.shape[0], m = Y.shape[1], r = rows.shape[0], k, i, j
     if r and (rows.min() < 0 or rows.max() >= n):
         raise ValueError(f"`rows` must lie in [0, {n})")
     e = np.zeros((n, m), dtype=np.float64)
@@ -168,36 +148,29 @@ def side_residuals(Y, fitted_plus, fitted_minus, rows, on_right, weight_diff, bi
                 break
     if bad >= 0:
         raise ValueError("fitted values must be finite")
-    if r * m < PARALLEL_MIN_WORK:
-        n_threads = 1
-    sums = np.empty((n_threads, m), dtype=np.float64)
-    means = np.empty((n_threads, m), dtype=np.float64)
-    sizes = np.empty((n_threads, m), dtype=np.intp)
-    proj = np.empty((n_threads, m), dtype=np.float64)
-    overflow = np.zeros(r, dtype=np.uint8)
-    cdef unsigned char[::1] overflow_v = overflow
-    cdef double[:, ::1] sums_v = sums
-    cdef double[:, ::1] means_v = means
-    cdef Py_ssize_t[:, ::1] sizes_v = sizes
-    cdef double[:, ::1] proj_v = proj
+    cdef double[::1] sums_v = np.empty(m, dtype=np.float64)
+    cdef double[::1] means_v = np.empty(m, dtype=np.float64)
+    cdef Py_ssize_t[::1] sizes_v = np.empty(m, dtype=np.intp)
+    cdef double[::1] proj_v = np.empty(m, dtype=np.float64)
+    cdef bint overflow = False
     cdef const double* f
     cdef double* ei
     cdef double w
-    for k in prange(r, nogil=True, schedule="dynamic", chunksize=64, num_threads=n_threads):
-        tid = threadid()
-        i = rows_v[k]
-        f = &fp_v[i, 0] if right_v[k] else &fm_v[i, 0]
-        if project:
-            _pava_row(f, &proj_v[tid, 0], m, &sums_v[tid, 0], &means_v[tid, 0], &sizes_v[tid, 0])
-            f = &proj_v[tid, 0]
-            if first_nonfinite(f, m) >= 0:
-                overflow_v[k] = 1
-        ei = &e_v[i, 0]
-        w = wd_v[i]
-        for j in range(m):
-            ei[j] = y_v[i, j] - f[j]
-            a_v[i, j] = w * ei[j]
-    if overflow.any():  # block sums of values near the largest double overflow
+    with nogil:
+        for k in range(r):
+            i = rows_v[k]
+            f = &fp_v[i, 0] if right_v[k] else &fm_v[i, 0]
+            if project:
+                _pava_row(f, &proj_v[0], m, &sums_v[0], &means_v[0], &sizes_v[0])
+                f = &proj_v[0]
+                if first_nonfinite(f, m) >= 0:
+                    overflow = True
+            ei = &e_v[i, 0]
+            w = wd_v[i]
+            for j in range(m):
+                ei[j] = y_v[i, j] - f[j]
+                a_v[i, j] = w * ei[j]
+    if overflow:  # block sums of values near the largest double overflow
         raise FloatingPointError("isotonic projection overflowed: values near the largest double; rescale")
     if not (np.isfinite(e).all() and np.isfinite(a).all()):  # NaN quantiles/weights or overflow
         raise FloatingPointError("residuals or influence terms are not finite: non-finite unit quantiles or "

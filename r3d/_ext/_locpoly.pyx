@@ -19,16 +19,16 @@ Python face ``r3d.locpoly`` turns them into ``InsufficientDataError`` messages):
                     weights are computed once, then applied to all ``m`` columns,
                     cost O(n p^2 + n m p).
 ``fit_per_column``  one bandwidth per column; identical bandwidths are grouped and solved
-                    once; groups run in parallel (``prange``), each group on one thread
-                    with a fixed order of operations, so results do not depend on the
-                    number of threads.
+                    once.
+
+Both run on one thread: spreading their loops over threads saved at most 3 % of any
+reference job (``benchmarks/results/threads.md``).
 
 Status codes (per bandwidth): 0 ok, 1 fewer than p+1 units with positive kernel weight,
 2 fewer than p+1 distinct values of u among them, 3 reciprocal condition number of
 the triangular factor below ``rcond_min``, 4 out of memory.
 """
 
-from cython.parallel cimport parallel, prange
 from libc.math cimport fabs, sqrt
 from libc.stdint cimport int64_t
 from libc.stdlib cimport free, malloc
@@ -44,15 +44,6 @@ STATUS_TOO_FEW_UNITS = 1
 STATUS_TOO_FEW_DISTINCT = 2
 STATUS_ILL_CONDITIONED = 3
 STATUS_NO_MEMORY = 4
-
-#: ``fit_per_column`` spreads its bandwidth groups (each a QR factorisation) over threads only
-#: from this many entries (units on the side x columns, a few milliseconds of work): below it,
-#: waking a team costs more than it saves, and much more on a busy machine.
-PER_COLUMN_PARALLEL_MIN_WORK = 1 << 21
-#: ``fit_common``'s products (active units x columns) are memory-bound: a second thread on the
-#: same memory bus saved nothing at 1e7 entries, so they use threads only from this size.
-#: Results do not depend on the thread count.
-COMMON_PARALLEL_MIN_WORK = 1 << 25
 
 cdef enum:
     _MAXD = 11  # MAX_ORDER + 1 coefficients
@@ -321,14 +312,12 @@ cdef void _apply_column_t(const Work* w, Py_ssize_t ne, int d, const double* yt,
         ft[w.act[a]] = f
 
 
-def _check(const double[::1] x, const double[:, ::1] Y, int order, int kernel, int n_threads):
+def _check(const double[::1] x, const double[:, ::1] Y, int order, int kernel):
     if Y.shape[0] != x.shape[0]:
         raise ValueError(f"Y has {Y.shape[0]} rows but x has {x.shape[0]} entries")
     if order < 0 or order > MAX_ORDER:
         raise ValueError(f"order must be in [0, {MAX_ORDER}], got {order}")
     _check_kernel(kernel)
-    if n_threads < 1:
-        raise ValueError(f"n_threads must be >= 1, got {n_threads}")
     # NaN x would silently fall on neither side, NaN Y would give NaN coefficients: refuse both
     cdef Py_ssize_t bad_x = -1, bad_y = -1
     with nogil:
@@ -365,7 +354,7 @@ def _side_candidates(const double[::1] x, double cutoff, bint right):
 
 def fit_common(const double[::1] x, const double[:, ::1] Y, double cutoff, double h,
                int order, int kernel, bint right, double rcond_min,
-               bint want_coef_weights=False, int n_threads=1):
+               bint want_coef_weights=False):
     """One bandwidth for all columns of ``Y``.
 
     Parameters
@@ -378,7 +367,6 @@ def fit_common(const double[::1] x, const double[:, ::1] Y, double cutoff, doubl
     right : bool, True for the side x >= cutoff
     rcond_min : float, smallest accepted reciprocal condition number
     want_coef_weights : bool
-    n_threads : int >= 1, threads for the (n, m) products
 
     Returns
     -------
@@ -388,11 +376,11 @@ def fit_common(const double[::1] x, const double[:, ::1] Y, double cutoff, doubl
     coef : (p+1, m); weights, kernel_weights : (n, 1); fitted : (n, m)
     coef_weights : (p+1, n, 1) or None
     """
-    _check(x, Y, order, kernel, n_threads)
+    _check(x, Y, order, kernel)
     _check_h(h)
     cdef Py_ssize_t n = x.shape[0], m = Y.shape[1]
     cdef int d = order + 1
-    cdef Py_ssize_t ne = 0, nd = 0, a, k, i, jj, j0, j1, blk, nblk
+    cdef Py_ssize_t ne = 0, nd = 0, a, k, i
     cdef double rc = 0.0
     cdef int status
     cdef Work w
@@ -424,26 +412,13 @@ def fit_common(const double[::1] x, const double[:, ::1] Y, double cutoff, doubl
                             rcond_min, &w, &ne, &nd, &rc)
         if status != 0:
             return status, ne, nd, rc, None, None, None, None, None
-        if ne * m < COMMON_PARALLEL_MIN_WORK:
-            n_threads = 1
         with nogil:
             for a in range(ne):
                 i = w.act[a]
                 kw[i, 0] = w.k[a]
                 weights[i, 0] = w.C[a]
-            # coef = C Y[act]: columns split into blocks, each block summed over units
-            # in ascending order, so any thread count (and block size) gives the same bits;
-            # small blocks handed out dynamically keep a descheduled thread from holding
-            # half of the work on a busy machine
-            blk = 32
-            nblk = (m + blk - 1) // blk
-            for jj in prange(nblk, num_threads=n_threads, schedule="dynamic"):
-                j0 = jj * blk
-                j1 = j0 + blk
-                if j1 > m:
-                    j1 = m
-                _coef_block(&w, ne, d, Y, j0, j1, coef)
-            for a in prange(ne, num_threads=n_threads, schedule="dynamic", chunksize=256):
+            _coef(&w, ne, d, Y, m, coef)  # coef = C Y[act], each entry summed over units in ascending order
+            for a in range(ne):
                 _fitted_row(w.u[a], d, coef, &fitted[w.act[a], 0], m)
         if want_coef_weights:
             cwv = cw_arr
@@ -464,8 +439,9 @@ def fit_common(const double[::1] x, const double[:, ::1] Y, double cutoff, doubl
         _work_free(&w)
 
 
-cdef void _coef_block(const Work* w, Py_ssize_t ne, int d, const double[:, ::1] Y,
-                      Py_ssize_t j0, Py_ssize_t j1, double[:, ::1] coef) noexcept nogil:
+cdef void _coef(const Work* w, Py_ssize_t ne, int d, const double[:, ::1] Y, Py_ssize_t m,
+                double[:, ::1] coef) noexcept nogil:
+    """coef[k, j] += C[k, a] Y[act[a], j] for a = 0, 1, ..., ne - 1 in that order."""
     cdef Py_ssize_t a, k, j
     cdef double cw
     cdef const double* yrow
@@ -475,7 +451,7 @@ cdef void _coef_block(const Work* w, Py_ssize_t ne, int d, const double[:, ::1] 
         for k in range(d):
             cw = w.C[k * ne + a]
             crow = &coef[k, 0]
-            for j in range(j0, j1):
+            for j in range(m):
                 crow[j] = crow[j] + cw * yrow[j]
 
 
@@ -495,7 +471,7 @@ cdef void _fitted_row(double u, int d, const double[:, ::1] coef, double* out,
 
 def fit_per_column(const double[::1] x, const double[:, ::1] Y, double cutoff,
                    const double[::1] h, int order, int kernel, bint right,
-                   double rcond_min, bint want_coef_weights=False, int n_threads=1):
+                   double rcond_min, bint want_coef_weights=False):
     """One bandwidth per column of ``Y`` (``h`` has shape (m,)).
 
     Identical bandwidths are solved once. Returns ``status`` (m,) int32,
@@ -503,7 +479,7 @@ def fit_per_column(const double[::1] x, const double[:, ::1] Y, double cutoff,
     ``weights`` and ``kernel_weights`` (n, m), ``fitted`` (n, m) and ``coef_weights``
     (p+1, n, m) or None. Columns whose status is not 0 hold zeros.
     """
-    _check(x, Y, order, kernel, n_threads)
+    _check(x, Y, order, kernel)
     _check_h(h)
     cdef Py_ssize_t n = x.shape[0], m = Y.shape[1]
     if h.shape[0] != m:
@@ -550,10 +526,6 @@ def fit_per_column(const double[::1] x, const double[:, ::1] Y, double cutoff,
     cdef Py_ssize_t n_cand = cand.shape[0]
     cdef const Py_ssize_t* cand_p = &cand[0] if n_cand > 0 else NULL
     cdef const double* dxs_p = &dxs[0] if n_cand > 0 else NULL
-    if n_threads > n_groups:
-        n_threads = <int> n_groups if n_groups > 0 else 1
-    if n_cand * m < PER_COLUMN_PARALLEL_MIN_WORK:  # a few milliseconds: not worth a team
-        n_threads = 1
 
     cdef Py_ssize_t g, t, j, a, k, ne, nd
     cdef double rc
@@ -561,14 +533,14 @@ def fit_per_column(const double[::1] x, const double[:, ::1] Y, double cutoff,
     cdef Work* w
     w = NULL
 
-    with nogil, parallel(num_threads=n_threads):
+    with nogil:
         w = <Work*> malloc(sizeof(Work))
         if w != NULL:
             if _work_alloc(w, n_cand, d) != 0:
                 _work_free(w)
                 free(w)
                 w = NULL
-        for g in prange(n_groups, schedule="dynamic"):
+        for g in range(n_groups):
             if w == NULL:
                 for t in range(starts[g], starts[g + 1]):
                     status[members[t]] = 4

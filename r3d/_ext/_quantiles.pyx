@@ -1,11 +1,12 @@
 # distutils: language = c++
 """Per-unit quantiles of long-format draws (compiled kernel).
 
-One serial O(N) pass groups the draws by unit (a counting sort of the unit codes
-into a private buffer, stable within a unit), then a ``prange`` loop over units
-sorts each unit's slice (numpy's own float64 sort, vectorised on AVX2/AVX-512 CPUs;
-``std::sort`` on value-weight pairs when weighted) and evaluates every level. Each unit
-writes only its own output row, so the result is identical for any thread count.
+One O(N) pass groups the draws by unit (a counting sort of the unit codes into a
+private buffer, stable within a unit), then a loop over units sorts each unit's slice
+(numpy's own float64 sort, vectorised on AVX2/AVX-512 CPUs; ``std::sort`` on
+value-weight pairs when weighted) and evaluates every level. It runs on one thread:
+sorting the units in parallel saved at most 6 % of any reference job
+(``benchmarks/results/threads.md``).
 
 Unweighted methods reproduce ``numpy.quantile`` operation by operation (numpy 2.x,
 ``numpy/lib/_function_base_impl.py``: ``_QuantileMethods``, ``_compute_virtual_index``,
@@ -19,7 +20,6 @@ The NumPy twin is ``r3d/_ext/quantiles_numpy.py`` (tests only).
 import numpy as np
 
 cimport numpy as cnp
-from cython.parallel cimport prange
 from libc.math cimport floor, fmod
 from libc.stdint cimport int64_t
 from libcpp.pair cimport pair
@@ -91,11 +91,6 @@ _ALPHA_BETA = {
 # 1e-12 (cumulative sums here are compensated, error ~1e-16 relative) restores
 # type 7 for equal weights and is far below any genuine gap between cumulative weights.
 HMISC_CUMWEIGHT_RTOL = 1e-12
-
-#: Below this many draws (~30 ms of sorting) a call runs on one thread: waking a team of
-#: threads and waiting at its barrier costs more than it saves (much more on a busy machine).
-#: Results do not change.
-PARALLEL_MIN_DRAWS = 1 << 20
 
 ctypedef pair[double, double] value_weight
 
@@ -266,8 +261,7 @@ cdef Py_ssize_t _group_offsets(const int64_t[::1] codes, Py_ssize_t n_units,
     return -1
 
 
-def unit_quantiles(y, codes, Py_ssize_t n_units, levels, str method, weights=None,
-                   int n_threads=1):
+def unit_quantiles(y, codes, Py_ssize_t n_units, levels, str method, weights=None):
     """Quantile matrix of grouped draws.
 
     Parameters
@@ -284,8 +278,6 @@ def unit_quantiles(y, codes, Py_ssize_t n_units, levels, str method, weights=Non
         A numpy method name; with ``weights`` only "linear" or "inverted_cdf".
     weights : ndarray, shape (N,), float64, or None
         Positive within-unit weights (not modified).
-    n_threads : int
-        OpenMP threads for the loop over units (results do not depend on it).
 
     Returns
     -------
@@ -301,8 +293,6 @@ def unit_quantiles(y, codes, Py_ssize_t n_units, levels, str method, weights=Non
         raise ValueError("need at least one draw and one unit")
     if method not in METHOD_CODES:
         raise ValueError(f"unknown method {method!r}")
-    if n_threads < 1:
-        raise ValueError("`n_threads` must be >= 1")
     cdef int code = METHOD_CODES[method]
     cdef bint weighted = weights is not None
     if weighted:
@@ -335,8 +325,6 @@ def unit_quantiles(y, codes, Py_ssize_t n_units, levels, str method, weights=Non
         alpha = a
         cgap = 1 - a - b  # the same Python float arithmetic as numpy's (1 - alpha - beta)
 
-    if y.shape[0] < PARALLEL_MIN_DRAWS:
-        n_threads = 1
     cdef r3d_sort_fn sort_double = r3d_numpy_double_sort()
     cdef const double[::1] y_v = y
     cdef const int64_t[::1] codes_v = codes
@@ -372,7 +360,7 @@ def unit_quantiles(y, codes, Py_ssize_t n_units, levels, str method, weights=Non
                 pos = fill_v[codes_v[r]]
                 fill_v[codes_v[r]] = pos + 1
                 buf_v[pos] = y_v[r]
-            for u in prange(n_units, schedule="dynamic", chunksize=16, num_threads=n_threads):
+            for u in range(n_units):
                 start = off_v[u]
                 size = off_v[u + 1] - start
                 if sort_double != NULL:
@@ -391,7 +379,7 @@ def unit_quantiles(y, codes, Py_ssize_t n_units, levels, str method, weights=Non
             fill_v[codes_v[r]] = pos + 1
             p[pos].first = y_v[r]
             p[pos].second = w_v[r]
-        for u in prange(n_units, schedule="dynamic", chunksize=16, num_threads=n_threads):
+        for u in range(n_units):
             start = off_v[u]
             size = off_v[u + 1] - start
             # pairs sort by value, ties by weight: a deterministic order
