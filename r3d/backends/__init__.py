@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import dataclasses
 import importlib
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
 
@@ -123,53 +124,45 @@ class UnitSummary:
     n_inf_outcome: int = 0
     n_bad_weight: int = 0
 
-
-def _varies(lo: np.ndarray, hi: np.ndarray, n_nan: np.ndarray, n_rows: np.ndarray) -> np.ndarray:
-    """(n,) bool: the column takes two values within the unit (missing counts as a value)."""
-    lo_missing = pd.isna(lo)
-    differ = np.zeros(lo.shape[0], dtype=bool)
-    ok = ~lo_missing
-    differ[ok] = np.asarray(lo[ok] != hi[ok], dtype=bool)
-    mixed = (n_nan > 0) & (n_nan < n_rows)
-    return differ | mixed
+    @classmethod
+    def from_columns(cls, col: Callable[[str, Any], np.ndarray | None], unit_ids: np.ndarray, Q: np.ndarray,
+                     n_missing_unit: int) -> UnitSummary:
+        """An engine's per-unit result, with columns named after the fields plus ``y_inf`` and
+        ``w_bad`` (rows with an infinite outcome, a bad weight); ``col(name, dtype)`` reads one as
+        an array, or gives None where the engine has no such column (no treatment, weights or cluster)."""
+        i8, f8 = np.int64, np.float64
+        w_bad = col("w_bad", i8)
+        return cls(unit_ids=unit_ids, n_rows=col("n_rows", i8), n_draws=col("n_draws", i8), x_min=col("x_min", f8),
+                   x_max=col("x_max", f8), x_nan=col("x_nan", i8), t_min=col("t_min", f8), t_max=col("t_max", f8),
+                   t_nan=col("t_nan", i8), c_min=col("c_min", object), c_max=col("c_max", object),
+                   c_missing=col("c_missing", i8), Q=Q, n_missing_unit=n_missing_unit,
+                   n_inf_outcome=int(col("y_inf", i8).sum()), n_bad_weight=0 if w_bad is None else int(w_bad.sum()))
 
 
 def _unit_constant(name: str, what: str, s: UnitSummary, lo: np.ndarray, hi: np.ndarray,
                    n_nan: np.ndarray) -> np.ndarray:
-    """Per-unit value of a unit-level column or the error of ``r3d.data`` (first unit in order)."""
-    bad = _varies(lo, hi, n_nan, s.n_rows)
+    """Per-unit value of a unit-level column, or the error of ``r3d.data`` for the first unit
+    (in order) where it takes two values (a missing value counts as one)."""
+    differ = np.zeros(lo.shape[0], dtype=bool)
+    ok = ~pd.isna(lo)
+    differ[ok] = np.asarray(lo[ok] != hi[ok], dtype=bool)
+    bad = differ | ((n_nan > 0) & (n_nan < s.n_rows))
     if bad.any():
         i = int(np.flatnonzero(bad)[0])
-        a, b = (lo[i], hi[i]) if not pd.isna(lo[i]) and lo[i] != hi[i] else (lo[i], np.nan)
-        raise varies_error(name, what, s.unit_ids[i], a, b)
+        raise varies_error(name, what, s.unit_ids[i], lo[i], hi[i] if differ[i] else np.nan)
     return lo
 
 
 def build_model(cls: type, s: UnitSummary, *, grid: np.ndarray, quantile_method: str, cutoff: Any,
                 names: Names, formula: str | None = None) -> Any:
-    """Apply the data policy of :mod:`r3d.data` to a summary and build an ``R3D``.
+    """Apply the data policy of :mod:`r3d.data` to a summary and build ``cls`` (``R3D``) from it.
 
     Checks, in the order of :func:`r3d.data.prepare_long`: rows present, unit ids,
     running (constant, finite), treatment (constant, 0/1), cluster (no missing id,
     constant), outcomes (no infinite value), weights (finite, non-negative); then units
     without valid draws are dropped with a :class:`~r3d.DroppedDataWarning`.
-
-    Parameters
-    ----------
-    cls : type
-        ``R3D`` (or a subclass).
-    s : UnitSummary
-    grid : ndarray
-        (m,) quantile levels of ``s.Q``.
-    quantile_method : str
-        The method that produced ``s.Q`` (recorded in the results).
-    cutoff : float
-    names : r3d.data.Names
-    formula : str, optional
-
-    Returns
-    -------
-    R3D
+    ``grid`` holds the levels of ``s.Q``, and ``quantile_method`` (the method that produced
+    them) is recorded in the results.
     """
     n = s.unit_ids.shape[0]
     if n == 0 and s.n_missing_unit == 0:
@@ -239,24 +232,11 @@ class UnitEngine(Protocol):
 
 def model_from_engine(cls: type, engine: UnitEngine, *, quantiles: Any, quantile_method: str, cutoff: Any,
                       formula: str | None = None) -> Any:
-    """Build an ``R3D`` from an out-of-core engine: engine -> :class:`UnitSummary` -> :func:`build_model`.
+    """Build ``cls`` (``R3D``) from an out-of-core engine: engine -> :class:`UnitSummary` -> :func:`build_model`.
 
-    Parameters
-    ----------
-    cls : type
-        ``R3D`` (or a subclass).
-    engine : UnitEngine
-    quantiles : None, int or array-like
-        The grid (default 0.01..0.99); the model fits on it only.
-    quantile_method : str
-        One of ``engine.quantile_methods``.
-    cutoff : float
-    formula : str, optional
-        Recorded on the model.
-
-    Returns
-    -------
-    R3D
+    ``quantiles`` is the grid (default 0.01..0.99), on which alone the model fits;
+    ``quantile_method`` must be one of ``engine.quantile_methods``; ``formula`` is recorded
+    on the model.
     """
     method = check_choice("quantile_method", quantile_method, engine.quantile_methods)
     grid = quantile_grid(quantiles)

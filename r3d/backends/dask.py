@@ -38,7 +38,7 @@ import pandas as pd
 from r3d._validation import message
 from r3d.backends import UnitSummary, require
 from r3d.data import Names, as_float_array
-from r3d.formula import FormulaTerms, formula_terms, parse_formula, row_dependent_calls
+from r3d.formula import formula_terms, parse_formula, row_dependent_calls
 from r3d.quantiles import QUANTILE_METHODS, WEIGHTED_METHODS, unit_quantiles
 
 __all__ = ["DaskEngine", "partition_summary"]
@@ -52,73 +52,53 @@ def _long_columns(pdf: pd.DataFrame, *, formula: str, context: dict, unit: str, 
     """Partition -> long columns u, y, x[, t][, w][, c], r (formula evaluated as in memory)."""
     cols = parse_formula(formula, pdf, context=context)
     part = 0 if partition_info is None else int(partition_info["number"])
-    out = {"u": pdf[unit].to_numpy(), "y": cols.outcome, "x": cols.running}
+    out = {"u": pdf[unit].reset_index(drop=True), "y": cols.outcome, "x": cols.running}  # Series keep their dtype
     if treatment is not None:
         out["t"] = as_float_array("treatment", pdf[treatment])
     if weights is not None:
         out["w"] = as_float_array("weights", pdf[weights])
     if cluster is not None:
-        out["c"] = pdf[cluster].to_numpy()
+        out["c"] = pdf[cluster].reset_index(drop=True)
     out["r"] = part * _PARTITION_STRIDE + np.arange(len(pdf), dtype=np.int64)
-    frame = pd.DataFrame(out, index=pd.RangeIndex(len(pdf)))
-    frame["u"] = frame["u"].astype(pdf[unit].dtype)
-    if cluster is not None:
-        frame["c"] = frame["c"].astype(pdf[cluster].dtype)
-    return frame
+    return pd.DataFrame(out, index=pd.RangeIndex(len(pdf)))
 
 
-def partition_summary(pdf: pd.DataFrame, *, levels: np.ndarray, method: str, has_t: bool, has_w: bool,
-                      has_c: bool) -> pd.DataFrame:
+def partition_summary(pdf: pd.DataFrame, *, levels: np.ndarray, method: str) -> pd.DataFrame:
     """Reduce whole units (a partition after the shuffle) to one summary row each.
 
-    Parameters
-    ----------
-    pdf : pandas.DataFrame
-        Columns u, y, x[, t][, w][, c], r (see :func:`_long_columns`); every unit's rows
-        are all here. Rows with a missing unit id are ignored (counted by the caller).
-    levels : ndarray
-        (m,) quantile levels.
-    method : str
-        Quantile method of :func:`r3d.quantiles.unit_quantiles`.
-
-    Returns
-    -------
-    pandas.DataFrame
-        One row per unit: u, r0, n_rows, n_draws, x_min, x_max, x_nan[, t_min, t_max,
-        t_nan][, c_min, c_max, c_missing], y_inf[, w_bad], q0..q{m-1}.
+    ``pdf`` has the columns u, y, x[, t][, w][, c], r of :func:`_long_columns` and all the
+    rows of each of its units; rows with a missing unit id are ignored (counted by the
+    caller). The result has one row per unit: u, r0, n_rows, n_draws, x_min, x_max,
+    x_nan[, t_min, t_max, t_nan][, c_min, c_max, c_missing], y_inf[, w_bad], q0..q{m-1}
+    (quantiles at the (m,) ``levels`` by ``method`` of :func:`r3d.quantiles.unit_quantiles`).
     """
     pdf = pdf[pdf["u"].notna()].sort_values("r", kind="stable")
     codes, uniques = pd.factorize(pdf["u"], sort=False)
     n = len(uniques)
     y = pdf["y"].to_numpy(dtype=np.float64)
     valid = np.isfinite(y)
+    has_w = "w" in pdf
     if has_w:
         w = pdf["w"].to_numpy(dtype=np.float64)
         valid &= ~np.isnan(w) & (w > 0) & np.isfinite(w)
-    key = pd.Series(codes, index=pdf.index)
-    g = pdf.groupby(key, sort=True)
+    g = pdf.groupby(pd.Series(codes, index=pdf.index), sort=True)
 
-    def nan_count(col: str) -> np.ndarray:
-        return np.bincount(codes, weights=np.isnan(pdf[col].to_numpy(dtype=np.float64)), minlength=n).astype(np.int64)
+    def count(rows: np.ndarray | None) -> np.ndarray:
+        return np.bincount(codes, weights=rows, minlength=n).astype(np.int64)
 
-    out: dict[str, Any] = {
-        "u": pd.Series(uniques, dtype=pdf["u"].dtype) if n else pdf["u"].iloc[:0].reset_index(drop=True),
-        "r0": g["r"].min().to_numpy(dtype=np.int64) if n else np.empty(0, np.int64),
-        "n_rows": np.bincount(codes, minlength=n).astype(np.int64),
-        "n_draws": np.bincount(codes, weights=valid, minlength=n).astype(np.int64),
-    }
-    for col in ("x", "t") if has_t else ("x",):
-        out[f"{col}_min"] = g[col].min().to_numpy(dtype=np.float64) if n else np.empty(0)
-        out[f"{col}_max"] = g[col].max().to_numpy(dtype=np.float64) if n else np.empty(0)
-        out[f"{col}_nan"] = nan_count(col)
-    if has_c:
-        cmiss = pdf["c"].isna().to_numpy()
-        out["c_min"] = g["c"].min().to_numpy(dtype=object) if n else np.empty(0, object)
-        out["c_max"] = g["c"].max().to_numpy(dtype=object) if n else np.empty(0, object)
-        out["c_missing"] = np.bincount(codes, weights=cmiss, minlength=n).astype(np.int64)
-    out["y_inf"] = np.bincount(codes, weights=np.isinf(y), minlength=n).astype(np.int64)
+    out: dict[str, Any] = {"u": pd.Series(uniques, dtype=pdf["u"].dtype), "r0": g["r"].min().to_numpy(dtype=np.int64),
+                           "n_rows": count(None), "n_draws": count(valid)}
+    for col in ("x", "t") if "t" in pdf else ("x",):
+        out[f"{col}_min"] = g[col].min().to_numpy(dtype=np.float64)
+        out[f"{col}_max"] = g[col].max().to_numpy(dtype=np.float64)
+        out[f"{col}_nan"] = count(np.isnan(pdf[col].to_numpy(dtype=np.float64)))
+    if "c" in pdf:
+        out["c_min"] = g["c"].min().to_numpy(dtype=object)
+        out["c_max"] = g["c"].max().to_numpy(dtype=object)
+        out["c_missing"] = count(pdf["c"].isna().to_numpy())
+    out["y_inf"] = count(np.isinf(y))
     if has_w:
-        out["w_bad"] = np.bincount(codes, weights=(w < 0) | np.isinf(w), minlength=n).astype(np.int64)
+        out["w_bad"] = count((w < 0) | np.isinf(w))
     Q = np.full((n, levels.shape[0]), np.nan)
     has = out["n_draws"] > 0
     if has.any():
@@ -126,26 +106,8 @@ def partition_summary(pdf: pd.DataFrame, *, levels: np.ndarray, method: str, has
         sub[has] = np.arange(int(has.sum()))
         Q[has] = unit_quantiles(y[valid], sub[codes[valid]], int(has.sum()), levels, method=method,
                                 weights=w[valid] if has_w else None, n_jobs=1)
-    frame = pd.DataFrame({k: v for k, v in out.items()})
     qframe = pd.DataFrame(Q, columns=[f"q{j}" for j in range(levels.shape[0])])
-    return pd.concat([frame, qframe], axis=1)
-
-
-def _formula_context(terms: FormulaTerms, context: dict) -> dict:
-    """The caller's names the formula looks up (shipped to the workers), plus numpy."""
-    ctx = {k: context[k] for k in terms.scope_names if k in context}
-    ctx.setdefault("np", np)
-    return ctx
-
-
-def _check_rows_independent(terms: FormulaTerms, context: dict) -> None:
-    bad = row_dependent_calls(terms, context)
-    if bad:
-        raise ValueError(
-            message("formula", "free of transforms that learn from the data when `data` is a Dask DataFrame",
-                    f"<{terms.formula!r} uses {bad[0]}(...)>",
-                    "Partitions are evaluated separately; compute the variable beforehand (docs/bigdata.md).")
-        )
+    return pd.concat([pd.DataFrame(out), qframe], axis=1)
 
 
 @dataclass(frozen=True, slots=True, eq=False)  # wraps a lazy frame: equal only to itself
@@ -191,28 +153,27 @@ class DaskEngine:
         cluster: str | None = None,
         context: dict | None = None,
     ) -> DaskEngine:
-        """Check the arguments of ``R3D.from_formula`` against a Dask DataFrame (its metadata).
-
-        Parameters
-        ----------
-        formula, unit, treatment, weights, cluster
-            As in ``R3D.from_formula``.
-        data : dask.dataframe.DataFrame
-        context : dict, optional
-            Names the formula may use (the caller's scope).
-        """
+        """Check the arguments of ``R3D.from_formula`` against a Dask DataFrame (its metadata);
+        ``context`` holds the names the formula may use (the caller's scope)."""
         dd = require("dask.dataframe", "dask", "R3D.from_formula with a Dask DataFrame")
         if not isinstance(data, dd.DataFrame):
             raise TypeError(message("data", "a pandas or dask DataFrame", f"<{type(data).__name__}>"))
         terms = formula_terms(formula)
         context = dict(context or {})
-        _check_rows_independent(terms, context)
+        bad = row_dependent_calls(terms, context)
+        if bad:
+            raise ValueError(
+                message("formula", "free of transforms that learn from the data when `data` is a Dask DataFrame",
+                        f"<{terms.formula!r} uses {bad[0]}(...)>",
+                        "Partitions are evaluated separately; compute the variable beforehand (docs/bigdata.md).")
+            )
         columns = list(data.columns)
         for name, col in (("unit", unit), ("treatment", treatment), ("weights", weights), ("cluster", cluster)):
             if (name == "unit" or col is not None) and (not isinstance(col, str | int) or col not in columns):
                 shown = ", ".join(str(c) for c in columns[:12]) + (", ..." if len(columns) > 12 else "")
                 raise ValueError(message(name, "the name of a column of `data`", col, f"Columns available: {shown}."))
-        ctx = _formula_context(terms, context)
+        # the caller's names the formula looks up (shipped to the workers), plus numpy
+        ctx = {"np": np} | {k: context[k] for k in terms.scope_names if k in context}
         cols = parse_formula(formula, data._meta, context=ctx)  # formula errors and names, before any work
         names = Names(outcome=cols.outcome_name, running=cols.running_name, unit=str(unit), treatment=treatment,
                       cluster=cluster)
@@ -225,32 +186,18 @@ class DaskEngine:
         computed on the cluster."""
         import dask
 
-        levels, method = grid, quantile_method
         opts = {"formula": self.formula, "context": self.context, "unit": self.unit, "treatment": self.treatment,
                 "weights": self.weights, "cluster": self.cluster}
         long_meta = _long_columns(self.data._meta, **opts)
         long = self.data.map_partitions(_long_columns, **opts, meta=long_meta)
-        flags = {"has_t": self.treatment is not None, "has_w": self.weights is not None,
-                 "has_c": self.cluster is not None}
-        summ_meta = partition_summary(long_meta, levels=levels, method=method, **flags)
-        per_unit = long.shuffle(on="u").map_partitions(partition_summary, levels=levels, method=method, **flags,
-                                                       meta=summ_meta)
+        summary_meta = partition_summary(long_meta, levels=grid, method=quantile_method)
+        per_unit = long.shuffle(on="u").map_partitions(partition_summary, levels=grid, method=quantile_method,
+                                                       meta=summary_meta)
         frame, n_missing_unit = dask.compute(per_unit, long["u"].isna().sum())
         frame = frame.sort_values("r0", kind="stable").reset_index(drop=True)
-        m = levels.shape[0]
 
-        def col(name: str, dtype: Any = np.float64) -> np.ndarray:
-            return frame[name].to_numpy(dtype=dtype)
+        def col(name: str, dtype: Any) -> np.ndarray | None:
+            return frame[name].to_numpy(dtype=dtype) if name in frame else None
 
-        has_t, has_c = flags["has_t"], flags["has_c"]
-        return UnitSummary(
-            unit_ids=frame["u"].to_numpy(), n_rows=col("n_rows", np.int64), n_draws=col("n_draws", np.int64),
-            x_min=col("x_min"), x_max=col("x_max"), x_nan=col("x_nan", np.int64),
-            t_min=col("t_min") if has_t else None, t_max=col("t_max") if has_t else None,
-            t_nan=col("t_nan", np.int64) if has_t else None,
-            c_min=col("c_min", object) if has_c else None, c_max=col("c_max", object) if has_c else None,
-            c_missing=col("c_missing", np.int64) if has_c else None,
-            Q=frame[[f"q{j}" for j in range(m)]].to_numpy(dtype=np.float64).reshape(len(frame), m),
-            n_missing_unit=int(n_missing_unit), n_inf_outcome=int(col("y_inf", np.int64).sum()),
-            n_bad_weight=int(col("w_bad", np.int64).sum()) if flags["has_w"] else 0,
-        )
+        Q = frame[[f"q{j}" for j in range(grid.shape[0])]].to_numpy(dtype=np.float64)
+        return UnitSummary.from_columns(col, frame["u"].to_numpy(), Q, int(n_missing_unit))

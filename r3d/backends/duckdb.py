@@ -55,14 +55,11 @@ import pandas as pd
 from r3d._validation import check_int, message
 from r3d.backends import UnitSummary, require
 from r3d.data import Names
-from r3d.formula import FormulaTerm, FormulaTerms, formula_terms
+from r3d.formula import FormulaTerm, FormulaTerms, formula_terms, parse_formula
 from r3d.quantiles import WEIGHTED_METHODS
 
-__all__ = ["ParquetEngine", "SQLFormula", "formula_to_sql", "unit_summary_parquet", "unweighted_quantile_sql",
-           "weighted_quantile_sql"]
+__all__ = ["ParquetEngine", "SQLFormula", "formula_to_sql", "unweighted_quantile_sql", "weighted_quantile_sql"]
 
-#: Quantile methods the SQL path offers (numpy type 7 and type 1, weighted or not).
-PARQUET_METHODS: tuple[str, ...] = WEIGHTED_METHODS
 #: Rows read to name the formula terms with formulaic and check the SQL translation.
 SAMPLE_ROWS = 2000
 #: The SQL translation and formulaic agree to rounding (libm log/exp may differ by an ulp).
@@ -348,11 +345,6 @@ def _expand_paths(con: Any, path: Any) -> list[str]:
     return files
 
 
-def _column_types(con: Any, source: str) -> dict[str, str]:
-    rows = con.execute(f"DESCRIBE SELECT * FROM {source}").fetchall()
-    return {str(r[0]): str(r[1]).upper() for r in rows}
-
-
 def _check_column(name: str, column: Any, types: dict[str, str], *, numeric: bool) -> str:
     if not isinstance(column, str) or column not in types:
         shown = ", ".join(list(types)[:12]) + (", ..." if len(types) > 12 else "")
@@ -378,20 +370,20 @@ def _double(expr: str) -> str:
     return f"coalesce(CAST({expr} AS DOUBLE), 'nan'::DOUBLE)"
 
 
-def _filled(arr: Any, dtype: Any = np.float64, fill: Any = np.nan) -> np.ndarray:
-    if isinstance(arr, np.ma.MaskedArray):
-        if dtype is object:
-            out = np.asarray(arr.data, dtype=object).copy()
-            out[np.ma.getmaskarray(arr)] = None
-            return out
-        return np.ma.filled(arr.astype(dtype), fill)
-    return np.asarray(arr, dtype=dtype)
+def _filled(arr: Any, dtype: Any = np.float64) -> np.ndarray:
+    """A fetched column as an array, DuckDB's NULLs (numpy's mask) filled with NaN, 0 (False) or
+    None (``object``; ``dtype=None`` keeps the column's type unless it has NULLs)."""
+    if not isinstance(arr, np.ma.MaskedArray):
+        return np.asarray(arr, dtype=dtype)
+    if dtype is object or dtype is None:
+        out = np.asarray(arr.data, dtype=object).copy()
+        out[np.ma.getmaskarray(arr)] = None
+        return out
+    return np.ma.filled(arr.astype(dtype), np.nan if dtype is np.float64 else 0)
 
 
 def _check_formula_on_sample(con: Any, source: str, sf: SQLFormula) -> tuple[str, str]:
     """Names of the two terms from formulaic on a sample, which must agree with the SQL values."""
-    from r3d.formula import parse_formula
-
     cols = ", ".join(quote_ident(c) for c in sf.columns)
     sample = con.execute(
         f"SELECT {cols}, {_double(sf.outcome_sql)} AS __y, {_double(sf.running_sql)} AS __x FROM {source} "
@@ -400,9 +392,8 @@ def _check_formula_on_sample(con: Any, source: str, sf: SQLFormula) -> tuple[str
     if len(sample) == 0:  # formulaic's labels are the names it gives on data
         return sf.terms.outcome.label, sf.terms.running.label
     formula = sf.terms.formula
-    data = sample[list(sf.columns)]
     with np.errstate(all="ignore"):
-        fc = parse_formula(formula, data, context={"np": np, "numpy": np})
+        fc = parse_formula(formula, sample[list(sf.columns)], context={"np": np, "numpy": np})
     for got, want, side in ((sample["__y"].to_numpy(dtype=np.float64), fc.outcome, "outcome"),
                             (sample["__x"].to_numpy(dtype=np.float64), fc.running, "running")):
         if not np.allclose(got, want, rtol=TRANSLATION_RTOL, atol=0.0, equal_nan=True):
@@ -413,74 +404,11 @@ def _check_formula_on_sample(con: Any, source: str, sf: SQLFormula) -> tuple[str
 
 @dataclass(frozen=True, slots=True)
 class _Plan:
-    source: str
     rows: str       # SELECT producing u, y, x[, t][, w][, c], r
     valid: str      # boolean SQL: the row is a draw used for quantiles
     has_t: bool
     has_w: bool
     has_c: bool
-
-
-def unit_summary_parquet(con: Any, plan: _Plan, levels: np.ndarray, method: str) -> UnitSummary:
-    """Run the per-unit aggregation (and the weighted quantile query) on an open connection."""
-    aggs = [
-        "min(r) AS r0", "count(*) AS n_rows", f"count(*) FILTER (WHERE {plan.valid}) AS n_draws",
-        "min(x) FILTER (WHERE NOT isnan(x)) AS x_min", "max(x) FILTER (WHERE NOT isnan(x)) AS x_max",
-        "count(*) FILTER (WHERE isnan(x)) AS x_nan", "count(*) FILTER (WHERE isinf(y)) AS y_inf",
-    ]
-    if plan.has_t:
-        aggs += ["min(t) FILTER (WHERE NOT isnan(t)) AS t_min", "max(t) FILTER (WHERE NOT isnan(t)) AS t_max",
-                 "count(*) FILTER (WHERE isnan(t)) AS t_nan"]
-    if plan.has_c:
-        aggs += ["min(c) AS c_min", "max(c) AS c_max", "count(*) FILTER (WHERE c IS NULL) AS c_missing"]
-    if plan.has_w:
-        aggs += ["count(*) FILTER (WHERE w < 0 OR isinf(w)) AS w_bad"]
-    outer = ["u IS NULL AS u_null", "*"]
-    if not plan.has_w:
-        aggs += [f"list_sort(list(y) FILTER (WHERE {plan.valid})) AS s"]
-        outer = ["u IS NULL AS u_null", "* EXCLUDE (s)",
-                 f"{unweighted_quantile_sql(levels, method, 's', 'n_draws')} AS qrow"]
-    sql = (f"WITH src AS ({plan.rows}) SELECT {', '.join(outer)} FROM "
-           f"(SELECT u, {', '.join(aggs)} FROM src GROUP BY u) ORDER BY r0")
-    res = con.execute(sql).fetchnumpy()
-    u_null = _filled(res["u_null"], bool, False)
-    keep = ~u_null
-    n_missing_unit = int(_filled(res["n_rows"], np.int64, 0)[u_null].sum())
-
-    def col(name: str, dtype: Any = np.float64, fill: Any = np.nan) -> np.ndarray:
-        return _filled(res[name], dtype, fill)[keep]
-
-    ids = np.asarray(_filled(res["u"], object, None) if isinstance(res["u"], np.ma.MaskedArray) else res["u"])[keep]
-    m = levels.shape[0]
-    n = ids.shape[0]
-    if not plan.has_w:
-        rows = res["qrow"]
-        missing = np.ma.getmaskarray(rows) if isinstance(rows, np.ma.MaskedArray) else np.zeros(len(rows), bool)
-        rows = np.asarray(rows.data if isinstance(rows, np.ma.MaskedArray) else rows, dtype=object)[keep]
-        missing = missing[keep]
-        Q = np.full((n, m), np.nan)
-        if (~missing).any():
-            Q[~missing] = np.vstack([np.asarray(r, dtype=np.float64) for r in rows[~missing]])
-    else:
-        Q = np.full((n, m), np.nan)
-        rows = f"(SELECT u, y, w FROM ({plan.rows}) WHERE u IS NOT NULL AND {plan.valid})"
-        wsql = weighted_quantile_sql(rows, levels, method)
-        long = con.execute(wsql).fetchnumpy()
-        lu = _filled(long["u"], object, None) if isinstance(long["u"], np.ma.MaskedArray) else long["u"]
-        row = pd.Index(ids).get_indexer(pd.Index(lu))
-        Q[row, np.asarray(long["j"], dtype=np.intp)] = _filled(long["value"])
-    n_rows = col("n_rows", np.int64, 0)
-    return UnitSummary(
-        unit_ids=ids, n_rows=n_rows, n_draws=col("n_draws", np.int64, 0),
-        x_min=col("x_min"), x_max=col("x_max"), x_nan=col("x_nan", np.int64, 0),
-        t_min=col("t_min") if plan.has_t else None, t_max=col("t_max") if plan.has_t else None,
-        t_nan=col("t_nan", np.int64, 0) if plan.has_t else None,
-        c_min=col("c_min", object, None) if plan.has_c else None,
-        c_max=col("c_max", object, None) if plan.has_c else None,
-        c_missing=col("c_missing", np.int64, 0) if plan.has_c else None,
-        Q=Q, n_missing_unit=n_missing_unit, n_inf_outcome=int(col("y_inf", np.int64, 0).sum()),
-        n_bad_weight=int(col("w_bad", np.int64, 0).sum()) if plan.has_w else 0,
-    )
 
 
 @contextlib.contextmanager
@@ -521,7 +449,7 @@ class ParquetEngine:
     """
 
     #: numpy's type 7 and type 1, weighted or not.
-    quantile_methods: ClassVar[tuple[str, ...]] = PARQUET_METHODS
+    quantile_methods: ClassVar[tuple[str, ...]] = WEIGHTED_METHODS
 
     plan: _Plan
     names: Names
@@ -552,7 +480,7 @@ class ParquetEngine:
             con = stack.enter_context(_connect(memory_limit, threads, temp_directory))
             files = _expand_paths(con, path)
             source = f"read_parquet([{', '.join(_sql_str(f) for f in files)}], file_row_number = true)"
-            types = _column_types(con, source)
+            types = {str(r[0]): str(r[1]).upper() for r in con.execute(f"DESCRIBE SELECT * FROM {source}").fetchall()}
             sf = formula_to_sql(formula, list(types))
             for c in sf.columns:
                 _check_column("formula", c, types, numeric=True)
@@ -571,15 +499,54 @@ class ParquetEngine:
                 c_type = _check_column("cluster", cluster, types, numeric=False)
                 sel.append(f"{_id_sql(cluster, c_type)} AS c")
             sel.append(f"CAST(file_index AS BIGINT) * {_FILE_STRIDE} + CAST(file_row_number AS BIGINT) AS r")
-            plan = _Plan(source=source, rows=f"SELECT {', '.join(sel)} FROM {source}", valid=valid,
+            plan = _Plan(rows=f"SELECT {', '.join(sel)} FROM {source}", valid=valid,
                          has_t=treatment is not None, has_w=weights is not None, has_c=cluster is not None)
             y_name, x_name = _check_formula_on_sample(con, source, sf)
             names = Names(outcome=y_name, running=x_name, unit=str(unit), treatment=treatment, cluster=cluster)
             return cls(plan=plan, names=names, con=con, _resources=stack.pop_all())  # checks passed: keep it open
 
     def unit_summary(self, grid: np.ndarray, quantile_method: str) -> UnitSummary:
-        """One row per unit, quantiles at ``grid`` ((m,) levels) by ``quantile_method``."""
-        return unit_summary_parquet(self.con, self.plan, grid, quantile_method)
+        """One row per unit, quantiles at ``grid`` ((m,) levels) by ``quantile_method``: the
+        per-unit aggregation (and the weighted quantile query) on the engine's connection."""
+        plan = self.plan
+        aggs = [
+            "min(r) AS r0", "count(*) AS n_rows", f"count(*) FILTER (WHERE {plan.valid}) AS n_draws",
+            "min(x) FILTER (WHERE NOT isnan(x)) AS x_min", "max(x) FILTER (WHERE NOT isnan(x)) AS x_max",
+            "count(*) FILTER (WHERE isnan(x)) AS x_nan", "count(*) FILTER (WHERE isinf(y)) AS y_inf",
+        ]
+        if plan.has_t:
+            aggs += ["min(t) FILTER (WHERE NOT isnan(t)) AS t_min", "max(t) FILTER (WHERE NOT isnan(t)) AS t_max",
+                     "count(*) FILTER (WHERE isnan(t)) AS t_nan"]
+        if plan.has_c:
+            aggs += ["min(c) AS c_min", "max(c) AS c_max", "count(*) FILTER (WHERE c IS NULL) AS c_missing"]
+        if plan.has_w:
+            aggs += ["count(*) FILTER (WHERE w < 0 OR isinf(w)) AS w_bad"]
+            outer = "*"
+        else:
+            aggs += [f"list_sort(list(y) FILTER (WHERE {plan.valid})) AS s"]
+            outer = f"* EXCLUDE (s), {unweighted_quantile_sql(grid, quantile_method, 's', 'n_draws')} AS qrow"
+        sql = (f"WITH src AS ({plan.rows}) SELECT u IS NULL AS u_null, {outer} FROM "
+               f"(SELECT u, {', '.join(aggs)} FROM src GROUP BY u) ORDER BY r0")
+        res = self.con.execute(sql).fetchnumpy()
+        u_null = _filled(res["u_null"], bool)
+        keep = ~u_null
+        ids = _filled(res["u"], None)[keep]
+        Q = np.full((ids.shape[0], grid.shape[0]), np.nan)
+        if not plan.has_w:
+            rows = _filled(res["qrow"], object)[keep]
+            has = np.array([r is not None for r in rows], dtype=bool)  # NULL: no valid draw
+            if has.any():
+                Q[has] = np.vstack([np.asarray(r, dtype=np.float64) for r in rows[has]])
+        else:
+            valid = f"(SELECT u, y, w FROM ({plan.rows}) WHERE u IS NOT NULL AND {plan.valid})"
+            long = self.con.execute(weighted_quantile_sql(valid, grid, quantile_method)).fetchnumpy()
+            row = pd.Index(ids).get_indexer(pd.Index(_filled(long["u"], None)))
+            Q[row, np.asarray(long["j"], dtype=np.intp)] = _filled(long["value"])
+
+        def col(name: str, dtype: Any) -> np.ndarray | None:
+            return _filled(res[name], dtype)[keep] if name in res else None
+
+        return UnitSummary.from_columns(col, ids, Q, int(_filled(res["n_rows"], np.int64)[u_null].sum()))
 
     def close(self) -> None:
         """Close the connection and remove DuckDB's spill directory."""
