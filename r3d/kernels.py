@@ -1,4 +1,4 @@
-"""The kernel registry: a kernel is one row of :data:`KERNELS` (METHOD.md section 3).
+"""The kernel registry: a kernel is one row of :data:`KERNELS` (docs/method.md §3).
 
 Every kernel ``K`` is a symmetric density on [-1, 1] that is a polynomial in ``|u|``::
 

@@ -1,4 +1,4 @@
-"""One-sided local polynomial fits: the kernel of every estimator (METHOD.md section 3).
+"""One-sided local polynomial fits: the kernel of every estimator (docs/method.md §3).
 
 For a side s of the cutoff c, an order p, a bandwidth h and a kernel K on [-1, 1]::
 

@@ -1,4 +1,4 @@
-"""One-sided local polynomial fits (METHOD.md section 3), compiled.
+"""One-sided local polynomial fits (docs/method.md §3), compiled.
 
 For one side of the cutoff, an order ``p``, a bandwidth ``h`` and a kernel ``K``::
 

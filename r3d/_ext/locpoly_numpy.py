@@ -3,7 +3,7 @@
 Built independently of the compiled kernel: the coefficients come from
 ``numpy.linalg.lstsq`` on ``sqrt(k) R(u)`` column by column, the coefficient weights
 from the SVD pseudo-inverse ``pinv(sqrt(k) R(u)) diag(sqrt(k))``, the fitted values from
-``R(u) @ coef``. Same definitions (METHOD.md section 3) and same errors; the kernel
+``R(u) @ coef``. Same definitions (docs/method.md §3) and same errors; the kernel
 weights come from the same table, :data:`r3d.kernels.KERNELS` (the float ``K(u)`` of a row).
 """
 

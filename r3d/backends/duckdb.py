@@ -5,7 +5,7 @@ spills to disk when the data exceed its memory limit, so a dataset larger than R
 on a laptop. Only the per-unit summary (n rows: counts, unit-level columns and the m
 quantiles) comes back to Python.
 
-Quantiles (METHOD.md §2), equal to :func:`r3d.quantiles.unit_quantiles` on the same draws:
+Quantiles (docs/method.md §2), equal to :func:`r3d.quantiles.unit_quantiles` on the same draws:
 
 - unweighted: each unit's valid draws are collected and sorted (``list_sort(list(y))``),
   then the order statistics numpy uses are picked with numpy's own index arithmetic in
@@ -276,7 +276,7 @@ def weighted_quantile_sql(valid: str, levels: np.ndarray, method: str) -> str:
     levels : ndarray
         (m,) quantile levels.
     method : {"linear", "inverted_cdf"}
-        ``"linear"``: Hmisc ``wtd.quantile(type="quantile", normwt=TRUE)`` (METHOD.md §2):
+        ``"linear"``: Hmisc ``wtd.quantile(type="quantile", normwt=TRUE)`` (docs/method.md §2):
         weights rescaled to sum to the unit's n draws, cumulative weights C_k along the
         sorted draws, h = (n - 1) q, lo = floor(h) + 1, hi = min(lo + 1, n), gamma =
         h - floor(h); Q(t) = the first sorted draw with C_k >= t (1 - 1e-12), the last
