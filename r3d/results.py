@@ -352,8 +352,8 @@ class R3DResults:
         a_plus = e.fit_plus.weights * e.residuals
         a_minus = e.fit_minus.weights * e.residuals
         rng = copy.deepcopy(self._inf.multipliers)
-        codes = None if self._model is None else self._model._data.units.cluster_codes
-        return _boot.side_draws(a_plus, a_minus, n_boot=self.spec.n_boot, rng=rng, cluster_codes=codes)
+        return _boot.side_draws(a_plus, a_minus, n_boot=self.spec.n_boot, rng=rng,
+                                cluster_codes=self._model._data.units.cluster_codes)
 
     def nullity_test(self, ranges: Any = None, alpha: float | None = None) -> _boot.TestResults:
         """Test H0: tau(q) = 0 for all q in a range (sup statistic, multiplier bootstrap).
@@ -594,10 +594,8 @@ class R3DResults:
         """
         from r3d import plotting
 
-        kind = check_choice("kind", kind, ("effect", "limits"))
-        if kind == "effect":
-            return plotting.plot_effect(self, ax=ax, **kwargs)
-        return plotting.plot_limits(self, ax=ax, **kwargs)
+        draw = {"effect": plotting.plot_effect, "limits": plotting.plot_limits}
+        return draw[check_choice("kind", kind, tuple(draw))](self, ax=ax, **kwargs)
 
 
 def _nearest(q: np.ndarray, levels: np.ndarray) -> np.ndarray:
