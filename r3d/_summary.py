@@ -314,16 +314,10 @@ def _notes(res: R3DResults, alpha: float, n_shown: int) -> list[str]:
 def build_summary(res: R3DResults, *, alpha: float, quantiles: Any = None) -> R3DSummary:
     """Header, tau table with the average effect, tests, first stage and numbered notes."""
     idx = res._display_rows(quantiles)
-    sections = [_header(res, alpha)]
-    bw = _bandwidth_table(res)
-    if bw is not None:
-        sections.append(bw)
-    sections.append(_effect_table(res, alpha, idx))
-    if res.spec.n_boot:
-        sections.append(_tests_table(res, alpha))
-    if res.first_stage is not None:
-        sections.append(_first_stage_table(res))
-    return R3DSummary(sections, _notes(res, alpha, idx.size))
+    sections = [_header(res, alpha), _bandwidth_table(res), _effect_table(res, alpha, idx),
+                _tests_table(res, alpha) if res.spec.n_boot else None,
+                None if res.first_stage is None else _first_stage_table(res)]
+    return R3DSummary([s for s in sections if s is not None], _notes(res, alpha, idx.size))
 
 
 # ---------------------------------------------------------------------------------------------
