@@ -102,8 +102,7 @@ def plot_effect(
                     label=f"{_pct(a)} pointwise CI")
     ax.plot(q, res.params.to_numpy(), color=color, linewidth=2.0, label=r"estimate $\hat\tau(q)$")
     if truth is not None:
-        t = truth(q) if callable(truth) else truth
-        t = np.asarray(t, dtype=np.float64)
+        t = np.asarray(truth(q) if callable(truth) else truth, dtype=np.float64)
         if t.shape != q.shape:
             raise ValueError(message("truth", f"a callable or an array of {q.size} values (one per quantile level)",
                                      t))
