@@ -15,6 +15,7 @@ import html
 import math
 import textwrap
 from dataclasses import dataclass
+from itertools import zip_longest
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -121,10 +122,6 @@ def fmt_num(v: Any, decimals: int | None) -> str:
     return f"{v:.{decimals}f}"
 
 
-def fmt_z(v: float) -> str:
-    return fmt_num(v, 3)
-
-
 def fmt_p(v: float) -> str:
     """p-values: three decimals, "<0.001" below."""
     if v is None or math.isnan(v):
@@ -136,9 +133,20 @@ def _range_text(lo: float, hi: float) -> str:
     return f"[{format_level(lo)}, {format_level(hi)}]"
 
 
-def _pct(alpha: float) -> str:
+def coverage_pct(alpha: float) -> str:
     """Coverage 1 - alpha as a percentage without spurious decimals (95%, 90%, 97.5%)."""
     return f"{100 * (1 - alpha):.4g}%"
+
+
+def inside_text(n_effective: dict) -> str:
+    """Units inside the bandwidth, "left / right" (a min-max range for per-quantile bandwidths)."""
+    return " / ".join(str(v) if isinstance(v, int) else f"{int(v.min())}-{int(v.max())}"
+                      for v in (n_effective["left"], n_effective["right"]))
+
+
+def _estimate_cells(coef: float, se: float, z: float, p: float, decimals: int | None) -> list[str]:
+    """The cells coef, std err, z, P>|z| shared by the effect and first-stage tables."""
+    return [fmt_num(coef, decimals), fmt_num(se, decimals), fmt_num(z, 3), fmt_p(p)]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -146,11 +154,6 @@ def _pct(alpha: float) -> str:
 # ---------------------------------------------------------------------------------------------
 def _header(res: R3DResults, alpha: float) -> Section:
     d, s = res.data, res.spec
-    neff = res.n_effective
-
-    def _neff(v: Any) -> str:
-        return str(v) if isinstance(v, int) else f"{int(v.min())}-{int(v.max())}"
-
     rule = _RULE_NAMES.get(s.bandwidth_rule, s.bandwidth_rule)
     if s.bandwidth_rule != "fixed" and s.regularize:
         rule += ", regularized"
@@ -169,23 +172,20 @@ def _header(res: R3DResults, alpha: float) -> Section:
     right = [
         ("Units", f"{d.nobs} ({d.unit_name})"),
         ("Units left / right", f"{d.n_left} / {d.n_right}"),
-        ("Inside h left / right", f"{_neff(neff['left'])} / {_neff(neff['right'])}"),
+        ("Inside h left / right", inside_text(res.n_effective)),
         ("Draws", "-- (quantiles given)" if d.ndraws is None else f"{d.ndraws}"),
         ("Dropped draws / units", f"{d.n_dropped_draws} / {d.n_dropped_units}"),
         ("Quantile grid", f"{q.size} in {_range_text(q[0], q[-1])}"),
         ("Quantile method", s.quantile_method),
         ("Bootstrap draws", f"{s.n_boot}" if s.n_boot else "none"),
-        ("Band", f"{s.band}, {_pct(alpha)}" if s.n_boot else "--"),
+        ("Band", f"{s.band}, {coverage_pct(alpha)}" if s.n_boot else "--"),
         ("Clusters", "--" if d.n_clusters is None else f"{d.n_clusters} ({d.cluster_name})"),
     ]
     if res.bandwidth_treatment is not None:
         fs_rule = "user" if res.bandwidth_choice.treatment_source == "user" else "MSE-optimal"
         left.append(("Treatment", str(d.treatment_name)))
         left.append(("Take-up bandwidth", f"{res.bandwidth_treatment:.4g} ({fs_rule})"))
-    n = max(len(left), len(right))
-    left += [("", "")] * (n - len(left))
-    right += [("", "")] * (n - len(right))
-    rows = tuple((a, b, c, e) for (a, b), (c, e) in zip(left, right, strict=True))
+    rows = tuple((*a, *b) for a, b in zip_longest(left, right, fillvalue=("", "")))
     return Section(title="R3D: regression discontinuity with distribution-valued outcomes", kind="keyvalue",
                    headers=(), stubs=(), rows=rows)
 
@@ -228,74 +228,59 @@ def _bandwidth_table(res: R3DResults) -> Section | None:
         ("Constants c_b / c_v", f"{c.c_b_plus:.4g} / {c.c_v_plus:.4g}"),
         ("Order s / p", f"{sel.pilot_order} / {sel.order}"),
     ]
-    rows = tuple((a, b, c, e) for (a, b), (c, e) in zip(left, right, strict=True))
+    rows = tuple((*a, *b) for a, b in zip(left, right, strict=True))
     return Section(title=f"Bandwidth selection ({res.spec.bandwidth_rule.upper()}; res.bandwidth_info has all)",
                    kind="keyvalue", headers=(), stubs=(), rows=rows)
 
 
 def _effect_table(res: R3DResults, alpha: float, idx: np.ndarray) -> Section:
-    frame = res.summary_frame(alpha)
-    sub = frame.iloc[idx]
+    sub = res.summary_frame(alpha).iloc[idx]
     ae = res._average_effect(alpha)
-    has_band = "band_lower" in frame
-    per_q_h = np.ndim(res._h) and res._h.size > 1
+    has_band = "band_lower" in sub
+    per_q_h = res._h.size > 1
     value_cols = ["coef", "std_err", "ci_lower", "ci_upper"] + (["band_lower", "band_upper"] if has_band else [])
     dec = decimals_for(np.concatenate([sub[value_cols].to_numpy().ravel(), [ae.estimate, ae.lower, ae.upper]]))
     lo, hi = f"[{alpha / 2:.4g}", f"{1 - alpha / 2:.4g}]"
-    headers = ["coef", "std err", "z", "P>|z|", lo, hi]
-    latex_headers = ["coef", "std.\\ err.", "$z$", "$P>|z|$", lo, hi]
+    columns = [("coef", "coef"), ("std err", "std.\\ err."), ("z", "$z$"), ("P>|z|", "$P>|z|$"), (lo, lo), (hi, hi)]
     if has_band:
-        headers += ["band lo", "band hi"]
-        latex_headers += ["band lo", "band hi"]
+        columns += [("band lo", "band lo"), ("band hi", "band hi")]
     if per_q_h:
-        headers.append("h")
-        latex_headers.append("$h$")
+        columns.append(("h", "$h$"))
         hdec = decimals_for(sub["bandwidth"].to_numpy(), sig=4)
-    rows, stubs, lstubs = [], [], []
-    for qv, r in sub.iterrows():
-        row = [fmt_num(r.coef, dec), fmt_num(r.std_err, dec), fmt_z(r.z), fmt_p(r.pvalue),
-               fmt_num(r.ci_lower, dec), fmt_num(r.ci_upper, dec)]
-        if has_band:
-            row += [fmt_num(r.band_lower, dec), fmt_num(r.band_upper, dec)]
-        if per_q_h:
-            row.append(fmt_num(r.bandwidth, hdec))
-        rows.append(tuple(row))
-        stubs.append(f"tau({format_level(qv)})")
-        lstubs.append(f"$\\tau({format_level(qv)})$")
-    row = [fmt_num(ae.estimate, dec), fmt_num(ae.se, dec), fmt_z(ae.z), fmt_p(ae.pvalue), fmt_num(ae.lower, dec),
-           fmt_num(ae.upper, dec)]
-    row += [""] * (len(headers) - len(row))
-    rows.append(tuple(row))
-    stubs.append("average")
-    lstubs.append("average")
-    return Section(title="Effect on the average quantile function, tau(q)", kind="table", headers=tuple(headers),
+    rows = []
+    for _, r in sub.iterrows():
+        cells = (*_estimate_cells(r.coef, r.std_err, r.z, r.pvalue, dec), *(fmt_num(r[c], dec) for c in value_cols[2:]))
+        rows.append((*cells, fmt_num(r.bandwidth, hdec)) if per_q_h else cells)
+    cells = (*_estimate_cells(ae.estimate, ae.se, ae.z, ae.pvalue, dec), fmt_num(ae.lower, dec), fmt_num(ae.upper, dec))
+    rows.append(cells + ("",) * (len(columns) - len(cells)))
+    levels = [format_level(q) for q in sub.index]
+    headers, latex_headers = zip(*columns, strict=True)
+    return Section(title="Effect on the average quantile function, tau(q)", kind="table", headers=headers,
                    latex_title=r"Effect on the average quantile function, $\tau(q)$",
-                   stubs=tuple(stubs), rows=tuple(rows), rule_before=(len(rows) - 1,),
-                   latex_headers=tuple(latex_headers), latex_stubs=tuple(lstubs))
+                   stubs=(*(f"tau({v})" for v in levels), "average"), rows=tuple(rows), rule_before=(len(rows) - 1,),
+                   latex_headers=latex_headers, latex_stubs=(*(f"$\\tau({v})$" for v in levels), "average"))
 
 
 def _tests_table(res: R3DResults, alpha: float) -> Section:
-    rows, stubs, lstubs = [], [], []
+    rows = []
     for name in REPORTED_TESTS:
-        spec = TESTS[name]
         t = res.test(name, alpha=alpha)
         dec = decimals_for([t.statistic, t.critical_value])
         rows.append((fmt_num(t.statistic, dec), fmt_num(t.critical_value, dec), fmt_p(t.pvalue),
                      _range_text(*t.range)))
-        stubs.append(spec.null)
-        lstubs.append(spec.latex_null)
-    headers = ("statistic", f"crit. {_pct(alpha)}", "p-value", "q range")
-    title = f"Uniform tests over the whole grid ({res.spec.n_boot} bootstrap draws)"
-    return Section(title=title, kind="table", headers=headers, stubs=tuple(stubs), rows=tuple(rows),
-                   latex_headers=("statistic", f"crit.\\ {latex_escape(_pct(alpha))}", "$p$-value", "$q$ range"),
-                   latex_stubs=tuple(lstubs))
+    cover = coverage_pct(alpha)
+    return Section(title=f"Uniform tests over the whole grid ({res.spec.n_boot} bootstrap draws)", kind="table",
+                   headers=("statistic", f"crit. {cover}", "p-value", "q range"),
+                   stubs=tuple(TESTS[name].null for name in REPORTED_TESTS), rows=tuple(rows),
+                   latex_headers=("statistic", f"crit.\\ {latex_escape(cover)}", "$p$-value", "$q$ range"),
+                   latex_stubs=tuple(TESTS[name].latex_null for name in REPORTED_TESTS))
 
 
 def _first_stage_table(res: R3DResults) -> Section:
     fs = res.first_stage
     dec = decimals_for([fs.jump, fs.se, fs.m_left, fs.m_right])
-    row = (fmt_num(fs.jump, dec), fmt_num(fs.se, dec), fmt_z(fs.z), fmt_p(fs.pvalue), fmt_num(fs.m_left, dec),
-           fmt_num(fs.m_right, dec), f"{fs.f_stat:.2f}", f"{fs.bandwidth:.4g}")
+    row = (*_estimate_cells(fs.jump, fs.se, fs.z, fs.pvalue, dec), fmt_num(fs.m_left, dec), fmt_num(fs.m_right, dec),
+           f"{fs.f_stat:.2f}", f"{fs.bandwidth:.4g}")
     headers = ("jump", "std err", "z", "P>|z|", "left", "right", "F", "h_T")
     return Section(title=f"First stage: take-up ({res.data.treatment_name}) at the cutoff", kind="table",
                    headers=headers, stubs=("take-up",), rows=(row,),
@@ -308,13 +293,13 @@ def _notes(res: R3DResults, alpha: float, n_shown: int) -> list[str]:
     se = ("Pointwise standard errors: HC0 sandwich of the local polynomial fits"
           + (f", clustered by {d.cluster_name}" if d.n_clusters is not None else "")
           + ("; fuzzy design by the delta method" if fs is not None else "")
-          + f". [{alpha / 2:.4g}, {1 - alpha / 2:.4g}]: pointwise {_pct(alpha)} interval, coef +/- "
+          + f". [{alpha / 2:.4g}, {1 - alpha / 2:.4g}]: pointwise {coverage_pct(alpha)} interval, coef +/- "
           f"{stats.norm.ppf(1 - alpha / 2):.3g} se.")
     notes = [se]
     if s.n_boot:
         crit = res._band(alpha).critical_value
         how = "coef +/- c se" if s.band == "studentized" else "coef +/- c"
-        notes.append(f"band lo/hi: {_pct(alpha)} uniform band over all {res.quantiles.size} grid points, "
+        notes.append(f"band lo/hi: {coverage_pct(alpha)} uniform band over all {res.quantiles.size} grid points, "
                      f"{how} with c = {crit:.4g} from {s.n_boot} multiplier-bootstrap draws.")
         notes.append("Uniform tests: sup-norm statistics over the range, critical values and p-values from "
                      "the same bootstrap draws.")
@@ -329,16 +314,10 @@ def _notes(res: R3DResults, alpha: float, n_shown: int) -> list[str]:
 def build_summary(res: R3DResults, *, alpha: float, quantiles: Any = None) -> R3DSummary:
     """Header, tau table with the average effect, tests, first stage and numbered notes."""
     idx = res._display_rows(quantiles)
-    sections = [_header(res, alpha)]
-    bw = _bandwidth_table(res)
-    if bw is not None:
-        sections.append(bw)
-    sections.append(_effect_table(res, alpha, idx))
-    if res.spec.n_boot:
-        sections.append(_tests_table(res, alpha))
-    if res.first_stage is not None:
-        sections.append(_first_stage_table(res))
-    return R3DSummary(sections, _notes(res, alpha, idx.size))
+    sections = [_header(res, alpha), _bandwidth_table(res), _effect_table(res, alpha, idx),
+                _tests_table(res, alpha) if res.spec.n_boot else None,
+                None if res.first_stage is None else _first_stage_table(res)]
+    return R3DSummary([s for s in sections if s is not None], _notes(res, alpha, idx.size))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -412,40 +391,26 @@ class R3DSummary(Summary):
         top, mid, bottom = (r"\toprule", r"\midrule", r"\bottomrule") if booktabs else (r"\hline",) * 3
         parts = []
         for sec in self.sections:
-            lines = []
-            if sec.kind == "keyvalue":
-                ncol = 4
-                lines.append(r"\begin{tabular}{lrlr}")
-                lines.append(top)
-                lines.append(rf"\multicolumn{{4}}{{c}}{{{latex_escape(sec.title)}}} \\")
-                lines.append(mid)
-                for r in sec.rows:
-                    cells = [latex_escape(r[0] + (":" if r[0] else "")), latex_escape(r[1]),
-                             latex_escape(r[2] + (":" if r[2] else "")), latex_escape(r[3])]
-                    lines.append(" & ".join(cells) + r" \\")
+            title = sec.latex_title or latex_escape(sec.title)
+            if sec.kind == "keyvalue":  # names get their colon, as in the text table
+                cols = "lrlr"
+                body = [" & ".join(latex_escape(f"{c}:" if c and k % 2 == 0 else c) for k, c in enumerate(r)) + r" \\"
+                        for r in sec.rows]
             else:
-                ncol = len(sec.headers) + 1
-                lines.append(rf"\begin{{tabular}}{{l{'r' * (ncol - 1)}}}")
-                lines.append(top)
-                lines.append(rf"\multicolumn{{{ncol}}}{{c}}{{{sec.latex_title or latex_escape(sec.title)}}} \\")
-                lines.append(mid)
+                cols = "l" + "r" * len(sec.headers)
                 headers = sec.latex_headers or tuple(latex_escape(h) for h in sec.headers)
-                lines.append(" & ".join(("", *headers)) + r" \\")
-                lines.append(mid)
                 stubs = sec.latex_stubs or tuple(latex_escape(s) for s in sec.stubs)
+                body = [" & ".join(("", *headers)) + r" \\", mid]
                 for k, (stub, r) in enumerate(zip(stubs, sec.rows, strict=True)):
                     if k in sec.rule_before:
-                        lines.append(mid)
-                    lines.append(" & ".join((stub, *(latex_number(c) for c in r))) + r" \\")
-            lines.append(bottom)
-            lines.append(r"\end{tabular}")
-            parts.append("\n".join(lines))
+                        body.append(mid)
+                    body.append(" & ".join((stub, *(latex_number(c) for c in r))) + r" \\")
+            parts.append("\n".join([rf"\begin{{tabular}}{{{cols}}}", top,
+                                    rf"\multicolumn{{{len(cols)}}}{{c}}{{{title}}} \\", mid, *body, bottom,
+                                    r"\end{tabular}"]))
         notes = "\n".join(rf"[{i}] {latex_note(n)}\par" for i, n in enumerate(self.notes, 1))
         return ("\n\\par\\medskip\n".join(parts) + "\n\\par\\medskip\n\\begin{minipage}{\\linewidth}\\raggedright"
                 "\\footnotesize\n" + notes + "\n\\end{minipage}\n")
-
-    def _repr_latex_(self) -> str:
-        return self.as_latex()
 
     # -------------------------------------------------------------- HTML
     def as_html(self) -> str:

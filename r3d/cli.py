@@ -234,36 +234,29 @@ def demo_coverage_text(res: Any) -> str:
     import r3d
 
     truth = r3d.datasets.firms_true_effect(res.quantiles)
-    if res.bootstrap_draws is None:
-        ci = res.conf_int()
-        what = "pointwise interval"
-    else:
-        ci = res.conf_int(kind="uniform")
-        what = "uniform band"
+    kind = "pointwise" if res.bootstrap_draws is None else "uniform"
+    ci = res.conf_int(kind=kind)
+    what = "pointwise interval" if kind == "pointwise" else "uniform band"
     inside = (ci["lower"].to_numpy() <= truth) & (truth <= ci["upper"].to_numpy())
     return (f"True effect inside the {100 * (1 - res.spec.alpha):.4g}% {what} at {int(inside.sum())} of "
             f"{inside.size} quantiles.")
 
 
 def _check_outputs(paths: Sequence[str], plots: Sequence[str] = ()) -> None:
-    """Refuse unusable output paths before any work is done."""
+    """Refuse unusable output paths before any work is done (plots first, each path's extension, then its folder)."""
     if plots:
         from matplotlib.backend_bases import FigureCanvasBase
 
         formats = FigureCanvasBase.get_supported_filetypes()
-        for path in plots:
-            ext = Path(path).suffix.lower().lstrip(".")
-            if ext not in formats:
-                raise CLIError(f"cannot save a plot to {path!r}: the extension must be an image format matplotlib "
-                               f"writes ({', '.join(sorted(formats))})")
-            if not Path(path).parent.is_dir():
-                raise CLIError(f"cannot write {path!r}: directory {str(Path(path).parent)!r} does not exist")
-    for path in paths:
-        if Path(path).suffix.lower() not in OUTPUT_SUFFIXES:
+    for path, is_plot in [*((path, True) for path in plots), *((path, False) for path in paths)]:
+        p = Path(path)
+        if is_plot and p.suffix.lower().lstrip(".") not in formats:
+            raise CLIError(f"cannot save a plot to {path!r}: the extension must be an image format matplotlib "
+                           f"writes ({', '.join(sorted(formats))})")
+        if not is_plot and p.suffix.lower() not in OUTPUT_SUFFIXES:
             raise CLIError(f"cannot write {path!r}: the extension must be one of {', '.join(OUTPUT_SUFFIXES)}")
-        parent = Path(path).parent
-        if not parent.is_dir():
-            raise CLIError(f"cannot write {path!r}: directory {str(parent)!r} does not exist")
+        if not p.parent.is_dir():
+            raise CLIError(f"cannot write {path!r}: directory {str(p.parent)!r} does not exist")
 
 
 def _check_columns(df: Any, args: argparse.Namespace) -> None:

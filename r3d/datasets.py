@@ -87,15 +87,23 @@ def simulate_firms(
     r = revenue - FIRMS_CUTOFF
     mu = 30 + 8 * r + 4 * r**2 + gen.normal(0, 1.5, size=n_firms) + _MEAN_JUMP * treated
     sd = 5 + np.abs(gen.normal(size=n_firms)) + _SD_JUMP * treated
+    return _workers(gen, n_workers, revenue, mu, sd, treated if fuzzy else None)
+
+
+def _workers(gen: np.random.Generator, n_workers: int | tuple[int, int], revenue: np.ndarray, mu: np.ndarray,
+             sd: np.ndarray, treated: np.ndarray | None) -> pd.DataFrame:
+    """One row per worker: firm sizes, then each worker's wage from N(mu, sd^2) of its firm, drawn in
+    this order after the firm-level draws (both designs). ``treated`` given: a ``subsidy`` column."""
+    n_firms = revenue.size
     if isinstance(n_workers, tuple):
         sizes = gen.integers(n_workers[0], n_workers[1] + 1, size=n_firms)
     else:
         sizes = np.full(n_firms, int(n_workers))
     firm = np.repeat(np.arange(n_firms), sizes)
     wage = mu[firm] + sd[firm] * gen.standard_normal(firm.size)
-    df = pd.DataFrame({"firm": pd.Series([f"F{i:04d}" for i in range(n_firms)])[firm].to_numpy(),
-                       "revenue": revenue[firm], "wage": wage})
-    if fuzzy:
+    ids = np.array([f"F{i:04d}" for i in range(n_firms)])
+    df = pd.DataFrame({"firm": ids[firm], "revenue": revenue[firm], "wage": wage})
+    if treated is not None:
         df["subsidy"] = treated[firm].astype(int)
     return df
 
@@ -274,6 +282,8 @@ def simulate_wage_subsidy(
     True
     """
     n_firms = check_int("n_firms", n_firms, low=1)
+    if not isinstance(n_workers, tuple):
+        n_workers = check_int("n_workers", n_workers, low=1)
     premium_sd = float(premium_sd)
     if not (np.isfinite(premium_sd) and premium_sd >= 0):
         raise ValueError(message("premium_sd", "a finite number >= 0", premium_sd))
@@ -292,14 +302,4 @@ def simulate_wage_subsidy(
     premium = gen.normal(0.0, premium_sd, size=n_firms)
     mu = _BASE_WAGE + 8 * r + 4 * r**2 + (1.0 - compression * treated) * premium + _MEAN_JUMP * treated
     sd = 5 + np.abs(gen.normal(size=n_firms)) + _SD_JUMP * treated
-    if isinstance(n_workers, tuple):
-        sizes = gen.integers(n_workers[0], n_workers[1] + 1, size=n_firms)
-    else:
-        sizes = np.full(n_firms, check_int("n_workers", n_workers, low=1))
-    firm = np.repeat(np.arange(n_firms), sizes)
-    wage = mu[firm] + sd[firm] * gen.standard_normal(firm.size)
-    ids = np.array([f"F{i:04d}" for i in range(n_firms)])
-    df = pd.DataFrame({"firm": ids[firm], "revenue": revenue[firm], "wage": wage})
-    if fuzzy:
-        df["subsidy"] = treated[firm].astype(int)
-    return df
+    return _workers(gen, n_workers, revenue, mu, sd, treated if fuzzy else None)

@@ -36,10 +36,17 @@ def _axes(ax: Any):
     return ax
 
 
-def _legend_below(ax: Any, ncol: int) -> None:
-    """Legend centred under the x-axis label, clear of the data."""
-    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.14), ncol=ncol, frameon=False, fontsize="small",
-              handlelength=2.2, columnspacing=1.4)
+def _legend_below(ax: Any, ncol: int, y: float = -0.14, handles: Any = None) -> Any:
+    """Legend centred under the x-axis label, clear of the data (its top at ``y`` in axes units)."""
+    return ax.legend(handles=handles, loc="upper center", bbox_to_anchor=(0.5, y), ncol=ncol, frameon=False,
+                     fontsize="small", handlelength=2.2, columnspacing=1.4)
+
+
+def _title(ax: Any, title: str | None, default: str) -> None:
+    """``title`` None: the default title; "": none."""
+    title = default if title is None else title
+    if title:
+        ax.set_title(title, fontsize="medium")
 
 
 def _pct(alpha: float) -> str:
@@ -95,8 +102,7 @@ def plot_effect(
                     label=f"{_pct(a)} pointwise CI")
     ax.plot(q, res.params.to_numpy(), color=color, linewidth=2.0, label=r"estimate $\hat\tau(q)$")
     if truth is not None:
-        t = truth(q) if callable(truth) else truth
-        t = np.asarray(t, dtype=np.float64)
+        t = np.asarray(truth(q) if callable(truth) else truth, dtype=np.float64)
         if t.shape != q.shape:
             raise ValueError(message("truth", f"a callable or an array of {q.size} values (one per quantile level)",
                                      t))
@@ -106,11 +112,8 @@ def plot_effect(
     ax.set_ylabel(f"effect on {res.data.outcome_name}")
     ax.set_xlim(0.0, 1.0)
     ax.margins(x=0)
-    if title is None:
-        title = f"R3D effect on the quantile function ({_METHOD_LABEL.get(res.spec.method, res.spec.method)}, " \
-                f"{res.design})"
-    if title:
-        ax.set_title(title, fontsize="medium")
+    _title(ax, title, f"R3D effect on the quantile function ({_METHOD_LABEL.get(res.spec.method, res.spec.method)}, "
+           f"{res.design})")
     _legend_below(ax, ncol=4 if truth is not None else 3)
     return ax
 
@@ -143,7 +146,6 @@ def plot_limits(
     ax = _axes(ax)
     lim = res.limits
     q = res.quantiles
-    c = f"{res.data.cutoff:g}"
     ax.plot(q, lim["left"], color=colors[0], linewidth=2.0, linestyle=(0, (6, 2)),
             label=r"below the cutoff, $\hat m_-(q)$")
     ax.plot(q, lim["right"], color=colors[1], linewidth=2.0, label=r"above the cutoff, $\hat m_+(q)$")
@@ -153,10 +155,7 @@ def plot_limits(
     ax.set_xlabel("quantile level $q$")
     ax.set_ylabel(f"{res.data.outcome_name} (average quantile function)")
     ax.set_xlim(0.0, 1.0)
-    if title is None:
-        title = f"Limits of the average quantile function at {res.data.running_name} = {c}"
-    if title:
-        ax.set_title(title, fontsize="medium")
+    _title(ax, title, f"Limits of the average quantile function at {res.data.running_name} = {res.data.cutoff:g}")
     _legend_below(ax, ncol=3 if raw else 2)
     return ax
 
@@ -223,50 +222,34 @@ def plot_binned(
     if bandwidth is not None and not (np.isscalar(bandwidth) and np.isfinite(bandwidth) and bandwidth > 0):
         raise ValueError(message("bandwidth", "None or a positive number", bandwidth))
     ax = _axes(ax)
-    Qdf = mod.unit_quantiles(quantiles=levels, method=quantile_method)
+    Q = mod.unit_quantiles(quantiles=levels, method=quantile_method).to_numpy()
     x = mod.running.to_numpy()
     c = mod.cutoff
-    Q = Qdf.to_numpy()
-    sides = {"left": (x < c, np.linspace(x.min(), c, bins + 1)), "right": (x >= c, np.linspace(c, x.max(), bins + 1))}
-    for mask, edges in sides.values():
+    for side, mask, lo, hi in (("left", x < c, x.min(), c), ("right", x >= c, c, x.max())):
+        edges = np.linspace(lo, hi, bins + 1)
         idx = np.clip(np.searchsorted(edges, x[mask], side="right") - 1, 0, bins - 1)
         counts = np.bincount(idx, minlength=bins)
         centers = (edges[:-1] + edges[1:]) / 2
         ok = counts > 0
+        # global fits: uniform weights over the whole side (the factor keeps its farthest unit inside)
+        h = bandwidth if bandwidth is not None else (hi - lo) * (1 + 1e-9)
+        fit = fit_side(x, Q, cutoff=c, h=h, order=order, kernel="uniform" if bandwidth is None else kernel, side=side)
+        grid = np.linspace(max(c - h, lo), c, 200) if side == "left" else np.linspace(c, min(c + h, hi), 200)
+        curves = np.vander((grid - c) / h, order + 1, increasing=True) @ fit.coef
         for j in range(Q.shape[1]):
             sums = np.bincount(idx, weights=Q[mask, j], minlength=bins)
-            ax.scatter(centers[ok], sums[ok] / counts[ok], s=16, color=colors[j], alpha=0.85, linewidths=0,
-                       zorder=3)
-    for side in ("left", "right"):
-        span = (c - x.min()) if side == "left" else (x.max() - c)
-        h = bandwidth if bandwidth is not None else span * (1 + 1e-9)
-        fit = fit_side(x, Q, cutoff=c, h=h, order=order, kernel="uniform" if bandwidth is None else kernel, side=side)
-        if side == "left":
-            grid = np.linspace(max(c - h, x.min()), c, 200)
-        else:
-            grid = np.linspace(c, min(c + h, x.max()), 200)
-        basis = np.vander((grid - c) / h, order + 1, increasing=True)
-        curves = basis @ fit.coef
-        for j in range(Q.shape[1]):
+            ax.scatter(centers[ok], sums[ok] / counts[ok], s=16, color=colors[j], alpha=0.85, linewidths=0, zorder=3)
             ax.plot(grid, curves[:, j], color=colors[j], linewidth=1.8, zorder=4)
     ax.axvline(c, color="0.35", linewidth=0.8, linestyle="--", zorder=1)
     ax.set_xlabel(str(mod.running.name))
-    names = getattr(mod, "_names", None)
-    outcome = getattr(names, "outcome", None)
-    ax.set_ylabel(f"units' quantiles of {outcome} (bin means)" if outcome else "units' quantiles (bin means)")
-    if title is None:
-        title = "R3D plot: units' quantiles around the cutoff"
-    if title:
-        ax.set_title(title, fontsize="medium")
+    ax.set_ylabel(f"units' quantiles of {mod.endog_names} (bin means)")
+    _title(ax, title, "R3D plot: units' quantiles around the cutoff")
     what = "global" if bandwidth is None else f"local (h = {bandwidth:.3g}, {kernel})"
     colour_handles = [Line2D([], [], color=colors[j], marker="o", markersize=4.5, linewidth=1.8,
                              label=f"q = {levels[j]:g}") for j in np.argsort(-levels)]
     key_handles = [Line2D([], [], color="0.3", marker="o", markersize=4.5, linewidth=0,
                           label=f"bin means ({bins} bins per side)"),
                    Line2D([], [], color="0.3", linewidth=1.8, label=f"{what} polynomial fit, order {order}")]
-    first = ax.legend(handles=colour_handles, loc="upper center", bbox_to_anchor=(0.5, -0.13),
-                      ncol=len(colour_handles), frameon=False, fontsize="small", handlelength=2.2, columnspacing=1.4)
-    ax.add_artist(first)
-    ax.legend(handles=key_handles, loc="upper center", bbox_to_anchor=(0.5, -0.21), ncol=2, frameon=False,
-              fontsize="small", handlelength=2.2, columnspacing=1.4)
+    ax.add_artist(_legend_below(ax, len(colour_handles), -0.13, colour_handles))  # kept when the next one is added
+    _legend_below(ax, 2, -0.21, key_handles)
     return ax

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import copy
 import math
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import numpy as np
@@ -352,8 +352,8 @@ class R3DResults:
         a_plus = e.fit_plus.weights * e.residuals
         a_minus = e.fit_minus.weights * e.residuals
         rng = copy.deepcopy(self._inf.multipliers)
-        codes = None if self._model is None else self._model._data.units.cluster_codes
-        return _boot.side_draws(a_plus, a_minus, n_boot=self.spec.n_boot, rng=rng, cluster_codes=codes)
+        return _boot.side_draws(a_plus, a_minus, n_boot=self.spec.n_boot, rng=rng,
+                                cluster_codes=self._model._data.units.cluster_codes)
 
     def nullity_test(self, ranges: Any = None, alpha: float | None = None) -> _boot.TestResults:
         """Test H0: tau(q) = 0 for all q in a range (sup statistic, multiplier bootstrap).
@@ -418,7 +418,7 @@ class R3DResults:
         if self._inf.draws is not None:
             band = self.conf_int(alpha, kind="uniform")
             df["band_lower"], df["band_upper"] = band["lower"], band["upper"]
-        df["bandwidth"] = self._h if self._h.size > 1 else float(self._h.reshape(-1)[0])
+        df["bandwidth"] = self.bandwidth
         df["left"], df["right"] = self._est.m_minus, self._est.m_plus
         return df
 
@@ -452,20 +452,14 @@ class R3DResults:
             check_choice("quantiles", quantiles, ("all",))
             return np.arange(q.size)
         if quantiles is None:
-            if q.size <= 19:
-                return np.arange(q.size)
-            targets = np.arange(1, 10) / 10
-            idx = np.unique([int(np.argmin(np.abs(q - t))) for t in targets])
-            return idx
+            return _deciles(q, short=19)
         want = np.atleast_1d(np.asarray(quantiles, dtype=np.float64))
-        idx = []
-        for w in want:
-            j = int(np.argmin(np.abs(q - w)))
-            if abs(q[j] - w) > 1e-9:
-                raise ValueError(message("quantiles", "levels on the fitted grid", float(w),
-                                         "Pick levels from res.quantiles."))
-            idx.append(j)
-        return np.asarray(idx)
+        idx = _nearest(q, want)
+        off = np.abs(q[idx] - want) > 1e-9
+        if off.any():
+            raise ValueError(message("quantiles", "levels on the fitted grid", float(want[off][0]),
+                                     "Pick levels from res.quantiles."))
+        return idx
 
     # ------------------------------------------------------------------ machine-readable
     def to_dict(self, alpha: float | None = None) -> dict[str, Any]:
@@ -481,18 +475,13 @@ class R3DResults:
         Not-finite numbers stay floats (``json.dumps(..., allow_nan=False)`` needs them
         replaced; the command line writes them as null).
         """
-        from dataclasses import asdict
-
         from r3d._version import __version__
 
         alpha = self._alpha(alpha)
         ci = self.conf_int(alpha)
-        band = None
-        tests = None
+        band = tests = None
         if self._inf.draws is not None:
-            b = self._band(alpha)
-            band = {"kind": b.kind, "alpha": b.alpha, "critical_value": b.critical_value, "lower": b.lower,
-                    "upper": b.upper, "n_boot": b.n_boot}
+            band = asdict(self._band(alpha))
             tests = {}
             for kind in _boot.REPORTED_TESTS:
                 t = self.test(kind, None, alpha)
@@ -556,22 +545,17 @@ class R3DResults:
                 f"[{q[0]:.3g}, {q[-1]:.3g}], {self.nobs} units, h={self._bandwidth_text()}>")
 
     def __str__(self) -> str:
-        from r3d._summary import decimals_for, fmt_num, fmt_p, format_level
+        from r3d._summary import coverage_pct, decimals_for, fmt_num, fmt_p, format_level, inside_text
 
         d, s = self.data, self.spec
         ae = self.average_effect
         q = self._est.quantiles
-        idx = np.arange(q.size) if q.size <= 9 else np.unique(np.abs(q[None, :] - np.arange(1, 10)[:, None] / 10)
-                                                              .argmin(axis=1))
+        idx = _deciles(q, short=9)
         dec = decimals_for(np.r_[self._est.tau[idx], ae.estimate, ae.lower, ae.upper])
-        neff = self.n_effective
-        inside = " / ".join(str(v) if isinstance(v, int) else f"{int(v.min())}-{int(v.max())}"
-                            for v in (neff["left"], neff["right"]))
-        cov = f"{100 * (1 - s.alpha):.4g}%"
         lines = [
             (f"R3D {self.design} {s.method} fit of {d.outcome_name} at {d.running_name} = {d.cutoff:g}: "
-             f"{self.nobs} units, {inside} (left / right) inside h = {self._bandwidth_text()}"),
-            (f"average effect {fmt_num(ae.estimate, dec)} (se {fmt_num(ae.se, dec)}, {cov} CI "
+             f"{self.nobs} units, {inside_text(self.n_effective)} (left / right) inside h = {self._bandwidth_text()}"),
+            (f"average effect {fmt_num(ae.estimate, dec)} (se {fmt_num(ae.se, dec)}, {coverage_pct(s.alpha)} CI "
              f"[{fmt_num(ae.lower, dec)}, {fmt_num(ae.upper, dec)}])"),
             "tau(q) at q = " + ", ".join(f"{format_level(q[j])}: {fmt_num(self._est.tau[j], dec)}" for j in idx),
         ]
@@ -610,10 +594,18 @@ class R3DResults:
         """
         from r3d import plotting
 
-        kind = check_choice("kind", kind, ("effect", "limits"))
-        if kind == "effect":
-            return plotting.plot_effect(self, ax=ax, **kwargs)
-        return plotting.plot_limits(self, ax=ax, **kwargs)
+        draw = {"effect": plotting.plot_effect, "limits": plotting.plot_limits}
+        return draw[check_choice("kind", kind, tuple(draw))](self, ax=ax, **kwargs)
+
+
+def _nearest(q: np.ndarray, levels: np.ndarray) -> np.ndarray:
+    """Index of the grid point nearest each level."""
+    return np.abs(q[None, :] - levels[:, None]).argmin(axis=1)
+
+
+def _deciles(q: np.ndarray, short: int) -> np.ndarray:
+    """Rows shown by default: the whole grid up to ``short`` points, else the points nearest the deciles."""
+    return np.arange(q.size) if q.size <= short else np.unique(_nearest(q, np.arange(1, 10) / 10))
 
 
 def _plain(obj: Any) -> Any:

@@ -129,6 +129,7 @@ def test_binned_plot_dots_are_bin_means(mod):
     np.testing.assert_allclose(np.asarray(got)[:, 0], ((edges[:-1] + edges[1:]) / 2)[expected.index],
                                rtol=RTOL_BIN_MEANS)
     assert len(ax.lines) == 2 * len(levels) + 1  # curves per side and level, cutoff line
+    assert ax.get_ylabel() == "units' quantiles of wage (bin means)"
     assert len(_png(ax)) > MIN_PNG_BYTES
 
 
