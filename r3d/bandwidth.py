@@ -65,7 +65,7 @@ from r3d._validation import (
     resolve_n_jobs,
 )
 from r3d.kernels import KERNELS, canonical_kernel, kernel_function
-from r3d.locpoly import MAX_ORDER, _fit_side
+from r3d.locpoly import MAX_ORDER, _as_float_1d, _fit_side
 
 __all__ = [
     "BANDWIDTH_RULES",
@@ -325,7 +325,7 @@ def density_at_cutoff(x: np.ndarray, *, cutoff: float, kernel: str) -> DensityEs
     DensityEstimate
     """
     kernel = canonical_kernel(kernel)
-    return _density_at_cutoff(_as_vector("x", x), cutoff=float(cutoff), kernel=kernel)
+    return _density_at_cutoff(_as_float_1d("x", x), cutoff=float(cutoff), kernel=kernel)
 
 
 def _density_at_cutoff(x: np.ndarray, *, cutoff: float, kernel: str) -> DensityEstimate:
@@ -610,10 +610,6 @@ class BandwidthSelection:
         return out
 
 
-#: Where a fuzzy fit's take-up bandwidth h_T came from.
-TREATMENT_SOURCES = ("user", "selected")
-
-
 @dataclass(frozen=True, slots=True)
 class BandwidthChoice:
     """The bandwidths of one fit and where they came from.
@@ -719,16 +715,6 @@ def choose_bandwidths(
 # ---------------------------------------------------------------------------
 # numerical steps
 # ---------------------------------------------------------------------------
-
-
-def _as_vector(name: str, v: Any) -> np.ndarray:
-    arr = np.asarray(v, dtype=float)
-    if arr.ndim != 1:
-        raise ValueError(message(name, "a 1-D array (one value per unit)", arr))
-    if not np.all(np.isfinite(arr)):
-        raise ValueError(message(name, "finite values", "<an array with NaN or inf>",
-                                 "Drop or impute the missing units first."))
-    return np.ascontiguousarray(arr)
 
 
 def _trapezoid_weights(quantiles: np.ndarray) -> np.ndarray:
@@ -1167,7 +1153,7 @@ def select_bandwidths(
     cutoff = float(cutoff)
     if not math.isfinite(cutoff):
         raise ValueError(message("cutoff", "a finite number", cutoff))
-    x = _as_vector("x", x)
+    x = _as_float_1d("x", x)
     n = x.size
     Q = np.ascontiguousarray(Q, dtype=float)
     if Q.ndim == 1:
@@ -1184,7 +1170,7 @@ def select_bandwidths(
     if not (np.all((quantiles > 0) & (quantiles < 1)) and np.all(np.diff(quantiles) > 0)):
         raise ValueError(message("quantiles", "strictly increasing levels inside (0, 1)", quantiles))
     if t is not None:
-        t = _as_vector("t", t)
+        t = _as_float_1d("t", t)
         if t.size != n:
             raise ValueError(message("t", f"an array of length n = {n}", t))
 
