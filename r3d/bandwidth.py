@@ -838,16 +838,6 @@ def pilot_bandwidth(pilot: GlobalPilot, quantiles: np.ndarray, *, n: int, s: int
     return _optimal_h(pilot.V, pilot.B**2, n, s)
 
 
-def _unit_floor(xc: np.ndarray, k: int) -> float:
-    """Smallest bandwidth that keeps min(k, side size) distinct units on each side."""
-    out = 0.0
-    for mask in (xc < 0, xc >= 0):
-        d = np.unique(np.abs(xc[mask]))
-        kk = min(k, d.size)
-        out = max(out, float(d[kk - 1]) * _PAD)
-    return out
-
-
 def _guard(h: np.ndarray, h_min: float, h_max: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Cap at h_max (also for inf/NaN), then floor at h_min. Returns (h, capped, floored)."""
     h = np.asarray(h, dtype=float)
@@ -1193,23 +1183,26 @@ def _select_bandwidths(x: np.ndarray, Q: np.ndarray, quantiles: np.ndarray, *, c
         )
 
     xc = x - cutoff
-    counts = {"left": int(np.sum(xc < 0)), "right": int(np.sum(xc >= 0))}
+    counts = {}
     need = s + 3
+    h_min = 0.0  # the unit floor: the smallest bandwidth keeping min(MIN_UNITS_PER_SIDE, side size) units a side
     for side, mask in (("left", xc < 0), ("right", xc >= 0)):
-        distinct = np.unique(xc[mask]).size
-        if distinct < need:
+        counts[side] = int(np.sum(mask))
+        d = np.unique(np.abs(xc[mask]))  # the side's distinct distances to the cutoff, ascending
+        if d.size < need:
             raise InsufficientDataError(
                 f"Too few units on the {_SIDE_TEXT[side]} side of the cutoff {cutoff:g} for the "
                 f"bandwidth selector: its pilot fits (global polynomial of degree s + 1 = {s + 1}, "
                 f"bandwidth: the whole side) need at least s + 3 = {need} distinct running-variable "
-                f"values, found {distinct} ({counts[side]} units). Give a bandwidth by hand, lower "
+                f"values, found {d.size} ({counts[side]} units). Give a bandwidth by hand, lower "
                 f"`pilot_order`, or use more units."
             )
+        h_min = max(h_min, float(d[min(MIN_UNITS_PER_SIDE, d.size) - 1]) * _PAD)
 
     density = _density_at_cutoff(x, cutoff=cutoff, kernel=kernel)
     constants = kernel_constants(kernel, s)
     h_max = float(np.max(np.abs(xc)))
-    h_min = min(_unit_floor(xc, MIN_UNITS_PER_SIDE), h_max * _PAD)
+    h_min = min(h_min, h_max * _PAD)
     imse = rule in ("imse", "cer-imse")
     cer = cer_factor(n, s) if rule.startswith("cer") else 1.0
 
