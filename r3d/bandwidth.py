@@ -734,8 +734,6 @@ def _trapezoid_weights(quantiles: np.ndarray) -> np.ndarray:
 
 def _optimal_h(V: np.ndarray, D: np.ndarray, n: int, s: int) -> np.ndarray:
     """[V / (2(s+1) D)]^(1/(2s+3)) n^(-1/(2s+3)); inf where D <= 0 or not finite."""
-    V = np.asarray(V, dtype=float)
-    D = np.asarray(D, dtype=float)
     ok = np.isfinite(D) & (D > 0) & np.isfinite(V) & (V >= 0)
     with np.errstate(over="ignore", divide="ignore", invalid="ignore"):
         ratio = np.where(ok, V / (2.0 * (s + 1) * np.where(ok, D, 1.0)), np.inf)
@@ -838,11 +836,10 @@ def pilot_bandwidth(pilot: GlobalPilot, quantiles: np.ndarray, *, n: int, s: int
     return _optimal_h(pilot.V, pilot.B**2, n, s)
 
 
-def _guard(h: np.ndarray, h_min: float, h_max: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Cap at h_max (also for inf/NaN), then floor at h_min. Returns (h, capped, floored)."""
-    h = np.asarray(h, dtype=float)
+def _guard(h: np.ndarray, h_min: float, h_max: float, factor: float = 1.0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Cap at h_max (also for inf/NaN), multiply by ``factor``, floor at h_min: (h, capped, floored)."""
     capped = ~np.isfinite(h) | (h > h_max)
-    out = np.where(capped, h_max, h)
+    out = np.where(capped, h_max, h) * factor
     floored = out < h_min
     out = np.where(floored, h_min, out)
     return out, capped, floored
@@ -882,9 +879,6 @@ def _window(x: np.ndarray, Y: np.ndarray, *, cutoff: float, h: np.ndarray, side:
 
 def _columns(a: np.ndarray, m: int) -> np.ndarray:
     """Broadcast an (n, m_h) array with m_h in {1, m} to (n, m)."""
-    a = np.asarray(a, dtype=float)
-    if a.ndim == 1:
-        a = a[:, None]
     return np.broadcast_to(a, (a.shape[0], m))
 
 
@@ -997,10 +991,8 @@ def _select_one(
         near_zero = ~(D > tiny)
         h_formula = _optimal_h(V, np.where(near_zero, 0.0, D), n, s)
     near_zero = near_zero | ~np.isfinite(h_formula)
-    capped = near_zero | (h_formula > h_max)
-    h = np.where(capped, h_max, h_formula) * cer
-    floored = h < h_min
-    h = np.where(floored, h_min, h)
+    # a near-zero bias falls back to the cap; the CER factor applies after the cap, before the floor
+    h, capped, floored = _guard(np.where(near_zero, np.inf, h_formula), h_min, h_max, cer)
 
     def _which(mask: np.ndarray) -> str:
         if what == "treatment":
