@@ -671,43 +671,24 @@ def choose_bandwidths(
     regularize: bool,
     n_jobs: int | None,
 ) -> BandwidthChoice:
-    """The bandwidth stage of a fit, on validated inputs.
-
-    Parameters
-    ----------
-    x, Q, quantiles
-        (n,) running variable, (n, m) unit quantiles, (m,) levels.
-    bandwidth : str or ndarray
-        A selector rule, or (1,) / (m,) bandwidths given by the user.
-    bandwidth_treatment : float or None
-        h_T given by the user (fuzzy designs); None selects it.
-    t : ndarray or None
-        (n,) take-up (fuzzy design).
-    kernel, order, pilot_order, regularize, n_jobs
-        As in :func:`select_bandwidths`.
-
-    Returns
-    -------
-    BandwidthChoice
-    """
-    fuzzy = t is not None
-    source = None if not fuzzy else ("user" if bandwidth_treatment is not None else "selected")
-    select_t = fuzzy and bandwidth_treatment is None
+    """The bandwidth stage of a fit, on validated inputs: x (n,), Q (n, m) and quantiles (m,);
+    ``bandwidth`` a selector rule or the user's (1,) / (m,) bandwidths; ``bandwidth_treatment`` the
+    user's h_T, or None to select it when ``t`` (the take-up of a fuzzy design) is given."""
+    select_t = t is not None and bandwidth_treatment is None
+    source = None if t is None else ("selected" if select_t else "user")
     if isinstance(bandwidth, str):
         sel = _select_bandwidths(x, Q, quantiles, cutoff=cutoff, rule=bandwidth, kernel=kernel, order=order,
                                  s=pilot_order, regularize=regularize, t=t if select_t else None, n_jobs=n_jobs)
-        h = np.asarray(sel.h, dtype=np.float64)
-        if bandwidth in ("imse", "cer-imse"):
-            h = h[:1]
-        h_t = float(sel.h_treatment) if select_t else bandwidth_treatment
+        h = sel.h[:1] if bandwidth in ("imse", "cer-imse") else sel.h
+        h_t = sel.h_treatment if select_t else bandwidth_treatment
         return BandwidthChoice(rule=bandwidth, h=h, selection=sel, h_treatment=h_t, treatment_source=source,
                                treatment_selection=sel if select_t else None)
     t_sel = None
     h_t = bandwidth_treatment
-    if select_t:
+    if select_t:  # h_T by the MSE rule on the take-up alone
         t_sel = _select_bandwidths(x, t.reshape(-1, 1), np.array([0.5]), cutoff=cutoff, rule="mse", kernel=kernel,
                                    order=order, s=pilot_order, regularize=regularize, t=None, n_jobs=n_jobs)
-        h_t = float(np.asarray(t_sel.h).reshape(-1)[0])
+        h_t = float(t_sel.h[0])
     return BandwidthChoice(rule="fixed", h=bandwidth, selection=None, h_treatment=h_t, treatment_source=source,
                            treatment_selection=t_sel)
 
