@@ -65,7 +65,7 @@ from r3d._validation import (
     resolve_n_jobs,
 )
 from r3d.kernels import KERNELS, canonical_kernel, kernel_function
-from r3d.locpoly import MAX_ORDER, _fit_side
+from r3d.locpoly import MAX_ORDER, _as_float_1d, _fit_side
 
 __all__ = [
     "BANDWIDTH_RULES",
@@ -325,7 +325,7 @@ def density_at_cutoff(x: np.ndarray, *, cutoff: float, kernel: str) -> DensityEs
     DensityEstimate
     """
     kernel = canonical_kernel(kernel)
-    return _density_at_cutoff(_as_vector("x", x), cutoff=float(cutoff), kernel=kernel)
+    return _density_at_cutoff(_as_float_1d("x", x), cutoff=float(cutoff), kernel=kernel)
 
 
 def _density_at_cutoff(x: np.ndarray, *, cutoff: float, kernel: str) -> DensityEstimate:
@@ -610,10 +610,6 @@ class BandwidthSelection:
         return out
 
 
-#: Where a fuzzy fit's take-up bandwidth h_T came from.
-TREATMENT_SOURCES = ("user", "selected")
-
-
 @dataclass(frozen=True, slots=True)
 class BandwidthChoice:
     """The bandwidths of one fit and where they came from.
@@ -675,43 +671,24 @@ def choose_bandwidths(
     regularize: bool,
     n_jobs: int | None,
 ) -> BandwidthChoice:
-    """The bandwidth stage of a fit, on validated inputs.
-
-    Parameters
-    ----------
-    x, Q, quantiles
-        (n,) running variable, (n, m) unit quantiles, (m,) levels.
-    bandwidth : str or ndarray
-        A selector rule, or (1,) / (m,) bandwidths given by the user.
-    bandwidth_treatment : float or None
-        h_T given by the user (fuzzy designs); None selects it.
-    t : ndarray or None
-        (n,) take-up (fuzzy design).
-    kernel, order, pilot_order, regularize, n_jobs
-        As in :func:`select_bandwidths`.
-
-    Returns
-    -------
-    BandwidthChoice
-    """
-    fuzzy = t is not None
-    source = None if not fuzzy else ("user" if bandwidth_treatment is not None else "selected")
-    select_t = fuzzy and bandwidth_treatment is None
+    """The bandwidth stage of a fit, on validated inputs: x (n,), Q (n, m) and quantiles (m,);
+    ``bandwidth`` a selector rule or the user's (1,) / (m,) bandwidths; ``bandwidth_treatment`` the
+    user's h_T, or None to select it when ``t`` (the take-up of a fuzzy design) is given."""
+    select_t = t is not None and bandwidth_treatment is None
+    source = None if t is None else ("selected" if select_t else "user")
     if isinstance(bandwidth, str):
         sel = _select_bandwidths(x, Q, quantiles, cutoff=cutoff, rule=bandwidth, kernel=kernel, order=order,
                                  s=pilot_order, regularize=regularize, t=t if select_t else None, n_jobs=n_jobs)
-        h = np.asarray(sel.h, dtype=np.float64)
-        if bandwidth in ("imse", "cer-imse"):
-            h = h[:1]
-        h_t = float(sel.h_treatment) if select_t else bandwidth_treatment
+        h = sel.h[:1] if bandwidth in ("imse", "cer-imse") else sel.h
+        h_t = sel.h_treatment if select_t else bandwidth_treatment
         return BandwidthChoice(rule=bandwidth, h=h, selection=sel, h_treatment=h_t, treatment_source=source,
                                treatment_selection=sel if select_t else None)
     t_sel = None
     h_t = bandwidth_treatment
-    if select_t:
+    if select_t:  # h_T by the MSE rule on the take-up alone
         t_sel = _select_bandwidths(x, t.reshape(-1, 1), np.array([0.5]), cutoff=cutoff, rule="mse", kernel=kernel,
                                    order=order, s=pilot_order, regularize=regularize, t=None, n_jobs=n_jobs)
-        h_t = float(np.asarray(t_sel.h).reshape(-1)[0])
+        h_t = float(t_sel.h[0])
     return BandwidthChoice(rule="fixed", h=bandwidth, selection=None, h_treatment=h_t, treatment_source=source,
                            treatment_selection=t_sel)
 
@@ -719,16 +696,6 @@ def choose_bandwidths(
 # ---------------------------------------------------------------------------
 # numerical steps
 # ---------------------------------------------------------------------------
-
-
-def _as_vector(name: str, v: Any) -> np.ndarray:
-    arr = np.asarray(v, dtype=float)
-    if arr.ndim != 1:
-        raise ValueError(message(name, "a 1-D array (one value per unit)", arr))
-    if not np.all(np.isfinite(arr)):
-        raise ValueError(message(name, "finite values", "<an array with NaN or inf>",
-                                 "Drop or impute the missing units first."))
-    return np.ascontiguousarray(arr)
 
 
 def _trapezoid_weights(quantiles: np.ndarray) -> np.ndarray:
@@ -748,8 +715,6 @@ def _trapezoid_weights(quantiles: np.ndarray) -> np.ndarray:
 
 def _optimal_h(V: np.ndarray, D: np.ndarray, n: int, s: int) -> np.ndarray:
     """[V / (2(s+1) D)]^(1/(2s+3)) n^(-1/(2s+3)); inf where D <= 0 or not finite."""
-    V = np.asarray(V, dtype=float)
-    D = np.asarray(D, dtype=float)
     ok = np.isfinite(D) & (D > 0) & np.isfinite(V) & (V >= 0)
     with np.errstate(over="ignore", divide="ignore", invalid="ignore"):
         ratio = np.where(ok, V / (2.0 * (s + 1) * np.where(ok, D, 1.0)), np.inf)
@@ -852,21 +817,10 @@ def pilot_bandwidth(pilot: GlobalPilot, quantiles: np.ndarray, *, n: int, s: int
     return _optimal_h(pilot.V, pilot.B**2, n, s)
 
 
-def _unit_floor(xc: np.ndarray, k: int) -> float:
-    """Smallest bandwidth that keeps min(k, side size) distinct units on each side."""
-    out = 0.0
-    for mask in (xc < 0, xc >= 0):
-        d = np.unique(np.abs(xc[mask]))
-        kk = min(k, d.size)
-        out = max(out, float(d[kk - 1]) * _PAD)
-    return out
-
-
-def _guard(h: np.ndarray, h_min: float, h_max: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Cap at h_max (also for inf/NaN), then floor at h_min. Returns (h, capped, floored)."""
-    h = np.asarray(h, dtype=float)
+def _guard(h: np.ndarray, h_min: float, h_max: float, factor: float = 1.0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Cap at h_max (also for inf/NaN), multiply by ``factor``, floor at h_min: (h, capped, floored)."""
     capped = ~np.isfinite(h) | (h > h_max)
-    out = np.where(capped, h_max, h)
+    out = np.where(capped, h_max, h) * factor
     floored = out < h_min
     out = np.where(floored, h_min, out)
     return out, capped, floored
@@ -905,9 +859,6 @@ def _window(x: np.ndarray, Y: np.ndarray, *, cutoff: float, h: np.ndarray, side:
 
 def _columns(a: np.ndarray, m: int) -> np.ndarray:
     """Broadcast an (n, m_h) array with m_h in {1, m} to (n, m)."""
-    a = np.asarray(a, dtype=float)
-    if a.ndim == 1:
-        a = a[:, None]
     return np.broadcast_to(a, (a.shape[0], m))
 
 
@@ -1020,10 +971,8 @@ def _select_one(
         near_zero = ~(D > tiny)
         h_formula = _optimal_h(V, np.where(near_zero, 0.0, D), n, s)
     near_zero = near_zero | ~np.isfinite(h_formula)
-    capped = near_zero | (h_formula > h_max)
-    h = np.where(capped, h_max, h_formula) * cer
-    floored = h < h_min
-    h = np.where(floored, h_min, h)
+    # a near-zero bias falls back to the cap; the CER factor applies after the cap, before the floor
+    h, capped, floored = _guard(np.where(near_zero, np.inf, h_formula), h_min, h_max, cer)
 
     def _which(mask: np.ndarray) -> str:
         if what == "treatment":
@@ -1167,7 +1116,7 @@ def select_bandwidths(
     cutoff = float(cutoff)
     if not math.isfinite(cutoff):
         raise ValueError(message("cutoff", "a finite number", cutoff))
-    x = _as_vector("x", x)
+    x = _as_float_1d("x", x)
     n = x.size
     Q = np.ascontiguousarray(Q, dtype=float)
     if Q.ndim == 1:
@@ -1184,7 +1133,7 @@ def select_bandwidths(
     if not (np.all((quantiles > 0) & (quantiles < 1)) and np.all(np.diff(quantiles) > 0)):
         raise ValueError(message("quantiles", "strictly increasing levels inside (0, 1)", quantiles))
     if t is not None:
-        t = _as_vector("t", t)
+        t = _as_float_1d("t", t)
         if t.size != n:
             raise ValueError(message("t", f"an array of length n = {n}", t))
 
@@ -1208,23 +1157,26 @@ def _select_bandwidths(x: np.ndarray, Q: np.ndarray, quantiles: np.ndarray, *, c
         )
 
     xc = x - cutoff
-    counts = {"left": int(np.sum(xc < 0)), "right": int(np.sum(xc >= 0))}
+    counts = {}
     need = s + 3
+    h_min = 0.0  # the unit floor: the smallest bandwidth keeping min(MIN_UNITS_PER_SIDE, side size) units a side
     for side, mask in (("left", xc < 0), ("right", xc >= 0)):
-        distinct = np.unique(xc[mask]).size
-        if distinct < need:
+        counts[side] = int(np.sum(mask))
+        d = np.unique(np.abs(xc[mask]))  # the side's distinct distances to the cutoff, ascending
+        if d.size < need:
             raise InsufficientDataError(
                 f"Too few units on the {_SIDE_TEXT[side]} side of the cutoff {cutoff:g} for the "
                 f"bandwidth selector: its pilot fits (global polynomial of degree s + 1 = {s + 1}, "
                 f"bandwidth: the whole side) need at least s + 3 = {need} distinct running-variable "
-                f"values, found {distinct} ({counts[side]} units). Give a bandwidth by hand, lower "
+                f"values, found {d.size} ({counts[side]} units). Give a bandwidth by hand, lower "
                 f"`pilot_order`, or use more units."
             )
+        h_min = max(h_min, float(d[min(MIN_UNITS_PER_SIDE, d.size) - 1]) * _PAD)
 
     density = _density_at_cutoff(x, cutoff=cutoff, kernel=kernel)
     constants = kernel_constants(kernel, s)
     h_max = float(np.max(np.abs(xc)))
-    h_min = min(_unit_floor(xc, MIN_UNITS_PER_SIDE), h_max * _PAD)
+    h_min = min(h_min, h_max * _PAD)
     imse = rule in ("imse", "cer-imse")
     cer = cer_factor(n, s) if rule.startswith("cer") else 1.0
 
