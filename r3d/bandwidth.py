@@ -1,4 +1,4 @@
-"""Data-driven bandwidth selection (METHOD.md section 6).
+"""Data-driven bandwidth selection (docs/method.md §6).
 
 Bias is handled by choosing the bandwidth optimal for a low pilot order ``s``
 (default 1) and estimating with a higher order ``p > s`` (default 2), without
@@ -154,7 +154,7 @@ def _solve_exact(A: list[list[Fraction]], b: list[Fraction]) -> list[Fraction]:
 
 @dataclass(frozen=True, slots=True)
 class KernelConstants:
-    """One-sided kernel constants of a local polynomial of order s (METHOD.md section 6).
+    """One-sided kernel constants of a local polynomial of order s (docs/method.md §6).
 
     With r(u) = (1, u, ..., u^s)' and integrals over u >= 0 ("plus") or u < 0 ("minus"):
     Gamma = int K r r', Lambda = int u^(s+1) K r, Psi = int K^2 r r',
@@ -309,7 +309,7 @@ class DensityEstimate:
 
 
 def density_at_cutoff(x: np.ndarray, *, cutoff: float, kernel: str) -> DensityEstimate:
-    """Density of the running variable at the cutoff (step 1 of METHOD.md section 6).
+    """Density of the running variable at the cutoff (step 1 of docs/method.md §6).
 
     Parameters
     ----------
@@ -450,7 +450,7 @@ class SelectorSteps:
 
 @dataclass(frozen=True, slots=True)
 class BandwidthSelection:
-    """Bandwidths chosen from the data, with every intermediate (METHOD.md section 6).
+    """Bandwidths chosen from the data, with every intermediate (docs/method.md §6).
 
     Attributes
     ----------
@@ -669,7 +669,6 @@ def choose_bandwidths(
     order: int,
     pilot_order: int,
     regularize: bool,
-    n_jobs: int | None,
 ) -> BandwidthChoice:
     """The bandwidth stage of a fit, on validated inputs: x (n,), Q (n, m) and quantiles (m,);
     ``bandwidth`` a selector rule or the user's (1,) / (m,) bandwidths; ``bandwidth_treatment`` the
@@ -678,7 +677,7 @@ def choose_bandwidths(
     source = None if t is None else ("selected" if select_t else "user")
     if isinstance(bandwidth, str):
         sel = _select_bandwidths(x, Q, quantiles, cutoff=cutoff, rule=bandwidth, kernel=kernel, order=order,
-                                 s=pilot_order, regularize=regularize, t=t if select_t else None, n_jobs=n_jobs)
+                                 s=pilot_order, regularize=regularize, t=t if select_t else None)
         h = sel.h[:1] if bandwidth in ("imse", "cer-imse") else sel.h
         h_t = sel.h_treatment if select_t else bandwidth_treatment
         return BandwidthChoice(rule=bandwidth, h=h, selection=sel, h_treatment=h_t, treatment_source=source,
@@ -687,7 +686,7 @@ def choose_bandwidths(
     h_t = bandwidth_treatment
     if select_t:  # h_T by the MSE rule on the take-up alone
         t_sel = _select_bandwidths(x, t.reshape(-1, 1), np.array([0.5]), cutoff=cutoff, rule="mse", kernel=kernel,
-                                   order=order, s=pilot_order, regularize=regularize, t=None, n_jobs=n_jobs)
+                                   order=order, s=pilot_order, regularize=regularize, t=None)
         h_t = float(t_sel.h[0])
     return BandwidthChoice(rule="fixed", h=bandwidth, selection=None, h_treatment=h_t, treatment_source=source,
                            treatment_selection=t_sel)
@@ -835,7 +834,6 @@ def _side_fits(
     order: int,
     kernel: str,
     side: str,
-    n_jobs: int | None,
 ) -> Any:
     """One-sided local fit (the compiled kernel via ``r3d.locpoly``), one common h when all are equal."""
     hh = h[:1].copy() if np.all(h == h[0]) else h
@@ -874,11 +872,10 @@ def _inside_residuals(Y: np.ndarray, fit: Any) -> np.ndarray:
 
 def _local_residual_variance(
     x: np.ndarray, Y: np.ndarray, *, cutoff: float, h0: np.ndarray, s: int, kernel: str, side: str,
-    n_jobs: int | None,
 ) -> np.ndarray:
     """(m,) kernel-weighted mean of squared residuals of the order-s fit at h0."""
     x, Y = _window(x, Y, cutoff=cutoff, h=h0, side=side)
-    fit = _side_fits(x, Y, cutoff=cutoff, h=h0, order=s, kernel=kernel, side=side, n_jobs=n_jobs)
+    fit = _side_fits(x, Y, cutoff=cutoff, h=h0, order=s, kernel=kernel, side=side)
     m = Y.shape[1]
     k = _columns(fit.kernel_weights, m)
     e = _inside_residuals(Y, fit)
@@ -887,11 +884,10 @@ def _local_residual_variance(
 
 def _local_derivative(
     x: np.ndarray, Y: np.ndarray, *, cutoff: float, b: np.ndarray, s: int, kernel: str, side: str,
-    n_jobs: int | None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """(m,) beta_(s+1) of the order s+1 fit at b, and its HC0 sandwich variance."""
     x, Y = _window(x, Y, cutoff=cutoff, h=b, side=side)
-    fit = _side_fits(x, Y, cutoff=cutoff, h=b, order=s + 1, kernel=kernel, side=side, n_jobs=n_jobs)
+    fit = _side_fits(x, Y, cutoff=cutoff, h=b, order=s + 1, kernel=kernel, side=side)
     m = Y.shape[1]
     scale = b ** (s + 1)  # (m,)
     beta = np.asarray(fit.coef, dtype=float)[s + 1] / scale
@@ -925,7 +921,6 @@ def _select_one(
     h_max: float,
     regularize: bool,
     notes: Notes,
-    n_jobs: int | None,
 ) -> SelectorSteps:
     """Steps 1-3 for one outcome (Y: (n, m) quantile curves, or T as (n, 1))."""
     s = constants.order
@@ -943,12 +938,8 @@ def _select_one(
     beta = {}
     bvar = {}
     for side, tag in (("left", "minus"), ("right", "plus")):
-        sig[tag] = _local_residual_variance(
-            x, Y, cutoff=cutoff, h0=h0, s=s, kernel=kernel, side=side, n_jobs=n_jobs
-        )
-        beta[tag], bvar[tag] = _local_derivative(
-            x, Y, cutoff=cutoff, b=b, s=s, kernel=kernel, side=side, n_jobs=n_jobs
-        )
+        sig[tag] = _local_residual_variance(x, Y, cutoff=cutoff, h0=h0, s=s, kernel=kernel, side=side)
+        beta[tag], bvar[tag] = _local_derivative(x, Y, cutoff=cutoff, b=b, s=s, kernel=kernel, side=side)
     c = constants
     B_plus = c.c_b_plus * beta["plus"]
     B_minus = c.c_b_minus * beta["minus"]
@@ -1056,7 +1047,7 @@ def select_bandwidths(
     t: np.ndarray | None = None,
     n_jobs: int | None = None,
 ) -> BandwidthSelection:
-    """Choose bandwidths from the data (METHOD.md section 6).
+    """Choose bandwidths from the data (docs/method.md §6).
 
     Parameters
     ----------
@@ -1139,12 +1130,12 @@ def select_bandwidths(
 
     resolve_n_jobs(n_jobs)
     return _select_bandwidths(x, Q, quantiles, cutoff=cutoff, rule=rule, kernel=kernel, order=order, s=s,
-                              regularize=bool(regularize), t=t, n_jobs=n_jobs)
+                              regularize=bool(regularize), t=t)
 
 
 def _select_bandwidths(x: np.ndarray, Q: np.ndarray, quantiles: np.ndarray, *, cutoff: float, rule: str,
-                       kernel: str, order: int, s: int, regularize: bool, t: np.ndarray | None,
-                       n_jobs: int | None) -> BandwidthSelection:
+                       kernel: str, order: int, s: int, regularize: bool, t: np.ndarray | None
+                       ) -> BandwidthSelection:
     """:func:`select_bandwidths` on validated inputs (float64 arrays, canonical names)."""
     n = x.size
     notes = Notes()
@@ -1183,7 +1174,7 @@ def _select_bandwidths(x: np.ndarray, Q: np.ndarray, quantiles: np.ndarray, *, c
     steps = _select_one(
         x, Q, quantiles, what="outcome", cutoff=cutoff, imse=imse, cer=cer, kernel=kernel,
         constants=constants, f_hat=density.f_hat, n=n, h_min=h_min, h_max=h_max,
-        regularize=regularize, notes=notes, n_jobs=n_jobs,
+        regularize=regularize, notes=notes,
     )
     t_steps = None
     h_t = None
@@ -1191,7 +1182,7 @@ def _select_bandwidths(x: np.ndarray, Q: np.ndarray, quantiles: np.ndarray, *, c
         t_steps = _select_one(
             x, t[:, None], np.array([0.5]), what="treatment", cutoff=cutoff, imse=False, cer=cer,
             kernel=kernel, constants=constants, f_hat=density.f_hat, n=n, h_min=h_min,
-            h_max=h_max, regularize=regularize, notes=notes, n_jobs=n_jobs,
+            h_max=h_max, regularize=regularize, notes=notes,
         )
         h_t = float(t_steps.h[0])
 

@@ -204,7 +204,7 @@ def _add_fit_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--alpha", type=float, default=0.05, help="1 - coverage of intervals and band (default 0.05)")
     p.add_argument("--band", default="uniform", help="uniform (default) or studentized")
     p.add_argument("--seed", type=int, default=None, help="seed of the bootstrap multipliers")
-    p.add_argument("--n-jobs", type=int, default=None, help="accepted for compatibility; no effect (r3d runs on one thread)")
+    p.add_argument("--n-jobs", type=int, default=None, help="accepted; no effect (r3d runs on one thread)")
     p.add_argument("--progress", action="store_true", help="show bootstrap progress on stderr")
 
 

@@ -483,8 +483,7 @@ class R3D:
         Q = self._quantile_matrix(grid, qmethod)
         bw = choose_bandwidths(units.x, Q, grid, cutoff=self.cutoff, bandwidth=opts.bandwidth,
                                bandwidth_treatment=opts.bandwidth_treatment, t=units.t, kernel=opts.kernel,
-                               order=opts.order, pilot_order=opts.pilot_order, regularize=opts.regularize,
-                               n_jobs=None)
+                               order=opts.order, pilot_order=opts.pilot_order, regularize=opts.regularize)
         notes.extend(bw.warnings)
         est = _estimate(units.x, Q, grid, cutoff=self.cutoff, h=bw.h, order=opts.order, kernel=opts.kernel,
                         method=opts.method, t=units.t, h_treatment=bw.h_treatment)
@@ -531,4 +530,4 @@ class R3D:
         Q = self._quantile_matrix(grid, method_q)
         return _select_bandwidths(self._data.units.x, Q, grid, cutoff=self.cutoff, rule=rule, kernel=kernel,
                                   order=order, s=pilot_order, regularize=bool(regularize), t=self._data.units.t,
-                                  n_jobs=None)
+                                  )

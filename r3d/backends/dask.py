@@ -105,7 +105,7 @@ def partition_summary(pdf: pd.DataFrame, *, levels: np.ndarray, method: str) -> 
         sub = np.full(n, -1, dtype=np.intp)
         sub[has] = np.arange(int(has.sum()))
         Q[has] = unit_quantiles(y[valid], sub[codes[valid]], int(has.sum()), levels, method=method,
-                                weights=w[valid] if has_w else None, n_jobs=1)
+                                weights=w[valid] if has_w else None)
     qframe = pd.DataFrame(Q, columns=[f"q{j}" for j in range(levels.shape[0])])
     return pd.concat([pd.DataFrame(out), qframe], axis=1)
 
