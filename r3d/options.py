@@ -36,28 +36,12 @@ BAND_ALIASES = {"studentised": "studentized", "sup-t": "studentized"}
 
 @dataclass(frozen=True, slots=True)
 class FitOptions:
-    """Validated options of one fit.
+    """Validated options of one fit: the arguments of ``R3D.fit`` with canonical names.
 
-    Attributes
-    ----------
-    method : {"frechet", "simple"}
-    order, pilot_order : int
-        p in [0, MAX_ORDER] and s in [0, MAX_ORDER - 1] (the selector fits order s + 1).
-    kernel : str
-        Canonical kernel name.
-    bandwidth : str or ndarray
-        A selector rule ("mse", "imse", "cer-mse", "cer-imse"; "auto" resolved), or (1,) / (m,)
-        positive bandwidths.
-    bandwidth_treatment : float or None
-    regularize : bool
-    quantiles : Any
-        The grid as the user gave it (resolved against the model's data by the model).
-    quantile_method : str
-    n_boot : int
-    alpha : float
-    band : {"uniform", "studentized"}
-    rng : numpy.random.Generator
-    progress : bool or callable
+    ``order`` p is in [0, MAX_ORDER] and ``pilot_order`` s in [0, MAX_ORDER - 1] (the selector
+    fits order s + 1). ``bandwidth`` is a selector rule ("mse", "imse", "cer-mse", "cer-imse";
+    "auto" resolved) or (1,) / (m,) positive bandwidths. ``quantiles`` is the grid as the user
+    gave it (resolved against the model's data by the model).
     """
 
     method: str
