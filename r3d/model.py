@@ -474,7 +474,7 @@ class R3D:
         units = self._data.units
         grid = self._grid(quantiles)
         opts = fit_options(method=method, order=order, pilot_order=pilot_order, kernel=kernel, bandwidth=bandwidth,
-                           bandwidth_treatment=bandwidth_treatment, regularize=regularize, quantiles=quantiles,
+                           bandwidth_treatment=bandwidth_treatment, regularize=regularize,
                            quantile_method=quantile_method, n_boot=n_boot, alpha=alpha, band=band, rng=rng,
                            n_jobs=n_jobs, progress=progress, grid_size=grid.size, fuzzy=units.t is not None)
         qmethod = self._check_quantile_method(opts.quantile_method)
