@@ -188,9 +188,7 @@ def _codes(name: str, values: Any) -> tuple[np.ndarray, pd.Index]:
         codes, uniques = pd.factorize(values, sort=False, use_na_sentinel=True)
     except TypeError as exc:
         raise TypeError(message(name, "a 1-D array of hashable ids", f"<{exc}>")) from None
-    codes = np.asarray(codes, dtype=np.intp)
-    if codes.ndim != 1:
-        raise ValueError(message(name, "1-dimensional", f"<an array with {codes.ndim} dimensions>"))
+    codes = np.asarray(codes, dtype=np.intp)  # 1-D: pandas refuses other shapes
     n_missing = int((codes < 0).sum())
     if n_missing:
         raise missing_ids_error(name, n_missing)
@@ -199,9 +197,7 @@ def _codes(name: str, values: Any) -> tuple[np.ndarray, pd.Index]:
 
 def _int64_ids(values: Any) -> np.ndarray | None:
     """``values`` as a contiguous int64 array when it is a 1-D numpy int64 column, else None."""
-    if isinstance(values, pd.Series | pd.Index):
-        if values.dtype != np.int64:
-            return None
+    if isinstance(values, pd.Series | pd.Index) and values.dtype == np.int64:
         values = values.to_numpy()
     if isinstance(values, np.ndarray) and values.dtype == np.int64 and values.ndim == 1:
         return np.ascontiguousarray(values)
@@ -365,24 +361,11 @@ def prepare_long(
     names: Names | None = None,
     copy_outcome: bool = True,
 ) -> ModelData:
-    """Validate long-format columns (one row per draw) and group them by unit.
+    """Validate long-format columns (one row per draw, rows in any order) and group them by unit.
 
-    Parameters
-    ----------
-    outcome, running, unit : array-like, each (N,)
-        Draws, the unit's running variable (repeated on its rows) and unit ids
-        (any hashable values, any row order).
-    treatment, weights, cluster : array-like (N,), optional
-        Unit-level take-up (0/1), within-unit sampling weights, cluster ids.
-    names : Names, optional
-        Labels; default the Series names of the columns.
-    copy_outcome : bool, default True
-        False keeps a float64 ``outcome`` without copying it (for a new array the caller
-        hands over, as ``from_formula`` does); the other columns are only read.
-
-    Returns
-    -------
-    ModelData
+    ``names`` defaults to the columns' Series names. ``copy_outcome=False`` keeps a float64
+    ``outcome`` without copying it (for a new array the caller hands over, as ``from_formula``
+    does); the other columns are only read.
     """
     if names is None:
         names = _names(running, treatment, cluster, outcome=outcome, unit=unit)
