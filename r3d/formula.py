@@ -57,17 +57,9 @@ class FormulaColumns:
 
 
 def parse_formula(formula: str, data: pd.DataFrame, *, context: Mapping[str, Any] | None = None) -> FormulaColumns:
-    """Evaluate ``"outcome ~ running"`` on ``data`` with formulaic.
-
-    Parameters
-    ----------
-    formula : str
-        One outcome term, ``~``, one running-variable term. An intercept is
-        implied and ignored; ``- 1`` / ``+ 0`` are accepted.
-    data : pandas.DataFrame
-        Long-format data, one row per draw.
-    context : mapping, optional
-        Names available to the formula besides the columns (functions, constants).
+    """Evaluate ``"outcome ~ running"`` (one term on each side; an intercept is implied and
+    ignored, ``- 1`` / ``+ 0`` are accepted) with formulaic on long ``data`` (one row per draw).
+    ``context`` holds the names available to the formula besides the columns.
     """
     import formulaic
     from formulaic.errors import FormulaicError
