@@ -14,7 +14,7 @@ from r3d._validation import (
     WeakFirstStageWarning,
 )
 from r3d._version import __version__
-from r3d.model import R3D
+from r3d.model import R3D, select_bandwidth
 from r3d.results import R3DResults
 
 
@@ -23,25 +23,6 @@ def plot_binned(mod, quantiles=(0.1, 0.5, 0.9), **kwargs):
     from r3d.plotting import plot_binned as _pb
 
     return _pb(mod, quantiles, **kwargs)
-
-
-def select_bandwidth(mod, method="frechet", order=2, pilot_order=1, kernel="triangular", rule="auto",
-                     quantiles=None, quantile_method="linear", regularize=True):
-    """Data-driven bandwidth(s) with every intermediate (the analogue of rdbwselect).
-
-    Parameters
-    ----------
-    mod : R3D
-    method : {"frechet", "simple"}
-        "auto" resolves to "imse" for frechet and "mse" for simple.
-    rule : {"auto", "mse", "imse", "cer-mse", "cer-imse"}
-
-    Returns
-    -------
-    r3d.bandwidth.BandwidthSelection
-    """
-    return mod._select_bandwidth(method=method, order=order, pilot_order=pilot_order, kernel=kernel, rule=rule,
-                                 quantiles=quantiles, quantile_method=quantile_method, regularize=regularize)
 
 
 __all__ = [

@@ -98,12 +98,12 @@ def check_choice(
     raise ValueError(message(name, f"one of {accepted}", value, "Pick one of the accepted values."))
 
 
-def check_positive(name: str, value: Any, *, allow_inf: bool = False) -> float:
+def check_positive(name: str, value: Any) -> float:
     """A finite real number > 0."""
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
         raise TypeError(message(name, "a positive number", value))
     v = float(value)
-    if not (v > 0) or (math.isinf(v) and not allow_inf) or math.isnan(v):
+    if not (v > 0 and math.isfinite(v)):
         raise ValueError(message(name, "a finite number > 0", value))
     return v
 
@@ -148,24 +148,18 @@ def resolve_n_jobs(n_jobs: Any) -> int:
 _PKG_DIR = os.path.dirname(os.path.abspath(__file__)) + os.sep
 
 
-def _external_stacklevel() -> int:
-    """``stacklevel`` for the ``warnings.warn`` call in :func:`warn` that reaches the first
-    frame outside the ``r3d`` package (level 1 is :func:`warn` itself, 2 its caller, ...)."""
-    frame = sys._getframe(2)  # the caller of warn()
-    level = 2
-    while frame is not None and os.path.abspath(frame.f_code.co_filename).startswith(_PKG_DIR):
-        frame = frame.f_back
-        level += 1
-    return level
-
-
 def warn(text: str, category: type[Warning] = R3DWarning) -> None:
     """Issue a warning where it arises, pointing at the user's line (the first frame outside ``r3d``).
 
     This is the package's one warning mechanism: nothing captures and re-emits warnings.
     Texts a user should find again in ``res.notes`` are collected explicitly with :class:`Notes`.
     """
-    warnings.warn(text, category, stacklevel=_external_stacklevel())
+    frame = sys._getframe(1)  # the caller of warn(): stacklevel 2
+    level = 2
+    while frame is not None and os.path.abspath(frame.f_code.co_filename).startswith(_PKG_DIR):
+        frame = frame.f_back
+        level += 1
+    warnings.warn(text, category, stacklevel=level)
 
 
 class Notes:
@@ -183,7 +177,7 @@ class Notes:
     def warn(self, text: str, category: type[Warning] = R3DWarning) -> None:
         """Warn at the user's line and keep the text."""
         self._texts.append(text)
-        warnings.warn(text, category, stacklevel=_external_stacklevel())
+        warn(text, category)
 
     def extend(self, texts: Iterable[str]) -> None:
         """Keep texts that were already warned about."""

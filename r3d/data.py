@@ -70,19 +70,11 @@ class LongData:
         (N,) intp unit code of each draw, in [0, n); rows in the user's order.
     weights : ndarray or None
         (N,) float64 positive within-unit sampling weights, or None.
-    n_dropped_draws : int
-        Rows removed for a missing outcome or a missing/zero weight.
     """
 
     y: np.ndarray
     codes: np.ndarray
     weights: np.ndarray | None
-    n_dropped_draws: int = 0
-
-    @property
-    def ndraws(self) -> int:
-        """Number of draws used."""
-        return int(self.y.shape[0])
 
 
 @dataclass(frozen=True, slots=True)
@@ -139,13 +131,7 @@ class ModelData:
     notes: tuple[str, ...] = ()
 
 
-def name_of(obj: Any, default: str) -> str:
-    """The ``name`` of a pandas Series (or Index), else ``default``."""
-    n = getattr(obj, "name", None)
-    return str(n) if n is not None else default
-
-
-def as_float_array(name: str, values: Any, *, allow_missing: bool = True, copy: bool = True) -> np.ndarray:
+def as_float_array(name: str, values: Any, *, copy: bool = True) -> np.ndarray:
     """Return a new 1-D float64 array (missing values -> NaN) or raise naming ``name``.
 
     Accepts numpy arrays, lists, pandas Series including nullable dtypes
@@ -177,10 +163,7 @@ def as_float_array(name: str, values: Any, *, allow_missing: bool = True, copy: 
         ser = ser.astype("Float64") if isinstance(ser.dtype, pd.BooleanDtype) else ser.astype(float)
     if not (pd.api.types.is_numeric_dtype(ser.dtype)):
         raise TypeError(message(name, "numeric", f"<values of dtype {ser.dtype}>"))
-    out = ser.to_numpy(dtype=np.float64, na_value=np.nan, copy=copy)
-    if not allow_missing and np.isnan(out).any():
-        raise ValueError(message(name, "free of missing values", f"<{int(np.isnan(out).sum())} missing values>"))
-    return out
+    return ser.to_numpy(dtype=np.float64, na_value=np.nan, copy=copy)
 
 
 def _is_number_or_missing(v: Any) -> bool:
@@ -197,17 +180,15 @@ def _codes(name: str, values: Any) -> tuple[np.ndarray, pd.Index]:
     """Integer codes (order of first appearance) and labels for hashable ids."""
     if isinstance(values, pd.DataFrame):
         raise TypeError(message(name, "a 1-D array or Series of ids", "<a DataFrame>", "Select one column."))
-    if not isinstance(values, (pd.Series, pd.Index, np.ndarray, pd.api.extensions.ExtensionArray)):
-        values = pd.Series(list(values)) if not np.isscalar(values) else values
     if np.isscalar(values):
         raise TypeError(message(name, "a 1-D array-like of ids", values))
+    if not isinstance(values, (pd.Series, pd.Index, np.ndarray, pd.api.extensions.ExtensionArray)):
+        values = pd.Series(list(values))
     try:
         codes, uniques = pd.factorize(values, sort=False, use_na_sentinel=True)
     except TypeError as exc:
         raise TypeError(message(name, "a 1-D array of hashable ids", f"<{exc}>")) from None
-    codes = np.asarray(codes, dtype=np.intp)
-    if codes.ndim != 1:
-        raise ValueError(message(name, "1-dimensional", f"<an array with {codes.ndim} dimensions>"))
+    codes = np.asarray(codes, dtype=np.intp)  # 1-D: pandas refuses other shapes
     n_missing = int((codes < 0).sum())
     if n_missing:
         raise missing_ids_error(name, n_missing)
@@ -216,9 +197,7 @@ def _codes(name: str, values: Any) -> tuple[np.ndarray, pd.Index]:
 
 def _int64_ids(values: Any) -> np.ndarray | None:
     """``values`` as a contiguous int64 array when it is a 1-D numpy int64 column, else None."""
-    if isinstance(values, pd.Series | pd.Index):
-        if values.dtype != np.int64:
-            return None
+    if isinstance(values, pd.Series | pd.Index) and values.dtype == np.int64:
         values = values.to_numpy()
     if isinstance(values, np.ndarray) and values.dtype == np.int64 and values.ndim == 1:
         return np.ascontiguousarray(values)
@@ -275,13 +254,13 @@ def _unit_codes(name: str, values: Any) -> tuple[np.ndarray, pd.Index, np.ndarra
         heads = values.iloc[starts] if isinstance(values, pd.Series) else values[starts]
         head_codes, unit_ids = _codes(name, heads)
         codes = np.repeat(head_codes, np.diff(np.append(starts, len(values))))
-        return codes, unit_ids, starts[_first_rows(head_codes, len(unit_ids))]
+        return codes, unit_ids, starts[_first_rows(head_codes)]
     codes, unit_ids = _codes(name, values)
-    return codes, unit_ids, _first_rows(codes, len(unit_ids))
+    return codes, unit_ids, _first_rows(codes)
 
 
-def _first_rows(codes: np.ndarray, n: int) -> np.ndarray:
-    """(n,) index of the first row of each of the n codes.
+def _first_rows(codes: np.ndarray) -> np.ndarray:
+    """Index of the first row of each code.
 
     Codes numbered in order of first appearance (as :func:`_codes` makes them) start a new
     unit exactly where their running maximum increases: one O(N) pass, no sort.
@@ -292,10 +271,7 @@ def _first_rows(codes: np.ndarray, n: int) -> np.ndarray:
     new = np.empty(codes.shape[0], dtype=bool)
     new[0] = True
     np.not_equal(running_max[1:], running_max[:-1], out=new[1:])
-    first = np.flatnonzero(new)
-    if first.shape[0] != n or not np.array_equal(codes[first], np.arange(n)):  # pragma: no cover - guard
-        _, first = np.unique(codes, return_index=True)
-    return first
+    return np.flatnonzero(new)
 
 
 def _unit_constant(name: str, values: np.ndarray, codes: np.ndarray, first: np.ndarray,
@@ -374,20 +350,6 @@ def check_treatment(name: str, t: np.ndarray, unit_ids: pd.Index) -> np.ndarray:
     return t.astype(np.float64)
 
 
-def _cluster_codes(name: str, cluster: Any, codes: np.ndarray | None, first: np.ndarray | None,
-                   unit_ids: pd.Index) -> tuple[np.ndarray, pd.Index]:
-    ccodes, cids = _codes(name, cluster)
-    if codes is not None:
-        if ccodes.shape[0] != codes.shape[0]:
-            raise ValueError(message(name, f"of length {codes.shape[0]} (one per row)", f"<length {ccodes.shape[0]}>"))
-        per_unit = _unit_constant(name, ccodes.astype(np.float64), codes, first, unit_ids,
-                                  "a cluster groups whole units")
-        ccodes = per_unit.astype(np.intp)
-    # re-code to 0..G-1 over the units
-    ccodes, idx = pd.factorize(ccodes, sort=False)
-    return np.asarray(ccodes, dtype=np.intp), pd.Index(np.asarray(cids)[idx], name=cids.name)
-
-
 def prepare_long(
     outcome: Any,
     running: Any,
@@ -399,30 +361,14 @@ def prepare_long(
     names: Names | None = None,
     copy_outcome: bool = True,
 ) -> ModelData:
-    """Validate long-format columns (one row per draw) and group them by unit.
+    """Validate long-format columns (one row per draw, rows in any order) and group them by unit.
 
-    Parameters
-    ----------
-    outcome, running, unit : array-like, each (N,)
-        Draws, the unit's running variable (repeated on its rows) and unit ids
-        (any hashable values, any row order).
-    treatment, weights, cluster : array-like (N,), optional
-        Unit-level take-up (0/1), within-unit sampling weights, cluster ids.
-    names : Names, optional
-        Labels; default the Series names of the columns.
-    copy_outcome : bool, default True
-        False keeps a float64 ``outcome`` without copying it (for a new array the caller
-        hands over, as ``from_formula`` does); the other columns are only read.
-
-    Returns
-    -------
-    ModelData
+    ``names`` defaults to the columns' Series names. ``copy_outcome=False`` keeps a float64
+    ``outcome`` without copying it (for a new array the caller hands over, as ``from_formula``
+    does); the other columns are only read.
     """
     if names is None:
-        names = Names(outcome=name_of(outcome, "outcome"), running=name_of(running, "running"),
-                      unit=name_of(unit, "unit"),
-                      treatment=None if treatment is None else name_of(treatment, "treatment"),
-                      cluster=None if cluster is None else name_of(cluster, "cluster"))
+        names = _names(running, treatment, cluster, outcome=outcome, unit=unit)
     y = as_float_array("outcome", outcome, copy=copy_outcome)
     n_rows = y.shape[0]
     if n_rows == 0:
@@ -444,7 +390,12 @@ def prepare_long(
 
     cl_codes = cl_ids = None
     if cluster is not None:
-        cl_codes, cl_ids = _cluster_codes("cluster", cluster, codes, first, unit_ids)
+        # codes 0..G-1 in order of first appearance over the rows are also in that order over the
+        # units (a cluster's first row lies in its first unit): per-unit values need no re-coding
+        cl_rows, cl_ids = _codes("cluster", cluster)
+        _same_length("cluster", cl_rows, n_rows, "one per row")
+        cl_codes = _unit_constant("cluster", cl_rows.astype(np.float64), codes, first, unit_ids,
+                                  "a cluster groups whole units").astype(np.intp)
 
     units = UnitData(unit_ids=unit_ids, x=x, t=t, cluster_codes=cl_codes, cluster_ids=cl_ids)
     w = None
@@ -466,18 +417,25 @@ def _apply_missing_policy(units: UnitData, y: np.ndarray, codes: np.ndarray, w: 
         if n_dropped_draws:
             keep = ~np.isnan(y)
             y, codes = y[keep], codes[keep]
-        return _drop_empty_units(units, y, codes, None, counts, n_dropped_draws, names)
-    if np.isinf(y).any():
-        raise infinite_outcome_error()
-    keep = ~np.isnan(y)
-    if np.isinf(w).any() or (w < 0).any():
-        raise bad_weights_error()
-    keep &= ~np.isnan(w) & (w > 0)
-    n_dropped_draws = int(keep.shape[0] - keep.sum())
-    if n_dropped_draws:
-        y, codes, w = y[keep], codes[keep], w[keep]
-    counts = np.bincount(codes, minlength=len(units.unit_ids))
-    return _drop_empty_units(units, y, codes, w, counts, n_dropped_draws, names)
+    else:
+        if np.isinf(y).any():
+            raise infinite_outcome_error()
+        if np.isinf(w).any() or (w < 0).any():
+            raise bad_weights_error()
+        keep = ~np.isnan(y) & ~np.isnan(w) & (w > 0)
+        n_dropped_draws = int(keep.shape[0] - keep.sum())
+        if n_dropped_draws:
+            y, codes, w = y[keep], codes[keep], w[keep]
+        counts = np.bincount(codes, minlength=len(units.unit_ids))
+    notes = Notes()
+    empty = counts == 0
+    if empty.any():
+        units = _drop_units(units, ~empty)
+        codes = (np.cumsum(~empty, dtype=np.intp) - 1)[codes]  # the kept units' new codes
+        report_empty_units(int(empty.sum()), len(units.unit_ids), notes)
+        counts = counts[~empty]
+    return ModelData(units=units, names=names, draws=LongData(y=y, codes=codes, weights=w), ndraws=int(y.shape[0]),
+                     n_dropped_draws=n_dropped_draws, n_single_draw_units=int((counts == 1).sum()), notes=notes.texts)
 
 
 def report_empty_units(n_dropped: int, n_remaining: int, notes: Notes) -> None:
@@ -492,29 +450,13 @@ def report_empty_units(n_dropped: int, n_remaining: int, notes: Notes) -> None:
     )
 
 
-def _drop_empty_units(units: UnitData, y: np.ndarray, codes: np.ndarray, w: np.ndarray | None,
-                      counts: np.ndarray, n_dropped_draws: int, names: Names) -> ModelData:
-    """Drop (and warn about) units whose ``counts`` (n,) of valid draws are zero."""
-    notes = Notes()
-    empty = counts == 0
-    if empty.any():
-        units, codes = _drop_units(units, ~empty, codes)
-        report_empty_units(int(empty.sum()), len(units.unit_ids), notes)
-        counts = counts[~empty]
-    draws = LongData(y=y, codes=codes, weights=w, n_dropped_draws=n_dropped_draws)
-    return ModelData(units=units, names=names, draws=draws, ndraws=draws.ndraws, n_dropped_draws=n_dropped_draws,
-                     n_single_draw_units=int((counts == 1).sum()), notes=notes.texts)
-
-
-def _drop_units(units: UnitData, keep: np.ndarray, codes: np.ndarray | None = None):
-    """Keep the units flagged in ``keep`` (n,) and re-code the draws."""
-    new_code = np.full(keep.shape[0], -1, dtype=np.intp)
-    new_code[keep] = np.arange(int(keep.sum()))
+def _drop_units(units: UnitData, keep: np.ndarray) -> UnitData:
+    """Keep the units flagged in ``keep`` (n,)."""
     cl_codes, cl_ids = units.cluster_codes, units.cluster_ids
     if cl_codes is not None:
         c, idx = pd.factorize(cl_codes[keep], sort=False)
         cl_codes, cl_ids = np.asarray(c, dtype=np.intp), cl_ids[idx]
-    out = UnitData(
+    return UnitData(
         unit_ids=units.unit_ids[keep],
         x=units.x[keep],
         t=None if units.t is None else units.t[keep],
@@ -522,9 +464,6 @@ def _drop_units(units: UnitData, keep: np.ndarray, codes: np.ndarray | None = No
         cluster_ids=cl_ids,
         n_dropped_units=units.n_dropped_units + int((~keep).sum()),
     )
-    if codes is None:
-        return out
-    return out, new_code[codes]
 
 
 def _same_length(name: str, arr: Any, n: int, per: str = "one entry per row of `outcome`") -> None:
@@ -532,9 +471,12 @@ def _same_length(name: str, arr: Any, n: int, per: str = "one entry per row of `
         raise ValueError(message(name, f"of length {n} ({per})", f"<length {len(arr)}>"))
 
 
-def unit_names(running: Any, treatment: Any, cluster: Any) -> Names:
-    """Labels of per-unit inputs (``from_samples``/``from_quantiles``): their Series names."""
-    return Names(running=name_of(running, "running"),
+def _names(running: Any, treatment: Any, cluster: Any, outcome: Any = None, unit: Any = None) -> Names:
+    """Labels from the inputs' Series names (default: the argument's name; None for an absent column)."""
+    def name_of(obj: Any, default: str) -> str:
+        return default if getattr(obj, "name", None) is None else str(obj.name)
+
+    return Names(outcome=name_of(outcome, "outcome"), running=name_of(running, "running"), unit=name_of(unit, "unit"),
                  treatment=None if treatment is None else name_of(treatment, "treatment"),
                  cluster=None if cluster is None else name_of(cluster, "cluster"))
 
@@ -566,7 +508,7 @@ def prepare_units(
         t = check_treatment("treatment", t, ids)
     cl_codes = cl_ids = None
     if cluster is not None:
-        cl_codes, cl_ids = _cluster_codes("cluster", cluster, None, None, ids)
+        cl_codes, cl_ids = _codes("cluster", cluster)
         _same_length("cluster", cl_codes, n_units, per_unit)
     return UnitData(unit_ids=ids, x=x, t=t, cluster_codes=cl_codes, cluster_ids=cl_ids)
 
@@ -596,7 +538,7 @@ def prepare_samples(
     ys = [as_float_array(f"samples[{i}]", np.ravel(s) if isinstance(s, np.ndarray) else s)
           for i, s in enumerate(samples)]
     lengths = np.array([a.shape[0] for a in ys], dtype=np.intp)
-    y = np.concatenate(ys) if n else np.empty(0)
+    y = np.concatenate(ys)
     codes = np.repeat(np.arange(n, dtype=np.intp), lengths)
     w = None
     if weights is not None:
@@ -610,7 +552,7 @@ def prepare_samples(
                 raise ValueError(message(f"weights[{i}]", f"of length {a.shape[0]} like samples[{i}]",
                                          f"<length {b.shape[0]}>"))
         w = np.concatenate(ws)
-    return _apply_missing_policy(units, y, codes, w, unit_names(running, treatment, cluster))
+    return _apply_missing_policy(units, y, codes, w, _names(running, treatment, cluster))
 
 
 def prepare_quantiles(
@@ -652,5 +594,5 @@ def prepare_quantiles(
         raise ValueError(message("qmat", "non-decreasing along each row (a quantile function)",
                                  f"<a decreasing row for unit {display_value(units.unit_ids[i])}>",
                                  "Check that columns follow `quantiles` in increasing order."))
-    return ModelData(units=units, names=unit_names(running, treatment, cluster), qmat=Q, grid=grid,
+    return ModelData(units=units, names=_names(running, treatment, cluster), qmat=Q, grid=grid,
                      quantile_method="user-supplied", notes=notes.texts)

@@ -57,17 +57,9 @@ class FormulaColumns:
 
 
 def parse_formula(formula: str, data: pd.DataFrame, *, context: Mapping[str, Any] | None = None) -> FormulaColumns:
-    """Evaluate ``"outcome ~ running"`` on ``data`` with formulaic.
-
-    Parameters
-    ----------
-    formula : str
-        One outcome term, ``~``, one running-variable term. An intercept is
-        implied and ignored; ``- 1`` / ``+ 0`` are accepted.
-    data : pandas.DataFrame
-        Long-format data, one row per draw.
-    context : mapping, optional
-        Names available to the formula besides the columns (functions, constants).
+    """Evaluate ``"outcome ~ running"`` (one term on each side; an intercept is implied and
+    ignored, ``- 1`` / ``+ 0`` are accepted) with formulaic on long ``data`` (one row per draw).
+    ``context`` holds the names available to the formula besides the columns.
     """
     import formulaic
     from formulaic.errors import FormulaicError
@@ -85,7 +77,7 @@ def parse_formula(formula: str, data: pd.DataFrame, *, context: Mapping[str, Any
     except FormulaicError as exc:
         raise ValueError(
             f"`formula` {formula!r} could not be evaluated on `data`: {exc} "
-            f"Columns available: {_show_columns(data)}."
+            f"Columns available: {_show_list(list(data.columns))}."
         ) from None
     lhs, rhs = mm.lhs, mm.rhs
     rhs_cols = [c for c in rhs.columns if c != "Intercept"]
@@ -184,21 +176,8 @@ def formula_terms(formula: str) -> FormulaTerms:
 
     formulaic splits each side into terms and handles the intercept (implied on the
     right and ignored; ``- 1``, ``+ 0`` accepted; a term given twice counts once);
-    each side must then hold exactly one term.
-
-    Parameters
-    ----------
-    formula : str
-
-    Returns
-    -------
-    FormulaTerms
-
-    Raises
-    ------
-    ValueError
-        Not a string with ``~``, a formula formulaic cannot parse, or not one term on
-        each side. The message names ``formula``.
+    each side must then hold exactly one term. Anything else (not a string with ``~``,
+    a formula formulaic cannot parse) is a ``ValueError`` naming ``formula``.
     """
     import formulaic
     from formulaic.errors import FormulaicError
@@ -225,26 +204,16 @@ def formula_terms(formula: str) -> FormulaTerms:
 
 
 def row_dependent_calls(terms: FormulaTerms, context: Mapping[str, Any]) -> tuple[str, ...]:
-    """The calls of a formula whose value at one row depends on other rows.
+    """The calls of a formula whose value at one row depends on other rows, as written, in
+    order of first appearance (empty if none).
 
     These are formulaic's stateful transforms, which learn a state from all rows
     (``center``, ``scale``, ``standardize``, ``poly``, ``bs``, ``cr``, ``cs``, ``cc``,
     and any function the caller marked with formulaic's ``stateful_transform``), except
     ``Q``, which only reads a column; and ``lag``, which shifts rows. A call is resolved
-    as formulaic resolves it: in ``context`` (the caller's scope) first, then among
-    formulaic's transforms; a name found in neither is not reported (formulaic reports
-    it when it evaluates the formula).
-
-    Parameters
-    ----------
-    terms : FormulaTerms
-    context : mapping
-        Names available to the formula besides the columns.
-
-    Returns
-    -------
-    tuple of str
-        The offending calls as written, in order of first appearance (empty if none).
+    as formulaic resolves it: in ``context`` (the caller's scope: names available to the
+    formula besides the columns) first, then among formulaic's transforms; a name found in
+    neither is not reported (formulaic reports it when it evaluates the formula).
     """
     from formulaic.transforms import TRANSFORMS
 
@@ -343,16 +312,11 @@ def _resolve(call: str, context: Mapping[str, Any], transforms: Mapping[str, Any
 def data_column(name: str, column: Any, data: pd.DataFrame) -> pd.Series:
     """The column ``data[column]`` for argument ``name``, or a clear error."""
     if not isinstance(column, str | int) or column not in data.columns:
-        raise ValueError(
-            message(name, "the name of a column of `data`", column, f"Columns available: {_show_columns(data)}.")
-        )
+        raise ValueError(message(name, "the name of a column of `data`", column,
+                                 f"Columns available: {_show_list(list(data.columns))}."))
     return data[column]
 
 
 def _show_list(items: list, limit: int = 12) -> str:
     shown = ", ".join(str(c) for c in items[:limit])
     return shown + (f", ... ({len(items)} in all)" if len(items) > limit else "")
-
-
-def _show_columns(data: pd.DataFrame, limit: int = 12) -> str:
-    return _show_list(list(data.columns), limit)

@@ -30,7 +30,7 @@ from r3d.options import check_orders, fit_options, resolve_rule
 from r3d.quantiles import QUANTILE_METHODS, WEIGHTED_METHODS, _unit_quantiles, quantile_grid
 from r3d.results import DataInfo, FitSpec, R3DResults
 
-__all__ = ["R3D"]
+__all__ = ["R3D", "select_bandwidth"]
 
 
 def _check_cutoff(cutoff: Any, x: np.ndarray) -> float:
@@ -474,7 +474,7 @@ class R3D:
         units = self._data.units
         grid = self._grid(quantiles)
         opts = fit_options(method=method, order=order, pilot_order=pilot_order, kernel=kernel, bandwidth=bandwidth,
-                           bandwidth_treatment=bandwidth_treatment, regularize=regularize, quantiles=quantiles,
+                           bandwidth_treatment=bandwidth_treatment, regularize=regularize,
                            quantile_method=quantile_method, n_boot=n_boot, alpha=alpha, band=band, rng=rng,
                            n_jobs=n_jobs, progress=progress, grid_size=grid.size, fuzzy=units.t is not None)
         qmethod = self._check_quantile_method(opts.quantile_method)
@@ -491,8 +491,7 @@ class R3D:
         inf = infer(est, units.cluster_codes, n_boot=opts.n_boot, alpha=opts.alpha, band=opts.band, rng=opts.rng,
                     progress=opts.progress, notes=notes)
 
-        x = units.x
-        n_right = int((x >= self.cutoff).sum())
+        n_right = int((units.x >= self.cutoff).sum())
         names = self._data.names
         data = DataInfo(
             outcome_name=names.outcome, running_name=names.running, unit_name=names.unit,
@@ -516,18 +515,30 @@ class R3D:
         view._exog_names = [f"tau({format_level(q)})" for q in est.quantiles]
         return view
 
-    def _select_bandwidth(self, *, method, order, pilot_order, kernel, rule, quantiles, quantile_method,
-                          regularize) -> BandwidthSelection:
-        """Public face of the selector (``r3d.select_bandwidth``)."""
-        method = check_choice("method", method, ("frechet", "simple"))
-        kernel = canonical_kernel(kernel)
-        rule = resolve_rule(rule, method, name="rule")
-        order, pilot_order = check_orders(order, pilot_order)
-        if not isinstance(regularize, (bool, np.bool_)):
-            raise TypeError(message("regularize", "True or False", regularize))
-        grid = self._grid(quantiles)
-        method_q = self._check_quantile_method(check_choice("quantile_method", quantile_method, QUANTILE_METHODS))
-        Q = self._quantile_matrix(grid, method_q)
-        return _select_bandwidths(self._data.units.x, Q, grid, cutoff=self.cutoff, rule=rule, kernel=kernel,
-                                  order=order, s=pilot_order, regularize=bool(regularize), t=self._data.units.t,
-                                  )
+
+def select_bandwidth(mod, method="frechet", order=2, pilot_order=1, kernel="triangular", rule="auto",
+                     quantiles=None, quantile_method="linear", regularize=True) -> BandwidthSelection:
+    """Data-driven bandwidth(s) with every intermediate (the analogue of rdbwselect).
+
+    Parameters
+    ----------
+    mod : R3D
+    method : {"frechet", "simple"}
+    rule : {"auto", "mse", "imse", "cer-mse", "cer-imse"}
+        "auto" resolves to "imse" for frechet and "mse" for simple.
+
+    Returns
+    -------
+    r3d.bandwidth.BandwidthSelection
+    """
+    method = check_choice("method", method, ("frechet", "simple"))
+    kernel = canonical_kernel(kernel)
+    rule = resolve_rule(rule, method, name="rule")
+    order, pilot_order = check_orders(order, pilot_order)
+    if not isinstance(regularize, (bool, np.bool_)):
+        raise TypeError(message("regularize", "True or False", regularize))
+    grid = mod._grid(quantiles)
+    method_q = mod._check_quantile_method(check_choice("quantile_method", quantile_method, QUANTILE_METHODS))
+    Q = mod._quantile_matrix(grid, method_q)
+    return _select_bandwidths(mod._data.units.x, Q, grid, cutoff=mod.cutoff, rule=rule, kernel=kernel, order=order,
+                              s=pilot_order, regularize=bool(regularize), t=mod._data.units.t)

@@ -36,28 +36,12 @@ BAND_ALIASES = {"studentised": "studentized", "sup-t": "studentized"}
 
 @dataclass(frozen=True, slots=True)
 class FitOptions:
-    """Validated options of one fit.
+    """Validated options of one fit: the arguments of ``R3D.fit`` with canonical names.
 
-    Attributes
-    ----------
-    method : {"frechet", "simple"}
-    order, pilot_order : int
-        p in [0, MAX_ORDER] and s in [0, MAX_ORDER - 1] (the selector fits order s + 1).
-    kernel : str
-        Canonical kernel name.
-    bandwidth : str or ndarray
-        A selector rule ("mse", "imse", "cer-mse", "cer-imse"; "auto" resolved), or (1,) / (m,)
-        positive bandwidths.
-    bandwidth_treatment : float or None
-    regularize : bool
-    quantiles : Any
-        The grid as the user gave it (resolved against the model's data by the model).
-    quantile_method : str
-    n_boot : int
-    alpha : float
-    band : {"uniform", "studentized"}
-    rng : numpy.random.Generator
-    progress : bool or callable
+    ``order`` p is in [0, MAX_ORDER] and ``pilot_order`` s in [0, MAX_ORDER - 1] (the selector
+    fits order s + 1). ``bandwidth`` is a selector rule ("mse", "imse", "cer-mse", "cer-imse";
+    "auto" resolved) or (1,) / (m,) positive bandwidths (m: the fit's grid, which the model
+    resolves against its data).
     """
 
     method: str
@@ -67,7 +51,6 @@ class FitOptions:
     bandwidth: str | np.ndarray
     bandwidth_treatment: float | None
     regularize: bool
-    quantiles: Any
     quantile_method: str
     n_boot: int
     alpha: float
@@ -120,7 +103,7 @@ def _bandwidth(bandwidth: Any, method: str, m: int) -> str | np.ndarray:
 
 
 def fit_options(*, method: Any, order: Any, pilot_order: Any, kernel: Any, bandwidth: Any,
-                bandwidth_treatment: Any, regularize: Any, quantiles: Any, quantile_method: Any, n_boot: Any,
+                bandwidth_treatment: Any, regularize: Any, quantile_method: Any, n_boot: Any,
                 alpha: Any, band: Any, rng: Any, n_jobs: Any, progress: Any, grid_size: int,
                 fuzzy: bool) -> FitOptions:
     """Validate the arguments of ``R3D.fit`` (``grid_size``: m of the grid the fit will use)."""
@@ -146,5 +129,5 @@ def fit_options(*, method: Any, order: Any, pilot_order: Any, kernel: Any, bandw
         h_t = check_positive("bandwidth_treatment", bandwidth_treatment)
     return FitOptions(method=method, order=order, pilot_order=pilot_order, kernel=kernel,
                       bandwidth=_bandwidth(bandwidth, method, grid_size), bandwidth_treatment=h_t,
-                      regularize=bool(regularize), quantiles=quantiles, quantile_method=quantile_method,
+                      regularize=bool(regularize), quantile_method=quantile_method,
                       n_boot=n_boot, alpha=alpha, band=band, rng=gen, progress=progress)

@@ -57,8 +57,8 @@ def test_plain_formula_copies_the_columns():
 @pytest.mark.parametrize("ids", [np.repeat([5, 3, 9, 1], [3, 1, 2, 4]), np.array(list("bbacabcc")),
                                  np.array([7]), np.array([2, 1, 2, 1, 3, 3, 0])])
 def test_first_rows_in_one_pass_equal_unique(ids):
-    codes, uniq = _codes("unit", ids)
-    first = _first_rows(codes, len(uniq))
+    codes, _ = _codes("unit", ids)
+    first = _first_rows(codes)
     _, expected = np.unique(codes, return_index=True)
     np.testing.assert_array_equal(first, expected)
 
