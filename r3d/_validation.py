@@ -130,18 +130,12 @@ def check_int(name: str, value: Any, *, low: int | None = None, high: int | None
     return v
 
 
-def resolve_n_jobs(n_jobs: Any) -> int:
-    """Threads for compiled loops: None or -1 -> every core this process may use, else an integer >= 1."""
-    import os
-
-    if n_jobs is None or (isinstance(n_jobs, numbers.Integral) and not isinstance(n_jobs, bool) and n_jobs == -1):
-        try:
-            return max(1, len(os.sched_getaffinity(0)))
-        except AttributeError:  # pragma: no cover - platforms without sched_getaffinity
-            return max(1, os.cpu_count() or 1)
-    if isinstance(n_jobs, bool) or not isinstance(n_jobs, numbers.Integral) or n_jobs < 1:
-        raise ValueError(message("n_jobs", "None or -1 (all cores) or an integer >= 1", n_jobs))
-    return int(n_jobs)
+def resolve_n_jobs(n_jobs: Any) -> None:
+    """Check ``n_jobs`` (None, -1 or an integer >= 1). Accepted for compatibility: r3d runs on one thread."""
+    if n_jobs is None or (isinstance(n_jobs, numbers.Integral) and not isinstance(n_jobs, bool)
+                          and (n_jobs == -1 or n_jobs >= 1)):
+        return
+    raise ValueError(message("n_jobs", "None or -1 (all cores) or an integer >= 1", n_jobs))
 
 
 #: Files of the package: a warning points at the first frame outside them (the user's line).
