@@ -24,7 +24,7 @@ from statsmodels.iolib.summary import Summary
 from statsmodels.iolib.table import SimpleTable
 from statsmodels.iolib.tableformatting import fmt_2cols, fmt_params
 
-from r3d.bootstrap import REPORTED_TESTS, TESTS
+from r3d.bootstrap import TESTS
 
 if TYPE_CHECKING:  # pragma: no cover
     from r3d.results import R3DResults
@@ -261,9 +261,13 @@ def _effect_table(res: R3DResults, alpha: float, idx: np.ndarray) -> Section:
                    latex_headers=latex_headers, latex_stubs=(*(f"$\\tau({v})$" for v in levels), "average"))
 
 
-def _tests_table(res: R3DResults, alpha: float) -> Section:
+def _tests_table(res: R3DResults, alpha: float) -> Section | None:
+    """The reported tests that apply to the grid (the notes name those skipped); None if none does."""
+    names = res._reported_tests()
+    if not names:
+        return None
     rows = []
-    for name in REPORTED_TESTS:
+    for name in names:
         t = res.test(name, alpha=alpha)
         dec = decimals_for([t.statistic, t.critical_value])
         rows.append((fmt_num(t.statistic, dec), fmt_num(t.critical_value, dec), fmt_p(t.pvalue),
@@ -271,9 +275,9 @@ def _tests_table(res: R3DResults, alpha: float) -> Section:
     cover = coverage_pct(alpha)
     return Section(title=f"Uniform tests over the whole grid ({res.spec.n_boot} bootstrap draws)", kind="table",
                    headers=("statistic", f"crit. {cover}", "p-value", "q range"),
-                   stubs=tuple(TESTS[name].null for name in REPORTED_TESTS), rows=tuple(rows),
+                   stubs=tuple(TESTS[name].null for name in names), rows=tuple(rows),
                    latex_headers=("statistic", f"crit.\\ {latex_escape(cover)}", "$p$-value", "$q$ range"),
-                   latex_stubs=tuple(TESTS[name].latex_null for name in REPORTED_TESTS))
+                   latex_stubs=tuple(TESTS[name].latex_null for name in names))
 
 
 def _first_stage_table(res: R3DResults) -> Section:
@@ -299,16 +303,24 @@ def _notes(res: R3DResults, alpha: float, n_shown: int) -> list[str]:
     if s.n_boot:
         crit = res._band(alpha).critical_value
         how = "coef +/- c se" if s.band == "studentized" else "coef +/- c"
-        notes.append(f"band lo/hi: {coverage_pct(alpha)} uniform band over all {res.quantiles.size} grid points, "
+        notes.append(f"band lo/hi: {coverage_pct(alpha)} uniform band over {_grid_points(res.quantiles.size)}, "
                      f"{how} with c = {crit:.4g} from {s.n_boot} multiplier-bootstrap draws.")
-        notes.append("Uniform tests: sup-norm statistics over the range, critical values and p-values from "
-                     "the same bootstrap draws.")
+        if res._reported_tests():
+            notes.append("Uniform tests: sup-norm statistics over the range, critical values and p-values from "
+                         "the same bootstrap draws.")
+        skipped = res._skipped_tests_note()
+        if skipped is not None:
+            notes.append(skipped)
     notes.append("average: integral of tau(q) over (0, 1), the effect on units' mean outcome "
                  "(trapezoid rule on the grid).")
     if n_shown < res.quantiles.size:
         notes.append(f"{n_shown} of {res.quantiles.size} grid points shown; res.summary_frame() has all.")
     notes += list(res.notes)
     return notes
+
+
+def _grid_points(m: int) -> str:
+    return "the single grid point" if m == 1 else f"all {m} grid points"
 
 
 def build_summary(res: R3DResults, *, alpha: float, quantiles: Any = None) -> R3DSummary:

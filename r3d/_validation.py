@@ -181,3 +181,43 @@ class Notes:
     def texts(self) -> tuple[str, ...]:
         """The notes, in the order they arose."""
         return tuple(self._texts)
+
+
+#: What ``rng`` accepts, in the words of every message that refuses one.
+RNG_ACCEPTED = ("None, a non-negative integer seed (or a sequence of them), a numpy.random.Generator, "
+                "a numpy.random.SeedSequence or a numpy.random.BitGenerator")
+
+
+def check_rng(rng: Any, name: str = "rng") -> np.random.Generator:
+    """``numpy.random.default_rng(rng)`` for the values it is documented to take, and an error naming
+    ``name`` for every other (numpy's own messages for strings, floats or negative seeds do not).
+
+    A Generator is returned as is (and advanced by its user), as numpy does.
+    """
+    fix = f"Pass a seed such as {name}=1, or {name}=numpy.random.default_rng(1)."
+    if rng is None or isinstance(rng, (np.random.Generator, np.random.BitGenerator, np.random.SeedSequence)):
+        return np.random.default_rng(rng)
+    if isinstance(rng, np.ndarray) and rng.ndim == 0:
+        rng = rng.item()
+    if isinstance(rng, numbers.Integral) and not isinstance(rng, (bool, np.bool_)):
+        if rng < 0:
+            raise ValueError(message(name, RNG_ACCEPTED, rng, "Seeds are non-negative. " + fix))
+        return np.random.default_rng(int(rng))
+    if isinstance(rng, (list, tuple)) or (isinstance(rng, np.ndarray) and rng.ndim == 1):
+        values = rng.tolist() if isinstance(rng, np.ndarray) else list(rng)
+        shown = rng if isinstance(rng, np.ndarray) else f"<{type(rng).__name__} {_short(rng)}>"
+        if not values or not all(isinstance(v, numbers.Integral) and not isinstance(v, (bool, np.bool_))
+                                 for v in values):
+            raise TypeError(message(name, RNG_ACCEPTED, shown, fix))
+        if min(values) < 0:
+            raise ValueError(message(name, RNG_ACCEPTED, shown, "Seeds are non-negative. " + fix))
+        return np.random.default_rng([int(v) for v in values])
+    if isinstance(rng, np.random.RandomState):
+        raise TypeError(message(name, RNG_ACCEPTED, "<a numpy.random.RandomState (the legacy generator)>", fix))
+    raise TypeError(message(name, RNG_ACCEPTED, rng, fix))
+
+
+def _short(value: Any, width: int = 40) -> str:
+    """``repr(value)``, cut to ``width`` characters for a message."""
+    text = repr(value)
+    return text if len(text) <= width else text[: width - 3] + "..."

@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from r3d._validation import check_int, message
+from r3d._validation import check_int, check_rng, message
 
 __all__ = [
     "simulate_firms",
@@ -77,7 +77,7 @@ def simulate_firms(
         30 + 8 (revenue - 1) + 4 (revenue - 1)^2 + N(0, 1.5^2) and sd ``5 + |N(0, 1)|``;
         the subsidy adds ``firms_true_effect`` to the average quantile function.
     """
-    gen = np.random.default_rng(rng)
+    gen = check_rng(rng)
     revenue = gen.uniform(0.5, 1.5, size=n_firms)
     eligible = revenue >= FIRMS_CUTOFF
     if fuzzy:
@@ -290,7 +290,7 @@ def simulate_wage_subsidy(
     compression = float(compression)
     if not 0.0 <= compression <= 1.0:
         raise ValueError(message("compression", "a number in [0, 1]", compression))
-    gen = np.random.default_rng(rng)
+    gen = check_rng(rng)
     revenue = np.exp(gen.normal(0.0, REVENUE_LOG_SD, size=n_firms))
     eligible = revenue >= FIRMS_CUTOFF
     if fuzzy:

@@ -17,6 +17,7 @@ from r3d._validation import (
     check_int,
     check_positive,
     check_probability,
+    check_rng,
     message,
     resolve_n_jobs,
 )
@@ -120,7 +121,7 @@ def fit_options(*, method: Any, order: Any, pilot_order: Any, kernel: Any, bandw
         raise ValueError(message("n_boot", f"0 or at least {int(np.ceil(1 / alpha)) - 1} for alpha={alpha:g}",
                                  n_boot, "Use more bootstrap draws (999 is the default)."))
     resolve_n_jobs(n_jobs)  # accepted for compatibility; r3d runs on one thread
-    gen = np.random.default_rng(rng)
+    gen = check_rng(rng)
     h_t = None
     if bandwidth_treatment is not None:
         if not fuzzy:

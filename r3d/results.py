@@ -355,6 +355,23 @@ class R3DResults:
         return _boot.side_draws(a_plus, a_minus, n_boot=self.spec.n_boot, rng=rng,
                                 cluster_codes=self._model._data.units.cluster_codes)
 
+    def _reported_tests(self) -> tuple[str, ...]:
+        """The tests of ``r3d.bootstrap.REPORTED_TESTS`` that apply to this fit's grid (a test needs at least
+        its ``min_points`` grid points: the homogeneity test has nothing to compare on a single level)."""
+        m = self._est.quantiles.size
+        return tuple(name for name in _boot.REPORTED_TESTS if _boot.TESTS[name].min_points <= m)
+
+    def _skipped_tests_note(self) -> str | None:
+        """Why reported tests are missing (None when every one applies)."""
+        m = self._est.quantiles.size
+        skipped = [name for name in _boot.REPORTED_TESTS if name not in self._reported_tests()]
+        if not skipped:
+            return None
+        what = "; ".join(f"the {name} test ({_boot.TESTS[name].null}) needs at least {_boot.TESTS[name].min_points} "
+                         "grid points" for name in skipped)
+        return (f"Not reported: {what}, and the grid has {m}. Fit with more quantile levels "
+                "(e.g. quantiles=19) to run it.")
+
     def nullity_test(self, ranges: Any = None, alpha: float | None = None) -> _boot.TestResults:
         """Test H0: tau(q) = 0 for all q in a range (sup statistic, multiplier bootstrap).
 
@@ -471,7 +488,8 @@ class R3DResults:
         None), "bandwidth" (float or list), "bandwidth_treatment", "bandwidth_info",
         "n_effective", "limits" {"left", "right", "left_raw", "right_raw"},
         "average_effect", "first_stage" (or None), "tests" (``r3d.bootstrap.REPORTED_TESTS``: "nullity", "homogeneity")
-        (whole grid; None without bootstrap), "notes". Lists follow "quantiles".
+        (whole grid; None without bootstrap; a test that needs more grid points than the fit has, as the
+        homogeneity test on a single level, is None and named in "notes"), "notes". Lists follow "quantiles".
         Not-finite numbers stay floats (``json.dumps(..., allow_nan=False)`` needs them
         replaced; the command line writes them as null).
         """
@@ -482,8 +500,8 @@ class R3DResults:
         band = tests = None
         if self._inf.draws is not None:
             band = asdict(self._band(alpha))
-            tests = {}
-            for kind in _boot.REPORTED_TESTS:
+            tests = dict.fromkeys(_boot.REPORTED_TESTS)  # None: the test needs more grid points (notes say so)
+            for kind in self._reported_tests():
                 t = self.test(kind, None, alpha)
                 tests[kind] = {"statistic": t.statistic, "critical_value": t.critical_value, "pvalue": t.pvalue,
                                "range": list(t.range), "n_boot": t.n_boot, "alpha": t.alpha}
@@ -511,7 +529,7 @@ class R3DResults:
             "average_effect": asdict(self._average_effect(alpha)),
             "first_stage": None if fs is None else asdict(fs),
             "tests": tests,
-            "notes": list(self.notes),
+            "notes": list(self.notes) + ([] if tests is None else _listed(self._skipped_tests_note())),
         }
         return _plain(out)
 
@@ -561,7 +579,7 @@ class R3DResults:
         ]
         if self._inf.draws is not None:
             ps = ", ".join(f"p = {fmt_p(self.test(name).pvalue)} for {_boot.TESTS[name].null}"
-                           for name in _boot.REPORTED_TESTS)
+                           for name in self._reported_tests())
             lines.append(f"uniform tests ({s.n_boot} draws): {ps}")
         if self.first_stage is not None:
             fs = self.first_stage
@@ -596,6 +614,10 @@ class R3DResults:
 
         draw = {"effect": plotting.plot_effect, "limits": plotting.plot_limits}
         return draw[check_choice("kind", kind, tuple(draw))](self, ax=ax, **kwargs)
+
+
+def _listed(note: str | None) -> list[str]:
+    return [] if note is None else [note]
 
 
 def _nearest(q: np.ndarray, levels: np.ndarray) -> np.ndarray:
