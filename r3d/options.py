@@ -7,6 +7,7 @@ quantile grid, a random generator); every stage after it trusts these values.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,18 +22,25 @@ from r3d._validation import (
     message,
     resolve_n_jobs,
 )
-from r3d.bootstrap import BAND_TYPES
+from r3d.bootstrap import BAND_TYPES, MAX_CHUNK_BYTES
 from r3d.data import as_float_array
 from r3d.estimators import METHODS
 from r3d.locpoly import MAX_ORDER, canonical_kernel
 from r3d.quantiles import QUANTILE_METHODS
 
-__all__ = ["BANDWIDTH_RULES", "FitOptions", "fit_options", "check_orders", "resolve_rule"]
+__all__ = ["BANDWIDTH_RULES", "DRAW_COPIES", "FitOptions", "fit_options", "check_orders", "resolve_rule",
+           "bootstrap_memory", "memory_limit"]
 
 #: Bandwidth rules a user may name ("auto": "imse" for frechet, "mse" for simple).
 BANDWIDTH_RULES = ("auto", "mse", "imse", "cer-mse", "cer-imse")
 METHOD_ALIASES = {"wasserstein": "frechet", "pointwise": "simple"}
 BAND_ALIASES = {"studentised": "studentized", "sup-t": "studentized"}
+#: The (n_boot, m) draws are held once by the results, and the band and the tests work on up to two
+#: temporary arrays of the same size (|G_b|; the centred draws of the homogeneity test). Measured with
+#: tracemalloc on 20,000 draws x 99 levels: 3.1 x the draws while the summary is built.
+DRAW_COPIES = 3
+#: Where Linux containers state a memory limit below the machine's (cgroup v2).
+_CGROUP_MEMORY_MAX = "/sys/fs/cgroup/memory.max"
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,6 +111,50 @@ def _bandwidth(bandwidth: Any, method: str, m: int) -> str | np.ndarray:
     return h[:1] if np.all(h == h[0]) else h
 
 
+def memory_limit() -> int | None:
+    """Bytes of memory a fit may count on: the machine's physical memory (``os.sysconf``, Linux and
+    macOS), or a smaller cgroup limit; None where neither is known (then nothing is checked)."""
+    try:
+        limit = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (AttributeError, ValueError, OSError):
+        limit = -1
+    try:
+        with open(_CGROUP_MEMORY_MAX) as fh:
+            text = fh.read().strip()
+        if text.isdigit() and (limit <= 0 or int(text) < limit):
+            limit = int(text)
+    except OSError:
+        pass
+    return limit if limit > 0 else None
+
+
+def bootstrap_memory(n_boot: int, m: int) -> int:
+    """Bytes the multiplier bootstrap of ``n_boot`` draws on ``m`` levels needs at its peak: the draws
+    (``n_boot x m x 8``) times :data:`DRAW_COPIES`, plus one chunk of multipliers
+    (:data:`r3d.bootstrap.MAX_CHUNK_BYTES` at most)."""
+    return DRAW_COPIES * 8 * n_boot * m + MAX_CHUNK_BYTES if n_boot else 0
+
+
+def _gib(n_bytes: float) -> str:
+    g = n_bytes / 2**30
+    return f"{g:,.0f} GiB" if g >= 100 else f"{g:.3g} GiB"
+
+
+def _check_boot_memory(n_boot: int, m: int) -> None:
+    """Refuse ``n_boot`` whose draws cannot fit in memory (a MemoryError after the fit's other work)."""
+    limit = memory_limit()
+    need = bootstrap_memory(n_boot, m)
+    if limit is None or need <= limit:
+        return
+    most = max(0, (limit - MAX_CHUNK_BYTES) // (DRAW_COPIES * 8 * m))
+    raise ValueError(message(
+        "n_boot", "small enough for the bootstrap draws to fit in memory", n_boot,
+        f"The draws of {m} quantile level{'s' if m > 1 else ''} take {_gib(8 * n_boot * m)} (n_boot x m x 8 "
+        f"bytes) and about {_gib(need)} with the band's and the tests' working copies and the multipliers, "
+        f"but this machine has {_gib(limit)} of memory. Use n_boot <= {most} (999 is the default), fewer quantile "
+        "levels, or n_boot=0 to skip the bootstrap."))
+
+
 def fit_options(*, method: Any, order: Any, pilot_order: Any, kernel: Any, bandwidth: Any,
                 bandwidth_treatment: Any, regularize: Any, quantile_method: Any, n_boot: Any,
                 alpha: Any, band: Any, rng: Any, n_jobs: Any, progress: Any, grid_size: int,
@@ -120,6 +172,7 @@ def fit_options(*, method: Any, order: Any, pilot_order: Any, kernel: Any, bandw
     if n_boot and n_boot < int(np.ceil(1 / alpha)) - 1:
         raise ValueError(message("n_boot", f"0 or at least {int(np.ceil(1 / alpha)) - 1} for alpha={alpha:g}",
                                  n_boot, "Use more bootstrap draws (999 is the default)."))
+    _check_boot_memory(n_boot, grid_size)
     resolve_n_jobs(n_jobs)  # accepted for compatibility; r3d runs on one thread
     gen = check_rng(rng)
     h_t = None

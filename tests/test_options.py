@@ -85,3 +85,78 @@ def test_datasets_rng_named(fn):
         fn(n_firms=10, rng="x")
     with pytest.raises(ValueError, match="^`rng` must be None"):
         fn(n_firms=10, rng=-3)
+
+
+# ---------------------------------------------------------------------------------------------
+# n_boot whose draws cannot fit in memory
+# ---------------------------------------------------------------------------------------------
+GIB = 2**30
+
+
+def test_bootstrap_memory_counts_draws_copies_and_multipliers():
+    from r3d.bootstrap import MAX_CHUNK_BYTES
+    from r3d.options import DRAW_COPIES, bootstrap_memory
+
+    assert bootstrap_memory(0, 99) == 0
+    assert bootstrap_memory(1000, 99) == DRAW_COPIES * 8 * 1000 * 99 + MAX_CHUNK_BYTES
+
+
+def test_memory_limit_is_positive_or_unknown():
+    from r3d.options import memory_limit
+
+    limit = memory_limit()
+    assert limit is None or (isinstance(limit, int) and limit > 0)
+
+
+def test_n_boot_beyond_memory_refused_up_front(mod, monkeypatch):
+    import r3d.options
+
+    monkeypatch.setattr(r3d.options, "memory_limit", lambda: GIB // 10)
+    with pytest.raises(ValueError) as info:
+        _fit(mod, n_boot=10**6)
+    text = str(info.value)
+    assert text.startswith("`n_boot` must be small enough for the bootstrap draws to fit in memory; got 1000000.")
+    # 5 levels: 10**6 x 5 x 8 bytes = 0.0373 GiB of draws; 3 copies + 64 MiB of multipliers = 0.174 GiB
+    assert "The draws of 5 quantile levels take 0.0373 GiB (n_boot x m x 8 bytes) and about 0.174 GiB" in text
+    assert "this machine has 0.1 GiB of memory" in text
+    most = int(text.split("Use n_boot <= ")[1].split()[0])
+    assert most == (GIB // 10 - 64 * 2**20) // (3 * 8 * 5)
+    assert "fewer quantile levels, or n_boot=0" in text
+
+
+def test_n_boot_at_the_limit_accepted(mod, monkeypatch):
+    import r3d.options
+    from r3d.options import bootstrap_memory
+
+    monkeypatch.setattr(r3d.options, "memory_limit", lambda: bootstrap_memory(199, 5))
+    assert _fit(mod, n_boot=199, rng=1).bootstrap_draws.shape == (199, 5)
+    with pytest.raises(ValueError, match="Use n_boot <= 199 "):
+        _fit(mod, n_boot=200, rng=1)
+    assert _fit(mod, n_boot=0).bootstrap_draws is None  # no bootstrap, nothing to hold
+
+
+def test_unknown_memory_checks_nothing(mod, monkeypatch):
+    import r3d.options
+
+    monkeypatch.setattr(r3d.options, "memory_limit", lambda: None)
+    assert _fit(mod, n_boot=99, rng=1).bootstrap_draws.shape == (99, 5)
+
+
+def test_memory_limit_reads_sysconf_and_cgroup(monkeypatch, tmp_path):
+    import r3d.options
+
+    monkeypatch.setattr(r3d.options.os, "sysconf", lambda name: {"SC_PAGE_SIZE": 4096, "SC_PHYS_PAGES": 1000}[name])
+    monkeypatch.setattr(r3d.options, "_CGROUP_MEMORY_MAX", str(tmp_path / "missing"))
+    assert r3d.options.memory_limit() == 4096 * 1000
+    cg = tmp_path / "memory.max"
+    cg.write_text("1000000\n")
+    monkeypatch.setattr(r3d.options, "_CGROUP_MEMORY_MAX", str(cg))
+    assert r3d.options.memory_limit() == 1000000
+    cg.write_text("max\n")
+    assert r3d.options.memory_limit() == 4096 * 1000
+
+    def no_sysconf(name):
+        raise ValueError(name)
+
+    monkeypatch.setattr(r3d.options.os, "sysconf", no_sysconf)
+    assert r3d.options.memory_limit() is None
