@@ -12,6 +12,13 @@ The right side is ``x >= c`` (the cutoff itself is treated), the left side ``x <
 The numbers come from the compiled kernel :mod:`r3d._ext._locpoly` (a Householder QR of
 ``sqrt(k) R(u)`` in the scaled basis); this module validates, chooses the common or the
 per-column path and turns failure codes into :class:`r3d.InsufficientDataError`.
+
+A bandwidth far beyond the data (every ``|u| <= umax << 1``) shrinks the columns ``u^k`` and
+makes the system ill-conditioned through their scale alone; such a fit is solved in the basis
+``t = u / umax`` (the data's own spread) and reported in the basis ``u``. The fit then tends to
+the global polynomial on the side: identical for every ``h`` beyond the largest ``|x - c|`` under
+the uniform kernel, with kernel weights tending to uniform ones for the others. Only fits that
+fail in the basis ``u`` take that path, so no other number changes.
 """
 
 from __future__ import annotations
@@ -41,6 +48,7 @@ __all__ = [
     "SIDE_ALIASES",
     "MAX_ORDER",
     "RCOND_MIN",
+    "RESCUE_MIN_POWER",
     "SideFit",
     "canonical_kernel",
     "canonical_side",
@@ -60,6 +68,11 @@ MAX_ORDER = _locpoly.MAX_ORDER
 #: sqrt(k) R(u) (R'R = M). Below it the weights keep fewer than ~6 of 16 digits.
 #: A well-spread design at p = 10 has ~2e-8, at p = 2 ~3e-2.
 RCOND_MIN = 1e-10
+
+#: A fit ill-conditioned in the basis u = (x - c) / h is solved in the basis u / max|u| when the
+#: window reaches beyond the data, while max|u|^p is at least this (smaller: the coefficients in
+#: the basis u, of size max|u|^-k, could overflow; the message then names the bandwidth).
+RESCUE_MIN_POWER = _locpoly.RESCUE_MIN_POWER
 
 def canonical_side(side: str) -> str:
     """Canonical side name: ``"right"`` (x >= cutoff) or ``"left"`` (x < cutoff)."""
@@ -105,7 +118,8 @@ class SideFit:
         Only with ``return_coef_weights=True``.
     rcond : ndarray, shape (m_h,), or None
         Reciprocal 1-norm condition number of the triangular factor of
-        ``sqrt(k) r(u)'`` (the accepted minimum is :data:`RCOND_MIN`).
+        ``sqrt(k) r(u)'`` (the accepted minimum is :data:`RCOND_MIN`); of ``sqrt(k) r(u / max|u|)'``
+        for a window far wider than the data (see the module docstring).
     """
 
     side: str
@@ -144,11 +158,14 @@ def insufficient_data_message(
     column: int | None = None,
     n_failing: int = 1,
     n_columns: int = 1,
+    max_distance: float | None = None,
 ) -> str:
     """The text of :class:`InsufficientDataError` for one failed fit.
 
     Names the side, the bandwidth, the count of units with positive kernel weight and
-    the fix; ``column`` (per-column bandwidths) names the offending column.
+    the fix; ``column`` (per-column bandwidths) names the offending column. ``max_distance``,
+    the largest ``|x - c|`` on the side, turns the fix of an ill-conditioned fit whose window
+    already holds every unit of the side away from "a larger bandwidth", which cannot help.
     """
     d = order + 1
     where = f"{_side_text(side, cutoff)}, bandwidth h = {h:.6g}"
@@ -174,6 +191,14 @@ def insufficient_data_message(
         )
     else:  # pragma: no cover - out of memory
         raise MemoryError(f"{where}: cannot allocate scratch memory for the fit")
+    if status == _locpoly.STATUS_ILL_CONDITIONED and max_distance is not None and h >= max_distance:
+        far = h > max_distance * RESCUE_MIN_POWER ** (-1.0 / order) if order else False
+        fix = (f"The bandwidth already covers every unit on this side (the largest |x - c| is "
+               f"{max_distance:.6g}), so a larger one cannot help: "
+               + ("use `bandwidth` within a few times the data's range (the fit is then the global "
+                  "polynomial on the side)." if far else
+                  "the running variable has too little spread on this side for this order; use a lower order."))
+        return f"{where}: {what}. {fix}"
     return f"{where}: {what}. Use a larger bandwidth or a lower order."
 
 
@@ -289,6 +314,13 @@ def fit_side(
                      side=side, return_coef_weights=bool(return_coef_weights))
 
 
+def _max_distance(x: np.ndarray, cutoff: float, right: bool) -> float | None:
+    """The largest |x - c| on the side (None for an empty side)."""
+    dx = x - cutoff
+    dx = dx[dx >= 0.0] if right else -dx[dx < 0.0]
+    return float(dx.max()) if dx.size else None
+
+
 def _fit_side(x: np.ndarray, Y: np.ndarray, *, cutoff: float, h: np.ndarray, order: int, kernel: str, side: str,
               return_coef_weights: bool = False) -> SideFit:
     """:func:`fit_side` on validated inputs: C-contiguous float64 ``x`` (n,) and ``Y`` (n, m), ``h`` (1,)
@@ -304,7 +336,8 @@ def _fit_side(x: np.ndarray, Y: np.ndarray, *, cutoff: float, h: np.ndarray, ord
         )
         if status != 0:
             raise InsufficientDataError(
-                insufficient_data_message(side, cutoff, float(h_arr[0]), order, status, ne, nd, rc)
+                insufficient_data_message(side, cutoff, float(h_arr[0]), order, status, ne, nd, rc,
+                                          max_distance=_max_distance(x, cutoff, right))
             )
         n_eff = np.array([ne], dtype=np.int64)
         rcond = np.array([rc])
@@ -319,6 +352,7 @@ def _fit_side(x: np.ndarray, Y: np.ndarray, *, cutoff: float, h: np.ndarray, ord
                 insufficient_data_message(
                     side, cutoff, float(h_arr[j]), order, int(status[j]), int(n_eff[j]),
                     int(nd[j]), float(rcond[j]), column=j, n_failing=failing.size, n_columns=m,
+                    max_distance=_max_distance(x, cutoff, right),
                 )
             )
     return SideFit(

@@ -81,9 +81,9 @@ def test_fit_with_seed_sequence_equals_int_seed(mod):
 
 @pytest.mark.parametrize("fn", [r3d.datasets.simulate_firms, r3d.datasets.simulate_wage_subsidy])
 def test_datasets_rng_named(fn):
-    with pytest.raises(TypeError, match="^`rng` must be None"):
+    with pytest.raises(TypeError, match=r"^`rng` must be None"):
         fn(n_firms=10, rng="x")
-    with pytest.raises(ValueError, match="^`rng` must be None"):
+    with pytest.raises(ValueError, match=r"^`rng` must be None"):
         fn(n_firms=10, rng=-3)
 
 

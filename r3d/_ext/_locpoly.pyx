@@ -48,6 +48,11 @@ STATUS_NO_MEMORY = 4
 cdef enum:
     _MAXD = 11  # MAX_ORDER + 1 coefficients
 
+#: A fit whose window reaches far beyond the data is solved in the data's own scale (``_solve``) only
+#: while umax^p >= this: the coefficient weights grow as umax^-k, and beyond it they could overflow.
+cdef double _RESCUE_MIN_POWER = 1e-150
+RESCUE_MIN_POWER = _RESCUE_MIN_POWER
+
 
 cdef inline double _kernel_inside(double a, int kernel) noexcept nogil:
     """The compiled switch: K at ``a = |u|`` in [0, 1] for the kernel whose
@@ -142,61 +147,23 @@ cdef void _work_free(Work* w) noexcept nogil:
     free(w.C)
 
 
-cdef int _solve(const Py_ssize_t* cand, const double* dxs, Py_ssize_t n_cand, double h,
-                int p, int kernel, double rcond_min, Work* w, Py_ssize_t* n_eff_out,
-                Py_ssize_t* n_distinct_out, double* rcond_out) noexcept nogil:
-    """Coefficient weights for one bandwidth into ``w.C`` (compact over active units).
-
-    ``cand`` (ascending) are the units on the side, ``dxs`` their ``x - c``.
-
-    Returns a status code; ``n_eff_out`` counts units with k_i > 0, ``n_distinct_out``
-    the distinct u among them (counting stops at p+1), ``rcond_out`` the reciprocal
-    1-norm condition number of the triangular factor (0 when not computed).
-    """
-    cdef int d = p + 1
-    cdef Py_ssize_t i, a, ne = 0, nd = 0, b, j, l, k
-    cdef double u, kv, s, nrm, x0, beta, tau, v, acc, norm_r, norm_ri, col
-    cdef double taus[_MAXD]
-    cdef double R[_MAXD * _MAXD]      # R[j * d + l], upper triangle
-    cdef double Ri[_MAXD * _MAXD]     # R^{-1}, upper triangle
-    cdef double distinct[_MAXD]
-    cdef bint seen
+cdef int _factor(const Work* w, Py_ssize_t ne, int d, double scale, double* taus, double* R,
+                 double* Ri, double rcond_min, double* rcond_out) noexcept nogil:
+    """Steps 2-4 of :func:`_solve`: QR of ``A = sqrt(k) R(u / scale)`` (Householder vectors left in
+    ``w.A``), ``R^{-1}`` and the reciprocal condition number; returns 0 or 3 (ill-conditioned)."""
+    cdef Py_ssize_t a, b, j, l, k
+    cdef double v, t, s, nrm, x0, beta, tau, acc, norm_r, norm_ri, col
     cdef double* A = w.A
-    cdef double* Q = w.Q
 
     rcond_out[0] = 0.0
-    # 1. kernel weights, active set, distinct u (up to d of them)
-    for i in range(n_cand):
-        u = dxs[i] / h
-        kv = _kernel(u, kernel)
-        if kv > 0.0:
-            w.act[ne] = cand[i]
-            w.u[ne] = u
-            w.k[ne] = kv
-            w.sk[ne] = sqrt(kv)
-            ne += 1
-            if nd < d:
-                seen = False
-                for b in range(nd):
-                    if distinct[b] == u:
-                        seen = True
-                        break
-                if not seen:
-                    distinct[nd] = u
-                    nd += 1
-    n_eff_out[0] = ne
-    n_distinct_out[0] = nd
-    if ne < d:
-        return 1
-    if nd < d:
-        return 2
-
-    # 2. A = sqrt(k) R(u), column-major (ne x d)
+    # 2. A = sqrt(k) R(t), t = u / scale, column-major (ne x d); scale is 1.0 unless
+    #    _solve rescues a window that reaches far beyond the data
     for a in range(ne):
         v = w.sk[a]
+        t = w.u[a] if scale == 1.0 else w.u[a] / scale
         for k in range(d):
             A[k * ne + a] = v
-            v = v * w.u[a]
+            v = v * t
 
     # 3. Householder QR (LAPACK dgeqr2 convention: v[0] = 1 implicit, H = I - tau v v')
     for j in range(d):
@@ -256,6 +223,81 @@ cdef int _solve(const Py_ssize_t* cand, const double* dxs, Py_ssize_t n_cand, do
     rcond_out[0] = 1.0 / (norm_r * norm_ri)
     if not (rcond_out[0] >= rcond_min):
         return 3
+    return 0
+
+
+cdef int _solve(const Py_ssize_t* cand, const double* dxs, Py_ssize_t n_cand, double h,
+                int p, int kernel, double rcond_min, Work* w, Py_ssize_t* n_eff_out,
+                Py_ssize_t* n_distinct_out, double* rcond_out) noexcept nogil:
+    """Coefficient weights for one bandwidth into ``w.C`` (compact over active units).
+
+    ``cand`` (ascending) are the units on the side, ``dxs`` their ``x - c``.
+
+    Returns a status code; ``n_eff_out`` counts units with k_i > 0, ``n_distinct_out``
+    the distinct u among them (counting stops at p+1), ``rcond_out`` the reciprocal
+    1-norm condition number of the triangular factor (0 when not computed).
+    """
+    cdef int d = p + 1
+    cdef int st
+    cdef Py_ssize_t i, a, ne = 0, nd = 0, b, j, l, k
+    cdef double u, kv, s, tau, acc, umax = 1.0, pw, rc_scaled = 0.0
+    cdef double taus[_MAXD]
+    cdef double R[_MAXD * _MAXD]      # R[j * d + l], upper triangle
+    cdef double Ri[_MAXD * _MAXD]     # R^{-1}, upper triangle
+    cdef double distinct[_MAXD]
+    cdef bint seen, rescaled = False
+    cdef double* A = w.A
+    cdef double* Q = w.Q
+
+    rcond_out[0] = 0.0
+    # 1. kernel weights, active set, distinct u (up to d of them)
+    for i in range(n_cand):
+        u = dxs[i] / h
+        kv = _kernel(u, kernel)
+        if kv > 0.0:
+            w.act[ne] = cand[i]
+            w.u[ne] = u
+            w.k[ne] = kv
+            w.sk[ne] = sqrt(kv)
+            ne += 1
+            if nd < d:
+                seen = False
+                for b in range(nd):
+                    if distinct[b] == u:
+                        seen = True
+                        break
+                if not seen:
+                    distinct[nd] = u
+                    nd += 1
+    n_eff_out[0] = ne
+    n_distinct_out[0] = nd
+    if ne < d:
+        return 1
+    if nd < d:
+        return 2
+
+    # 2.-4. QR of sqrt(k) R(u), R^{-1} and rcond. A window far wider than the data (|u| <= umax << 1)
+    # makes the columns u^k tiny and R ill-conditioned only through their scale: the fit is then
+    # solved in the basis t = u / umax (the data's own spread, |t| <= 1) and the coefficient
+    # weights are scaled back to the basis u, row k by umax^-k. Only a fit that fails in the basis
+    # u takes this path, so every fit that succeeded before keeps its bits.
+    st = _factor(w, ne, d, 1.0, taus, R, Ri, rcond_min, rcond_out)
+    if st != 0:
+        umax = 0.0
+        for a in range(ne):
+            if fabs(w.u[a]) > umax:
+                umax = fabs(w.u[a])
+        pw = 1.0
+        for k in range(d - 1):
+            pw = pw * umax
+        if not (umax < 1.0 and pw >= _RESCUE_MIN_POWER):
+            return st
+        st = _factor(w, ne, d, umax, taus, R, Ri, rcond_min, &rc_scaled)
+        if st != 0:
+            rcond_out[0] = rc_scaled
+            return st
+        rescaled = True
+        rcond_out[0] = rc_scaled
 
     # 5. thin Q = H_0 ... H_{d-1} [I; 0] (LAPACK dorg2r)
     for l in range(d):
@@ -286,6 +328,12 @@ cdef int _solve(const Py_ssize_t* cand, const double* dxs, Py_ssize_t n_cand, do
                 w.C[k * ne + a] = w.C[k * ne + a] + s * Q[l * ne + a]
         for a in range(ne):
             w.C[k * ne + a] = w.C[k * ne + a] * w.sk[a]
+    if rescaled:  # coefficient weights of the basis t = u / umax -> of the basis u: row k / umax^k
+        pw = 1.0
+        for k in range(1, d):
+            pw = pw * umax
+            for a in range(ne):
+                w.C[k * ne + a] = w.C[k * ne + a] / pw
     return 0
 
 

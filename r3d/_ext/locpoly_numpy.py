@@ -15,7 +15,9 @@ from r3d._validation import InsufficientDataError
 from r3d.kernels import canonical_kernel, kernel_function
 from r3d.locpoly import (
     RCOND_MIN,
+    RESCUE_MIN_POWER,
     SideFit,
+    _max_distance,
     canonical_side,
     insufficient_data_message,
 )
@@ -26,7 +28,8 @@ _OK, _FEW_UNITS, _FEW_DISTINCT, _ILL = 0, 1, 2, 3
 
 
 def _one_bandwidth(x, cutoff, h, order, kernel, side):
-    """Kernel weights (n,), active mask (n,), u (n,), coefficient weights (p+1, n), status."""
+    """Kernel weights (n,), active mask (n,), u (n,), coefficient weights (p+1, n), status, counts, rcond
+    and the scale of the basis solved (1.0, or max|u| for a window far wider than the data)."""
     d = order + 1
     dx = x - cutoff
     on_side = dx >= 0.0 if side == "right" else dx < 0.0
@@ -37,17 +40,30 @@ def _one_bandwidth(x, cutoff, h, order, kernel, side):
     n_distinct = int(np.unique(u[act]).size)
     cw = np.zeros((d, x.shape[0]))
     if n_pos < d:
-        return k, act, u, cw, _FEW_UNITS, n_pos, min(n_distinct, d), 0.0
+        return k, act, u, cw, _FEW_UNITS, n_pos, min(n_distinct, d), 0.0, 1.0
     if n_distinct < d:
-        return k, act, u, cw, _FEW_DISTINCT, n_pos, n_distinct, 0.0
+        return k, act, u, cw, _FEW_DISTINCT, n_pos, n_distinct, 0.0, 1.0
     sk = np.sqrt(k[act])
-    A = sk[:, None] * np.vander(u[act], d, increasing=True)
-    R = np.linalg.qr(A, mode="r")
-    rcond = 1.0 / np.linalg.cond(R, 1)
+    scale = 1.0
+    rcond = _rcond(sk, u[act], d)
     if not rcond >= RCOND_MIN:
-        return k, act, u, cw, _ILL, n_pos, d, rcond
-    cw[:, act] = np.linalg.pinv(A) * sk[None, :]
-    return k, act, u, cw, _OK, n_pos, d, rcond
+        # a window far wider than the data: solve in the basis t = u / max|u| (as the kernel does)
+        umax = float(np.abs(u[act]).max())
+        if not (umax < 1.0 and umax ** (d - 1) >= RESCUE_MIN_POWER):
+            return k, act, u, cw, _ILL, n_pos, d, rcond, scale
+        scale = umax
+        rcond = _rcond(sk, u[act] / scale, d)
+        if not rcond >= RCOND_MIN:
+            return k, act, u, cw, _ILL, n_pos, d, rcond, scale
+    A = sk[:, None] * np.vander(u[act] / scale, d, increasing=True)
+    cw[:, act] = np.linalg.pinv(A) * sk[None, :] / scale ** np.arange(d)[:, None]
+    return k, act, u, cw, _OK, n_pos, d, rcond, scale
+
+
+def _rcond(sk, u, d):
+    """Reciprocal 1-norm condition number of the triangular factor of ``sqrt(k) R(u)``."""
+    R = np.linalg.qr(sk[:, None] * np.vander(u, d, increasing=True), mode="r")
+    return 1.0 / np.linalg.cond(R, 1)
 
 
 def fit_side_numpy(
@@ -83,7 +99,7 @@ def fit_side_numpy(
     rconds = np.zeros(m_h)
     failures = []
     for g in range(m_h):
-        k, act, u, cw, status, n_pos, n_distinct, rcond = _one_bandwidth(
+        k, act, u, cw, status, n_pos, n_distinct, rcond, scale = _one_bandwidth(
             x, float(cutoff), float(h_arr[g]), order, kernel, side
         )
         if status != _OK:
@@ -93,13 +109,15 @@ def fit_side_numpy(
         n_eff[g], rconds[g] = n_pos, rcond
         cols = range(m) if common else [g]
         sk = np.sqrt(k[act])
-        A = sk[:, None] * np.vander(u[act], d, increasing=True)
+        A = sk[:, None] * np.vander(u[act] / scale, d, increasing=True)
         for j in cols:
-            coef[:, j] = np.linalg.lstsq(A, sk * Y[act, j], rcond=None)[0]
-            fitted[act, j] = np.vander(u[act], d, increasing=True) @ coef[:, j]
+            gamma = np.linalg.lstsq(A, sk * Y[act, j], rcond=None)[0]  # in the basis u / scale
+            coef[:, j] = gamma / scale ** np.arange(d)
+            fitted[act, j] = np.vander(u[act] / scale, d, increasing=True) @ gamma
     if failures:
         g, status, n_pos, n_distinct, rcond = failures[0]
         kwargs = {} if common else {"column": g, "n_failing": len(failures), "n_columns": m}
+        kwargs["max_distance"] = _max_distance(x, float(cutoff), side == "right")
         raise InsufficientDataError(
             insufficient_data_message(
                 side, float(cutoff), float(h_arr[g]), order, status, n_pos, n_distinct, rcond, **kwargs
