@@ -21,6 +21,7 @@ __all__ = [
     "InsufficientDataError",
     "R3DWarning",
     "DroppedDataWarning",
+    "PointMassWarning",
     "WeakFirstStageWarning",
     "BandwidthWarning",
     "SmallSampleWarning",
@@ -49,6 +50,10 @@ class R3DWarning(UserWarning):
 
 class DroppedDataWarning(R3DWarning):
     """Rows or units were dropped (missing outcomes or weights, empty units)."""
+
+
+class PointMassWarning(R3DWarning):
+    """Every unit's distribution is a single point (one draw per unit, or equal quantiles)."""
 
 
 class WeakFirstStageWarning(R3DWarning):

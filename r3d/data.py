@@ -5,17 +5,26 @@ unit-level columns repeated. This module turns user columns into float arrays
 and integer unit codes, checks that unit-level variables are constant within a
 unit, and applies the missing-value policy (docs/errors.md lists its messages):
 
-- rows with a missing outcome, or a missing or zero weight, are dropped and counted;
+- numbers and booleans only (:func:`numeric_series`; strings, even numeric-looking ones,
+  categoricals, dates and complex numbers are refused), and pandas inputs given side by
+  side share their index (:func:`check_aligned`);
+- rows with a missing outcome, or a missing or zero weight, are dropped, counted and warned about;
 - a unit left with no draws is dropped, counted and warned about;
-- a missing unit id, a non-finite running variable, a negative weight, a
-  treatment that is not 0/1, or a running variable / treatment / cluster that
-  varies within a unit is an error naming the argument (and the first offending unit).
+- a missing unit id, a non-finite running variable, a negative weight, no positive weight,
+  a treatment that is not 0/1, fewer than 2 clusters, or a running variable / treatment /
+  cluster that varies within a unit is an error naming the argument (and the first
+  offending unit);
+- fewer than :data:`MIN_CLUSTERS` clusters, and units that are all point masses, are warned about.
 
 Nothing here modifies the user's data.
 """
 
 from __future__ import annotations
 
+import datetime
+import decimal
+import itertools
+import numbers
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -24,7 +33,7 @@ import numpy as np
 import pandas as pd
 
 from r3d._ext import _grouping
-from r3d._validation import DroppedDataWarning, Notes, message
+from r3d._validation import DroppedDataWarning, Notes, PointMassWarning, SmallSampleWarning, message
 
 __all__ = ["LongData", "ModelData", "Names", "UnitData", "as_float_array", "display_value", "prepare_long",
            "prepare_quantiles", "prepare_samples", "prepare_units"]
@@ -135,45 +144,101 @@ def as_float_array(name: str, values: Any, *, copy: bool = True) -> np.ndarray:
     """Return a new 1-D float64 array (missing values -> NaN) or raise naming ``name``.
 
     Accepts numpy arrays, lists, pandas Series including nullable dtypes
-    (``Int64``, ``Float64``, ``boolean``) and ``pd.NA``. With ``copy=False`` float64 input
-    is returned without a copy (for read-only use or arrays the caller hands over).
+    (``Int64``, ``Float64``, ``boolean``) and ``pd.NA``: numbers and booleans only
+    (:func:`numeric_series` states the rule). With ``copy=False`` float64 input is
+    returned without a copy (for read-only use or arrays the caller hands over).
     """
     if isinstance(values, (pd.DataFrame,)):
         raise TypeError(message(name, "a 1-D array or Series", "<a DataFrame>", "Select one column."))
     if isinstance(values, (str, bytes)) or np.isscalar(values):
         raise TypeError(message(name, "a 1-D array-like of numbers", values))
-    if isinstance(values, pd.Series | pd.Index):
+    if isinstance(values, pd.Series):
         ser = values
+    elif isinstance(values, pd.Index | pd.api.extensions.ExtensionArray):
+        ser = pd.Series(values, copy=False)
     else:
-        arr = np.asarray(values, dtype=object) if not isinstance(values, np.ndarray) else values
+        arr = values if isinstance(values, np.ndarray) else _list_array(values)
         if arr.ndim != 1:
-            raise ValueError(message(name, "1-dimensional", np.asarray(values), "Pass one value per row."))
+            raise ValueError(message(name, "1-dimensional", arr, "Pass one value per row."))
         ser = pd.Series(arr, copy=False)
-    if isinstance(ser.dtype, pd.CategoricalDtype):
-        raise TypeError(message(name, "numeric", f"<a categorical column of dtype {ser.dtype}>"))
-    if ser.dtype == object or pd.api.types.is_string_dtype(ser.dtype):
-        try:
-            ser = pd.to_numeric(ser, errors="raise")
-        except (TypeError, ValueError):
-            bad = next((v for v in ser if not _is_number_or_missing(v)), None)
-            raise TypeError(
-                message(name, "numeric", f"<non-numeric values such as {bad!r}>", "Convert the column to numbers.")
-            ) from None
+    ser = numeric_series(name, ser)
     if pd.api.types.is_bool_dtype(ser.dtype):
         ser = ser.astype("Float64") if isinstance(ser.dtype, pd.BooleanDtype) else ser.astype(float)
-    if not (pd.api.types.is_numeric_dtype(ser.dtype)):
-        raise TypeError(message(name, "numeric", f"<values of dtype {ser.dtype}>"))
     return ser.to_numpy(dtype=np.float64, na_value=np.nan, copy=copy)
 
 
-def _is_number_or_missing(v: Any) -> bool:
-    if v is None or v is pd.NA:
-        return True
+def _list_array(values: Any) -> np.ndarray:
+    """A list as numpy infers it (numbers, strings, or object when it mixes in None or is ragged)."""
     try:
-        float(v)
-    except (TypeError, ValueError):
-        return False
-    return True
+        return np.asarray(values)
+    except (ValueError, TypeError):
+        return np.asarray(values, dtype=object)
+
+
+def numeric_series(name: str, ser: pd.Series) -> pd.Series:
+    """``ser`` if its dtype is numeric or boolean; an object column holding only numbers,
+    booleans and missing values as float64; anything else is a ``TypeError`` naming ``name``
+    (also how the fix spells the column), the dtype and the fix.
+
+    The one rule for every numeric input (arrays, lists, Series, columns a formula reads):
+    strings are refused even when they look like numbers (``"1,5"`` or ``"1e3"`` would be read
+    one way or another without a word), and so are categoricals, dates, durations, complex
+    numbers and other objects.
+    """
+    expr = name
+    dtype = ser.dtype
+    what = "values" if getattr(ser, "name", None) is None else f"column {ser.name!r}"
+    if isinstance(dtype, pd.CategoricalDtype):
+        raise _not_numeric(name, f"<categorical {what} of dtype {dtype}>",
+                           f"Convert it to numbers first, e.g. pd.to_numeric({expr}.astype(str)) when its "
+                           "categories are numbers.")
+    if isinstance(dtype, np.dtype) and dtype.kind == "O":
+        values = ser.to_numpy()
+        bad = next((v for v in values if not _is_number_or_missing(v)), _ALL_NUMBERS)
+        if bad is _ALL_NUMBERS:
+            return pd.Series([np.nan if _is_missing(v) else float(v) for v in values], index=ser.index,
+                             name=ser.name, dtype=np.float64)
+        raise _not_numeric(name, f"<{what} of dtype object holding {type(bad).__name__} values such as {bad!r}>",
+                           _fix_for_value(bad, expr))
+    if getattr(dtype, "kind", None) == "c":
+        raise _not_numeric(name, f"<complex {what} of dtype {dtype}>", _COMPLEX_FIX.format(expr=expr))
+    if getattr(dtype, "kind", None) in ("m", "M") or isinstance(dtype, pd.DatetimeTZDtype | pd.PeriodDtype):
+        raise _not_numeric(name, f"<{what} of dtype {dtype}>", _DATES_FIX)
+    if pd.api.types.is_string_dtype(dtype):
+        raise _not_numeric(name, f"<{what} of dtype {dtype} (strings)>", _STRINGS_FIX.format(expr=expr))
+    if not (pd.api.types.is_numeric_dtype(dtype) or pd.api.types.is_bool_dtype(dtype)):
+        raise _not_numeric(name, f"<{what} of dtype {dtype}>", f"Convert it to numbers first (pd.to_numeric({expr})).")
+    return ser
+
+
+_ALL_NUMBERS = object()
+_STRINGS_FIX = ("Strings are never converted silently (\"1,5\" or \"1e3\" could be read either way): "
+                "convert them yourself after checking them, e.g. pd.to_numeric({expr}).")
+_COMPLEX_FIX = "R3D needs real numbers: pass np.real({expr}) if the imaginary part is meaningless."
+_DATES_FIX = "Convert dates to a number first, e.g. days since a reference date (a running variable in days)."
+
+
+def _not_numeric(name: str, received: str, fix: str) -> TypeError:
+    return TypeError(message(name, "numeric or boolean", received, fix))
+
+
+def _fix_for_value(v: Any, expr: str) -> str:
+    if isinstance(v, str | bytes):
+        return _STRINGS_FIX.format(expr=expr)
+    if isinstance(v, numbers.Complex):
+        return _COMPLEX_FIX.format(expr=expr)
+    if isinstance(v, datetime.date | datetime.timedelta | np.datetime64 | np.timedelta64):
+        return _DATES_FIX
+    return f"Convert it to numbers first (pd.to_numeric({expr}))."
+
+
+def _is_missing(v: Any) -> bool:
+    return v is None or v is pd.NA or (isinstance(v, float | np.floating) and v != v)
+
+
+def _is_number_or_missing(v: Any) -> bool:
+    """A real number (bool included), an exact decimal, or a missing value (None, NaN, pd.NA)."""
+    return _is_missing(v) or isinstance(v, numbers.Real | np.bool_ | decimal.Decimal)
 
 
 def _codes(name: str, values: Any) -> tuple[np.ndarray, pd.Index]:
@@ -350,6 +415,80 @@ def check_treatment(name: str, t: np.ndarray, unit_ids: pd.Index) -> np.ndarray:
     return t.astype(np.float64)
 
 
+def check_aligned(*args: tuple[str, Any]) -> None:
+    """pandas inputs given side by side carry the same index (in the same order), or a ``ValueError``
+    names both arguments: rows are paired by position, never silently matched or mismatched by label
+    (statsmodels refuses misaligned indexes too). Pairs of different lengths are left to the length
+    checks; arrays and lists have no index and pair by position."""
+    indexed = [(n, v) for n, v in args if isinstance(v, pd.Series | pd.DataFrame)]
+    for (n0, v0), (n, v) in itertools.pairwise(indexed):
+        a, b = v0.index, v.index
+        if a is b or len(a) != len(b) or a.equals(b):
+            continue
+        same_labels = not (a.has_duplicates or b.has_duplicates) and a.sort_values().equals(b.sort_values())
+        how = ("has the same labels in another order" if same_labels else
+               f"has other labels (first difference at position {_first_difference(a, b, n0)})")
+        raise ValueError(message(
+            n, f"indexed like `{n0}` (r3d pairs their rows by position, and both are pandas objects)",
+            f"<an index that {how}>",
+            f"Align them on the index first (e.g. `{n} = {n}.reindex({n0}.index)`), or, if the rows already "
+            "match by position, pass every argument with .reset_index(drop=True) or .to_numpy()."))
+
+
+def _first_difference(a: pd.Index, b: pd.Index, name_a: str) -> str:
+    i = int(np.flatnonzero(np.asarray(a != b))[0])
+    return f"{i}: {display_value(b[i])} where `{name_a}` has {display_value(a[i])}"
+
+
+#: Fewer clusters than this is warned about. Cluster-robust variances (and the multiplier
+#: bootstrap, which draws one multiplier per cluster) treat clusters as the independent
+#: observations; with few of them they are biased down and tests over-reject. Cameron and
+#: Miller (2015, "A Practitioner's Guide to Cluster-Robust Inference", J. Human Resources,
+#: section VI) place "few" somewhere below 20 to 50 clusters; 20 is the lower end, so the
+#: warning fires where the problem is well documented and not on, say, 50 US states.
+MIN_CLUSTERS = 20
+
+
+def check_clusters(units: UnitData, notes: Notes) -> None:
+    """At least 2 clusters among the units kept (an error), and a warning below :data:`MIN_CLUSTERS`."""
+    if units.cluster_ids is None:
+        return
+    n_clusters = len(units.cluster_ids)
+    if n_clusters < 2:
+        raise ValueError(message(
+            "cluster", "made of at least 2 distinct clusters (the variance is computed from differences between "
+            "clusters)", f"<1 cluster: every unit is in cluster {display_value(units.cluster_ids[0])}>",
+            "Omit `cluster` for inference with independent units, or cluster at a finer level."))
+    if n_clusters < MIN_CLUSTERS:
+        notes.warn(
+            f"Only {n_clusters} clusters in `cluster` (fewer than {MIN_CLUSTERS}): cluster-robust standard errors, "
+            "bands and tests treat the clusters as the independent observations and tend to be too small with "
+            "so few of them. Report them with this caveat, or omit `cluster` if the units are independent.",
+            SmallSampleWarning)
+
+
+def report_point_mass(notes: Notes, what: str) -> None:
+    """Every unit's distribution is a point mass (``what`` says why): warn what R3D then estimates."""
+    notes.warn(
+        f"{what}, so each unit's distribution is a point mass: tau(q) is then the same at every quantile "
+        "level and equals an ordinary RD estimate on the units' values. Is this the long data you meant "
+        "(one row per draw within a unit), or were the data collapsed to unit level?",
+        PointMassWarning)
+
+
+def report_dropped_draws(n_outcome: int, n_weight: int, n_kept: int, notes: Notes) -> None:
+    """Draws dropped for a missing outcome (``n_outcome``) or a zero or missing weight (``n_weight``),
+    counted and warned about (a ``DroppedDataWarning``; nothing is dropped without a word)."""
+    reasons = []
+    if n_outcome:
+        reasons.append(f"{n_outcome} with a missing outcome")
+    if n_weight:
+        reasons.append(f"{n_weight} with a zero or missing weight")
+    if reasons:
+        notes.warn(f"{n_outcome + n_weight} draw(s) dropped ({' and '.join(reasons)}); {n_kept} draws remain.",
+                   DroppedDataWarning)
+
+
 def prepare_long(
     outcome: Any,
     running: Any,
@@ -367,6 +506,8 @@ def prepare_long(
     ``outcome`` without copying it (for a new array the caller hands over, as ``from_formula``
     does); the other columns are only read.
     """
+    check_aligned(("outcome", outcome), ("running", running), ("unit", unit), ("treatment", treatment),
+                  ("weights", weights), ("cluster", cluster))
     if names is None:
         names = _names(running, treatment, cluster, outcome=outcome, unit=unit)
     y = as_float_array("outcome", outcome, copy=copy_outcome)
@@ -407,14 +548,16 @@ def prepare_long(
 
 def _apply_missing_policy(units: UnitData, y: np.ndarray, codes: np.ndarray, w: np.ndarray | None,
                           names: Names) -> ModelData:
-    """Drop rows with a missing outcome or a missing/zero weight, then units left empty (warned)."""
+    """Drop rows with a missing outcome or a missing/zero weight (counted, warned), then units left
+    empty (warned); check the clusters left and warn when every unit has a single draw."""
+    n_weight = 0
     if w is None:  # one compiled pass: counts per unit, missing draws, infinite draws
         y = np.ascontiguousarray(y)
         codes = np.ascontiguousarray(codes, dtype=np.intp)
-        counts, n_dropped_draws, first_inf = _grouping.draw_counts(y, codes, len(units.unit_ids))
+        counts, n_outcome, first_inf = _grouping.draw_counts(y, codes, len(units.unit_ids))
         if first_inf >= 0:
             raise infinite_outcome_error()
-        if n_dropped_draws:
+        if n_outcome:
             keep = ~np.isnan(y)
             y, codes = y[keep], codes[keep]
     else:
@@ -422,20 +565,32 @@ def _apply_missing_policy(units: UnitData, y: np.ndarray, codes: np.ndarray, w: 
             raise infinite_outcome_error()
         if np.isinf(w).any() or (w < 0).any():
             raise bad_weights_error()
-        keep = ~np.isnan(y) & ~np.isnan(w) & (w > 0)
-        n_dropped_draws = int(keep.shape[0] - keep.sum())
-        if n_dropped_draws:
+        has_outcome = ~np.isnan(y)
+        keep = has_outcome & (w > 0)  # False for a missing weight
+        n_outcome = int(has_outcome.shape[0] - has_outcome.sum())
+        n_weight = int(has_outcome.sum() - keep.sum())
+        if n_outcome or n_weight:
             y, codes, w = y[keep], codes[keep], w[keep]
+        if y.shape[0] == 0 and n_weight:
+            raise ValueError(message("weights", "positive for at least one draw with an outcome",
+                                     f"<every weight of the {n_weight} draws with an outcome is 0 or missing>",
+                                     "Check the weights column: rows with weight 0 or NaN are dropped."))
         counts = np.bincount(codes, minlength=len(units.unit_ids))
     notes = Notes()
+    if y.shape[0]:
+        report_dropped_draws(int(n_outcome), n_weight, int(y.shape[0]), notes)
     empty = counts == 0
     if empty.any():
         units = _drop_units(units, ~empty)
         codes = (np.cumsum(~empty, dtype=np.intp) - 1)[codes]  # the kept units' new codes
         report_empty_units(int(empty.sum()), len(units.unit_ids), notes)
         counts = counts[~empty]
+    check_clusters(units, notes)
+    n_single = int((counts == 1).sum())
+    if n_single == counts.shape[0]:
+        report_point_mass(notes, f"Every unit has a single draw ({n_single} units)")
     return ModelData(units=units, names=names, draws=LongData(y=y, codes=codes, weights=w), ndraws=int(y.shape[0]),
-                     n_dropped_draws=n_dropped_draws, n_single_draw_units=int((counts == 1).sum()), notes=notes.texts)
+                     n_dropped_draws=int(n_outcome) + n_weight, n_single_draw_units=n_single, notes=notes.texts)
 
 
 def report_empty_units(n_dropped: int, n_remaining: int, notes: Notes) -> None:
@@ -444,7 +599,8 @@ def report_empty_units(n_dropped: int, n_remaining: int, notes: Notes) -> None:
     if n_remaining == 0:
         raise ValueError(message("outcome", "non-missing for at least one unit", "<only missing values>"))
     notes.warn(
-        f"{n_dropped} unit(s) have no valid draws (all outcomes or weights missing, or no draws) "
+        f"{n_dropped} unit(s) have no valid draws (every outcome missing, every weight zero or missing, "
+        "or no draws) "
         f"and were dropped; {n_remaining} units remain.",
         DroppedDataWarning,
     )
@@ -491,6 +647,7 @@ def prepare_units(
 ) -> UnitData:
     """Validate unit-level inputs given one entry per unit (``from_samples``/``from_quantiles``)."""
     per_unit = "one value per unit"
+    check_aligned(("running", running), ("treatment", treatment), ("cluster", cluster), ("unit_ids", unit_ids))
     x = as_float_array("running", running)
     _same_length("running", x, n_units, per_unit)
     if unit_ids is None:
@@ -547,6 +704,8 @@ def prepare_samples(
             raise ValueError(message("weights", f"a list of {n} arrays (one per unit)", f"<{len(wl)} arrays>"))
         ws = [as_float_array(f"weights[{i}]", np.ravel(s) if isinstance(s, np.ndarray) else s)
               for i, s in enumerate(wl)]
+        for i in range(n):
+            check_aligned((f"samples[{i}]", samples[i]), (f"weights[{i}]", wl[i]))
         for i, (a, b) in enumerate(zip(ys, ws, strict=True)):
             if a.shape != b.shape:
                 raise ValueError(message(f"weights[{i}]", f"of length {a.shape[0]} like samples[{i}]",
@@ -569,6 +728,8 @@ def prepare_quantiles(
     Rows that are entirely missing are dropped with a warning; a row with some missing
     values, or a row that decreases, is an error.
     """
+    check_aligned(("qmat", qmat), ("running", running), ("treatment", treatment), ("cluster", cluster),
+                  ("unit_ids", unit_ids))
     if isinstance(qmat, pd.DataFrame):
         qmat = qmat.to_numpy(dtype=np.float64, na_value=np.nan)
     Q = np.array(qmat, dtype=np.float64, order="C", copy=True)  # the stages take C-contiguous arrays
@@ -594,5 +755,8 @@ def prepare_quantiles(
         raise ValueError(message("qmat", "non-decreasing along each row (a quantile function)",
                                  f"<a decreasing row for unit {display_value(units.unit_ids[i])}>",
                                  "Check that columns follow `quantiles` in increasing order."))
+    check_clusters(units, notes)
+    if Q.shape[1] > 1 and (Q[:, -1] == Q[:, 0]).all():
+        report_point_mass(notes, f"Every unit's quantiles are equal at all {Q.shape[1]} levels ({Q.shape[0]} units)")
     return ModelData(units=units, names=_names(running, treatment, cluster), qmat=Q, grid=grid,
                      quantile_method="user-supplied", notes=notes.texts)

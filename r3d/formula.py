@@ -26,6 +26,7 @@ import numpy as np
 import pandas as pd
 
 from r3d._validation import message
+from r3d.data import numeric_series
 
 __all__ = ["FormulaColumns", "FormulaTerm", "FormulaTerms", "data_column", "formula_terms", "parse_formula",
            "row_dependent_calls"]
@@ -67,6 +68,7 @@ def parse_formula(formula: str, data: pd.DataFrame, *, context: Mapping[str, Any
     _check_formula_string(formula)
     if not isinstance(data, pd.DataFrame):
         raise TypeError(message("data", "a pandas DataFrame", f"<{type(data).__name__}>"))
+    data = _checked_columns(data, _columns_read(formula, data))
     plain = _plain_columns(formula, data)
     if plain is not None:
         return plain
@@ -76,8 +78,8 @@ def parse_formula(formula: str, data: pd.DataFrame, *, context: Mapping[str, Any
         )
     except FormulaicError as exc:
         raise ValueError(
-            f"`formula` {formula!r} could not be evaluated on `data`: {exc} "
-            f"Columns available: {_show_list(list(data.columns))}."
+            f"`formula` {formula!r} could not be evaluated on `data`: {_plain_text(exc)} "
+            f"Columns available: {_show_list(list(data.columns))}.{_quoting_hint(formula, data)}"
         ) from None
     lhs, rhs = mm.lhs, mm.rhs
     rhs_cols = [c for c in rhs.columns if c != "Intercept"]
@@ -86,12 +88,76 @@ def parse_formula(formula: str, data: pd.DataFrame, *, context: Mapping[str, Any
     if len(rhs_cols) != 1:
         raise ValueError(_one_running_error(f"<{formula!r} with {len(rhs_cols)} right-hand columns: "
                                             f"{_show_list(rhs_cols)}>"))
-    outcome = np.asarray(lhs.iloc[:, 0].to_numpy(dtype=np.float64, na_value=np.nan), dtype=np.float64)
-    running = np.asarray(rhs[rhs_cols[0]].to_numpy(dtype=np.float64, na_value=np.nan), dtype=np.float64)
+    # a transform may still produce something that is not a real number (np.sqrt(y + 0j))
+    lhs_col = numeric_series(f"formula term {lhs.columns[0]}", lhs.iloc[:, 0])
+    rhs_col = numeric_series(f"formula term {rhs_cols[0]}", rhs[rhs_cols[0]])
+    outcome = np.asarray(lhs_col.to_numpy(dtype=np.float64, na_value=np.nan), dtype=np.float64)
+    running = np.asarray(rhs_col.to_numpy(dtype=np.float64, na_value=np.nan), dtype=np.float64)
     if outcome.shape[0] != len(data):
         raise ValueError(f"`formula` {formula!r} produced {outcome.shape[0]} rows for {len(data)} rows of `data`.")
     return FormulaColumns(outcome=outcome, running=running, outcome_name=str(lhs.columns[0]),
                           running_name=str(rhs_cols[0]))
+
+
+def _columns_read(formula: str, data: pd.DataFrame) -> list:
+    """The columns of ``data`` the formula reads (empty if formulaic cannot parse it: its own
+    error is reported when the formula is evaluated)."""
+    match = _PLAIN_FORMULA.fullmatch(formula)
+    if match is not None:
+        names = list(match.groups())
+    else:
+        try:
+            terms = formula_terms(formula)
+        except ValueError:
+            return []
+        names = list(dict.fromkeys(terms.outcome.variables + terms.running.variables))
+    return [name for name in names if name in data.columns]
+
+
+def _checked_columns(data: pd.DataFrame, columns: list) -> pd.DataFrame:
+    """``data``, after checking that each of ``columns`` is one column (a name used twice is
+    refused) that is numeric or boolean (:func:`r3d.data.numeric_series`: strings, categoricals,
+    dates and complex numbers are refused, with the same messages as for arrays). An object
+    column holding only numbers is given to formulaic as float64, in a new frame (formulaic
+    would encode it as categories); the user's frame is never modified."""
+    converted = {}
+    for name in columns:
+        n_cols = int((data.columns == name).sum())
+        if n_cols > 1:
+            raise ValueError(message(
+                "data", f"a DataFrame with one column named {name!r} (the formula reads it)",
+                f"<{n_cols} columns named {name!r}>",
+                "Rename or drop the duplicates, e.g. data.loc[:, ~data.columns.duplicated()] keeps the first."))
+        col = data[name]
+        checked = numeric_series(f"data[{name!r}]", col)
+        if checked is not col:
+            converted[name] = checked
+    if not converted:
+        return data
+    out = data.copy(deep=False)
+    for name, col in converted.items():
+        out[name] = col
+    return out
+
+
+#: Terminal colour codes (formulaic highlights the offending part of a formula with them).
+_ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
+
+
+def _plain_text(exc: BaseException) -> str:
+    """An exception's text on one line, without terminal colour codes."""
+    return " ".join(_ANSI.sub("", str(exc)).split())
+
+
+def _quoting_hint(formula: str, data: pd.DataFrame) -> str:
+    """A hint for column names that are not Python identifiers written bare in the formula."""
+    bare = [c for c in data.columns if isinstance(c, str) and not c.isidentifier() and c in formula
+            and f"`{c}`" not in formula and f"Q({c!r})" not in formula and f'Q("{c}")' not in formula]
+    if not bare:
+        return ""
+    c = bare[0]
+    return (f" A column name that is not a Python identifier must be quoted in backticks: `{c}` "
+            f"(or Q({c!r})), e.g. \"`{c}` ~ ...\".")
 
 
 def _plain_columns(formula: str, data: pd.DataFrame) -> FormulaColumns | None:
@@ -186,10 +252,12 @@ def formula_terms(formula: str) -> FormulaTerms:
     try:
         parsed = formulaic.Formula(formula)
     except (FormulaicError, SyntaxError) as exc:
-        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        text = _ANSI.sub("", str(exc)).strip()
+        reason = text.splitlines()[0] if text else type(exc).__name__
         raise ValueError(
             message("formula", 'a formula "outcome ~ running" that formulaic can parse', f"<{formula!r}: {reason}>",
-                    'For example "np.log(wage) ~ I(revenue / 1e3)".')
+                    'For example "np.log(wage) ~ I(revenue / 1e3)"; quote a column name that is not a Python '
+                    'identifier in backticks ("`my wage` ~ revenue").')
         ) from None
     lhs = _side_terms(getattr(parsed, "lhs", None))
     rhs = _side_terms(getattr(parsed, "rhs", None))
@@ -314,6 +382,12 @@ def data_column(name: str, column: Any, data: pd.DataFrame) -> pd.Series:
     if not isinstance(column, str | int) or column not in data.columns:
         raise ValueError(message(name, "the name of a column of `data`", column,
                                  f"Columns available: {_show_list(list(data.columns))}."))
+    n_cols = int((data.columns == column).sum())
+    if n_cols > 1:
+        raise ValueError(message(
+            "data", f"a DataFrame with one column named {column!r} (`{name}` names it)",
+            f"<{n_cols} columns named {column!r}>",
+            "Rename or drop the duplicates, e.g. data.loc[:, ~data.columns.duplicated()] keeps the first."))
     return data[column]
 
 

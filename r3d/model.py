@@ -70,8 +70,10 @@ class R3D:
 
     Notes
     -----
-    Rows with a missing outcome (or weight) are dropped and counted; units left
-    without draws are dropped with a warning. See ``from_formula``,
+    Rows with a missing outcome (or a zero or missing weight) are dropped, counted and
+    warned about; units left without draws are dropped with a warning. Columns must be
+    numeric or boolean (strings are refused, even numeric-looking ones); pandas Series
+    given together must share their index (rows pair by position). See ``from_formula``,
     ``from_samples`` and ``from_quantiles`` for the other ways in.
 
     Examples

@@ -63,7 +63,8 @@ def test_missing_outcomes_dropped_and_counted(small):
     df = small.copy()
     df.loc[[0, 5, 9], "wage"] = np.nan
     before = df.copy()
-    mod = r3d.R3D.from_formula("wage ~ rev", data=df, unit="firm")
+    with pytest.warns(r3d.DroppedDataWarning, match=r"3 draw\(s\) dropped \(3 with a missing outcome\)"):
+        mod = r3d.R3D.from_formula("wage ~ rev", data=df, unit="firm")
     assert mod.n_dropped_draws == 3 and mod.ndraws == len(df) - 3
     pd.testing.assert_frame_equal(df, before)  # user's data untouched
 
@@ -82,7 +83,8 @@ def test_nullable_dtypes_and_pd_na(small):
     df["wage_i"] = pd.array(np.round(df["wage"] * 100).astype(int), dtype="Int64")
     df.loc[3, "wage_i"] = pd.NA
     df["firm"] = df["firm"].astype("category")
-    mod = r3d.R3D.from_formula("wage_i ~ rev", data=df, unit="firm")
+    with pytest.warns(r3d.DroppedDataWarning, match="1 with a missing outcome"):
+        mod = r3d.R3D.from_formula("wage_i ~ rev", data=df, unit="firm")
     assert mod.n_dropped_draws == 1
 
 
@@ -122,7 +124,8 @@ def test_errors_name_the_argument(small):
 def test_zero_weight_rows_dropped_and_weighted_equal_weights_is_type7(small):
     w = np.ones(len(small))
     w[[1, 2]] = 0.0
-    mod_w = r3d.R3D.from_formula("wage ~ rev", data=small.assign(w=w), unit="firm", weights="w")
+    with pytest.warns(r3d.DroppedDataWarning, match=r"\(2 with a zero or missing weight\)"):
+        mod_w = r3d.R3D.from_formula("wage ~ rev", data=small.assign(w=w), unit="firm", weights="w")
     mod = r3d.R3D.from_formula("wage ~ rev", data=small.drop(index=[1, 2]), unit="firm")
     assert mod_w.n_dropped_draws == 2
     np.testing.assert_allclose(mod_w.unit_quantiles(7).to_numpy(), mod.unit_quantiles(7).to_numpy(),
@@ -175,6 +178,7 @@ def test_prepare_long_does_not_modify_inputs():
     x = np.array([0.1, 0.1, -0.1, -0.1])
     u = np.array([1, 1, 2, 2])
     copies = [a.copy() for a in (y, x, u)]
-    prepare_long(y, x, u)
+    with pytest.warns(r3d.DroppedDataWarning):
+        prepare_long(y, x, u)
     for a, b in zip((y, x, u), copies, strict=True):
         np.testing.assert_array_equal(a, b)

@@ -9,7 +9,8 @@ import r3d
 
 
 def test_warning_classes_are_userwarnings():
-    for cls in (r3d.DroppedDataWarning, r3d.WeakFirstStageWarning, r3d.BandwidthWarning, r3d.SmallSampleWarning):
+    for cls in (r3d.DroppedDataWarning, r3d.WeakFirstStageWarning, r3d.BandwidthWarning, r3d.SmallSampleWarning,
+                r3d.PointMassWarning):
         assert issubclass(cls, r3d.R3DWarning) and issubclass(cls, UserWarning)
     assert issubclass(r3d.InsufficientDataError, ValueError)
 
@@ -40,8 +41,10 @@ def test_construction_warnings_point_at_the_callers_line_and_reach_the_notes():
         warnings.simplefilter("always")
         mod = r3d.R3D.from_samples(samples, x)
     ours = [w for w in rec if issubclass(w.category, r3d.DroppedDataWarning)]
-    assert len(ours) == 1 and ours[0].filename == __file__
+    assert [str(w.message).split(" ")[1] for w in ours] == ["draw(s)", "unit(s)"]  # the draws, then the unit
+    assert all(w.filename == __file__ for w in ours)
     res = mod.fit(method="frechet", bandwidth=1.0, quantiles=5, n_boot=0)
+    assert any("2 draw(s) dropped (2 with a missing outcome)" in n for n in res.notes)
     assert any("no valid draws" in n for n in res.notes)
     assert "no valid draws" in res.summary().as_text()
 
