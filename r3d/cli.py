@@ -10,8 +10,10 @@
 standard output and writes the results by extension: ``.json`` (every number,
 ``R3DResults.to_dict``), ``.csv`` (``summary_frame``, one row per quantile level), ``.txt``,
 ``.tex`` or ``.html`` (the summary). Warnings go to standard error. A problem with the input
-(a missing file or column, an invalid option) is reported on standard error as
-``r3d: error: ...`` with exit status 2, like a usage error.
+(a missing or unreadable file or column, an invalid option, data r3d refuses) is reported on
+standard error as ``r3d: error: ...`` with exit status 2, like a usage error: every error r3d
+raises for its input is one of :data:`USER_ERRORS`. Anything else is a bug and keeps its
+traceback; ``--traceback`` shows the traceback of an input error too.
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ from typing import Any
 # formulas such as "np.log(wage) ~ revenue" are evaluated in this module's namespace
 import numpy as np
 
-__all__ = ["CLIError", "build_parser", "demo", "main", "read_data", "write_results"]
+__all__ = ["USER_ERRORS", "CLIError", "build_parser", "demo", "main", "read_data", "write_results"]
 
 #: Exit status for input and usage problems (argparse uses the same).
 EXIT_USAGE = 2
@@ -39,6 +41,13 @@ PLOT_KINDS = ("effect", "limits", "binned")
 
 class CLIError(Exception):
     """An input or usage problem: reported as ``r3d: error: <message>`` with exit status 2."""
+
+
+#: What r3d raises for bad input (docs/errors.md): reported as ``r3d: error: <message>``, exit
+#: status 2. ``OSError`` covers unreadable or missing files and unwritable outputs, ``ImportError``
+#: a missing optional dependency, ``MemoryError`` a request too large for memory,
+#: ``FloatingPointError`` data whose magnitude overflows.
+USER_ERRORS = (CLIError, ValueError, TypeError, OSError, ImportError, MemoryError, FloatingPointError)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -56,20 +65,29 @@ def read_data(path: str):
     import pandas as pd
 
     if path == "-":
-        return pd.read_csv(sys.stdin, **_csv_options())
+        try:
+            return pd.read_csv(sys.stdin, **_csv_options())
+        except ValueError as exc:  # nothing on stdin, undecodable bytes, bad quoting
+            raise CLIError(f"could not read CSV from standard input: {exc}") from exc
     p = Path(path)
+    if p.is_dir():
+        raise CLIError(f"{path!r} is a directory: pass one data file, or read a directory or glob of Parquet "
+                       "files with --out-of-core")
     kind = DATA_SUFFIXES.get(p.suffix.lower())
     if kind is None:
         raise CLIError(f"cannot read {path!r}: expected a .csv, .tsv or .parquet file (or - for CSV on stdin)")
     if not p.is_file():
-        raise CLIError(f"data file {path!r} does not exist")
+        hint = " (a glob of Parquet files is read with --out-of-core)" if any(c in path for c in "*?[") else ""
+        raise CLIError(f"data file {path!r} does not exist{hint}")
     try:
         if kind == "parquet":
             return pd.read_parquet(p)
         return pd.read_csv(p, sep="\t" if kind == "tsv" else ",", **_csv_options())
     except ImportError as exc:  # no pyarrow / fastparquet
         raise CLIError(f"reading Parquet needs pyarrow: pip install 'r3d-rdd[parquet]' ({exc})") from exc
-    except (ValueError, OSError) as exc:
+    except OSError as exc:  # unreadable: keep the reason, not the errno
+        raise CLIError(f"could not read {path!r}: {exc.strerror or exc}") from exc
+    except ValueError as exc:
         raise CLIError(f"could not read {path!r}: {exc}") from exc
 
 
@@ -98,7 +116,10 @@ def write_results(res: Any, path: str, *, alpha: float | None = None) -> None:
         text = {".txt": smry.as_text, ".tex": smry.as_latex, ".html": smry.as_html}[suffix]() + "\n"
     else:
         raise CLIError(f"cannot write {path!r}: the extension must be one of {', '.join(OUTPUT_SUFFIXES)}")
-    p.write_text(text, encoding="utf-8")
+    try:
+        p.write_text(text, encoding="utf-8")
+    except OSError as exc:  # a directory, no permission, a full disk
+        raise CLIError(f"cannot write {path!r}: {exc.strerror or exc}") from exc
 
 
 def _save_plot(res: Any, mod: Any, path: str, kind: str) -> None:
@@ -116,16 +137,43 @@ def _save_plot(res: Any, mod: Any, path: str, kind: str) -> None:
         fig.savefig(path, dpi=150)
     except ValueError as exc:  # unknown image format
         raise CLIError(f"cannot save the plot to {path!r}: {exc}") from exc
+    except OSError as exc:  # a directory, no permission, a full disk
+        raise CLIError(f"cannot save the plot to {path!r}: {exc.strerror or exc}") from exc
 
 
 # ---------------------------------------------------------------------------------------------
 # argument parsing
 # ---------------------------------------------------------------------------------------------
+def _finite(text: str) -> float:
+    """A finite number (NaN and infinity are refused here, naming the option)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"expected a finite number, got {text!r}")
+    return value
+
+
+def _seed(text: str) -> int:
+    """A seed numpy accepts: an integer >= 0."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 0 (a seed for numpy), got {text!r}")
+    return value
+
+
 def _bandwidth(text: str) -> Any:
     try:
-        return float(text)
+        value = float(text)
     except ValueError:
         return text  # a rule name; fit() validates it
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"expected a rule name or a finite number, got {text!r}")
+    return value
 
 
 def _quantiles(text: str) -> Any:
@@ -156,7 +204,7 @@ def build_parser() -> argparse.ArgumentParser:
     fit.add_argument("data", help="CSV, TSV or Parquet file (by extension), or - for CSV on stdin")
     fit.add_argument("--formula", required=True, help='"outcome ~ running", e.g. "np.log(wage) ~ revenue"')
     fit.add_argument("--unit", required=True, help="column of unit ids")
-    fit.add_argument("--cutoff", type=float, default=0.0, help="treatment starts at running >= cutoff (default 0)")
+    fit.add_argument("--cutoff", type=_finite, default=0.0, help="treatment starts at running >= cutoff (default 0)")
     fit.add_argument("--treatment", help="column of unit-level take-up (0/1): fuzzy design")
     fit.add_argument("--weights", help="column of within-unit sampling weights")
     fit.add_argument("--cluster", help="column of clusters above the unit (variance and bootstrap)")
@@ -178,10 +226,13 @@ def build_parser() -> argparse.ArgumentParser:
                          description="Quickstart: 600 simulated firms, a wage subsidy at revenue >= 1; prints "
                          "the summary and how often the uniform band covers the true effect.")
     dem.add_argument("--n-boot", type=int, default=999, help="bootstrap draws (default 999)")
-    dem.add_argument("--seed", type=int, default=1, help="seed of the bootstrap (default 1)")
+    dem.add_argument("--seed", type=_seed, default=1, help="seed of the bootstrap (default 1)")
     dem.add_argument("--output", "-o", action="append", default=[], metavar="FILE", help="as for fit")
     dem.add_argument("--plot", action="append", default=[], metavar="FILE", help="as for fit")
     dem.add_argument("--progress", action="store_true", help="show bootstrap progress on stderr")
+    for p in (fit, dem):
+        p.add_argument("--traceback", action="store_true",
+                       help="show the Python traceback of an input error too (for bug reports)")
     return parser
 
 
@@ -195,15 +246,15 @@ def _add_fit_options(p: argparse.ArgumentParser) -> None:
                    help=f"one of {', '.join(KERNELS)} (default triangular), or a short form")
     p.add_argument("--bandwidth", type=_bandwidth, default="auto",
                    help="auto (default), mse, imse, cer-mse, cer-imse, or a number")
-    p.add_argument("--bandwidth-treatment", type=float, default=None,
+    p.add_argument("--bandwidth-treatment", type=_finite, default=None,
                    help="fuzzy first-stage bandwidth (default: selected)")
     p.add_argument("--quantiles", type=_quantiles, default=None,
                    help="grid: a count (99 -> 0.01..0.99) or levels 0.1,0.5,0.9 (default 0.01..0.99)")
     p.add_argument("--quantile-method", default="linear", help="numpy quantile method (default linear)")
     p.add_argument("--n-boot", type=int, default=999, help="multiplier bootstrap draws; 0 skips (default 999)")
-    p.add_argument("--alpha", type=float, default=0.05, help="1 - coverage of intervals and band (default 0.05)")
+    p.add_argument("--alpha", type=_finite, default=0.05, help="1 - coverage of intervals and band (default 0.05)")
     p.add_argument("--band", default="uniform", help="uniform (default) or studentized")
-    p.add_argument("--seed", type=int, default=None, help="seed of the bootstrap multipliers")
+    p.add_argument("--seed", type=_seed, default=None, help="seed of the bootstrap multipliers")
     p.add_argument("--n-jobs", type=int, default=None, help="accepted; no effect (r3d runs on one thread)")
     p.add_argument("--progress", action="store_true", help="show bootstrap progress on stderr")
 
@@ -257,6 +308,8 @@ def _check_outputs(paths: Sequence[str], plots: Sequence[str] = ()) -> None:
             raise CLIError(f"cannot write {path!r}: the extension must be one of {', '.join(OUTPUT_SUFFIXES)}")
         if not p.parent.is_dir():
             raise CLIError(f"cannot write {path!r}: directory {str(p.parent)!r} does not exist")
+        if p.is_dir():
+            raise CLIError(f"cannot write {path!r}: it is a directory")
 
 
 def _check_columns(df: Any, args: argparse.Namespace) -> None:
@@ -282,16 +335,16 @@ def _run_fit(args: argparse.Namespace, out: Any) -> None:
     _check_outputs(args.output, args.plot)
     kwargs = _fit_kwargs(args)
     if args.out_of_core:
-        try:
-            mod = r3d.R3D.from_parquet(args.data, args.formula, unit=args.unit, cutoff=args.cutoff,
-                                       treatment=args.treatment, weights=args.weights, cluster=args.cluster,
-                                       quantiles=kwargs.pop("quantiles"),
-                                       quantile_method=kwargs.pop("quantile_method"),
-                                       memory_limit=args.memory_limit)
-        except (ImportError, FileNotFoundError) as exc:
-            raise CLIError(str(exc)) from exc
+        mod = r3d.R3D.from_parquet(args.data, args.formula, unit=args.unit, cutoff=args.cutoff,
+                                   treatment=args.treatment, weights=args.weights, cluster=args.cluster,
+                                   quantiles=kwargs.pop("quantiles"), quantile_method=kwargs.pop("quantile_method"),
+                                   memory_limit=args.memory_limit)
     else:
+        if args.memory_limit is not None:
+            raise CLIError("--memory-limit applies to DuckDB only: add --out-of-core, or drop --memory-limit")
         df = read_data(args.data)
+        if len(df) == 0:
+            raise CLIError(f"data file {args.data!r} has no rows")
         _check_columns(df, args)
         mod = r3d.R3D.from_formula(args.formula, data=df, cutoff=args.cutoff, unit=args.unit,
                                    treatment=args.treatment, weights=args.weights, cluster=args.cluster)
@@ -325,7 +378,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     Returns
     -------
     int
-        Exit status: 0 on success, 2 for input or usage problems.
+        Exit status: 0 on success, 2 for input or usage problems (any of :data:`USER_ERRORS`,
+        reported as ``r3d: error: <message>``; with ``--traceback`` they propagate instead).
     """
     parser = build_parser()
     try:
@@ -338,8 +392,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         warnings.showwarning = _show_warning
         try:
             run(args, sys.stdout)
-        except (CLIError, ValueError) as exc:  # r3d's validation errors are ValueErrors
-            sys.stderr.write(f"r3d: error: {exc}\n")
+        except USER_ERRORS as exc:
+            if args.traceback:
+                raise
+            sys.stderr.write(f"r3d: error: {str(exc) or type(exc).__name__}\n")
             return EXIT_USAGE
     return 0
 

@@ -37,6 +37,16 @@ values and IEEE special values follow numpy (log(0) = -inf, log(-1) = NaN, x / 0
 its constructor opens a DuckDB connection and reads the files' schema and a sample
 (formula and columns checked), and ``unit_summary`` runs the per-unit aggregation on the
 same connection, which the engine owns until it is closed (``with`` block).
+
+Errors name the file and the column (docs/errors.md). The files are read with
+``union_by_name``: a column's type is the common type of its per-file types (an integer
+column in one file and a float column in another is read as floats, not cast to the first
+file's type), and each column the model uses is checked in every file's schema
+(``parquet_schema``, footers only) before anything is scanned: present, of a type its role
+accepts, and for ids of one kind (numbers or strings) in every file. A DuckDB error about
+the data (a file that is not Parquet, a value it cannot read) is re-raised as
+``ValueError``, ``PermissionError``, ``OSError`` or ``MemoryError`` naming the file or the
+setting, chained to DuckDB's; any other DuckDB error is a bug and propagates.
 """
 
 from __future__ import annotations
@@ -91,12 +101,16 @@ class SQLFormula:
         DOUBLE-valued SQL expressions over the file's columns.
     columns : tuple of str
         The columns the two terms use.
+    outcome_columns, running_columns : tuple of str
+        The columns each term uses (for messages that name the term).
     """
 
     terms: FormulaTerms
     outcome_sql: str
     running_sql: str
     columns: tuple[str, ...]
+    outcome_columns: tuple[str, ...] = ()
+    running_columns: tuple[str, ...] = ()
 
 
 def quote_ident(name: str) -> str:
@@ -222,17 +236,19 @@ def formula_to_sql(formula: str, columns: Sequence[str]) -> SQLFormula:
         Not one term on each side, an unknown column, or a construct outside the subset.
     """
     terms = formula_terms(formula)
-    tr = _Translator(columns)
+    y_tr, x_tr = _Translator(columns), _Translator(columns)
     try:
-        y_sql = tr.term(terms.outcome)
-        x_sql = tr.term(terms.running)
+        y_sql = y_tr.term(terms.outcome)
+        x_sql = x_tr.term(terms.running)
     except _Unsupported as exc:
         raise ValueError(
             message("formula", "made of column names, log/log10/log2/exp/sqrt/abs(...), I(arithmetic) or Q(\"name\") "
                     "when the data are read out of core", f"<{formula!r}: the term {str(exc)!r} is not supported>",
                     "Compute the variable in the Parquet files, or see docs/bigdata.md for the supported subset.")
         ) from None
-    return SQLFormula(terms=terms, outcome_sql=y_sql, running_sql=x_sql, columns=tuple(tr.used))
+    return SQLFormula(terms=terms, outcome_sql=y_sql, running_sql=x_sql,
+                      columns=tuple(dict.fromkeys(y_tr.used + x_tr.used)), outcome_columns=tuple(y_tr.used),
+                      running_columns=tuple(x_tr.used))
 
 
 # ---------------------------------------------------------------------------- quantile SQL
@@ -337,27 +353,145 @@ def _expand_paths(con: Any, path: Any) -> list[str]:
             raise TypeError(message("path", "a path, a glob or a list of them", item))
         pattern = os.fspath(item)
         if os.path.isdir(pattern):  # a directory: every Parquet file below it, as pandas reads it
-            pattern = os.path.join(pattern, "**", "*.parquet")
-        found = sorted(r[0] for r in con.execute(f"SELECT file FROM glob({_sql_str(pattern)})").fetchall())
-        if not found:
+            found = _glob(con, os.path.join(pattern, "**", "*.parquet"))
+            if not found:
+                raise FileNotFoundError(message("path", "a Parquet file, a glob matching some, or a directory "
+                                                "holding .parquet files", f"<directory {pattern!r}, which holds no "
+                                                ".parquet file>", "Check the directory, or pass a glob such as "
+                                                "'data/*.pq' for files with another extension."))
+        elif not (found := _glob(con, pattern)):
             raise FileNotFoundError(message("path", "an existing Parquet file or a glob matching some", pattern))
         files.extend(found)
     return files
 
 
-def _check_column(name: str, column: Any, types: dict[str, str], *, numeric: bool) -> str:
+def _glob(con: Any, pattern: str) -> list[str]:
+    return sorted(r[0] for r in con.execute(f"SELECT file FROM glob({_sql_str(pattern)})").fetchall())
+
+
+def _where(files: Sequence[str], file: str | None = None) -> str:
+    """``in 'a.parquet'`` or ``in the 3 files of `path```, for messages."""
+    if file is not None or len(files) == 1:
+        return f"in {file or files[0]!r}"
+    return f"in the {len(files)} files of `path`"
+
+
+def _check_column(name: str, column: Any, types: dict[str, str]) -> None:
+    """``column`` names a column of the data (``types``: the union schema)."""
     if not isinstance(column, str) or column not in types:
         shown = ", ".join(list(types)[:12]) + (", ..." if len(types) > 12 else "")
         raise ValueError(message(name, "the name of a column of the Parquet data", column,
                                  f"Columns available: {shown}."))
-    typ = types[column]
+
+
+def _check_type(name: str, column: str, typ: str, *, numeric: bool, where: str) -> None:
     nested = "[" in typ or typ.startswith(("STRUCT", "MAP", "UNION"))
     if numeric and (nested or not typ.startswith(_NUMERIC_TYPES)):
-        raise TypeError(message(name, "numeric", f"<column {column!r} of type {typ}>",
-                                "Convert the column to numbers."))
+        raise TypeError(message(name, "numeric", f"<column {column!r} of type {typ} {where}>",
+                                "Convert the column to numbers in the files (dates, for example, to days since "
+                                "a reference date)."))
     if nested:
-        raise TypeError(message(name, "a column of hashable ids", f"<column {column!r} of type {typ}>"))
-    return typ
+        raise TypeError(message(name, "a column of hashable ids", f"<column {column!r} of type {typ} {where}>",
+                                "Use a column of numbers or strings."))
+
+
+def _kind(typ: str) -> str:
+    """``number``, ``string`` or the type itself: the kinds of id that never compare equal."""
+    if typ.startswith(_NUMERIC_TYPES):
+        return "number"
+    return "string" if typ.startswith("VARCHAR") else typ
+
+
+#: Names DuckDB gives each row's file and position (virtual columns of ``read_parquet``); a
+#: column of the data with one of these names would hide them, and the engine orders units by them.
+_ROW_POSITION_COLUMNS = ("file_index", "file_row_number")
+
+
+def _top_level_types(rows: list[tuple[str, str, int | None]]) -> dict[str, str]:
+    """One file's ``parquet_schema`` rows (name, DuckDB type, number of children; depth first)
+    -> its top-level columns and their DuckDB types."""
+    out: dict[str, str] = {}
+
+    def walk(i: int) -> int:  # the index after the subtree starting at i
+        j = i + 1
+        for _ in range(rows[i][2] or 0):
+            j = walk(j)
+        return j
+
+    i = 1  # row 0 is the schema root
+    while i < len(rows):
+        out[rows[i][0]] = str(rows[i][1]).upper()
+        i = walk(i)
+    return out
+
+
+def _check_files(con: Any, files: Sequence[str], roles: dict[str, tuple[str, bool]]) -> None:
+    """Every file holds every used column (``roles``: column -> (role, numeric)) with a type its
+    role accepts, and ids of one kind in every file; columns found in no file's schema (hive
+    partitions) are left to DuckDB. Footers only (``parquet_schema``)."""
+    rows = con.execute(f"SELECT file_name, name, duckdb_type, num_children FROM parquet_schema({_file_list(files)})"
+                       ).fetchall()
+    by_file: dict[str, list[tuple[str, str, int | None]]] = {f: [] for f in files}
+    for f, *row in rows:
+        by_file.setdefault(f, []).append(tuple(row))
+    schemas = [(f, _top_level_types(by_file[f])) for f in files]
+    for column, (role, numeric) in roles.items():
+        if not any(column in types for _, types in schemas):
+            continue
+        first: tuple[str, str] | None = None
+        for f, types in schemas:
+            if column not in types:
+                raise ValueError(message(role, "a column of every Parquet file", f"<column {column!r}, missing "
+                                         f"from {f!r}>", "Write every file with the same columns, or leave that "
+                                         "file out of `path`."))
+            _check_type(role, column, types[column], numeric=numeric, where=_where(files, f))
+            if first is None:
+                first = (f, types[column])
+            elif not numeric and _kind(types[column]) != _kind(first[1]):
+                raise TypeError(message(role, "ids of one type in every file", f"<column {column!r} of type "
+                                        f"{first[1]} in {first[0]!r} but {types[column]} in {f!r}>",
+                                        "Write the column with one type in every file (the id 1 and the id '1' "
+                                        "are different units)."))
+
+
+def _file_list(files: Sequence[str]) -> str:
+    return "[" + ", ".join(_sql_str(f) for f in files) + "]"
+
+
+def _data_errors() -> tuple[type[BaseException], ...]:
+    """DuckDB's errors about the data or the machine, re-raised as Python's (anything else is a bug)."""
+    import duckdb
+
+    return (duckdb.IOException, duckdb.InvalidInputException, duckdb.ConversionException,
+            duckdb.OutOfRangeException, duckdb.OutOfMemoryException, duckdb.PermissionException)
+
+
+def _translate(con: Any, files: Sequence[str], err: BaseException) -> Exception:
+    """A DuckDB error about the data as the error r3d documents, naming the file (found by
+    reading each file's footer alone) or the setting to change."""
+    import duckdb
+
+    detail = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+    if isinstance(err, duckdb.OutOfMemoryException):
+        return MemoryError(message("memory_limit", "large enough for DuckDB to read and group the draws",
+                                   f"<{detail}>", "Raise memory_limit, or set temp_directory to a disk "
+                                   "with room for DuckDB to spill to."))
+    for f in files:
+        if not os.access(f, os.R_OK):
+            return PermissionError(message("path", "readable Parquet files", f"<{f!r}, which this process may not "
+                                           "read>", "Fix the file's permissions, or leave it out of `path`."))
+        try:
+            con.execute(f"SELECT count(*) FROM parquet_schema({_sql_str(f)})").fetchall()
+        except duckdb.Error as exc:
+            first = str(exc).strip().splitlines()[0]
+            return ValueError(message("path", "Parquet files", f"<{f!r}, which DuckDB cannot read as Parquet: "
+                                      f"{first}>", "Check the file (a CSV, or an interrupted copy?), or leave it "
+                                      "out of `path`."))
+    if isinstance(err, duckdb.IOException):
+        return OSError(message("path", "Parquet files DuckDB can read (and a temp_directory it can write to)",
+                               f"<{detail}>"))
+    return ValueError(message("path", "Parquet data DuckDB can read", f"<{detail}>",
+                              "The message above is DuckDB's; check the files it names."))
 
 
 def _id_sql(column: str, typ: str) -> str:
@@ -406,6 +540,7 @@ def _check_formula_on_sample(con: Any, source: str, sf: SQLFormula) -> tuple[str
 class _Plan:
     rows: str       # SELECT producing u, y, x[, t][, w][, c], r
     valid: str      # boolean SQL: the row is a draw used for quantiles
+    files: tuple[str, ...]  # the files it reads (for messages)
     has_t: bool
     has_w: bool
     has_c: bool
@@ -425,7 +560,11 @@ def _connect(memory_limit: str | None, threads: int | None, temp_directory: Any)
             if threads is not None:
                 con.execute(f"SET threads = {threads}")
             if memory_limit is not None:
-                con.execute(f"SET memory_limit = {_sql_str(memory_limit)}")
+                try:
+                    con.execute(f"SET memory_limit = {_sql_str(memory_limit)}")
+                except duckdb.Error as err:
+                    raise ValueError(message("memory_limit", "a DuckDB size such as '2GB' or '500MB'", memory_limit,
+                                             f"DuckDB says: {str(err).strip().splitlines()[0]}")) from err
             yield con
         finally:
             con.close()
@@ -478,36 +617,68 @@ class ParquetEngine:
             raise TypeError(message("memory_limit", "a DuckDB size string such as '2GB'", memory_limit))
         with contextlib.ExitStack() as stack:
             con = stack.enter_context(_connect(memory_limit, threads, temp_directory))
-            files = _expand_paths(con, path)
-            source = f"read_parquet([{', '.join(_sql_str(f) for f in files)}], file_row_number = true)"
-            types = {str(r[0]): str(r[1]).upper() for r in con.execute(f"DESCRIBE SELECT * FROM {source}").fetchall()}
-            sf = formula_to_sql(formula, list(types))
-            for c in sf.columns:
-                _check_column("formula", c, types, numeric=True)
-            u_type = _check_column("unit", unit, types, numeric=False)
-            sel = [f"{_id_sql(unit, u_type)} AS u", f"{_double(sf.outcome_sql)} AS y",
-                   f"{_double(sf.running_sql)} AS x"]
-            valid = "NOT isnan(y) AND NOT isinf(y)"
-            if treatment is not None:
-                _check_column("treatment", treatment, types, numeric=True)
-                sel.append(f"{_double(quote_ident(treatment))} AS t")
-            if weights is not None:
-                _check_column("weights", weights, types, numeric=True)
-                sel.append(f"{_double(quote_ident(weights))} AS w")
-                valid += " AND NOT isnan(w) AND w > 0 AND NOT isinf(w)"
-            if cluster is not None:
-                c_type = _check_column("cluster", cluster, types, numeric=False)
-                sel.append(f"{_id_sql(cluster, c_type)} AS c")
-            sel.append(f"CAST(file_index AS BIGINT) * {_FILE_STRIDE} + CAST(file_row_number AS BIGINT) AS r")
-            plan = _Plan(rows=f"SELECT {', '.join(sel)} FROM {source}", valid=valid,
-                         has_t=treatment is not None, has_w=weights is not None, has_c=cluster is not None)
-            y_name, x_name = _check_formula_on_sample(con, source, sf)
-            names = Names(outcome=y_name, running=x_name, unit=str(unit), treatment=treatment, cluster=cluster)
-            return cls(plan=plan, names=names, con=con, _resources=stack.pop_all())  # checks passed: keep it open
+            files: list[str] = []
+            try:
+                files = _expand_paths(con, path)
+                return cls._build(con, stack, files, formula, unit=unit, treatment=treatment, weights=weights,
+                                  cluster=cluster)
+            except _data_errors() as err:
+                raise _translate(con, files, err) from err
+
+    @classmethod
+    def _build(cls, con: Any, stack: contextlib.ExitStack, files: list[str], formula: str, *, unit: str,
+               treatment: str | None, weights: str | None, cluster: str | None) -> ParquetEngine:
+        """The checks of :meth:`from_parquet` on an open connection; the engine keeps ``stack``."""
+        source = f"read_parquet({_file_list(files)}, union_by_name = true, file_row_number = true)"
+        types = {str(r[0]): str(r[1]).upper() for r in
+                 con.execute(f"DESCRIBE SELECT * FROM read_parquet({_file_list(files)}, union_by_name = true)"
+                             ).fetchall()}
+        for name in _ROW_POSITION_COLUMNS:
+            if name in types:
+                raise ValueError(message("path", f"Parquet data without a column named {name!r}",
+                                         f"<a column {name!r} {_where(files)}>",
+                                         "DuckDB reserves the names 'file_index' and 'file_row_number' for each "
+                                         "row's file and position, by which units are ordered; rename the column "
+                                         "in the files."))
+        sf = formula_to_sql(formula, list(types))
+        # every column the model reads -> (the argument it answers to, numeric?)
+        roles = {c: ("outcome", True) for c in sf.outcome_columns}
+        roles.update({c: ("running", True) for c in sf.running_columns if c not in roles})
+        for role, column, numeric in (("unit", unit, False), ("treatment", treatment, True),
+                                      ("weights", weights, True), ("cluster", cluster, False)):
+            if column is not None:
+                _check_column(role, column, types)
+                roles.setdefault(column, (role, numeric))
+        if len(files) > 1:  # name the file whose column is missing or of the wrong type
+            _check_files(con, files, roles)
+        for column, (role, numeric) in roles.items():
+            _check_type(role, column, types[column], numeric=numeric, where=_where(files))
+        sel = [f"{_id_sql(unit, types[unit])} AS u", f"{_double(sf.outcome_sql)} AS y",
+               f"{_double(sf.running_sql)} AS x"]
+        valid = "NOT isnan(y) AND NOT isinf(y)"
+        if treatment is not None:
+            sel.append(f"{_double(quote_ident(treatment))} AS t")
+        if weights is not None:
+            sel.append(f"{_double(quote_ident(weights))} AS w")
+            valid += " AND NOT isnan(w) AND w > 0 AND NOT isinf(w)"
+        if cluster is not None:
+            sel.append(f"{_id_sql(cluster, types[cluster])} AS c")
+        sel.append(f"CAST(file_index AS BIGINT) * {_FILE_STRIDE} + CAST(file_row_number AS BIGINT) AS r")
+        plan = _Plan(rows=f"SELECT {', '.join(sel)} FROM {source}", valid=valid, files=tuple(files),
+                     has_t=treatment is not None, has_w=weights is not None, has_c=cluster is not None)
+        y_name, x_name = _check_formula_on_sample(con, source, sf)
+        names = Names(outcome=y_name, running=x_name, unit=str(unit), treatment=treatment, cluster=cluster)
+        return cls(plan=plan, names=names, con=con, _resources=stack.pop_all())  # checks passed: keep it open
 
     def unit_summary(self, grid: np.ndarray, quantile_method: str) -> UnitSummary:
         """One row per unit, quantiles at ``grid`` ((m,) levels) by ``quantile_method``: the
         per-unit aggregation (and the weighted quantile query) on the engine's connection."""
+        try:
+            return self._unit_summary(grid, quantile_method)
+        except _data_errors() as err:
+            raise _translate(self.con, self.plan.files, err) from err
+
+    def _unit_summary(self, grid: np.ndarray, quantile_method: str) -> UnitSummary:
         plan = self.plan
         aggs = [
             "min(r) AS r0", "count(*) AS n_rows", f"count(*) FILTER (WHERE {plan.valid}) AS n_draws",
