@@ -72,7 +72,8 @@ def test_missing_outcomes_dropped_and_counted(small):
 def test_unit_without_draws_dropped_with_warning(small):
     df = small.copy()
     df.loc[df["firm"] == 7, "wage"] = np.nan
-    with pytest.warns(r3d.DroppedDataWarning, match="1 unit"):
+    with pytest.warns(r3d.DroppedDataWarning, match="draw\\(s\\) dropped"), \
+            pytest.warns(r3d.DroppedDataWarning, match="1 unit"):
         mod = r3d.R3D.from_formula("wage ~ rev", data=df, unit="firm")
     assert mod.nobs == small["firm"].nunique() - 1 and mod.n_dropped_units == 1
     assert 7 not in set(mod.unit_ids)

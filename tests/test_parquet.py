@@ -109,10 +109,13 @@ def random_files(tmp_path):
 def test_random_string_ids_glob_equal_in_memory(random_files, method, weighted):
     df, glob = random_files
     w = "w" if weighted else None
-    with pytest.warns(r3d.DroppedDataWarning, match="1 unit"):
+    with pytest.warns(r3d.SmallSampleWarning, match="12 clusters"), \
+            pytest.warns(r3d.DroppedDataWarning, match="1 unit"):
         mod = R3D.from_parquet(glob, "y ~ x", unit="unit", treatment="t", cluster="region", weights=w,
                                quantiles=15, quantile_method=method)
-    with pytest.warns(r3d.DroppedDataWarning, match="1 unit"):
+    with pytest.warns(r3d.SmallSampleWarning, match="12 clusters"), \
+            pytest.warns(r3d.DroppedDataWarning, match="draw\\(s\\) dropped"), \
+            pytest.warns(r3d.DroppedDataWarning, match="1 unit"):
         mem = R3D.from_formula("y ~ x", df, unit="unit", treatment="t", cluster="region", weights=w)
     assert list(mod.unit_ids) == list(mem.unit_ids)  # originals, first-appearance order
     assert isinstance(mod.unit_ids[0], str)

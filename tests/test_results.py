@@ -98,7 +98,8 @@ def test_header_has_every_field(sharp):
 
 def test_clusters_in_header_and_notes(firms):
     df = firms.assign(region=firms["firm"].str[-1])  # 10 regions of firms
-    mod = r3d.R3D.from_formula("wage_k ~ rev_m", data=df, cutoff=1.0, unit="firm", cluster="region")
+    with pytest.warns(r3d.SmallSampleWarning, match="10 clusters"):
+        mod = r3d.R3D.from_formula("wage_k ~ rev_m", data=df, cutoff=1.0, unit="firm", cluster="region")
     res = _fit(mod, bandwidth=0.4, quantiles=5, n_boot=0)
     text = res.summary().as_text()
     assert re.search(r"Clusters:\s+10 \(region\)", text) and "clustered by region" in " ".join(text.split())

@@ -52,7 +52,8 @@ def test_bad_bandwidths(long_df, h):
 def test_unit_with_all_zero_weights_is_dropped_and_counted(long_df):
     df = long_df.copy()
     df.loc[df["unit"] == 4, "w"] = 0.0
-    with pytest.warns(r3d.DroppedDataWarning, match="1 unit"):
+    with pytest.warns(r3d.DroppedDataWarning, match="draw\\(s\\) dropped"), \
+            pytest.warns(r3d.DroppedDataWarning, match="1 unit"):
         mod = r3d.R3D.from_formula("y ~ x", data=df, unit="unit", weights="w")
     assert mod.n_dropped_units == 1 and mod.n_dropped_draws == int((long_df["unit"] == 4).sum())
 
