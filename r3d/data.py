@@ -476,6 +476,13 @@ def report_point_mass(notes: Notes, what: str) -> None:
         PointMassWarning)
 
 
+def zero_weights_error(n_weight: int) -> ValueError:
+    """Every draw with an outcome has a zero or missing weight (in memory and out of core)."""
+    return ValueError(message("weights", "positive for at least one draw with an outcome",
+                              f"<every weight of the {n_weight} draws with an outcome is 0 or missing>",
+                              "Check the weights column: rows with weight 0 or NaN are dropped."))
+
+
 def report_dropped_draws(n_outcome: int, n_weight: int, n_kept: int, notes: Notes) -> None:
     """Draws dropped for a missing outcome (``n_outcome``) or a zero or missing weight (``n_weight``),
     counted and warned about (a ``DroppedDataWarning``; nothing is dropped without a word)."""
@@ -572,9 +579,7 @@ def _apply_missing_policy(units: UnitData, y: np.ndarray, codes: np.ndarray, w: 
         if n_outcome or n_weight:
             y, codes, w = y[keep], codes[keep], w[keep]
         if y.shape[0] == 0 and n_weight:
-            raise ValueError(message("weights", "positive for at least one draw with an outcome",
-                                     f"<every weight of the {n_weight} draws with an outcome is 0 or missing>",
-                                     "Check the weights column: rows with weight 0 or NaN are dropped."))
+            raise zero_weights_error(n_weight)
         counts = np.bincount(codes, minlength=len(units.unit_ids))
     notes = Notes()
     if y.shape[0]:

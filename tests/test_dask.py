@@ -88,6 +88,7 @@ def test_random_string_ids_weights_clusters(client):
     ddf = dd.from_pandas(df, npartitions=3)
     # (pytest >= 8 re-emits what an inner warns() does not match, so each block checks every warning)
     with pytest.warns(r3d.SmallSampleWarning, match="15 clusters"), \
+            pytest.warns(r3d.DroppedDataWarning, match="draw\\(s\\) dropped"), \
             pytest.warns(r3d.DroppedDataWarning, match="1 unit"):
         mod = R3D.from_formula("y ~ x", ddf, unit="unit", weights="w", cluster="g", quantiles=9)
     with pytest.warns(r3d.SmallSampleWarning, match="15 clusters"), \
@@ -95,6 +96,7 @@ def test_random_string_ids_weights_clusters(client):
             pytest.warns(r3d.DroppedDataWarning, match="1 unit"):
         mem = R3D.from_formula("y ~ x", df, unit="unit", weights="w", cluster="g")
     assert list(mod.unit_ids) == list(mem.unit_ids)
+    assert mod._data.notes == mem._data.notes  # the same warnings, with the same counts
     assert (mod.ndraws, mod.n_dropped_draws, mod.n_dropped_units) == (mem.ndraws, mem.n_dropped_draws, 1)
     _close(mod.unit_quantiles().to_numpy(), mem.unit_quantiles(9).to_numpy())
     res = mod.fit(bandwidth=0.7, n_boot=99, rng=2)

@@ -110,6 +110,7 @@ def test_random_string_ids_glob_equal_in_memory(random_files, method, weighted):
     df, glob = random_files
     w = "w" if weighted else None
     with pytest.warns(r3d.SmallSampleWarning, match="12 clusters"), \
+            pytest.warns(r3d.DroppedDataWarning, match="draw\\(s\\) dropped"), \
             pytest.warns(r3d.DroppedDataWarning, match="1 unit"):
         mod = R3D.from_parquet(glob, "y ~ x", unit="unit", treatment="t", cluster="region", weights=w,
                                quantiles=15, quantile_method=method)
@@ -118,6 +119,7 @@ def test_random_string_ids_glob_equal_in_memory(random_files, method, weighted):
             pytest.warns(r3d.DroppedDataWarning, match="1 unit"):
         mem = R3D.from_formula("y ~ x", df, unit="unit", treatment="t", cluster="region", weights=w)
     assert list(mod.unit_ids) == list(mem.unit_ids)  # originals, first-appearance order
+    assert mod._data.notes[:2] == mem._data.notes[:2]  # the same counts of dropped draws and units
     assert isinstance(mod.unit_ids[0], str)
     assert (mod.ndraws, mod.n_dropped_draws, mod.n_dropped_units) == (mem.ndraws, mem.n_dropped_draws, 1)
     _close(mod.unit_quantiles().to_numpy(), mem.unit_quantiles(15, method=method).to_numpy())
@@ -167,7 +169,8 @@ def test_log_of_nonpositive_follows_numpy(tmp_path):
     df = pd.DataFrame({"u": np.repeat([1, 2, 3, 4], 3), "x": np.repeat([-1.0, -0.5, 0.5, 1.0], 3),
                        "y": [1.0, 2, -1, 3, 4, 5, 6, 7, 8, 9, 10, 11]})
     path = _write(df, tmp_path / "a.parquet")
-    mod = R3D.from_parquet(path, "log(y) ~ x", unit="u", quantiles=3)
+    with pytest.warns(r3d.DroppedDataWarning, match=r"1 draw\(s\) dropped \(1 with a missing outcome\); 11 draws"):
+        mod = R3D.from_parquet(path, "log(y) ~ x", unit="u", quantiles=3)
     assert mod.n_dropped_draws == 1 and mod.ndraws == 11
     df.loc[0, "y"] = 0.0
     path = _write(df, tmp_path / "b.parquet")

@@ -242,3 +242,17 @@ def test_errors_during_the_scan_are_translated_too(tmp_path, monkeypatch):
             with pytest.raises(ValueError, match=r"'[^']*a\.parquet', which DuckDB cannot read as Parquet"):
                 engine.unit_summary(np.array([0.25, 0.5, 0.75]), "linear")
 
+
+
+def test_all_zero_weights_named_like_in_memory(tmp_path):
+    """Every draw with an outcome has weight 0: the weights are named, not a missing outcome."""
+    df = pd.DataFrame({"u": np.repeat([1, 2, 3, 4], 3), "x": np.repeat([-1.0, -0.5, 0.5, 1.0], 3),
+                       "y": np.arange(12.0), "w": 0.0})
+    df.loc[0, "y"] = np.nan
+    path = tmp_path / "w.parquet"
+    df.to_parquet(path)
+    with pytest.raises(ValueError, match=r"`weights` must be positive for at least one draw") as ooc:
+        R3D.from_parquet(path, "y ~ x", unit="u", weights="w", quantiles=3)
+    with pytest.raises(ValueError, match=r"`weights` must be positive for at least one draw") as mem:
+        R3D.from_formula("y ~ x", df, unit="u", weights="w")
+    assert str(ooc.value) == str(mem.value)

@@ -52,8 +52,10 @@ from r3d.data import (
     infinite_outcome_error,
     missing_ids_error,
     prepare_quantiles,
+    report_dropped_draws,
     report_empty_units,
     varies_error,
+    zero_weights_error,
 )
 from r3d.quantiles import quantile_grid
 
@@ -105,6 +107,8 @@ class UnitSummary:
         Rows with an infinite outcome (an error).
     n_bad_weight : int
         Rows with a negative or infinite weight (an error).
+    n_missing_outcome : int
+        Rows with a missing outcome (dropped; the other dropped rows have a zero or missing weight).
     """
 
     unit_ids: np.ndarray
@@ -123,12 +127,13 @@ class UnitSummary:
     n_missing_unit: int = 0
     n_inf_outcome: int = 0
     n_bad_weight: int = 0
+    n_missing_outcome: int = 0
 
     @classmethod
     def from_columns(cls, col: Callable[[str, Any], np.ndarray | None], unit_ids: np.ndarray, Q: np.ndarray,
                      n_missing_unit: int) -> UnitSummary:
-        """An engine's per-unit result, with columns named after the fields plus ``y_inf`` and
-        ``w_bad`` (rows with an infinite outcome, a bad weight); ``col(name, dtype)`` reads one as
+        """An engine's per-unit result, with columns named after the fields plus ``y_inf``, ``y_nan`` and
+        ``w_bad`` (rows with an infinite, a missing outcome, a bad weight); ``col(name, dtype)`` reads one as
         an array, or gives None where the engine has no such column (no treatment, weights or cluster)."""
         i8, f8 = np.int64, np.float64
         w_bad = col("w_bad", i8)
@@ -136,7 +141,8 @@ class UnitSummary:
                    x_max=col("x_max", f8), x_nan=col("x_nan", i8), t_min=col("t_min", f8), t_max=col("t_max", f8),
                    t_nan=col("t_nan", i8), c_min=col("c_min", object), c_max=col("c_max", object),
                    c_missing=col("c_missing", i8), Q=Q, n_missing_unit=n_missing_unit,
-                   n_inf_outcome=int(col("y_inf", i8).sum()), n_bad_weight=0 if w_bad is None else int(w_bad.sum()))
+                   n_inf_outcome=int(col("y_inf", i8).sum()), n_bad_weight=0 if w_bad is None else int(w_bad.sum()),
+                   n_missing_outcome=int(col("y_nan", i8).sum()))
 
 
 def _unit_constant(name: str, what: str, s: UnitSummary, lo: np.ndarray, hi: np.ndarray,
@@ -187,13 +193,19 @@ def build_model(cls: type, s: UnitSummary, *, grid: np.ndarray, quantile_method:
     if s.n_bad_weight:
         raise bad_weights_error()
     notes = Notes()
+    ndraws = int(s.n_draws.sum())
+    n_outcome = s.n_missing_outcome
+    n_weight = int(s.n_rows.sum()) - ndraws - n_outcome
+    if ndraws:
+        report_dropped_draws(n_outcome, n_weight, ndraws, notes)
+    elif n_weight:
+        raise zero_weights_error(n_weight)
     keep = s.n_draws > 0
     n_dropped_units = int(n - keep.sum())
     if n_dropped_units:
         report_empty_units(n_dropped_units, int(keep.sum()), notes)
     data = prepare_quantiles(s.Q[keep], x[keep], grid, treatment=None if t is None else t[keep],
                              cluster=None if c is None else c[keep], unit_ids=ids[keep])
-    ndraws = int(s.n_draws.sum())
     data = dataclasses.replace(
         data, units=dataclasses.replace(data.units, n_dropped_units=n_dropped_units), names=names,
         quantile_method=quantile_method, ndraws=ndraws, n_dropped_draws=int(s.n_rows.sum()) - ndraws,

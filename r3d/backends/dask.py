@@ -69,7 +69,7 @@ def partition_summary(pdf: pd.DataFrame, *, levels: np.ndarray, method: str) -> 
     ``pdf`` has the columns u, y, x[, t][, w][, c], r of :func:`_long_columns` and all the
     rows of each of its units; rows with a missing unit id are ignored (counted by the
     caller). The result has one row per unit: u, r0, n_rows, n_draws, x_min, x_max,
-    x_nan[, t_min, t_max, t_nan][, c_min, c_max, c_missing], y_inf[, w_bad], q0..q{m-1}
+    x_nan[, t_min, t_max, t_nan][, c_min, c_max, c_missing], y_inf, y_nan[, w_bad], q0..q{m-1}
     (quantiles at the (m,) ``levels`` by ``method`` of :func:`r3d.quantiles.unit_quantiles`).
     """
     pdf = pdf[pdf["u"].notna()].sort_values("r", kind="stable")
@@ -97,6 +97,7 @@ def partition_summary(pdf: pd.DataFrame, *, levels: np.ndarray, method: str) -> 
         out["c_max"] = g["c"].max().to_numpy(dtype=object)
         out["c_missing"] = count(pdf["c"].isna().to_numpy())
     out["y_inf"] = count(np.isinf(y))
+    out["y_nan"] = count(np.isnan(y))
     if has_w:
         out["w_bad"] = count((w < 0) | np.isinf(w))
     Q = np.full((n, levels.shape[0]), np.nan)

@@ -684,6 +684,7 @@ class ParquetEngine:
             "min(r) AS r0", "count(*) AS n_rows", f"count(*) FILTER (WHERE {plan.valid}) AS n_draws",
             "min(x) FILTER (WHERE NOT isnan(x)) AS x_min", "max(x) FILTER (WHERE NOT isnan(x)) AS x_max",
             "count(*) FILTER (WHERE isnan(x)) AS x_nan", "count(*) FILTER (WHERE isinf(y)) AS y_inf",
+            "count(*) FILTER (WHERE isnan(y)) AS y_nan",
         ]
         if plan.has_t:
             aggs += ["min(t) FILTER (WHERE NOT isnan(t)) AS t_min", "max(t) FILTER (WHERE NOT isnan(t)) AS t_max",
