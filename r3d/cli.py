@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import sys
 import warnings
 from collections.abc import Sequence
@@ -34,6 +35,8 @@ __all__ = ["USER_ERRORS", "CLIError", "build_parser", "demo", "main", "read_data
 
 #: Exit status for input and usage problems (argparse uses the same).
 EXIT_USAGE = 2
+#: Exit status after Ctrl-C (128 + SIGINT, as shells report it).
+EXIT_INTERRUPTED = 130
 DATA_SUFFIXES = {".csv": "csv", ".txt": "csv", ".tsv": "tsv", ".parquet": "parquet", ".pq": "parquet"}
 OUTPUT_SUFFIXES = (".json", ".csv", ".txt", ".tex", ".html")
 PLOT_KINDS = ("effect", "limits", "binned")
@@ -392,12 +395,27 @@ def main(argv: Sequence[str] | None = None) -> int:
         warnings.showwarning = _show_warning
         try:
             run(args, sys.stdout)
+        except BrokenPipeError:  # the reader went away (`r3d fit ... | head`): nothing left to say
+            _silence_stdout()
+            return 1
+        except KeyboardInterrupt:
+            sys.stderr.write("r3d: interrupted\n")
+            return EXIT_INTERRUPTED
         except USER_ERRORS as exc:
             if args.traceback:
                 raise
             sys.stderr.write(f"r3d: error: {str(exc) or type(exc).__name__}\n")
             return EXIT_USAGE
     return 0
+
+
+def _silence_stdout() -> None:
+    """Point stdout at the null device, so that flushing it at exit does not raise again."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):  # stdout without a file descriptor (e.g. captured in tests)
+        pass
 
 
 def _show_warning(message: Any, category: type[Warning], filename: str, lineno: int, file: Any = None,

@@ -166,3 +166,28 @@ def test_parse_time_types_give_the_values_float_and_int_gave():
     assert args.seed == 12345678901234567890 and isinstance(args.seed, int)
     assert build_parser().parse_args(["fit", "d.csv", "--formula", "y ~ x", "--unit", "u", "--bandwidth",
                                       "cer-imse"]).bandwidth == "cer-imse"
+
+
+@pytest.mark.parametrize(("exc", "status", "said"), [(BrokenPipeError, 1, ""), (KeyboardInterrupt, 130, "interrupted")])
+def test_closed_pipe_and_ctrl_c_end_without_a_traceback(files, monkeypatch, capsys, exc, status, said):
+    def stop(*args, **kwargs):
+        raise exc()
+
+    monkeypatch.setattr(r3d.R3D, "fit", stop)
+    assert main(["fit", str(files / "firms.csv"), *BASE]) == status
+    err = capsys.readouterr().err
+    assert "Traceback" not in err and said in err and "error" not in err
+
+
+def test_output_piped_into_head(files):
+    """`r3d fit ... | head -1`: the reader leaves early; r3d says nothing on stderr."""
+    import subprocess
+
+    env = {**os.environ, "PYTHONPATH": str(Path(r3d.__file__).resolve().parent.parent)}
+    proc = subprocess.Popen([sys.executable, "-m", "r3d", "fit", str(files / "firms.csv"), *BASE],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, cwd=files)
+    proc.stdout.readline()
+    proc.stdout.close()  # like head after its first line
+    err = proc.stderr.read().decode()
+    proc.wait(timeout=120)
+    assert "Traceback" not in err and "Broken pipe" not in err
