@@ -194,6 +194,22 @@ cdef void _weighted_inverted_cdf_row(value_weight* p, Py_ssize_t n, const double
 
 
 
+cdef void _normalise_weights(value_weight* p, Py_ssize_t n) noexcept nogil:
+    """Divide one unit's weights by their maximum before anything is summed.
+
+    The weights then lie in (0, 1] and sum to at most n, so no per-unit sum overflows, and
+    equal weights of any finite size become exactly 1 (the unweighted quantiles: type 7 for
+    "linear", numpy's unweighted ``inverted_cdf``).
+    """
+    cdef Py_ssize_t k
+    cdef double wmax = p[0].second
+    for k in range(1, n):
+        if p[k].second > wmax:
+            wmax = p[k].second
+    for k in range(n):
+        p[k].second = p[k].second / wmax
+
+
 cdef inline void _neumaier_add(double* s, double* comp, double w) noexcept nogil:
     """s += w with Neumaier's compensation accumulated in comp (the sum is s + comp)."""
     cdef double t = s[0] + w
@@ -384,6 +400,7 @@ def unit_quantiles(y, codes, Py_ssize_t n_units, levels, str method, weights=Non
             size = off_v[u + 1] - start
             # pairs sort by value, ties by weight: a deterministic order
             std_sort(p + start, p + start + size)
+            _normalise_weights(p + start, size)
             if code == LINEAR:
                 _weighted_linear_row(p + start, size, &lev_v[0], m, rtol, &out_v[u, 0])
             else:

@@ -44,6 +44,12 @@ def hmisc_wtd_quantile(x: np.ndarray, w: np.ndarray, levels: np.ndarray) -> np.n
     return (1.0 - frac) * first_reaching(low) + frac * first_reaching(high)
 
 
+def normalise_weights(w: np.ndarray) -> np.ndarray:
+    """One unit's weights divided by their maximum (as the kernel's ``_normalise_weights``): no
+    sum overflows, and equal weights of any size become exactly 1."""
+    return w / w.max()
+
+
 def unit_quantiles(
     y: np.ndarray,
     codes: np.ndarray,
@@ -59,9 +65,9 @@ def unit_quantiles(
         if weights is None:
             out[i] = np.quantile(y[sel], levels, method=method)
         elif method == "inverted_cdf":
-            out[i] = np.quantile(y[sel], levels, weights=weights[sel], method="inverted_cdf")
+            out[i] = np.quantile(y[sel], levels, weights=normalise_weights(weights[sel]), method="inverted_cdf")
         elif method == "linear":
-            out[i] = hmisc_wtd_quantile(y[sel], weights[sel], levels)
+            out[i] = hmisc_wtd_quantile(y[sel], normalise_weights(weights[sel]), levels)
         else:
             raise ValueError(f"weighted quantiles support 'linear' and 'inverted_cdf', not {method!r}")
     return out
