@@ -20,7 +20,7 @@ The NumPy twin is ``r3d/_ext/quantiles_numpy.py`` (tests only).
 import numpy as np
 
 cimport numpy as cnp
-from libc.math cimport floor, fmod
+from libc.math cimport floor, fmod, frexp, ldexp
 from libc.stdint cimport int64_t
 from libcpp.pair cimport pair
 from libcpp.vector cimport vector
@@ -195,19 +195,30 @@ cdef void _weighted_inverted_cdf_row(value_weight* p, Py_ssize_t n, const double
 
 
 cdef void _normalise_weights(value_weight* p, Py_ssize_t n) noexcept nogil:
-    """Divide one unit's weights by their maximum before anything is summed.
+    """Rescale one unit's weights before anything is summed: equal weights become exactly 1 (the
+    unweighted quantiles, whatever their size), other weights are divided by the power of two
+    ``2^e`` with ``max(w) / 2^e`` in [0.5, 1).
 
-    The weights then lie in (0, 1] and sum to at most n, so no per-unit sum overflows, and
-    equal weights of any finite size become exactly 1 (the unweighted quantiles: type 7 for
-    "linear", numpy's unweighted ``inverted_cdf``).
+    The weights then sum to at most n, so no per-unit sum overflows (weights of 1e307). Division
+    by a power of two is exact and every sum scales with it, so the ratios the rows compute keep
+    their bits (subnormal weights become normal).
     """
     cdef Py_ssize_t k
+    cdef int e
     cdef double wmax = p[0].second
+    cdef bint equal = True
     for k in range(1, n):
+        if p[k].second != p[0].second:
+            equal = False
         if p[k].second > wmax:
             wmax = p[k].second
+    if equal:
+        for k in range(n):
+            p[k].second = 1.0
+        return
+    frexp(wmax, &e)
     for k in range(n):
-        p[k].second = p[k].second / wmax
+        p[k].second = ldexp(p[k].second, -e)
 
 
 cdef inline void _neumaier_add(double* s, double* comp, double w) noexcept nogil:

@@ -45,9 +45,11 @@ def hmisc_wtd_quantile(x: np.ndarray, w: np.ndarray, levels: np.ndarray) -> np.n
 
 
 def normalise_weights(w: np.ndarray) -> np.ndarray:
-    """One unit's weights divided by their maximum (as the kernel's ``_normalise_weights``): no
-    sum overflows, and equal weights of any size become exactly 1."""
-    return w / w.max()
+    """One unit's weights rescaled as the kernel's ``_normalise_weights`` does: equal weights become
+    exactly 1, others are divided by the power of two 2^e with max(w) / 2^e in [0.5, 1) (exact)."""
+    if np.all(w == w[0]):
+        return np.ones_like(w)
+    return np.ldexp(w, -np.frexp(w.max())[1])
 
 
 def unit_quantiles(
