@@ -293,10 +293,12 @@ def infer(est: Any, cluster_codes: np.ndarray | None, *, n_boot: int, alpha: flo
     """Pointwise HC0 variance, the average effect, the first stage's z and the multiplier bootstrap.
 
     Validated inputs: ``est`` an :class:`r3d.estimators.Estimate`, ``cluster_codes`` (n,) intp or None.
-    A weak fuzzy first stage (F below :data:`WEAK_FIRST_STAGE_F`) is noted and warned about.
+    A weak fuzzy first stage (F below :data:`WEAK_FIRST_STAGE_F`) and levels at which the outcome does
+    not vary (``est.flat``, :class:`r3d.estimators.DegenerateOutcomeWarning`) are noted and warned about.
     """
-    from r3d.estimators import average_weights
+    from r3d.estimators import average_weights, check_flat_levels
 
+    check_flat_levels(est, notes)
     a = est.influence
     V, se_tau = _variance_and_se(_aggregate(a, cluster_codes))
     w = average_weights(est.quantiles)
@@ -661,7 +663,8 @@ def uniform_band(
     se : array_like, shape (m,), optional
         Pointwise standard errors, required for ``"studentized"`` (``sqrt`` of
         :func:`pointwise_variance`). Grid points with ``se == 0`` (all influence zero, e.g.
-        a quantile shared by every unit) are left out of the maximum and get a zero-width band.
+        a quantile shared by every unit) are left out of the maximum and get a zero-width band;
+        when ``se`` and the draws are zero everywhere the band is ``tau`` itself (critical value 0).
 
     Returns
     -------
@@ -697,6 +700,9 @@ def _band(t: np.ndarray, d: np.ndarray, *, alpha: float, kind: str, se: np.ndarr
     else:
         scale = se
         keep = scale > 0
+        if not keep.any() and not d.any():  # no variation anywhere (an outcome without variation)
+            return UniformBand(kind=kind, alpha=alpha, critical_value=0.0, lower=t.copy(), upper=t.copy(),
+                               n_boot=n_boot)
         if not keep.any():
             raise ValueError(
                 message("se", "positive at one grid point at least", "<all zeros>",
