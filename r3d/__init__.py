@@ -15,6 +15,7 @@ from r3d._validation import (
     WeakFirstStageWarning,
 )
 from r3d._version import __version__
+from r3d.estimators import DegenerateOutcomeWarning
 from r3d.model import R3D, select_bandwidth
 from r3d.results import R3DResults
 
@@ -40,4 +41,5 @@ __all__ = [
     "WeakFirstStageWarning",
     "BandwidthWarning",
     "SmallSampleWarning",
+    "DegenerateOutcomeWarning",
 ]

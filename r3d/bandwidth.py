@@ -48,7 +48,7 @@ Kernel constants are exact: the one-sided integrals of polynomials times the
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from fractions import Fraction
 from functools import lru_cache
 from typing import Any
@@ -922,7 +922,59 @@ def _select_one(
     regularize: bool,
     notes: Notes,
 ) -> SelectorSteps:
-    """Steps 1-3 for one outcome (Y: (n, m) quantile curves, or T as (n, 1))."""
+    """Steps 1-3 for one outcome (Y: (n, m) quantile curves, or T as (n, 1)).
+
+    The steps run on ``Y / 2^e`` with ``max |Y| / 2^e`` in [0.5, 1) (:func:`_outcome_exponent`)
+    and the intermediates are scaled back: a power of two scales every operation exactly, so
+    ordinary outcomes give the same bits, ``h`` does not depend on the outcome's unit, and
+    outcomes of magnitude 1e300 or 1e-300 neither overflow nor underflow in ``B^2``, ``V`` and
+    ``R`` (an intermediate reported in the outcome's unit may still be ``inf`` or ``0`` when it is
+    not a representable double; ``h`` never is).
+    """
+    e = _outcome_exponent(Y)
+    steps = _select_scaled(x, np.ascontiguousarray(np.ldexp(Y, -e)), quantiles, what=what, cutoff=cutoff,
+                           imse=imse, cer=cer, kernel=kernel, constants=constants, f_hat=f_hat, n=n, h_min=h_min,
+                           h_max=h_max, regularize=regularize, notes=notes)
+    if e == 0:
+        return steps
+    with np.errstate(over="ignore", under="ignore"):
+        return replace(steps, **{name: np.ldexp(getattr(steps, name), power * e)
+                                 for name, power in _SCALE_POWERS.items()})
+
+
+#: How each intermediate of :class:`SelectorSteps` scales with the outcome (Y -> c Y gives c^power);
+#: the bandwidths and flags do not scale.
+_SCALE_POWERS = {
+    "pilot_deriv_plus": 1, "pilot_deriv_minus": 1, "pilot_sigma2_plus": 2, "pilot_sigma2_minus": 2,
+    "pilot_B": 1, "pilot_V": 2, "deriv_plus": 1, "deriv_minus": 1, "deriv_var_plus": 2, "deriv_var_minus": 2,
+    "sigma2_plus": 2, "sigma2_minus": 2, "B_plus": 1, "B_minus": 1, "V_plus": 2, "V_minus": 2, "R": 2,
+}
+
+
+def _outcome_exponent(Y: np.ndarray) -> int:
+    """e with max |Y| / 2^e in [0.5, 1) (0 for an all-zero Y)."""
+    return int(np.frexp(np.max(np.abs(Y)))[1]) if Y.size else 0
+
+
+def _select_scaled(
+    x: np.ndarray,
+    Y: np.ndarray,
+    quantiles: np.ndarray,
+    *,
+    what: str,
+    cutoff: float,
+    imse: bool,
+    cer: float,
+    kernel: str,
+    constants: KernelConstants,
+    f_hat: float,
+    n: int,
+    h_min: float,
+    h_max: float,
+    regularize: bool,
+    notes: Notes,
+) -> SelectorSteps:
+    """:func:`_select_one` on an outcome scaled to max |Y| in [0.5, 1)."""
     s = constants.order
     fact = math.factorial(s + 1)
 

@@ -7,7 +7,9 @@ delta-method combination of :func:`r3d.estimators.delta_method_influence`. With 
 
 * the bootstrap process is ``G_b(q_j) = sum_i xi_i^b a[i, j]`` with multipliers
   ``xi_i^b ~ N(0, 1)`` iid over units and draws, shared across the grid;
-* the HC0 pointwise variance is ``V(q_j) = sum_i a[i, j]^2``.
+* the HC0 pointwise variance is ``V(q_j) = sum_i a[i, j]^2``, summed over columns scaled by a
+  power of two (exact) and carried as a standard error, so it neither overflows nor underflows
+  for outcomes of magnitude 1e300 or 1e-300 (:func:`_variance_and_se`).
 
 With clusters above the unit level (our extension; the paper assumes iid units) the rows of
 ``a`` are first summed within cluster, ``A_g = sum_{i in g} a_i``, and one multiplier is drawn
@@ -246,17 +248,21 @@ class Inference:
     Attributes
     ----------
     variance : ndarray
-        (m,) HC0 (cluster-robust with clusters) variance of tau.
+        (m,) HC0 (cluster-robust with clusters) variance of tau: ``se**2``, computed without
+        squaring unscaled terms; ``inf`` or ``0`` where the variance itself is not a
+        representable double (outcomes of magnitude 1e200 or 1e-200), while ``se`` still is.
+    se : ndarray
+        (m,) standard errors of tau (what every interval, z and band uses).
     draws : ndarray or None
         (n_boot, m) bootstrap process G_b, None when n_boot = 0.
     band : UniformBand or None
         Uniform band at the fit's alpha.
     average : float
         The average effect, the integral of tau over (0, 1) (``r3d.estimators.average_weights``).
-    average_variance : float
-        Its variance.
-    jump_variance : float or None
-        Variance of the fuzzy first-stage jump.
+    average_variance, average_se : float
+        Its variance and standard error.
+    jump_variance, jump_se : float or None
+        Variance and standard error of the fuzzy first-stage jump.
     jump_z : float or None
         jump / se (``inf`` when se = 0); the first-stage F statistic is its square.
     multipliers : numpy.random.Generator or None
@@ -265,11 +271,14 @@ class Inference:
     """
 
     variance: np.ndarray
+    se: np.ndarray
     draws: np.ndarray | None
     band: UniformBand | None
     average: float
     average_variance: float
+    average_se: float
     jump_variance: float | None
+    jump_se: float | None
     jump_z: float | None
     multipliers: np.random.Generator | None
 
@@ -284,21 +293,23 @@ def infer(est: Any, cluster_codes: np.ndarray | None, *, n_boot: int, alpha: flo
     """Pointwise HC0 variance, the average effect, the first stage's z and the multiplier bootstrap.
 
     Validated inputs: ``est`` an :class:`r3d.estimators.Estimate`, ``cluster_codes`` (n,) intp or None.
-    A weak fuzzy first stage (F below :data:`WEAK_FIRST_STAGE_F`) is noted and warned about.
+    A weak fuzzy first stage (F below :data:`WEAK_FIRST_STAGE_F`) and levels at which the outcome does
+    not vary (``est.flat``, :class:`r3d.estimators.DegenerateOutcomeWarning`) are noted and warned about.
     """
-    from r3d.estimators import average_weights
+    from r3d.estimators import average_weights, check_flat_levels
 
+    check_flat_levels(est, notes)
     a = est.influence
-    V = _variance(a, cluster_codes)
+    V, se_tau = _variance_and_se(_aggregate(a, cluster_codes))
     w = average_weights(est.quantiles)
     average = float(w @ est.tau)
     a_avg = a @ w
-    avg_var = float(_variance(a_avg[:, None], cluster_codes)[0])
-    jump_var = jump_z = None
+    avg_var, avg_se = (float(v[0]) for v in _variance_and_se(_aggregate(a_avg[:, None], cluster_codes)))
+    jump_var = jump_se = jump_z = None
     fs = est.first_stage
     if fs is not None:
-        jump_var = float(_variance(fs.influence[:, None], cluster_codes)[0])
-        se = float(np.sqrt(jump_var))
+        jump_var, jump_se = (float(v[0]) for v in _variance_and_se(_aggregate(fs.influence[:, None], cluster_codes)))
+        se = jump_se
         jump_z = fs.jump / se if se > 0 else np.inf
         f_stat = jump_z**2
         if f_stat < WEAK_FIRST_STAGE_F:
@@ -311,9 +322,9 @@ def infer(est: Any, cluster_codes: np.ndarray | None, *, n_boot: int, alpha: flo
 
         start = copy.deepcopy(rng)
         draws = _draws(_aggregate(a, cluster_codes), n_boot, rng, progress)
-        ub = _band(est.tau, draws, alpha=alpha, kind=band, se=np.sqrt(V) if band == "studentized" else None)
-    return Inference(variance=V, draws=draws, band=ub, average=average, average_variance=avg_var,
-                     jump_variance=jump_var, jump_z=jump_z, multipliers=start)
+        ub = _band(est.tau, draws, alpha=alpha, kind=band, se=se_tau if band == "studentized" else None)
+    return Inference(variance=V, se=se_tau, draws=draws, band=ub, average=average, average_variance=avg_var,
+                     average_se=avg_se, jump_variance=jump_var, jump_se=jump_se, jump_z=jump_z, multipliers=start)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -398,14 +409,35 @@ def pointwise_variance(a: Any, *, cluster_codes: Any = None) -> np.ndarray:
     ndarray, shape (m,)
         ``V(q_j) = sum_g A[g, j]^2``, the variance of ``G_b(q_j)`` given the data.
     """
-    agg = aggregate_clusters(a, cluster_codes)
-    return np.einsum("gj,gj->j", agg, agg)
+    return _variance_and_se(aggregate_clusters(a, cluster_codes))[0]
 
 
-def _variance(a: np.ndarray, codes: np.ndarray | None) -> np.ndarray:
-    """:func:`pointwise_variance` on validated inputs (see :func:`_aggregate`)."""
-    agg = _aggregate(a, codes)
-    return np.einsum("gj,gj->j", agg, agg)
+def _variance_and_se(agg: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(m,) variances ``sum_g A[g, j]^2`` and standard errors of cluster sums ``agg`` (G, m), scaled
+    before squaring.
+
+    Each column is divided by the power of two ``s_j = 2^e_j`` with ``max_g |A[g, j]| / s_j`` in
+    [0.5, 1) before it is squared: ``V_j = s_j^2 sum_g (A[g, j] / s_j)^2`` and
+    ``se_j = s_j sqrt(sum_g (A[g, j] / s_j)^2)``. Powers of two scale exactly, so wherever the
+    unscaled sum neither overflows nor underflows both are the same bits as ``sum_g A[g, j]^2``
+    and its square root; elsewhere (influence terms of magnitude 1e160 or 1e-160) the standard
+    error is still right while ``V`` is ``inf`` or ``0``.
+
+    Raises
+    ------
+    FloatingPointError
+        The standard errors themselves overflow (influence terms near the largest double).
+    """
+    e = np.frexp(np.max(np.abs(agg), axis=0))[1] if agg.shape[0] else np.zeros(agg.shape[1], dtype=np.intc)
+    scaled = np.ldexp(agg, -e)
+    S = np.einsum("gj,gj->j", scaled, scaled)
+    with np.errstate(over="ignore", under="ignore"):
+        V = np.ldexp(S, 2 * e)
+        se = np.ldexp(np.sqrt(S), e)
+    if not np.all(np.isfinite(se)):
+        raise FloatingPointError("standard errors overflowed: influence terms near the largest double; rescale "
+                                 "the outcome")
+    return V, se
 
 
 def bootstrap_draws(
@@ -631,7 +663,8 @@ def uniform_band(
     se : array_like, shape (m,), optional
         Pointwise standard errors, required for ``"studentized"`` (``sqrt`` of
         :func:`pointwise_variance`). Grid points with ``se == 0`` (all influence zero, e.g.
-        a quantile shared by every unit) are left out of the maximum and get a zero-width band.
+        a quantile shared by every unit) are left out of the maximum and get a zero-width band;
+        when ``se`` and the draws are zero everywhere the band is ``tau`` itself (critical value 0).
 
     Returns
     -------
@@ -667,6 +700,9 @@ def _band(t: np.ndarray, d: np.ndarray, *, alpha: float, kind: str, se: np.ndarr
     else:
         scale = se
         keep = scale > 0
+        if not keep.any() and not d.any():  # no variation anywhere (an outcome without variation)
+            return UniformBand(kind=kind, alpha=alpha, critical_value=0.0, lower=t.copy(), upper=t.copy(),
+                               n_boot=n_boot)
         if not keep.any():
             raise ValueError(
                 message("se", "positive at one grid point at least", "<all zeros>",

@@ -17,7 +17,15 @@ from dataclasses import dataclass
 import numpy as np
 
 from r3d._ext import _isotonic
-from r3d._validation import Notes, SmallSampleWarning, check_choice, check_int, check_positive, resolve_n_jobs
+from r3d._validation import (
+    Notes,
+    R3DWarning,
+    SmallSampleWarning,
+    check_choice,
+    check_int,
+    check_positive,
+    resolve_n_jobs,
+)
 from r3d.locpoly import (
     MAX_ORDER,
     SideFit,
@@ -29,13 +37,25 @@ from r3d.locpoly import (
 )
 from r3d.monotone import _project, _sort
 
-__all__ = ["METHODS", "Estimate", "FirstStage", "LocalJump", "average_weights", "delta_method_influence", "estimate",
-           "first_stage", "local_jump", "check_units_per_side"]
+__all__ = ["METHODS", "DegenerateOutcomeWarning", "Estimate", "FirstStage", "LocalJump", "average_weights",
+           "delta_method_influence", "estimate", "first_stage", "local_jump", "check_flat_levels",
+           "check_units_per_side"]
 
 METHODS = ("frechet", "simple")
 
 #: Warn when a side has fewer units with positive kernel weight than this multiple of p + 1.
 FEW_UNITS_PER_PARAMETER = 5
+
+class DegenerateOutcomeWarning(R3DWarning):
+    """The outcome does not vary (beyond rounding) near the cutoff at some or all quantile levels."""
+
+
+#: Variation at the rounding level of the data: a column of the unit quantiles whose values over the
+#: units with positive kernel weight on a side span at most this many machine epsilons of their
+#: magnitude (about as many ulps) takes one value on that side. Data computed in floating point
+#: differ by an ulp or two where they are meant to be equal; a genuine spread is never this small
+#: (1e15 + N(0, 1) spans ~50 ulps).
+ROUNDING_EPS = 4.0
 
 #: A take-up jump smaller than this (in absolute value, take-up is 0/1) is treated as no
 #: discontinuity: the fuzzy ratio is not identified and we refuse to divide by it.
@@ -93,6 +113,12 @@ class Estimate:
         (n, m) a_i(q) (fuzzy: the delta-method combination).
     first_stage : FirstStage or None
         Take-up fit for fuzzy designs.
+    flat : ndarray of bool
+        (m,) levels at which the unit quantiles take one value (to rounding, :data:`ROUNDING_EPS`)
+        on each side among the units with positive kernel weight: the limits are those values,
+        exactly, and ``tau`` their difference (exactly 0 when they are equal). With ``simple``, and
+        with ``frechet`` when every level is flat, the residuals and influence there are 0: the
+        estimate has no sampling variation (a fuzzy design keeps the first stage's).
     """
 
     method: str
@@ -107,6 +133,42 @@ class Estimate:
     residuals: np.ndarray
     influence: np.ndarray
     first_stage: FirstStage | None
+    flat: np.ndarray
+
+
+def _flat_columns(Y: np.ndarray, fit: SideFit) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Columns of ``Y`` (n, m) that take one value to rounding over the units with k > 0 of ``fit``.
+
+    Returns (m,) ``flat``, the smallest and the largest in-window value of every column.
+    """
+    inside = np.broadcast_to(fit.kernel_weights > 0, Y.shape)
+    lo = np.where(inside, Y, np.inf).min(axis=0)
+    hi = np.where(inside, Y, -np.inf).max(axis=0)
+    with np.errstate(over="ignore", invalid="ignore"):
+        flat = (hi - lo) <= ROUNDING_EPS * np.finfo(float).eps * np.maximum(np.abs(lo), np.abs(hi))
+    return flat, lo, hi
+
+
+def _snap_flat(Y: np.ndarray, fp: SideFit, fm: SideFit, m_plus_raw: np.ndarray, m_minus_raw: np.ndarray
+               ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Set the raw limits of the columns that take one value (to rounding) on a side to that value.
+
+    A local polynomial fit of a constant returns the constant only up to rounding (its weights sum
+    to 1 up to rounding), which made an outcome without variation look like a tiny, "significant"
+    effect. Columns flat on both sides with a common value (to rounding) get the same limit on both
+    sides, so ``tau`` is exactly 0. Returns the two limits (new arrays) and the (m,) mask of columns
+    flat on both sides.
+    """
+    flat_p, lo_p, hi_p = _flat_columns(Y, fp)
+    flat_m, lo_m, hi_m = _flat_columns(Y, fm)
+    if not (flat_p.any() or flat_m.any()):
+        return m_plus_raw, m_minus_raw, flat_p & flat_m
+    lo, hi = np.minimum(lo_p, lo_m), np.maximum(hi_p, hi_m)
+    with np.errstate(over="ignore", invalid="ignore"):
+        same = flat_p & flat_m & ((hi - lo) <= ROUNDING_EPS * np.finfo(float).eps * np.maximum(np.abs(lo), np.abs(hi)))
+    mp = np.where(flat_p, np.where(same, lo, lo_p), m_plus_raw)
+    mm = np.where(flat_m, np.where(same, lo, lo_m), m_minus_raw)
+    return mp, mm, flat_p & flat_m
 
 
 def _residuals(x: np.ndarray, Y: np.ndarray, cutoff: float, fit_plus: SideFit, fit_minus: SideFit,
@@ -295,13 +357,18 @@ def _estimate(x: np.ndarray, Q: np.ndarray, quantiles: np.ndarray, *, cutoff: fl
     """:func:`estimate` on validated inputs (``h`` (1,) or (m,))."""
     out = local_jump(x, Q, cutoff=cutoff, h=h, order=order, kernel=kernel, project=(method == "frechet"))
     fp, fm = out.fit_plus, out.fit_minus
-    m_plus_raw, m_minus_raw = fp.intercept.copy(), fm.intercept.copy()
+    m_plus_raw, m_minus_raw, flat = _snap_flat(Q, fp, fm, fp.intercept.copy(), fm.intercept.copy())
+    e, a = out.residuals, out.influence
+    if flat.any() and (method == "simple" or flat.all()):
+        # no sampling variation: each in-window unit's (projected) fitted value is its own quantile
+        e, a = e.copy(), a.copy()
+        e[:, flat] = 0.0
+        a[:, flat] = 0.0
     if method == "simple":
         m_plus, m_minus = _sort(m_plus_raw), _sort(m_minus_raw)
     else:
         m_plus, m_minus = _project(m_plus_raw), _project(m_minus_raw)
     numerator = m_plus - m_minus
-    a = out.influence
 
     fs = None
     if t is not None:
@@ -327,10 +394,34 @@ def _estimate(x: np.ndarray, Q: np.ndarray, quantiles: np.ndarray, *, cutoff: fl
         m_minus_raw=m_minus_raw,
         fit_plus=fp,
         fit_minus=fm,
-        residuals=out.residuals,
+        residuals=e,
         influence=a,
         first_stage=fs,
+        flat=flat,
     )
+
+
+def check_flat_levels(est: Estimate, notes: Notes) -> None:
+    """Note (and warn) when the outcome takes one value on each side at some levels (``est.flat``)."""
+    flat = est.flat
+    if not flat.any():
+        return
+    if flat.all() and not np.any(est.tau):
+        notes.warn("The outcome does not vary (beyond rounding) among the units near the cutoff: the effect is "
+                   "exactly 0 at every quantile level, with standard error 0, and no test can reject it.",
+                   DegenerateOutcomeWarning)
+        return
+    where = "every quantile level" if flat.all() else "quantile level(s) " + _levels_text(est.quantiles[flat])
+    notes.warn(f"The outcome takes a single value (to rounding) on each side of the cutoff at {where}: the "
+               "limits there are those values and the effect their exact difference, without sampling "
+               "variation in a sharp design (0 where they are equal, with p-value 1).", DegenerateOutcomeWarning)
+
+
+def _levels_text(levels: np.ndarray, limit: int = 5) -> str:
+    qs = [f"{q:.3g}" for q in levels]
+    if len(qs) > limit:
+        qs = [*qs[:limit], f"... ({len(qs)} levels)"]
+    return ", ".join(qs)
 
 
 def check_units_per_side(est: Estimate, order: int, notes: Notes) -> None:

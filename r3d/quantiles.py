@@ -134,6 +134,9 @@ def unit_quantiles(
         Positive finite within-unit weights. Only with ``"linear"`` (Hmisc's
         ``wtd.quantile(type="quantile", normwt=TRUE)``; equal weights give type 7) or
         ``"inverted_cdf"`` (equals ``numpy.quantile(..., weights=w, method="inverted_cdf")``).
+        Only ratios within a unit matter: each unit's weights are rescaled before they are
+        summed (equal weights to exactly 1, others by a power of two), so weights of any
+        finite size work (1e307 does not overflow) and equal weights are weights of 1.
     n_jobs : int, optional
         Accepted for compatibility and validated; it has no effect: r3d runs on one
         thread (``benchmarks/results/threads.md``).

@@ -186,13 +186,15 @@ class R3DResults:
     @property
     def bse(self) -> pd.Series:
         """Pointwise standard errors of tau(q) (HC0; cluster-robust with clusters)."""
-        return pd.Series(np.sqrt(self._inf.variance), index=self._index, name="bse")
+        return pd.Series(self._inf.se, index=self._index, name="bse")
 
     @property
     def tvalues(self) -> pd.Series:
-        """z statistics tau / se."""
+        """z statistics tau / se (0 where tau = 0 and se = 0: an outcome that does not vary there gives no
+        evidence of an effect; +-inf where only se = 0, a deterministic jump)."""
+        tau, se = self._est.tau, self._inf.se
         with np.errstate(divide="ignore", invalid="ignore"):
-            z = self._est.tau / np.sqrt(self._inf.variance)
+            z = np.where((tau == 0.0) & (se == 0.0), 0.0, tau / se)
         return pd.Series(z, index=self._index, name="z")
 
     @property
@@ -236,7 +238,7 @@ class R3DResults:
         fs = self._est.first_stage
         if fs is None:
             return None
-        se = float(np.sqrt(self._inf.jump_variance))
+        se = self._inf.jump_se
         z = self._inf.jump_z
         return FirstStageResult(
             jump=fs.jump, se=se, z=z, pvalue=float(2 * stats.norm.sf(abs(z))), m_left=fs.m_minus,
@@ -252,8 +254,8 @@ class R3DResults:
 
     def _average_effect(self, alpha: float) -> AverageEffect:
         est = self._inf.average
-        se = float(np.sqrt(self._inf.average_variance))
-        z = est / se if se > 0 else np.inf
+        se = self._inf.average_se
+        z = est / se if se > 0 else (0.0 if est == 0 else np.inf)
         crit = stats.norm.ppf(1 - alpha / 2)
         return AverageEffect(estimate=est, se=se, z=z, pvalue=float(2 * stats.norm.sf(abs(z))),
                              lower=est - crit * se, upper=est + crit * se, alpha=alpha)
@@ -298,7 +300,7 @@ class R3DResults:
         kind = check_choice("kind", kind, ("pointwise", "uniform"))
         tau = self._est.tau
         if kind == "pointwise":
-            half = stats.norm.ppf(1 - alpha / 2) * np.sqrt(self._inf.variance)
+            half = stats.norm.ppf(1 - alpha / 2) * self._inf.se
             lo, hi = tau - half, tau + half
         else:
             band = self._band(alpha)
@@ -311,7 +313,7 @@ class R3DResults:
         band = self._inf.band
         if band is None or alpha != band.alpha:
             band = _boot.uniform_band(self._est.tau, draws, alpha=alpha, band=self.spec.band,
-                                      se=np.sqrt(self._inf.variance))
+                                      se=self._inf.se)
         return band
 
     @property

@@ -354,3 +354,72 @@ def test_weighted_linear_exact_when_cumulative_weights_hit_integers(scale):
         [[_hmisc_exact(y[codes == i], k[codes == i], q) for q in levels] for i in range(n_units)]
     )
     np.testing.assert_allclose(got, want, rtol=HMISC_RTOL, atol=HMISC_ATOL)
+
+
+# --------------------------------------------------------------------------- weights of any size
+
+
+@pytest.mark.parametrize("method", WEIGHTED_METHODS)
+@pytest.mark.parametrize("value", [1e307, 1.7e308, 0.1, 3.7, 1e-300, 5e-324])
+def test_equal_weights_of_any_size_are_weights_of_one(method, value):
+    """Issue 13: weights of 1e307 summed to inf per unit and collapsed the quantiles. Equal weights
+    become exactly 1 before anything is summed (kernel and twin): "linear" gives type 7 bit for bit;
+    "inverted_cdf" gives numpy's weighted inverted_cdf with unit weights, which differs from numpy's
+    unweighted one only where n q rounds across an integer (numpy's own two branches disagree there,
+    e.g. n = 25, q = 0.56)."""
+    rng = np.random.default_rng(4)
+    y, codes = _long_sample(rng)
+    w = np.full(y.size, value)
+    got = unit_quantiles(y, codes, 120, LEVELS, method=method, weights=w)
+    np.testing.assert_array_equal(got, unit_quantiles(y, codes, 120, LEVELS, method=method,
+                                                      weights=np.ones(y.size)))
+    np.testing.assert_allclose(twin.unit_quantiles(y, codes, 120, LEVELS, method, w), got,
+                               rtol=HMISC_RTOL, atol=HMISC_ATOL)
+    if method == "linear":
+        np.testing.assert_array_equal(got, _per_unit(y, codes, 120, LEVELS, method="linear"))
+
+
+@pytest.mark.parametrize("method", WEIGHTED_METHODS)
+@pytest.mark.parametrize("e", [-1000, -500, 500, 1000])
+def test_unequal_weights_are_invariant_to_powers_of_two(method, e):
+    """Unequal weights are divided by a power of two (exact): weights times 2^e, however large or
+    small, give the same bits as the weights themselves (no per-unit sum overflows), kernel and twin."""
+    rng = np.random.default_rng(9)
+    y, codes = _long_sample(rng)
+    w = rng.uniform(0.05, 4.0, y.size)
+    scaled = np.ldexp(w, e)
+    base = unit_quantiles(y, codes, 120, LEVELS, method=method, weights=w)
+    np.testing.assert_array_equal(unit_quantiles(y, codes, 120, LEVELS, method=method, weights=scaled), base)
+    np.testing.assert_array_equal(twin.unit_quantiles(y, codes, 120, LEVELS, method, scaled),
+                                  twin.unit_quantiles(y, codes, 120, LEVELS, method, w))
+
+
+def test_huge_unequal_weights_are_not_collapsed():
+    """Weights 1e307 to 1.3e308 in one unit: the sums overflowed and every level gave one draw."""
+    y = np.array([1.0, 2.0, 3.0, 4.0])
+    w = np.array([1e307, 1e308, 1.3e308, 2e307])  # no level lands on a cumulative weight
+    for method in WEIGHTED_METHODS:
+        got = unit_quantiles(y, np.zeros(4, int), 1, [0.1, 0.5, 0.9], method=method, weights=w)
+        want = unit_quantiles(y, np.zeros(4, int), 1, [0.1, 0.5, 0.9], method=method, weights=w / 1e307)
+        np.testing.assert_allclose(got, want, rtol=HMISC_RTOL, atol=HMISC_ATOL)
+        assert got[0, 0] < got[0, 2]
+
+
+def test_fit_with_huge_equal_weights_is_the_unweighted_fit():
+    """The whole fit: weights all 1e307 (per-unit sums overflow without the rescaling) give the
+    numbers of the unweighted fit bit for bit."""
+    import warnings
+
+    import r3d
+
+    rng = np.random.default_rng(12)
+    n = 80
+    x = rng.uniform(-1, 1, n)
+    unit = np.repeat(np.arange(n), 25)
+    y = x[unit] + 0.5 * (x[unit] >= 0) + rng.normal(size=unit.size)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", r3d.R3DWarning)
+        base = r3d.R3D(y, x[unit], unit).fit(n_boot=0, quantiles=9)
+        res = r3d.R3D(y, x[unit], unit, weights=np.full(unit.size, 1e307)).fit(n_boot=0, quantiles=9)
+    np.testing.assert_array_equal(res.params, base.params)
+    np.testing.assert_array_equal(res.bse, base.bse)

@@ -20,7 +20,7 @@ The NumPy twin is ``r3d/_ext/quantiles_numpy.py`` (tests only).
 import numpy as np
 
 cimport numpy as cnp
-from libc.math cimport floor, fmod
+from libc.math cimport floor, fmod, frexp, ldexp
 from libc.stdint cimport int64_t
 from libcpp.pair cimport pair
 from libcpp.vector cimport vector
@@ -192,6 +192,33 @@ cdef void _weighted_inverted_cdf_row(value_weight* p, Py_ssize_t n, const double
             k = n - 1
         out[j] = p[k].first
 
+
+
+cdef void _normalise_weights(value_weight* p, Py_ssize_t n) noexcept nogil:
+    """Rescale one unit's weights before anything is summed: equal weights become exactly 1 (the
+    unweighted quantiles, whatever their size), other weights are divided by the power of two
+    ``2^e`` with ``max(w) / 2^e`` in [0.5, 1).
+
+    The weights then sum to at most n, so no per-unit sum overflows (weights of 1e307). Division
+    by a power of two is exact and every sum scales with it, so the ratios the rows compute keep
+    their bits (subnormal weights become normal).
+    """
+    cdef Py_ssize_t k
+    cdef int e
+    cdef double wmax = p[0].second
+    cdef bint equal = True
+    for k in range(1, n):
+        if p[k].second != p[0].second:
+            equal = False
+        if p[k].second > wmax:
+            wmax = p[k].second
+    if equal:
+        for k in range(n):
+            p[k].second = 1.0
+        return
+    frexp(wmax, &e)
+    for k in range(n):
+        p[k].second = ldexp(p[k].second, -e)
 
 
 cdef inline void _neumaier_add(double* s, double* comp, double w) noexcept nogil:
@@ -384,6 +411,7 @@ def unit_quantiles(y, codes, Py_ssize_t n_units, levels, str method, weights=Non
             size = off_v[u + 1] - start
             # pairs sort by value, ties by weight: a deterministic order
             std_sort(p + start, p + start + size)
+            _normalise_weights(p + start, size)
             if code == LINEAR:
                 _weighted_linear_row(p + start, size, &lev_v[0], m, rtol, &out_v[u, 0])
             else:

@@ -44,6 +44,14 @@ def hmisc_wtd_quantile(x: np.ndarray, w: np.ndarray, levels: np.ndarray) -> np.n
     return (1.0 - frac) * first_reaching(low) + frac * first_reaching(high)
 
 
+def normalise_weights(w: np.ndarray) -> np.ndarray:
+    """One unit's weights rescaled as the kernel's ``_normalise_weights`` does: equal weights become
+    exactly 1, others are divided by the power of two 2^e with max(w) / 2^e in [0.5, 1) (exact)."""
+    if np.all(w == w[0]):
+        return np.ones_like(w)
+    return np.ldexp(w, -np.frexp(w.max())[1])
+
+
 def unit_quantiles(
     y: np.ndarray,
     codes: np.ndarray,
@@ -59,9 +67,9 @@ def unit_quantiles(
         if weights is None:
             out[i] = np.quantile(y[sel], levels, method=method)
         elif method == "inverted_cdf":
-            out[i] = np.quantile(y[sel], levels, weights=weights[sel], method="inverted_cdf")
+            out[i] = np.quantile(y[sel], levels, weights=normalise_weights(weights[sel]), method="inverted_cdf")
         elif method == "linear":
-            out[i] = hmisc_wtd_quantile(y[sel], weights[sel], levels)
+            out[i] = hmisc_wtd_quantile(y[sel], normalise_weights(weights[sel]), levels)
         else:
             raise ValueError(f"weighted quantiles support 'linear' and 'inverted_cdf', not {method!r}")
     return out
