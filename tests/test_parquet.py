@@ -279,3 +279,22 @@ def test_model_only_fits_on_its_grid(tmp_path):
         assert mod.fit(quantiles=[0.5], bandwidth=1.0, n_boot=0).quantiles.tolist() == [0.5]
     with pytest.raises(ValueError, match="subset of the levels"):
         mod.fit(quantiles=[0.1], bandwidth=1.0, n_boot=0)
+
+
+@pytest.mark.parametrize("method", ["linear", "inverted_cdf"])
+@pytest.mark.parametrize("scale", ["equal 3", "equal 1e307", "equal 5e-324", "1e307", "subnormal"])
+def test_weights_of_any_size_equal_in_memory(tmp_path, method, scale):
+    """Per-unit weight sums cannot overflow or underflow: DuckDB rescales each unit's weights as the
+    compiled kernel does (equal weights to 1, others by a power of two), so the quantiles are the same bits."""
+    rng = np.random.default_rng(3)
+    n = 40
+    df = pd.DataFrame({"u": np.repeat(np.arange(n), 15), "x": np.repeat(rng.uniform(-1, 1, n), 15),
+                       "y": rng.normal(size=n * 15)})
+    w = {"equal 3": 3.0, "equal 1e307": 1e307, "equal 5e-324": 5e-324,
+         "1e307": rng.uniform(0.1, 17.0, len(df)) * 1e307,
+         "subnormal": rng.integers(1, 5, len(df)) * 5e-324}[scale]
+    df = df.assign(w=w)
+    path = _write(df, tmp_path / "w.parquet")
+    ooc = R3D.from_parquet(path, "y ~ x", unit="u", weights="w", cutoff=0.0, quantiles=9, quantile_method=method)
+    mem = R3D.from_formula("y ~ x", df, unit="u", weights="w", cutoff=0.0)
+    np.testing.assert_array_equal(ooc.unit_quantiles().to_numpy(), mem.unit_quantiles(9, method=method).to_numpy())

@@ -281,6 +281,28 @@ def unweighted_quantile_sql(levels: np.ndarray, method: str, sorted_list: str, n
     return f"CASE WHEN {n} = 0 THEN NULL ELSE list_transform({lev}, lambda q: {body}) END"
 
 
+def _normalised_weights_sql(valid: str) -> str:
+    """``valid`` (u, y, w) with each unit's weights rescaled as the compiled kernel does
+    (``r3d._ext.quantiles_numpy.normalise_weights``): equal weights become exactly 1, others are
+    multiplied by 2^-e with max(w) 2^-e in [0.5, 1), so that their sums cannot overflow or
+    underflow. Scaling by a power of two is exact; it is done in two halves because 2^-e alone
+    can overflow for subnormal weights (e = -1073)."""
+    def scaled(x: str, e: str) -> str:
+        return f"(({x}) * pow(2.0, -(({e}) // 2))) * pow(2.0, -(({e}) - ({e}) // 2))"
+
+    e0 = "CAST(floor(log2(wmax)) AS BIGINT) + 1"  # frexp's exponent, up to one from rounding log2
+    return f"""
+        SELECT u, y, CASE WHEN wmin = wmax THEN 1.0 ELSE {scaled("w", "e")} END AS w
+        FROM (
+            SELECT u, y, w, wmin, wmax,
+                   CASE WHEN {scaled("wmax", "e0")} >= 1.0 THEN e0 + 1
+                        WHEN {scaled("wmax", "e0")} < 0.5 THEN e0 - 1 ELSE e0 END AS e
+            FROM (SELECT u, y, w, wmin, wmax, {e0} AS e0
+                  FROM (SELECT u, y, w, min(w) OVER (PARTITION BY u) AS wmin, max(w) OVER (PARTITION BY u) AS wmax
+                        FROM {valid}))
+        )"""
+
+
 def weighted_quantile_sql(valid: str, levels: np.ndarray, method: str) -> str:
     """SQL for weighted unit quantiles, in long form (u, j, value).
 
@@ -312,7 +334,7 @@ def weighted_quantile_sql(valid: str, levels: np.ndarray, method: str) -> str:
                    fsum(w) OVER ({window}) AS cw,
                    fsum(w) OVER (PARTITION BY u) AS tw,
                    count(*) OVER (PARTITION BY u) AS n
-            FROM {valid}
+            FROM ({_normalised_weights_sql(valid)})
         ),
         units AS (SELECT u, any_value(n) AS n, max(y) AS y_max FROM cum GROUP BY u),
         levels(j, q) AS (VALUES {lev})"""
