@@ -7,6 +7,7 @@ Outcomes", arXiv 2504.03992. Public surface only; see ``R3D`` to start.
 from r3d import datasets
 from r3d._validation import (
     BandwidthWarning,
+    DegenerateOutcomeWarning,
     DroppedDataWarning,
     InsufficientDataError,
     PointMassWarning,
@@ -15,7 +16,6 @@ from r3d._validation import (
     WeakFirstStageWarning,
 )
 from r3d._version import __version__
-from r3d.estimators import DegenerateOutcomeWarning
 from r3d.model import R3D, select_bandwidth
 from r3d.results import R3DResults
 

@@ -25,6 +25,7 @@ __all__ = [
     "WeakFirstStageWarning",
     "BandwidthWarning",
     "SmallSampleWarning",
+    "DegenerateOutcomeWarning",
     "message",
     "check_choice",
     "check_positive",
@@ -33,6 +34,7 @@ __all__ = [
     "resolve_n_jobs",
     "warn",
     "Notes",
+    "check_rng",
 ]
 
 
@@ -66,6 +68,10 @@ class BandwidthWarning(R3DWarning):
 
 class SmallSampleWarning(R3DWarning):
     """Few units receive weight on a side; estimates may be unstable."""
+
+
+class DegenerateOutcomeWarning(R3DWarning):
+    """The outcome does not vary (beyond rounding) near the cutoff at some or all quantile levels."""
 
 
 def message(name: str, expected: str, received: Any, fix: str | None = None) -> str:

@@ -46,6 +46,7 @@ from r3d._validation import (
     check_choice,
     check_int,
     check_probability,
+    check_rng,
     message,
     resolve_n_jobs,
 )
@@ -294,7 +295,7 @@ def infer(est: Any, cluster_codes: np.ndarray | None, *, n_boot: int, alpha: flo
 
     Validated inputs: ``est`` an :class:`r3d.estimators.Estimate`, ``cluster_codes`` (n,) intp or None.
     A weak fuzzy first stage (F below :data:`WEAK_FIRST_STAGE_F`) and levels at which the outcome does
-    not vary (``est.flat``, :class:`r3d.estimators.DegenerateOutcomeWarning`) are noted and warned about.
+    not vary (``est.flat``, :class:`r3d.DegenerateOutcomeWarning`) are noted and warned about.
     """
     from r3d.estimators import average_weights, check_flat_levels
 
@@ -458,8 +459,10 @@ def bootstrap_draws(
         Influence matrix (see the module docstring).
     n_boot : int
         Number of draws ``B`` (>= 1).
-    rng : None, int, or numpy.random.Generator
+    rng : None, int, sequence of int, numpy.random.Generator, SeedSequence or BitGenerator
         Passed to :func:`numpy.random.default_rng`; a Generator is used (and advanced) as is.
+        Anything else (a string, a float, a negative seed) is refused with an error naming
+        ``rng``.
     cluster_codes : array_like of int, shape (n,), optional
         One multiplier per cluster instead of per unit (see :func:`aggregate_clusters`).
     chunk_size : int, optional
@@ -493,7 +496,7 @@ def bootstrap_draws(
     n_boot = check_int("n_boot", n_boot, low=1)
     chunk = None if chunk_size is None else check_int("chunk_size", chunk_size, low=1)
     resolve_n_jobs(n_jobs)
-    return _draws(agg, n_boot, np.random.default_rng(rng), progress, chunk)
+    return _draws(agg, n_boot, check_rng(rng), progress, chunk)
 
 
 def _draws(agg: np.ndarray, n_boot: int, gen: np.random.Generator, progress: Any,
@@ -736,13 +739,13 @@ def _is_pair(x: Any) -> bool:
 
 
 def _resolve_ranges(
-    ranges: Any, quantiles: np.ndarray, min_points: int
+    ranges: Any, quantiles: np.ndarray, min_points: int, test: str
 ) -> list[tuple[tuple[float, float], np.ndarray]]:
     """Validate ``ranges`` and map each to the grid indices it contains."""
     if ranges is None:
         if quantiles.size < min_points:
             raise ValueError(
-                message("quantiles", f"a grid of at least {min_points} points for this test",
+                message("quantiles", f"a grid of at least {min_points} points for the {test} test",
                         quantiles)
             )
         return [((float(quantiles[0]), float(quantiles[-1])), np.arange(quantiles.size))]
@@ -895,7 +898,7 @@ def run_test(name: str, inputs: TestInputs, *, ranges: Any = None, alpha: float 
     if ranges is not None and not spec.ranged:
         raise ValueError(message("ranges", f"None for the {name} test (it uses the whole grid)", ranges))
     results = []
-    for rng_pair, idx in _resolve_ranges(ranges, inputs.quantiles, spec.min_points):
+    for rng_pair, idx in _resolve_ranges(ranges, inputs.quantiles, spec.min_points, name):
         stat, boot = spec.compute(inputs, idx)
         results.append(
             TestResult(

@@ -18,8 +18,8 @@ import numpy as np
 
 from r3d._ext import _isotonic
 from r3d._validation import (
+    DegenerateOutcomeWarning,
     Notes,
-    R3DWarning,
     SmallSampleWarning,
     check_choice,
     check_int,
@@ -45,9 +45,6 @@ METHODS = ("frechet", "simple")
 
 #: Warn when a side has fewer units with positive kernel weight than this multiple of p + 1.
 FEW_UNITS_PER_PARAMETER = 5
-
-class DegenerateOutcomeWarning(R3DWarning):
-    """The outcome does not vary (beyond rounding) near the cutoff at some or all quantile levels."""
 
 
 #: Variation at the rounding level of the data: a column of the unit quantiles whose values over the

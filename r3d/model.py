@@ -460,8 +460,9 @@ class R3D:
             Multiplier bootstrap draws; 0 skips the bootstrap (no band, no tests).
         alpha : float, default 0.05
         band : {"uniform", "studentized"}
-        rng : None, int or numpy.random.Generator
-            Seed for the bootstrap multipliers.
+        rng : None, int, sequence of int, numpy.random.Generator, SeedSequence or BitGenerator
+            Seed for the bootstrap multipliers (what :func:`numpy.random.default_rng` takes,
+            without negative seeds): the only randomness in a fit.
         n_jobs : int, optional
             Accepted for compatibility and validated; it has no effect: r3d runs on one
             thread (``benchmarks/results/threads.md``).

@@ -95,3 +95,17 @@ def test_cli_single_level(df, tmp_path, capsys, ext):
         assert d["tests"]["homogeneity"] is None and np.isfinite(d["tests"]["nullity"]["pvalue"])
     elif ext != "csv":
         assert "homogeneity" in text
+
+
+def test_direct_test_on_one_level_names_the_test():
+    from r3d.bootstrap import homogeneity_test
+
+    with pytest.raises(ValueError, match="at least 2 points for the homogeneity test"):
+        homogeneity_test(np.zeros(1), np.zeros((99, 1)), np.array([0.5]))
+
+
+def test_bootstrap_draws_names_a_bad_rng():
+    from r3d.bootstrap import bootstrap_draws
+
+    with pytest.raises((TypeError, ValueError), match="`rng`"):
+        bootstrap_draws(np.ones((5, 2)), n_boot=9, rng="seed")
