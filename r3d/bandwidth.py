@@ -904,25 +904,9 @@ def _fmt_q(quantiles: np.ndarray, mask: np.ndarray, limit: int = 5) -> str:
     return ", ".join(qs)
 
 
-def _select_one(
-    x: np.ndarray,
-    Y: np.ndarray,
-    quantiles: np.ndarray,
-    *,
-    what: str,
-    cutoff: float,
-    imse: bool,
-    cer: float,
-    kernel: str,
-    constants: KernelConstants,
-    f_hat: float,
-    n: int,
-    h_min: float,
-    h_max: float,
-    regularize: bool,
-    notes: Notes,
-) -> SelectorSteps:
-    """Steps 1-3 for one outcome (Y: (n, m) quantile curves, or T as (n, 1)).
+def _select_one(x: np.ndarray, Y: np.ndarray, quantiles: np.ndarray, **options: Any) -> SelectorSteps:
+    """Steps 1-3 for one outcome (Y: (n, m) quantile curves, or T as (n, 1)); ``options`` are the
+    keyword arguments of :func:`_select_scaled`.
 
     The steps run on ``Y / 2^e`` with ``max |Y| / 2^e`` in [0.5, 1) (:func:`_outcome_exponent`)
     and the intermediates are scaled back: a power of two scales every operation exactly, so
@@ -932,9 +916,7 @@ def _select_one(
     not a representable double; ``h`` never is).
     """
     e = _outcome_exponent(Y)
-    steps = _select_scaled(x, np.ascontiguousarray(np.ldexp(Y, -e)), quantiles, what=what, cutoff=cutoff,
-                           imse=imse, cer=cer, kernel=kernel, constants=constants, f_hat=f_hat, n=n, h_min=h_min,
-                           h_max=h_max, regularize=regularize, notes=notes)
+    steps = _select_scaled(x, np.ascontiguousarray(np.ldexp(Y, -e)), quantiles, **options)
     if e == 0:
         return steps
     with np.errstate(over="ignore", under="ignore"):
