@@ -55,6 +55,7 @@ from typing import Any
 
 import numpy as np
 
+from r3d import _repr as _r
 from r3d._validation import (
     BandwidthWarning,
     InsufficientDataError,
@@ -188,6 +189,19 @@ class KernelConstants:
     c_v_plus: float
     c_v_minus: float
 
+    def _display(self) -> list[tuple[str, str]]:
+        return [("kernel", self.kernel), ("order s", str(self.order)),
+                ("c_b plus / minus", f"{_r.num(self.c_b_plus)} / {_r.num(self.c_b_minus)}"),
+                ("c_v plus / minus", f"{_r.num(self.c_v_plus)} / {_r.num(self.c_v_minus)}")]
+
+    def __repr__(self) -> str:
+        return _r.one_line("KernelConstants", f"{self.kernel} s={self.order}",
+                           [("c_b+", _r.num(self.c_b_plus)), ("c_b-", _r.num(self.c_b_minus)),
+                            ("c_v+", _r.num(self.c_v_plus)), ("c_v-", _r.num(self.c_v_minus))])
+
+    def _repr_html_(self) -> str:
+        return _r.html_table("KernelConstants", self._display())
+
 
 def constants_from_matrices(
     kernel: str,
@@ -306,6 +320,16 @@ class DensityEstimate:
     sd: float
     n: int
     kernel: str
+
+    def __repr__(self) -> str:
+        return _r.one_line("DensityEstimate", "", [("f_hat", _r.num(self.f_hat)), ("h", _r.num(self.h)),
+                                                   ("sd", _r.num(self.sd)), ("n", str(self.n)),
+                                                   ("kernel", self.kernel)])
+
+    def _repr_html_(self) -> str:
+        return _r.html_table("DensityEstimate", [("f_hat (density at the cutoff)", _r.num(self.f_hat)),
+                                                 ("h (Silverman)", _r.num(self.h)), ("sd of X", _r.num(self.sd)),
+                                                 ("units", str(self.n)), ("kernel", self.kernel)])
 
 
 def density_at_cutoff(x: np.ndarray, *, cutoff: float, kernel: str) -> DensityEstimate:
@@ -447,6 +471,26 @@ class SelectorSteps:
         """Flat dict of the arrays (copies), keys prefixed with ``prefix``."""
         return {prefix + name: np.array(getattr(self, name)) for name in self.__dataclass_fields__}
 
+    def _display(self) -> list[tuple[str, str]]:
+        flags = [("capped", self.capped), ("floored", self.floored), ("near-zero bias", self.near_zero_bias)]
+        return [("curves", str(np.size(self.h))), ("pilot h0", _r.span(self.h0)), ("derivative b", _r.span(self.b)),
+                ("h (formula)", _r.span(self.h_formula)), ("h", _r.span(self.h)),
+                ("B+ / B-", f"{_r.span(self.B_plus)} / {_r.span(self.B_minus)}"),
+                ("V+ / V-", f"{_r.span(self.V_plus)} / {_r.span(self.V_minus)}"), ("R", _r.span(self.R)),
+                *((name, f"{_r.count_true(mask)} of {np.size(mask)}") for name, mask in flags)]
+
+    def __repr__(self) -> str:
+        fields = [("", f"{np.size(self.h)} curves"), ("h0", _r.span(self.h0)), ("b", _r.span(self.b)),
+                  ("h", _r.span(self.h))]
+        for name, mask in (("capped", self.capped), ("floored", self.floored),
+                           ("near-zero bias", self.near_zero_bias)):
+            if _r.count_true(mask):
+                fields.append((name, str(_r.count_true(mask))))
+        return _r.one_line("SelectorSteps", "", fields)
+
+    def _repr_html_(self) -> str:
+        return _r.html_table("SelectorSteps", self._display())
+
 
 @dataclass(frozen=True, slots=True)
 class BandwidthSelection:
@@ -576,6 +620,34 @@ class BandwidthSelection:
             return float(self.h[0])
         return self.h
 
+    def _display(self) -> list[tuple[str, str]]:
+        rows = [("rule", self.rule), ("h", _h_text(self.h)), ("quantile grid", _r.level_range(self.quantiles)),
+                ("kernel", self.kernel), ("order p / pilot s", f"{self.order} / {self.pilot_order}"),
+                ("cutoff", f"{self.cutoff:g}"), ("units (left / right)", f"{self.n} ({self.n_left} / {self.n_right})"),
+                ("density f(c)", f"{_r.num(self.density.f_hat)} (h = {_r.num(self.density.h)})"),
+                ("pilot h0", _r.span(self.steps.h0)), ("derivative b", _r.span(self.steps.b)),
+                ("cap h_max / floor h_min", f"{_r.num(self.h_max)} / {_r.num(self.h_min)}"),
+                ("cap binds at", f"{_r.count_true(self.steps.capped)} of {np.size(self.steps.capped)} levels"),
+                ("CER factor", _r.num(self.cer_factor)), ("regularized", "yes" if self.regularize else "no")]
+        if self.h_treatment is not None:
+            rows.insert(2, ("h_T (take-up)", _r.num(self.h_treatment)))
+        rows.append(("warnings", str(len(self.warnings))))
+        return rows
+
+    def __repr__(self) -> str:
+        fields = [("h", _h_text(self.h))]
+        if self.h_treatment is not None:
+            fields.append(("h_T", _r.num(self.h_treatment)))
+        fields += [("", _r.level_range(self.quantiles)), ("kernel", self.kernel),
+                   ("p", str(self.order)), ("s", str(self.pilot_order)),
+                   ("n", f"{self.n} ({self.n_left} / {self.n_right})")]
+        if self.warnings:
+            fields.append(("warnings", str(len(self.warnings))))
+        return _r.one_line("BandwidthSelection", self.rule, fields)
+
+    def _repr_html_(self) -> str:
+        return _r.html_table(f"BandwidthSelection: {self.rule}", self._display())
+
     def as_dict(self) -> dict[str, Any]:
         """Flat dict of every number (for ``R3DResults.bandwidth_info``)."""
         c = self.constants
@@ -639,6 +711,22 @@ class BandwidthChoice:
     treatment_source: str | None
     treatment_selection: BandwidthSelection | None
 
+    def _display(self) -> list[tuple[str, str]]:
+        rows = [("rule", self.rule), ("h", _h_text(self.h)),
+                ("selector run", "none (bandwidth given)" if self.selection is None else repr(self.selection))]
+        if self.h_treatment is not None:
+            rows.append(("h_T (take-up)", f"{_r.num(self.h_treatment)} ({self.treatment_source})"))
+        return rows
+
+    def __repr__(self) -> str:
+        fields = [("h", _h_text(self.h))]
+        if self.h_treatment is not None:
+            fields.append(("h_T", f"{_r.num(self.h_treatment)} ({self.treatment_source})"))
+        return _r.one_line("BandwidthChoice", self.rule, fields)
+
+    def _repr_html_(self) -> str:
+        return _r.html_table(f"BandwidthChoice: {self.rule}", self._display())
+
     @property
     def warnings(self) -> tuple[str, ...]:
         """Texts of the BandwidthWarnings the selector runs issued, in order."""
@@ -654,6 +742,12 @@ class BandwidthChoice:
         if self.treatment_selection is not None:
             return {"treatment": self.treatment_selection.as_dict()}
         return {}
+
+
+def _h_text(h: np.ndarray) -> str:
+    """One bandwidth, or the range of per-level bandwidths."""
+    h = np.atleast_1d(np.asarray(h, dtype=np.float64))
+    return _r.num(h[0]) if h.size == 1 or np.all(h == h[0]) else f"{_r.span(h)} (per level)"
 
 
 def choose_bandwidths(
@@ -743,6 +837,10 @@ class GlobalPilot:
     sigma2_minus: np.ndarray
     B: np.ndarray
     V: np.ndarray
+
+    def __repr__(self) -> str:
+        return _r.one_line("GlobalPilot", "", [("", f"{np.size(self.B)} curves"), ("B", _r.span(self.B)),
+                                               ("V", _r.span(self.V))])
 
 
 def _global_poly(xc: np.ndarray, Y: np.ndarray, degree: int, side: str) -> tuple[np.ndarray, np.ndarray]:

@@ -39,6 +39,7 @@ from typing import Any
 
 import numpy as np
 
+from r3d import _repr as _r
 from r3d._ext import _bootstrap
 from r3d._validation import (
     Notes,
@@ -122,6 +123,28 @@ class UniformBand:
     upper: np.ndarray
     n_boot: int
 
+    def _display(self) -> list[tuple[str, str]]:
+        return [("kind", self.kind), ("coverage", _coverage(self.alpha)),
+                ("critical value", _r.num(self.critical_value)), ("grid points", str(np.size(self.lower))),
+                ("width", _r.span(np.asarray(self.upper) - self.lower)), ("bootstrap draws", str(self.n_boot))]
+
+    def __repr__(self) -> str:
+        return _r.one_line("UniformBand", f"{self.kind} {_coverage(self.alpha)}",
+                           [("c", _r.num(self.critical_value)), ("", f"{np.size(self.lower)} points"),
+                            ("width", _r.span(np.asarray(self.upper) - self.lower)), ("B", str(self.n_boot))])
+
+    def _repr_html_(self) -> str:
+        return _r.html_table("UniformBand", self._display())
+
+
+def _coverage(alpha: float) -> str:
+    """1 - alpha as a percentage (95%, 97.5%)."""
+    return f"{100 * (1 - alpha):.4g}%"
+
+
+def _range_text(r: tuple[float, float]) -> str:
+    return f"[{r[0]:.3g}, {r[1]:.3g}]"
+
 
 @dataclass(frozen=True, slots=True)
 class TestResult:
@@ -165,6 +188,23 @@ class TestResult:
     def reject(self) -> bool:
         """Whether H0 is rejected at level :attr:`alpha` (``pvalue <= alpha``)."""
         return bool(self.pvalue <= self.alpha)
+
+    def _display(self) -> list[tuple[str, str]]:
+        null = TESTS[self.test].null if self.test in TESTS else self.test
+        return [("H0", null), ("quantile range", f"{_range_text(self.range)} ({np.size(self.indices)} points)"),
+                ("statistic", _r.num(self.statistic)),
+                (f"critical value ({_coverage(self.alpha)})", _r.num(self.critical_value)),
+                ("p-value", _r.pvalue(self.pvalue)), ("bootstrap draws", str(self.n_boot)),
+                (f"reject at {self.alpha:g}", "yes" if self.reject else "no")]
+
+    def __repr__(self) -> str:
+        return _r.one_line("TestResult", f"{self.test} on {_range_text(self.range)}",
+                           [("S", _r.num(self.statistic)),
+                            (f"crit({_coverage(self.alpha)})", _r.num(self.critical_value)),
+                            ("p", _r.pvalue(self.pvalue)), ("B", str(self.n_boot))])
+
+    def _repr_html_(self) -> str:
+        return _r.html_table(f"TestResult: {self.test}", self._display())
 
 
 #: DataFrame attributes a TestResults still answers (r3d 0.1 returned a DataFrame for several ranges).
@@ -233,6 +273,23 @@ class TestResults:
                          for r in self._results)
         return f"<TestResults {self._results[0].test if self._results else ''}: {rows}>"
 
+    def _repr_html_(self) -> str:
+        """One row per range (the columns of :attr:`frame`), numbers rounded for display."""
+        import html
+
+        if len(self._results) == 1:
+            return self._results[0]._repr_html_()
+        test = self._results[0].test if self._results else ""
+        head = ("quantile range", "statistic", "critical value", "p-value", "B", "reject")
+        rows = [(_range_text(r.range), _r.num(r.statistic), _r.num(r.critical_value), _r.pvalue(r.pvalue),
+                 str(r.n_boot), "yes" if r.reject else "no") for r in self._results]
+        out = [f'<table class="r3d-repr">\n<caption style="text-align: left"><b>TestResults: '
+               f"{html.escape(test)}</b></caption>",
+               "<tr>" + "".join(f"<th>{html.escape(h)}</th>" for h in head) + "</tr>"]
+        out += ["<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in row) + "</tr>" for row in rows]
+        out.append("</table>")
+        return "\n".join(out)
+
 
 # ---------------------------------------------------------------------------------------------
 # the inference stage of a fit
@@ -287,6 +344,14 @@ class Inference:
     def f_stat(self) -> float | None:
         """First-stage F = (jump / se)^2 (None for a sharp design)."""
         return None if self.jump_z is None else self.jump_z**2
+
+    def __repr__(self) -> str:
+        boot = "no bootstrap" if self.draws is None else f"{self.draws.shape[0]} draws"
+        fields = [("", f"{np.size(self.se)} levels"), ("se", _r.span(self.se)), ("", boot),
+                  ("average", f"{_r.num(self.average)} (se {_r.num(self.average_se)})")]
+        if self.jump_z is not None:
+            fields.append(("F", _r.num(self.f_stat)))
+        return _r.one_line("Inference", "", fields)
 
 
 def infer(est: Any, cluster_codes: np.ndarray | None, *, n_boot: int, alpha: float, band: str,
@@ -994,6 +1059,9 @@ class SideDraws:
 
     plus: np.ndarray
     minus: np.ndarray
+
+    def __repr__(self) -> str:
+        return _r.one_line("SideDraws", "", [("", f"{self.plus.shape[0]} draws x {self.plus.shape[1]} levels")])
 
 
 def side_draws(
