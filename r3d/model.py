@@ -462,7 +462,8 @@ class R3D:
         band : {"uniform", "studentized"}
         rng : None, int, sequence of int, numpy.random.Generator, SeedSequence or BitGenerator
             Seed for the bootstrap multipliers (what :func:`numpy.random.default_rng` takes,
-            without negative seeds): the only randomness in a fit.
+            without negative seeds): the only randomness in a fit. The seed is recorded in
+            ``res.spec.seed`` and the summary's notes (for None, the fresh entropy drawn).
         n_jobs : int, optional
             Accepted for compatibility and validated; it has no effect: r3d runs on one
             thread (``benchmarks/results/threads.md``).
@@ -506,7 +507,7 @@ class R3D:
         )
         spec = FitSpec(method=opts.method, order=opts.order, pilot_order=opts.pilot_order, kernel=opts.kernel,
                        bandwidth_rule=opts.rule, quantile_method=qmethod, n_boot=opts.n_boot, alpha=opts.alpha,
-                       band=opts.band, regularize=opts.regularize)
+                       band=opts.band, regularize=opts.regularize, seed=opts.seed)
         return R3DResults(model=self._fitted_view(est), estimate=est, inference=inf, spec=spec, data=data,
                           bandwidth=bw, notes=list(notes.texts))
 

@@ -28,7 +28,7 @@ from r3d.estimators import METHODS
 from r3d.locpoly import MAX_ORDER, canonical_kernel
 from r3d.quantiles import QUANTILE_METHODS
 
-__all__ = ["BANDWIDTH_RULES", "DRAW_COPIES", "FitOptions", "fit_options", "check_orders", "resolve_rule",
+__all__ = ["BANDWIDTH_RULES", "DRAW_COPIES", "FitOptions", "fit_options", "seeded_rng", "check_orders", "resolve_rule",
            "bootstrap_memory", "memory_limit"]
 
 #: Bandwidth rules a user may name ("auto": "imse" for frechet, "mse" for simple).
@@ -66,11 +66,39 @@ class FitOptions:
     band: str
     rng: np.random.Generator
     progress: Any
+    seed: int | tuple[int, ...] | None = None
 
     @property
     def rule(self) -> str:
         """The selector rule, or "fixed" for bandwidths given by the user."""
         return self.bandwidth if isinstance(self.bandwidth, str) else "fixed"
+
+
+def seeded_rng(rng: Any) -> tuple[np.random.Generator, int | tuple[int, ...] | None]:
+    """The fit's generator and the seed that reproduces its draws.
+
+    ``rng=None`` draws fresh entropy explicitly (``numpy.random.SeedSequence().entropy``, the
+    source ``default_rng(None)`` uses) and seeds with it, so the seed is known; an integer or a
+    sequence of integers is its own seed (``default_rng(seed)`` gives the same generator), as is
+    an unspawned ``SeedSequence``'s entropy. A ``Generator`` or ``BitGenerator`` (whose state may
+    have advanced) or a spawned ``SeedSequence`` has no seed to record: None.
+    """
+    if rng is None:
+        rng = np.random.SeedSequence().entropy
+    gen = check_rng(rng)
+    if isinstance(rng, (np.random.Generator, np.random.BitGenerator)):
+        return gen, None
+    if isinstance(rng, np.random.SeedSequence):
+        plain = not rng.spawn_key and rng.pool_size == np.random.SeedSequence().pool_size
+        return gen, (_seed_value(rng.entropy) if plain and rng.entropy is not None else None)
+    return gen, _seed_value(np.asarray(rng).tolist() if isinstance(rng, np.ndarray) else rng)
+
+
+def _seed_value(entropy: Any) -> int | tuple[int, ...]:
+    """An int, or a tuple of ints for a sequence (hashable, as the frozen options are)."""
+    if isinstance(entropy, (list, tuple)):
+        return tuple(int(v) for v in entropy)
+    return int(entropy)
 
 
 def check_orders(order: Any, pilot_order: Any) -> tuple[int, int]:
@@ -174,7 +202,7 @@ def fit_options(*, method: Any, order: Any, pilot_order: Any, kernel: Any, bandw
                                  n_boot, "Use more bootstrap draws (999 is the default)."))
     _check_boot_memory(n_boot, grid_size)
     resolve_n_jobs(n_jobs)  # accepted for compatibility; r3d runs on one thread
-    gen = check_rng(rng)
+    gen, seed = seeded_rng(rng)
     h_t = None
     if bandwidth_treatment is not None:
         if not fuzzy:
@@ -184,4 +212,5 @@ def fit_options(*, method: Any, order: Any, pilot_order: Any, kernel: Any, bandw
     return FitOptions(method=method, order=order, pilot_order=pilot_order, kernel=kernel,
                       bandwidth=_bandwidth(bandwidth, method, grid_size), bandwidth_treatment=h_t,
                       regularize=bool(regularize), quantile_method=quantile_method,
-                      n_boot=n_boot, alpha=alpha, band=band, rng=gen, progress=progress)
+                      n_boot=n_boot, alpha=alpha, band=band, rng=gen, progress=progress,
+                      seed=seed)
