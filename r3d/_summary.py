@@ -3,7 +3,8 @@
 Every number shown comes from the results object (``summary_frame``, ``average_effect``,
 ``first_stage``, the tests); this module decides which rows to show, how many decimals to
 print and how the tables look as text, LaTeX and HTML. The cells are kept as plain strings
-in ``Section`` records so that the three renderings cannot disagree; text goes through
+in ``Section`` records so that the three renderings cannot disagree; hints meant for the console
+(where to find more, ``res.summary_frame()``) appear in the text only, never in LaTeX or HTML; text goes through
 statsmodels' ``SimpleTable`` (so ``as_text``/``as_csv``/``tables`` behave as in statsmodels),
 LaTeX and HTML are written here because statsmodels neither escapes nor keeps sections apart
 in those two formats.
@@ -24,12 +25,27 @@ from statsmodels.iolib.summary import Summary
 from statsmodels.iolib.table import SimpleTable
 from statsmodels.iolib.tableformatting import fmt_2cols, fmt_params
 
+from r3d._validation import check_choice, message
 from r3d.bootstrap import TESTS
 
 if TYPE_CHECKING:  # pragma: no cover
     from r3d.results import R3DResults
 
-__all__ = ["R3DSummary", "Section", "build_summary", "format_level"]
+__all__ = ["R3DSummary", "SECTIONS", "Note", "Section", "build_summary", "format_level"]
+
+#: The sections of a summary, in order ("bandwidth" only for a selected bandwidth, "tests" only with
+#: bootstrap draws, "first_stage" only for a fuzzy design). ``summary(sections=...)`` and
+#: ``as_latex(sections=...)`` choose among them; "notes" are the numbered notes, each kept when a
+#: section it explains is kept (the fit's warnings always).
+SECTIONS = ("header", "bandwidth", "effects", "tests", "first_stage", "notes")
+#: LaTeX font size of the tables by default, and the column separation: with these, and the
+#: header's pairs stacked in two columns, every default table fits the 345pt text width of LaTeX's
+#: article class (checked with pdflatex in tests/test_results.py; at \normalsize with 6pt
+#: separation the sharp summary's header was 71pt too wide, and a fuzzy fit's effect table with
+#: per-quantile bandwidths 100pt).
+LATEX_FONTSIZE = "footnotesize"
+LATEX_TABCOLSEP = "3pt"
+_LATEX_SIZES = ("tiny", "scriptsize", "footnotesize", "small", "normalsize", "large")
 
 #: Narrowest text width (statsmodels' summaries are 78 characters wide).
 MIN_WIDTH = 78
@@ -79,6 +95,28 @@ class Section:
     latex_title: str | None = None
     latex_headers: tuple[str, ...] | None = None
     latex_stubs: tuple[str, ...] | None = None
+    name: str = ""
+    console_title: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Note:
+    """One numbered note of the summary.
+
+    Attributes
+    ----------
+    text : str
+        The note as LaTeX, HTML and ``R3DSummary.notes`` show it.
+    console : str, optional
+        The text version when it differs (it may point to attributes with more: "res.summary_frame()
+        has all"); None: ``text``.
+    about : tuple of str
+        Sections (``SECTIONS``) the note explains: it is kept when any of them is; empty: always kept.
+    """
+
+    text: str
+    console: str | None = None
+    about: tuple[str, ...] = ()
 
 
 # ---------------------------------------------------------------------------------------------
@@ -187,7 +225,7 @@ def _header(res: R3DResults, alpha: float) -> Section:
         left.append(("Take-up bandwidth", f"{res.bandwidth_treatment:.4g} ({fs_rule})"))
     rows = tuple((*a, *b) for a, b in zip_longest(left, right, fillvalue=("", "")))
     return Section(title="R3D: regression discontinuity with distribution-valued outcomes", kind="keyvalue",
-                   headers=(), stubs=(), rows=rows)
+                   headers=(), stubs=(), rows=rows, name="header")
 
 
 def _span(values: Any) -> str:
@@ -229,8 +267,9 @@ def _bandwidth_table(res: R3DResults) -> Section | None:
         ("Order s / p", f"{sel.pilot_order} / {sel.order}"),
     ]
     rows = tuple((*a, *b) for a, b in zip(left, right, strict=True))
-    return Section(title=f"Bandwidth selection ({res.spec.bandwidth_rule.upper()}; res.bandwidth_info has all)",
-                   kind="keyvalue", headers=(), stubs=(), rows=rows)
+    rule = res.spec.bandwidth_rule.upper()
+    return Section(title=f"Bandwidth selection ({rule})", kind="keyvalue", headers=(), stubs=(), rows=rows,
+                   name="bandwidth", console_title=f"Bandwidth selection ({rule}; res.bandwidth_info has all)")
 
 
 def _effect_table(res: R3DResults, alpha: float, idx: np.ndarray) -> Section:
@@ -258,7 +297,8 @@ def _effect_table(res: R3DResults, alpha: float, idx: np.ndarray) -> Section:
     return Section(title="Effect on the average quantile function, tau(q)", kind="table", headers=headers,
                    latex_title=r"Effect on the average quantile function, $\tau(q)$",
                    stubs=(*(f"tau({v})" for v in levels), "average"), rows=tuple(rows), rule_before=(len(rows) - 1,),
-                   latex_headers=latex_headers, latex_stubs=(*(f"$\\tau({v})$" for v in levels), "average"))
+                   latex_headers=latex_headers, latex_stubs=(*(f"$\\tau({v})$" for v in levels), "average"),
+                   name="effects")
 
 
 def _tests_table(res: R3DResults, alpha: float) -> Section | None:
@@ -277,7 +317,7 @@ def _tests_table(res: R3DResults, alpha: float) -> Section | None:
                    headers=("statistic", f"crit. {cover}", "p-value", "q range"),
                    stubs=tuple(TESTS[name].null for name in names), rows=tuple(rows),
                    latex_headers=("statistic", f"crit.\\ {latex_escape(cover)}", "$p$-value", "$q$ range"),
-                   latex_stubs=tuple(TESTS[name].latex_null for name in names))
+                   latex_stubs=tuple(TESTS[name].latex_null for name in names), name="tests")
 
 
 def _first_stage_table(res: R3DResults) -> Section:
@@ -288,10 +328,11 @@ def _first_stage_table(res: R3DResults) -> Section:
     headers = ("jump", "std err", "z", "P>|z|", "left", "right", "F", "h_T")
     return Section(title=f"First stage: take-up ({res.data.treatment_name}) at the cutoff", kind="table",
                    headers=headers, stubs=("take-up",), rows=(row,),
-                   latex_headers=("jump", "std.\\ err.", "$z$", "$P>|z|$", "left", "right", "$F$", "$h_T$"))
+                   latex_headers=("jump", "std.\\ err.", "$z$", "$P>|z|$", "left", "right", "$F$", "$h_T$"),
+                   name="first_stage")
 
 
-def _notes(res: R3DResults, alpha: float, n_shown: int) -> list[str]:
+def _notes(res: R3DResults, alpha: float, n_shown: int) -> list[Note]:
     d, s = res.data, res.spec
     fs = res.first_stage
     se = ("Pointwise standard errors: HC0 sandwich of the local polynomial fits"
@@ -299,52 +340,85 @@ def _notes(res: R3DResults, alpha: float, n_shown: int) -> list[str]:
           + ("; fuzzy design by the delta method" if fs is not None else "")
           + f". [{alpha / 2:.4g}, {1 - alpha / 2:.4g}]: pointwise {coverage_pct(alpha)} interval, coef +/- "
           f"{stats.norm.ppf(1 - alpha / 2):.3g} se.")
-    notes = [se]
+    notes = [Note(se, about=("effects", "first_stage"))]
     if s.n_boot:
         crit = res._band(alpha).critical_value
         how = "coef +/- c se" if s.band == "studentized" else "coef +/- c"
-        notes.append(f"band lo/hi: {coverage_pct(alpha)} uniform band over {_grid_points(res.quantiles.size)}, "
-                     f"{how} with c = {crit:.4g} from {s.n_boot} multiplier-bootstrap draws.")
+        notes.append(Note(f"band lo/hi: {coverage_pct(alpha)} uniform band over {_grid_points(res.quantiles.size)}, "
+                          f"{how} with c = {crit:.4g} from {s.n_boot} multiplier-bootstrap draws.", about=("effects",)))
         if res._reported_tests():
-            notes.append("Uniform tests: sup-norm statistics over the range, critical values and p-values from "
-                         "the same bootstrap draws.")
+            notes.append(Note("Uniform tests: sup-norm statistics over the range, critical values and p-values from "
+                              "the same bootstrap draws.", about=("tests",)))
         skipped = res._skipped_tests_note()
         if skipped is not None:
-            notes.append(skipped)
-    notes.append("average: integral of tau(q) over (0, 1), the effect on units' mean outcome "
-                 "(trapezoid rule on the grid).")
+            notes.append(Note(skipped, about=("tests", "effects")))
+        notes.append(Note(_seed_note(s.seed), about=("effects", "tests")))
+    notes.append(Note("average: integral of tau(q) over (0, 1), the effect on units' mean outcome "
+                      "(trapezoid rule on the grid).", about=("effects",)))
     if n_shown < res.quantiles.size:
-        notes.append(f"{n_shown} of {res.quantiles.size} grid points shown; res.summary_frame() has all.")
-    notes += list(res.notes)
+        shown = f"{n_shown} of {res.quantiles.size} grid points shown"
+        notes.append(Note(shown + ".", console=shown + "; res.summary_frame() has all.", about=("effects",)))
+    notes += [Note(n) for n in res.notes]
     return notes
+
+
+def _seed_note(seed: Any) -> str:
+    """Where the bootstrap's randomness came from (``FitSpec.seed``)."""
+    if seed is None:
+        return "Bootstrap multipliers drawn from a numpy Generator given by the user (no seed recorded)."
+    shown = f"[{', '.join(str(v) for v in seed)}]" if isinstance(seed, tuple) else str(seed)
+    return f"Bootstrap seed: {shown} (numpy.random.default_rng)."
 
 
 def _grid_points(m: int) -> str:
     return "the single grid point" if m == 1 else f"all {m} grid points"
 
 
-def build_summary(res: R3DResults, *, alpha: float, quantiles: Any = None) -> R3DSummary:
-    """Header, tau table with the average effect, tests, first stage and numbered notes."""
+def check_sections(sections: Any) -> tuple[str, ...] | None:
+    """None (every section) or a tuple of names from ``SECTIONS`` (a single name may be a string)."""
+    if sections is None:
+        return None
+    items = (sections,) if isinstance(sections, str) else sections
+    try:
+        items = tuple(items)
+    except TypeError:
+        raise TypeError(message("sections", f"a name or a sequence of names from {SECTIONS}", sections,
+                                "For example sections=('effects', 'notes').")) from None
+    if not items:
+        raise ValueError(message("sections", f"at least one name from {SECTIONS}", sections,
+                                 "Omit `sections` for the whole summary."))
+    return tuple(check_choice("sections", name, SECTIONS) for name in items)
+
+
+def build_summary(res: R3DResults, *, alpha: float, quantiles: Any = None, sections: Any = None) -> R3DSummary:
+    """Header, tau table with the average effect, tests, first stage and numbered notes (the
+    ``sections`` chosen among ``SECTIONS``; None: all that apply to the fit)."""
+    chosen = check_sections(sections)
     idx = res._display_rows(quantiles)
-    sections = [_header(res, alpha), _bandwidth_table(res), _effect_table(res, alpha, idx),
-                _tests_table(res, alpha) if res.spec.n_boot else None,
-                None if res.first_stage is None else _first_stage_table(res)]
-    return R3DSummary([s for s in sections if s is not None], _notes(res, alpha, idx.size))
+    want = SECTIONS if chosen is None else chosen
+    parts = [_header(res, alpha) if "header" in want else None,
+             _bandwidth_table(res) if "bandwidth" in want else None,
+             _effect_table(res, alpha, idx) if "effects" in want else None,
+             _tests_table(res, alpha) if res.spec.n_boot and "tests" in want else None,
+             _first_stage_table(res) if res.first_stage is not None and "first_stage" in want else None]
+    smry = R3DSummary([s for s in parts if s is not None], _notes(res, alpha, idx.size))
+    return smry if chosen is None else smry.select(chosen)
 
 
 # ---------------------------------------------------------------------------------------------
 # rendering
 # ---------------------------------------------------------------------------------------------
 def _simple_table(sec: Section) -> SimpleTable:
+    title = sec.console_title or sec.title
     if sec.kind == "keyvalue":
         left = SimpleTable([[r[1]] for r in sec.rows], stubs=[f"{r[0]}:" if r[0] else "" for r in sec.rows],
-                           title=sec.title, txt_fmt=fmt_2cols)
+                           title=title, txt_fmt=fmt_2cols)
         right = SimpleTable([[r[3]] for r in sec.rows], stubs=[f"{r[2]}:" if r[2] else "" for r in sec.rows],
                             txt_fmt=fmt_2cols)
         left.extend_right(right)
         return left
     table = SimpleTable([list(r) for r in sec.rows], headers=list(sec.headers), stubs=list(sec.stubs),
-                        title=sec.title, txt_fmt=dict(fmt_params, data_fmts=["%s"], colwidths=None, colsep=COLSEP))
+                        title=title, txt_fmt=dict(fmt_params, data_fmts=["%s"], colwidths=None, colsep=COLSEP))
     for k in sec.rule_before:
         table[k].dec_below = "header_dec_below"  # row k of the table is the header, so this is the row above
     return table
@@ -374,40 +448,71 @@ class R3DSummary(Summary):
 
     ``as_text()`` (also ``str``), ``as_latex()``, ``as_html()`` (also the notebook
     display), ``as_csv()``; ``tables`` holds statsmodels ``SimpleTable`` objects and
-    ``sections`` the same cells as plain strings.
+    ``sections`` the same cells as plain strings, ``notes`` the numbered notes (as LaTeX and
+    HTML show them: the text adds hints for the console). ``select(sections)`` keeps some
+    sections (``SECTIONS``); ``as_latex`` and ``as_html`` take the same ``sections=``.
     """
 
-    def __init__(self, sections: list[Section], notes: list[str]) -> None:
+    def __init__(self, sections: list[Section], notes: list[Note | str], *, with_notes: bool = True) -> None:
         super().__init__()
         self.sections = list(sections)
-        self.notes = list(notes)
+        self._notes = [n if isinstance(n, Note) else Note(str(n)) for n in notes]
+        self._with_notes = with_notes
+        self.notes = [n.text for n in self._notes] if with_notes else []
         self.tables = [_simple_table(s) for s in self.sections]
         width = max(MIN_WIDTH, *(_text_width(t) for t in self.tables))
         for sec, t in zip(self.sections, self.tables, strict=True):
             _widen(t, width, sec.kind == "keyvalue")
         self.width = width
         lines = []
-        for i, n in enumerate(self.notes, 1):
-            lines += textwrap.wrap(f"[{i}] {n}", width=width, subsequent_indent="    ", break_on_hyphens=False)
+        if with_notes:
+            for i, n in enumerate(self._notes, 1):
+                lines += textwrap.wrap(f"[{i}] {n.console or n.text}", width=width, subsequent_indent="    ",
+                                       break_on_hyphens=False)
         self.add_extra_txt(lines)
 
+    def select(self, sections: Any) -> R3DSummary:
+        """A summary with only the ``sections`` named (from ``SECTIONS``, in their usual order; those
+        this fit does not have are skipped). With "notes", the notes explaining a kept section and
+        the fit's warnings are kept, renumbered."""
+        chosen = check_sections(sections)
+        if chosen is None:
+            return self
+        kept = [sec for sec in self.sections if sec.name in chosen or not sec.name]
+        names = {sec.name for sec in kept}
+        notes = [n for n in self._notes if not n.about or names.intersection(n.about)]
+        return R3DSummary(kept, notes, with_notes=self._with_notes and "notes" in chosen)
+
     # -------------------------------------------------------------- LaTeX
-    def as_latex(self, booktabs: bool = True) -> str:
+    def as_latex(self, booktabs: bool = True, *, sections: Any = None, fontsize: str | None = LATEX_FONTSIZE) -> str:
         """LaTeX fragment: one ``tabular`` per section, then the numbered notes.
 
         Parameters
         ----------
         booktabs : bool, default True
             Rules from the ``booktabs`` package (``\\toprule``...); False uses ``\\hline``.
+        sections : str or sequence of str, optional
+            Only these sections (``SECTIONS``: "header", "bandwidth", "effects", "tests",
+            "first_stage", "notes"); default all of this summary's.
+        fontsize : str or None, default "footnotesize"
+            LaTeX size of the tables (``\\footnotesize`` with 3pt column separation fits every
+            default table into the 345pt text width of the article class); None leaves the
+            font and the column separation to the surrounding document.
         """
+        if sections is not None:
+            return self.select(sections).as_latex(booktabs, fontsize=fontsize)
+        if fontsize is not None:
+            fontsize = check_choice("fontsize", fontsize.lstrip("\\"), _LATEX_SIZES)
         top, mid, bottom = (r"\toprule", r"\midrule", r"\bottomrule") if booktabs else (r"\hline",) * 3
         parts = []
         for sec in self.sections:
             title = sec.latex_title or latex_escape(sec.title)
-            if sec.kind == "keyvalue":  # names get their colon, as in the text table
-                cols = "lrlr"
-                body = [" & ".join(latex_escape(f"{c}:" if c and k % 2 == 0 else c) for k, c in enumerate(r)) + r" \\"
-                        for r in sec.rows]
+            if sec.kind == "keyvalue":
+                # the right-hand pairs go below the left-hand ones (half the width of the text layout),
+                # names with their colon as in the text table
+                cols = "lr"
+                pairs = [r[:2] for r in sec.rows] + [r[2:] for r in sec.rows]
+                body = [rf"{latex_escape(k + ':')} & {latex_escape(v)} \\" for k, v in pairs if k]
             else:
                 cols = "l" + "r" * len(sec.headers)
                 headers = sec.latex_headers or tuple(latex_escape(h) for h in sec.headers)
@@ -420,13 +525,20 @@ class R3DSummary(Summary):
             parts.append("\n".join([rf"\begin{{tabular}}{{{cols}}}", top,
                                     rf"\multicolumn{{{len(cols)}}}{{c}}{{{title}}} \\", mid, *body, bottom,
                                     r"\end{tabular}"]))
-        notes = "\n".join(rf"[{i}] {latex_note(n)}\par" for i, n in enumerate(self.notes, 1))
-        return ("\n\\par\\medskip\n".join(parts) + "\n\\par\\medskip\n\\begin{minipage}{\\linewidth}\\raggedright"
-                "\\footnotesize\n" + notes + "\n\\end{minipage}\n")
+        if self.notes:
+            notes = "\n".join(rf"[{i}] {latex_note(n)}\par" for i, n in enumerate(self.notes, 1))
+            parts.append("\\begin{minipage}{\\linewidth}\\raggedright\\footnotesize\n" + notes + "\n\\end{minipage}")
+        body = "\n\\par\\medskip\n".join(parts) + "\n"
+        if fontsize is None:
+            return body
+        return f"{{\\{fontsize}\\setlength{{\\tabcolsep}}{{{LATEX_TABCOLSEP}}}\n" + body + "}\n"
 
     # -------------------------------------------------------------- HTML
-    def as_html(self) -> str:
-        """HTML: one ``<table class="simpletable">`` per section, notes as an ordered list."""
+    def as_html(self, *, sections: Any = None) -> str:
+        """HTML: one ``<table class="simpletable">`` per section, notes as an ordered list
+        (``sections``: as for :meth:`as_latex`)."""
+        if sections is not None:
+            return self.select(sections).as_html()
         out = []
         for sec in self.sections:
             rows = [f"<table class=\"simpletable r3d\">\n<caption>{html.escape(sec.title)}</caption>"]
@@ -444,8 +556,9 @@ class R3DSummary(Summary):
                                 + "".join(f"<td>{html.escape(c)}</td>" for c in r) + "\n</tr>")
             rows.append("</table>")
             out.append("\n".join(rows))
-        out.append("<ol class=\"r3d-notes\">\n" + "\n".join(f"  <li>{html.escape(n)}</li>" for n in self.notes)
-                   + "\n</ol>")
+        if self.notes:
+            out.append("<ol class=\"r3d-notes\">\n" + "\n".join(f"  <li>{html.escape(n)}</li>" for n in self.notes)
+                       + "\n</ol>")
         return "\n".join(out)
 
 

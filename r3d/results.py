@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import copy
 import math
+import re
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -17,18 +18,40 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from r3d import _repr as _r
 from r3d import bootstrap as _boot
 from r3d._validation import check_choice, check_probability, message
 from r3d.bandwidth import BandwidthChoice
 from r3d.bootstrap import Inference
 from r3d.estimators import Estimate
 
-__all__ = ["AverageEffect", "DataInfo", "FirstStageResult", "FitSpec", "Inference", "R3DResults"]
+__all__ = ["AverageEffect", "DataInfo", "FirstStageResult", "FitSpec", "Inference", "R3DResults", "level_labels"]
+
+#: Grid levels within this many units in the last place of a number with LABEL_DECIMALS decimals
+#: are labelled by that number: ``np.arange(0.05, 1, 0.05)`` holds 0.15000000000000002, one ulp
+#: above 0.15, and ``res.params[0.15]`` should find it. Only labels change, never the levels the
+#: numbers were computed at (``res.quantiles``).
+LABEL_ULPS = 4
+LABEL_DECIMALS = 12
+
+
+def level_labels(quantiles: np.ndarray) -> np.ndarray:
+    """Index labels of grid levels: each level snapped to ``round(q, LABEL_DECIMALS)`` when within
+    ``LABEL_ULPS`` ulps of it, else the level itself (also when snapping would make two labels equal)."""
+    q = np.asarray(quantiles, dtype=np.float64)
+    r = np.round(q, LABEL_DECIMALS)
+    labels = np.where(np.abs(q - r) <= LABEL_ULPS * np.spacing(np.abs(r)), r, q)
+    return labels if np.unique(labels).size == labels.size else q.copy()
 
 
 @dataclass(frozen=True, slots=True)
 class FitSpec:
-    """The estimation choices of one fit (``R3D.fit`` arguments, resolved)."""
+    """The estimation choices of one fit (``R3D.fit`` arguments, resolved).
+
+    ``seed`` reproduces the bootstrap draws (``fit(rng=seed)``): the ``rng`` given (an integer or
+    a tuple of integers, or a SeedSequence's entropy), the entropy drawn for ``rng=None``, or None
+    when a Generator or BitGenerator was passed (there is no seed to record).
+    """
 
     method: str
     order: int
@@ -40,6 +63,7 @@ class FitSpec:
     alpha: float
     band: str
     regularize: bool
+    seed: int | tuple[int, ...] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,6 +86,15 @@ class DataInfo:
     unit_ids: pd.Index
     n_single_draw_units: int | None = None
 
+    def __repr__(self) -> str:
+        fields = [("units", f"{self.nobs} ({self.n_left} / {self.n_right})"),
+                  ("draws", "--" if self.ndraws is None else str(self.ndraws)), ("cutoff", f"{self.cutoff:g}")]
+        if self.n_clusters is not None:
+            fields.append(("clusters", f"{self.n_clusters} ({self.cluster_name})"))
+        if self.n_dropped_draws or self.n_dropped_units:
+            fields.append(("dropped draws / units", f"{self.n_dropped_draws} / {self.n_dropped_units}"))
+        return _r.one_line("DataInfo", f"{self.outcome_name} ~ {self.running_name}", fields)
+
 
 @dataclass(frozen=True, slots=True)
 class AverageEffect:
@@ -79,6 +112,23 @@ class AverageEffect:
     upper: float
     alpha: float
 
+    def _display(self) -> list[tuple[str, str]]:
+        return [("estimate", _r.num(self.estimate)), ("std. err.", _r.num(self.se)), ("z", _r.num(self.z)),
+                ("p-value", _r.pvalue(self.pvalue)),
+                (f"{_coverage(self.alpha)} interval", f"[{_r.num(self.lower)}, {_r.num(self.upper)}]")]
+
+    def __repr__(self) -> str:
+        return _r.one_line("AverageEffect", _r.num(self.estimate),
+                           [("se", _r.num(self.se)), ("z", _r.num(self.z)), ("p", _r.pvalue(self.pvalue)),
+                            ("", f"{_coverage(self.alpha)} CI [{_r.num(self.lower)}, {_r.num(self.upper)}]")])
+
+    def _repr_html_(self) -> str:
+        return _r.html_table("AverageEffect: the integral of tau(q) over (0, 1)", self._display())
+
+
+def _coverage(alpha: float) -> str:
+    return f"{100 * (1 - alpha):.4g}%"
+
 
 @dataclass(frozen=True, slots=True)
 class FirstStageResult:
@@ -93,6 +143,21 @@ class FirstStageResult:
     bandwidth: float
     n_effective: dict = field(default_factory=dict)
     f_stat: float = math.nan
+
+    def _display(self) -> list[tuple[str, str]]:
+        inside = " / ".join(str(self.n_effective.get(k, "--")) for k in ("left", "right"))
+        return [("jump", _r.num(self.jump)), ("std. err.", _r.num(self.se)), ("z", _r.num(self.z)),
+                ("p-value", _r.pvalue(self.pvalue)), ("F", _r.num(self.f_stat)),
+                ("take-up left / right", f"{_r.num(self.m_left)} / {_r.num(self.m_right)}"),
+                ("bandwidth h_T", _r.num(self.bandwidth)), ("inside h_T left / right", inside)]
+
+    def __repr__(self) -> str:
+        return _r.one_line("FirstStageResult", f"jump {_r.num(self.jump)}",
+                           [("se", _r.num(self.se)), ("z", _r.num(self.z)), ("p", _r.pvalue(self.pvalue)),
+                            ("F", _r.num(self.f_stat)), ("h_T", _r.num(self.bandwidth))])
+
+    def _repr_html_(self) -> str:
+        return _r.html_table("FirstStageResult: the take-up jump at the cutoff", self._display())
 
 
 class R3DResults:
@@ -171,12 +236,14 @@ class R3DResults:
     # ------------------------------------------------------------------ labelled numbers
     @property
     def quantiles(self) -> np.ndarray:
-        """(m,) quantile levels of the grid."""
+        """(m,) quantile levels of the grid, exactly as the numbers were computed at (the index
+        labels of ``params`` and the other Series are these levels snapped to 12 decimals when
+        within a few ulps: see :func:`level_labels`)."""
         return self._est.quantiles.copy()
 
     @property
     def _index(self) -> pd.Index:
-        return pd.Index(self._est.quantiles, name="quantile")
+        return pd.Index(level_labels(self._est.quantiles), name="quantile")
 
     @property
     def params(self) -> pd.Series:
@@ -321,6 +388,94 @@ class R3DResults:
         """Critical value of the uniform band at the fit's alpha (None without bootstrap)."""
         return None if self._inf.band is None else float(self._inf.band.critical_value)
 
+    def _cluster_sums(self) -> np.ndarray:
+        """(G, m) influence matrix with rows summed within clusters (n rows without clusters)."""
+        return _boot._aggregate(self._est.influence, self._model._data.units.cluster_codes)
+
+    def cov_params(self) -> pd.DataFrame:
+        """Covariance of tau across the grid (HC0; cluster-robust with clusters).
+
+        ``A'A`` with ``A`` the influence matrix (docs/method.md §5) with its rows summed within
+        clusters: the covariance of the bootstrap process given the data, whose diagonal is the
+        variance every standard error comes from (``bse**2``; the diagonal holds those exact
+        values). Columns are scaled by powers of two before multiplying, as for the standard errors.
+
+        Returns
+        -------
+        pandas.DataFrame
+            (m, m), index and columns the quantile levels (as ``params``).
+        """
+        agg = self._cluster_sums()
+        e = np.frexp(np.max(np.abs(agg), axis=0))[1] if agg.shape[0] else np.zeros(agg.shape[1], dtype=np.intc)
+        scaled = np.ldexp(agg, -e)
+        # einsum's own loops, not BLAS: the sums do not depend on a BLAS's thread count
+        S = np.einsum("gj,gk->jk", scaled, scaled)
+        with np.errstate(over="ignore", under="ignore"):
+            C = np.ldexp(S, e[:, None] + e[None, :])
+        np.fill_diagonal(C, self._inf.variance)
+        return pd.DataFrame(C, index=self._index, columns=self._index)
+
+    def t_test(self, r_matrix: Any):
+        """Normal (z) tests of linear contrasts of tau, such as tau(0.9) - tau(0.1) = 0.
+
+        Parameters
+        ----------
+        r_matrix : str, array_like or tuple (R, q)
+            A string of constraints separated by commas, each a sum of terms ``c*tau(q)`` (``c``
+            optional, ``q`` a level on the grid) with an optional ``= value`` (default 0):
+            ``"tau(0.9) - tau(0.1) = 0"``, ``"tau(0.5) = 1, 2*tau(0.5) - tau(0.25) - tau(0.75)"``;
+            or a (k, m) array ``R`` (one column per grid level) for ``R tau = 0``; or ``(R, q)``
+            for ``R tau = q``.
+
+        Returns
+        -------
+        statsmodels.stats.contrast.ContrastResults
+            ``effect`` (``R tau``), ``sd`` (its standard error, from the influence matrix with
+            clusters as for ``bse``), ``statistic`` (``(effect - q) / sd``), two-sided normal
+            ``pvalue``, ``conf_int(alpha)`` and ``summary()``; the constraints name the rows.
+        """
+        from statsmodels.stats.contrast import ContrastResults
+
+        R, q, names = self._contrasts(r_matrix)
+        agg = self._cluster_sums()
+        effect = R @ self._est.tau
+        # se of each contrast from its own influence column (scaled sums, as for bse), not sqrt(R C R')
+        _, sd = _boot._variance_and_se(np.ascontiguousarray(agg @ R.T))
+        with np.errstate(divide="ignore", invalid="ignore"):
+            z = (effect - q) / sd
+        out = ContrastResults(effect=effect, statistic=z, sd=sd, df_denom=None, distribution="norm")
+        if names is not None:
+            out.c_names = names
+        return out
+
+    def _contrasts(self, r_matrix: Any) -> tuple[np.ndarray, np.ndarray, list[str] | None]:
+        """(R (k, m), q (k,), names or None) from the forms :meth:`t_test` takes."""
+        grid = self._est.quantiles
+        m = grid.size
+        if isinstance(r_matrix, str):
+            rows = [_parse_contrast(part, grid) for part in r_matrix.split(",")]
+            return (np.array([r for r, _ in rows]), np.array([v for _, v in rows]),
+                    [" ".join(part.split()) for part in r_matrix.split(",")])
+        q = None
+        if isinstance(r_matrix, tuple) and len(r_matrix) == 2:
+            r_matrix, q = r_matrix
+        try:
+            R = np.array(r_matrix, dtype=np.float64, ndmin=2)
+            qv = np.zeros(R.shape[0]) if q is None else np.array(q, dtype=np.float64, ndmin=1).ravel()
+        except (TypeError, ValueError):
+            raise TypeError(message("r_matrix", f"a string such as 'tau(0.9) - tau(0.1) = 0', an array with {m} "
+                                    "columns (one per grid level), or a tuple (R, q)",
+                                    f"<{type(r_matrix).__name__}>")) from None
+        if R.ndim != 2 or R.shape[1] != m or R.shape[0] == 0:
+            raise ValueError(message("r_matrix", f"an array of shape (k, {m}): one column per grid level", R.shape,
+                                     "Use one row per contrast and one column per level of res.quantiles."))
+        if qv.size != R.shape[0]:
+            raise ValueError(message("r_matrix", f"a pair (R, q) with {R.shape[0]} values in q, one per row of R",
+                                     f"<q with {qv.size} values>", "Pass q with one value per contrast."))
+        if not (np.all(np.isfinite(R)) and np.all(np.isfinite(qv))):
+            raise ValueError(message("r_matrix", "finite numbers", "<an array with NaN or inf>"))
+        return R, qv, None
+
     def test(self, name: str, ranges: Any = None, alpha: float | None = None) -> _boot.TestResults:
         """Run a registered bootstrap test (``r3d.bootstrap.TESTS``: "nullity", "homogeneity", "gini").
 
@@ -441,7 +596,7 @@ class R3DResults:
         df["left"], df["right"] = self._est.m_minus, self._est.m_plus
         return df
 
-    def summary(self, alpha: float | None = None, quantiles: Any = None):
+    def summary(self, alpha: float | None = None, quantiles: Any = None, sections: Any = None):
         """A statsmodels ``Summary``: header, tau table, average effect, tests, first stage, notes.
 
         Parameters
@@ -452,6 +607,11 @@ class R3DResults:
         quantiles : array-like or "all", optional
             Grid levels to show; default: all of a short grid (<= 19 points), the grid
             points nearest the deciles otherwise.
+        sections : str or sequence of str, optional
+            Only these parts, in their usual order: "header", "bandwidth" (the selector's
+            intermediates), "effects" (tau and the average effect), "tests", "first_stage",
+            "notes" (those explaining the kept sections, and the fit's warnings). Default: all
+            that apply to the fit. ``sections=("effects", "notes")`` is the table for a paper.
 
         Returns
         -------
@@ -462,7 +622,7 @@ class R3DResults:
         """
         from r3d._summary import build_summary
 
-        return build_summary(self, alpha=self._alpha(alpha), quantiles=quantiles)
+        return build_summary(self, alpha=self._alpha(alpha), quantiles=quantiles, sections=sections)
 
     def _display_rows(self, quantiles: Any) -> np.ndarray:
         """Indices of the grid shown in tables."""
@@ -616,6 +776,47 @@ class R3DResults:
 
         draw = {"effect": plotting.plot_effect, "limits": plotting.plot_limits}
         return draw[check_choice("kind", kind, tuple(draw))](self, ax=ax, **kwargs)
+
+
+#: One term ``[+|-] [c [*]] tau(q)`` of a contrast written as a string (see ``R3DResults.t_test``).
+_TERM = re.compile(r"\s*(?P<sign>[-+])?\s*(?:(?P<coef>(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)\s*\*?\s*)?"
+                   r"tau\s*\(\s*(?P<q>[^()]*?)\s*\)\s*")
+#: Levels in a contrast string must match a grid level to this tolerance (users type decimals).
+LEVEL_TOL = 1e-9
+
+
+def _parse_contrast(text: str, grid: np.ndarray) -> tuple[np.ndarray, float]:
+    """One constraint ``c1*tau(q1) + c2*tau(q2) ... = value`` -> (row (m,), value)."""
+    expected = "constraints such as 'tau(0.9) - tau(0.1) = 0': terms c*tau(q) with q on the grid, '= value' optional"
+    fix = "Write each term as tau(q) or c*tau(q), e.g. 'tau(0.9) - tau(0.1)'; separate constraints with commas."
+    lhs, eq, rhs = text.partition("=")
+    row = np.zeros(grid.size)
+    pos, first = 0, True
+    while pos < len(lhs) and lhs[pos:].strip():
+        m = _TERM.match(lhs, pos)
+        if m is None or (not first and m["sign"] is None):
+            raise ValueError(message("r_matrix", expected, text.strip(), fix))
+        try:
+            level = float(m["q"])
+        except ValueError:
+            raise ValueError(message("r_matrix", expected, text.strip(), fix)) from None
+        j = int(np.abs(grid - level).argmin())
+        if abs(grid[j] - level) > LEVEL_TOL:
+            raise ValueError(message("r_matrix", "levels on the fitted grid", level,
+                                     "Pick levels from res.quantiles (res.params.index)."))
+        row[j] += (-1.0 if m["sign"] == "-" else 1.0) * float(m["coef"] or 1.0)
+        pos, first = m.end(), False
+    if first:
+        raise ValueError(message("r_matrix", expected, text.strip(), fix))
+    if not eq:
+        return row, 0.0
+    try:
+        value = float(rhs.strip())
+    except ValueError:
+        raise ValueError(message("r_matrix", expected, text.strip(), fix)) from None
+    if "=" in rhs or not math.isfinite(value):
+        raise ValueError(message("r_matrix", expected, text.strip(), fix))
+    return row, value
 
 
 def _listed(note: str | None) -> list[str]:
