@@ -120,8 +120,10 @@ def r_package_rule(
     the grid. Step 2: order-s local fits at the pilot; B+- = alpha_s / (s+1)! (the s-th
     scaled coefficient, no kernel constant); V+- = sum w e^2 / sum w over the units with
     positive intercept weight w (the raw residual variance, no c_v). Step 3: the
-    (I)MSE formula with these B, V; then R's "degenerate" fallback (h keeping < 5% of
-    the units -> max(1.06 sd n^(-1/5), 10% quantile of |X - c|)).
+    (I)MSE formula with these B, V. R's only guards, in each step: Silverman's
+    1.06 sd(X) n^(-1/(2s+1)) when |B+ - B-| <= 1e-14 (for the IMSE rule: when the
+    summed B^2 <= 1e-14) or when the formula gives NA or h <= 0. R has no rule on the
+    number or share of units inside h, and no cap at the data range.
     """
     n = x.size
     c = r_kernel_constants(kernel, s)
@@ -153,10 +155,7 @@ def r_package_rule(
     else:
         ok = np.abs(diff) > 1e-14
         h = np.where(ok, (vsum / (2 * (s + 1) * np.where(ok, diff, 1) ** 2)) ** rate * n**-rate, silver)
-    xc = np.abs(x)
-    fb = max(1.06 * dens.sd * n ** (-1 / 5), float(np.quantile(xc, 0.10)))
-    degenerate = np.array([np.mean(xc <= hh) < 0.05 for hh in h])
-    h = np.where(degenerate, fb, h)
+    h = np.where(np.isfinite(h) & (h > 0), h, silver)  # R: is.na(h) || h <= 0
     return {"pilot": h0, "h": h, "B_plus": B["plus"], "B_minus": B["minus"], "V_plus": V["plus"],
             "V_minus": V["minus"]}
 

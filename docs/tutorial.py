@@ -1,30 +1,19 @@
 # %% [markdown]
 # # Tutorial: a wage subsidy and firms' wage distributions
 #
-# The code of docs/tutorial.md, top to bottom. Run it from the repository root:
+# The code of docs/tutorial.md, top to bottom: `python docs/tutorial.py` prints every output
+# shown on that page and saves its figures (tutorial_*.png, and the LaTeX tables in
+# summary.tex) in the current directory.
 #
-#     python docs/tutorial.py
-#
-# It writes the figures to docs/images/tutorial_*.png and the printed output to
-# docs/tutorial_output/*.txt, which the documentation shows (so the pages and the code
-# cannot drift apart: rerun this script after changing either). About a minute with the
-# default 999 bootstrap draws. Environment variables:
-#
-# - R3D_TUTORIAL_FAST=1: 199 bootstrap draws instead of 999 (the test suite runs this
-#   version);
-# - R3D_TUTORIAL_OUT=<dir>: write images/ and tutorial_output/ under <dir> instead of docs/.
-#
-# The markers "# <name>" and "# </name>" delimit the pieces docs/tutorial.md includes.
+# The page shows the pieces between the markers "# <name>" and "# </name>", with what each
+# prints; `python docs/_tools/sync.py` copies both into the page after a change here, and a
+# test fails while the page and this script disagree.
 
 # %%
 # <setup>
-import os
 import warnings
 from pathlib import Path
 
-import matplotlib
-
-matplotlib.use("Agg")  # draw to files, no window
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
@@ -32,24 +21,6 @@ from scipy import stats
 
 import r3d
 
-FAST = os.environ.get("R3D_TUTORIAL_FAST") == "1"
-N_BOOT = 199 if FAST else 999
-OUT = Path(os.environ.get("R3D_TUTORIAL_OUT") or Path(__file__).resolve().parent)
-(OUT / "images").mkdir(parents=True, exist_ok=True)
-(OUT / "tutorial_output").mkdir(parents=True, exist_ok=True)
-
-
-def show(name, obj):
-    """Print ``obj`` and keep a copy for the documentation."""
-    text = obj.as_text() if hasattr(obj, "as_text") else str(obj)
-    print(text)
-    (OUT / "tutorial_output" / f"{name}.txt").write_text(text + "\n", encoding="utf-8")
-
-
-def save(ax, name):
-    """Save the figure holding ``ax`` as images/tutorial_<name>.png."""
-    ax.figure.savefig(OUT / "images" / f"tutorial_{name}.png", dpi=110)
-    plt.close(ax.figure)
 # </setup>
 
 
@@ -61,8 +32,9 @@ def save(ax, name):
 df = r3d.datasets.simulate_wage_subsidy(n_firms=2000, rng=3)
 firms = df.groupby("firm").agg(revenue=("revenue", "first"), workers=("wage", "size"),
                                mean_wage=("wage", "mean"))
-show("data", f"{len(df):,} workers in {len(firms):,} firms\n\n"
-             f"{df.head().to_string()}\n\n{firms.describe().round(2).to_string()}")
+print(f"{len(df):,} workers in {len(firms):,} firms\n")
+print(df.head().to_string(), end="\n\n")
+print(firms.describe().round(2).to_string())
 # </data>
 
 # %% [markdown]
@@ -71,10 +43,10 @@ show("data", f"{len(df):,} workers in {len(firms):,} firms\n\n"
 # %%
 # <model>
 mod = r3d.R3D.from_formula("wage ~ revenue", data=df, cutoff=1.0, unit="firm")
-show("model", repr(mod))
+print(repr(mod))
 
 ax = r3d.plot_binned(mod, quantiles=(0.1, 0.5, 0.9))
-save(ax, "binned")
+ax.figure.savefig("tutorial_binned.png", dpi=110)
 # </model>
 
 # %% [markdown]
@@ -89,14 +61,13 @@ ax.hist(x, bins=1.0 + 0.05 * np.arange(-14, 2 + int((x.max() - 1.0) / 0.05)), co
 ax.axvline(1.0, color="black", linestyle="--", linewidth=1)
 ax.set_xlabel("revenue ($ million)")
 ax.set_ylabel("firms")
-save(ax, "density")
+ax.figure.savefig("tutorial_density.png", dpi=110)
 
 window = 0.05  # firms within 5% of the cutoff on either side
 below = int(((x >= 1.0 - window) & (x < 1.0)).sum())
 above = int(((x >= 1.0) & (x < 1.0 + window)).sum())
 test = stats.binomtest(above, below + above, p=0.5)
-show("density", f"firms in [0.95, 1.00): {below}, in [1.00, 1.05): {above}, "
-                f"binomial test p = {test.pvalue:.2f}")
+print(f"firms in [0.95, 1.00): {below}, in [1.00, 1.05): {above}, binomial test p = {test.pvalue:.2f}")
 # </density>
 
 # %% [markdown]
@@ -104,14 +75,14 @@ show("density", f"firms in [0.95, 1.00): {below}, in [1.00, 1.05): {above}, "
 
 # %%
 # <fit>
-res = mod.fit(method="frechet", bandwidth="auto", n_boot=N_BOOT, rng=1)
-show("summary", res.summary())
+res = mod.fit(method="frechet", bandwidth="auto", n_boot=999, rng=1)
+print(res.summary())
 # </fit>
 
 # %%
 # <bandwidth>
 info = res.bandwidth_info
-show("bandwidth", "\n".join([
+print("\n".join([
     f"rule: {info['rule']}, kernel: {info['kernel']}, p = {info['order']}, s = {info['pilot_order']}",
     (f"density of revenue at the cutoff f_hat = {info['f_hat']:.3f} "
      f"(Silverman bandwidth {info['density_bandwidth']:.3f})"),
@@ -127,10 +98,10 @@ show("bandwidth", "\n".join([
 # %%
 # <plots>
 ax = res.plot(truth=r3d.datasets.wage_subsidy_true_effect)
-save(ax, "effect")
+ax.figure.savefig("tutorial_effect.png", dpi=110)
 
 ax = res.plot(kind="limits")
-save(ax, "limits")
+ax.figure.savefig("tutorial_limits.png", dpi=110)
 # </plots>
 
 # %%
@@ -138,7 +109,7 @@ save(ax, "limits")
 null = res.nullity_test()
 homog = res.homogeneity_test()
 by_range = res.homogeneity_test(ranges=[(0.1, 0.5), (0.5, 0.9)])
-show("tests", "\n".join(
+print("\n".join(
     f"{t.test:<12} on [{t.range[0]:g}, {t.range[1]:g}]: statistic {t.statistic:.3f}, "
     f"critical value {t.critical_value:.3f}, p = {t.pvalue:.3f}" for t in (null, homog))
     + "\n\n" + by_range.frame.drop(columns=["alpha", "reject"]).round(3).to_string(index=False))
@@ -146,9 +117,9 @@ show("tests", "\n".join(
 
 # %%
 # <export>
-(OUT / "tutorial_output" / "summary.tex").write_text(res.summary().as_latex(), encoding="utf-8")
+Path("summary.tex").write_text(res.summary().as_latex(), encoding="utf-8")
 table = res.summary_frame()  # one row per quantile level, every number
-show("summary_frame", table.loc[[0.1, 0.5, 0.9]].round(3).T.to_string())
+print(table.loc[[0.1, 0.5, 0.9]].round(3).T.to_string())
 # </export>
 
 # %% [markdown]
@@ -159,13 +130,14 @@ show("summary_frame", table.loc[[0.1, 0.5, 0.9]].round(3).T.to_string())
 df_fuzzy = r3d.datasets.simulate_wage_subsidy(n_firms=2000, fuzzy=True, rng=3)
 mod_fuzzy = r3d.R3D.from_formula("wage ~ revenue", data=df_fuzzy, cutoff=1.0, unit="firm",
                                  treatment="subsidy")
-res_fuzzy = mod_fuzzy.fit(n_boot=N_BOOT, rng=1)
+res_fuzzy = mod_fuzzy.fit(n_boot=999, rng=1)
 fs = res_fuzzy.first_stage
-show("fuzzy", f"take-up just below / above the cutoff: {fs.m_left:.3f} / {fs.m_right:.3f}; "
-              f"jump {fs.jump:.3f} (se {fs.se:.3f}, bandwidth h_T = {fs.bandwidth:.3f})\n\n{res_fuzzy}")
+print(f"take-up just below / above the cutoff: {fs.m_left:.3f} / {fs.m_right:.3f}; "
+      f"jump {fs.jump:.3f} (se {fs.se:.3f}, bandwidth h_T = {fs.bandwidth:.3f})\n")
+print(res_fuzzy)
 
 ax = res_fuzzy.plot(truth=r3d.datasets.wage_subsidy_true_effect)
-save(ax, "effect_fuzzy")
+ax.figure.savefig("tutorial_effect_fuzzy.png", dpi=110)
 # </fuzzy>
 
 # %% [markdown]
@@ -185,8 +157,7 @@ for f in factors:
         rows.append({"h": fit_h.bandwidth, "q": q, "tau": fit_h.params[q],
                      "lower": ci.loc[q, "lower"], "upper": ci.loc[q, "upper"]})
 sens = pd.DataFrame(rows)
-show("sensitivity", sens.pivot(index="h", columns="q", values="tau").round(3)
-     .rename(index=lambda v: f"{v:.3f}").to_string())
+print(sens.pivot(index="h", columns="q", values="tau").round(3).rename(index=lambda v: f"{v:.3f}").to_string())
 
 fig, axes = plt.subplots(1, 3, figsize=(9.6, 3.4), sharex=True, layout="constrained")
 for ax, q in zip(axes, levels, strict=True):
@@ -200,7 +171,7 @@ for ax, q in zip(axes, levels, strict=True):
     ax.set_xlabel("bandwidth h")
 axes[0].set_ylabel("tau(q)")
 axes[0].legend(loc="upper left", fontsize="small", frameon=False)
-save(axes[0], "sensitivity")
+fig.savefig("tutorial_sensitivity.png", dpi=110)
 # </sensitivity>
 
 # %% [markdown]
@@ -213,12 +184,12 @@ for side, keep in (("left", df["revenue"] < 1.0), ("right", df["revenue"] >= 1.0
     sub = df[keep]
     fake = float(sub.groupby("firm")["revenue"].first().median())  # middle of that side
     fit_p = r3d.R3D.from_formula("wage ~ revenue", data=sub, cutoff=fake, unit="firm").fit(
-        n_boot=N_BOOT, rng=1)
+        n_boot=999, rng=1)
     t = fit_p.nullity_test()
     placebo.append({"side": side, "placebo cutoff": round(fake, 3), "h": round(fit_p.bandwidth, 3),
                     "average effect": round(fit_p.average_effect.estimate, 3),
                     "se": round(fit_p.average_effect.se, 3), "nullity p": t.pvalue})
-show("placebo", pd.DataFrame(placebo).to_string(index=False))
+print(pd.DataFrame(placebo).to_string(index=False))
 # </placebo>
 
 # %% [markdown]
@@ -250,7 +221,7 @@ compare = pd.DataFrame({
     "pooled-quantile jump": r3d.datasets.wage_subsidy_pooled_effect(deciles),
     "quantile RD estimate": pooled_quantile_rd(df, 1.0, res.bandwidth, deciles),
 }, index=pd.Index(deciles, name="q"))
-show("pooled", compare.round(2).to_string())
+print(compare.round(2).to_string())
 
 ax = res.plot(truth=r3d.datasets.wage_subsidy_true_effect, title="")
 grid = res.quantiles
@@ -259,21 +230,6 @@ ax.plot(grid, r3d.datasets.wage_subsidy_pooled_effect(grid), color="C3", linesty
 ax.plot(grid, pooled_quantile_rd(df, 1.0, res.bandwidth, grid), color="C3", linewidth=1.2,
         label="quantile RD on pooled workers")
 ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.14), ncol=3, frameon=False, fontsize="small")
-save(ax, "pooled")
+ax.figure.savefig("tutorial_pooled.png", dpi=110)
 # </pooled>
 
-
-# %% [markdown]
-# The quickstart's output, shown on the getting-started page (not part of the tutorial).
-
-# %%
-if not FAST:
-    import contextlib
-    import io
-    import runpy
-
-    buffer = io.StringIO()
-    with contextlib.redirect_stdout(buffer):
-        runpy.run_path(str(Path(__file__).resolve().parents[1] / "examples" / "quickstart.py"),
-                       run_name="__main__")
-    (OUT / "tutorial_output" / "quickstart.txt").write_text(buffer.getvalue(), encoding="utf-8")

@@ -1,23 +1,15 @@
-"""The documentation: the tutorial runs and its pages show current output, the docstring
-examples run, every public name is in the API reference, and (with the docs requirements
-installed, ``pytest -m slow``) Sphinx builds the pages with warnings as errors and runs the
-examples on them.
-
-The tutorial (docs/tutorial.py) runs here with R3D_TUTORIAL_FAST=1 (199 bootstrap draws
-instead of 999) into a temporary directory; the outputs that do not depend on the bootstrap
-must equal the committed ones in docs/tutorial_output/, so that the pages never quote
-numbers the code no longer produces.
+"""The documentation: the simulated data sets behave as the pages say, the docstring examples
+run, every public name is in the API reference, and (with the docs requirements installed,
+``pytest -m slow``) Sphinx builds the pages with warnings as errors and runs the examples on
+them. That the pages show the code and output the scripts have today is
+tests/test_docs_sources.py.
 """
 
 from __future__ import annotations
 
-import contextlib
 import doctest
 import importlib
-import io
-import os
 import re
-import runpy
 import shutil
 import subprocess
 import sys
@@ -30,96 +22,11 @@ import r3d
 
 ROOT = Path(__file__).resolve().parents[1]
 DOCS = ROOT / "docs"
-TUTORIAL_OUTPUT = DOCS / "tutorial_output"
-#: Outputs of the tutorial that do not depend on the number of bootstrap draws.
-BOOTSTRAP_FREE_OUTPUTS = ("data", "model", "density", "bandwidth", "sensitivity", "pooled")
 #: Monte Carlo check of the pooled-quantile estimand: 2e6 draws per side give a standard
 #: error of about 0.013 for a difference of two quantiles at q = 0.1 or 0.9; 5 se.
 POOLED_MC_ATOL = 0.07
-#: The tutorial's quantile RD estimate is near the pooled-quantile jump it estimates, and not
-#: near the R3D effect (differences > 1.5): on the tutorial's one data set it is 0.37 off.
-POOLED_QRD_ATOL = 0.5
 #: Two names for one function of q: equal bit for bit (measured 0).
 RTOL_SAME_FUNCTION = 1e-14
-REGENERATE = "Regenerate the committed output with `python docs/tutorial.py` and check the pages' text."
-
-
-@pytest.fixture(scope="module")
-def tutorial(tmp_path_factory):
-    """Run docs/tutorial.py (fast version) once; return its globals and output directory."""
-    out = tmp_path_factory.mktemp("tutorial")
-    env = {"R3D_TUTORIAL_FAST": "1", "R3D_TUTORIAL_OUT": str(out)}
-    old = {k: os.environ.get(k) for k in env}
-    os.environ.update(env)
-    try:
-        with contextlib.redirect_stdout(io.StringIO()):
-            ns = runpy.run_path(str(DOCS / "tutorial.py"), run_name="__main__")
-    finally:
-        for k, v in old.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
-        import matplotlib.pyplot as plt
-
-        plt.close("all")
-    return ns, out
-
-
-def test_tutorial_writes_every_figure_and_output_the_page_uses(tutorial):
-    _, out = tutorial
-    page = (DOCS / "tutorial.md").read_text(encoding="utf-8")
-    images = re.findall(r"images/(tutorial_\w+\.png)", page)
-    outputs = re.findall(r"tutorial_output/(\w+\.txt)", page)
-    assert len(images) >= 7 and len(outputs) >= 10
-    for name in images:
-        assert (out / "images" / name).stat().st_size > 10_000, name
-        assert (DOCS / "images" / name).is_file(), f"{name} is not committed. {REGENERATE}"
-    for name in outputs:
-        assert (out / "tutorial_output" / name).read_text(encoding="utf-8").strip(), name
-        assert (TUTORIAL_OUTPUT / name).is_file(), f"{name} is not committed. {REGENERATE}"
-
-
-def test_tutorial_markers_exist_for_every_include():
-    page = (DOCS / "tutorial.md").read_text(encoding="utf-8")
-    script = (DOCS / "tutorial.py").read_text(encoding="utf-8")
-    names = re.findall(r':start-after: "# <(\w+)>"', page)
-    assert len(names) >= 10
-    for name in names:
-        assert f"# <{name}>\n" in script and f"# </{name}>\n" in script, name
-        assert f':end-before: "# </{name}>"' in page, name
-
-
-@pytest.mark.parametrize("name", BOOTSTRAP_FREE_OUTPUTS)
-def test_tutorial_pages_show_current_output(tutorial, name):
-    _, out = tutorial
-    fresh = (out / "tutorial_output" / f"{name}.txt").read_text(encoding="utf-8")
-    committed = (TUTORIAL_OUTPUT / f"{name}.txt").read_text(encoding="utf-8")
-    assert fresh == committed, f"docs/tutorial_output/{name}.txt is stale. {REGENERATE}"
-
-
-def test_tutorial_shows_what_it_claims(tutorial):
-    """The page's story: R3D recovers the true effect, the pooled quantile RD does not."""
-    ns, _ = tutorial
-    compare = ns["compare"]
-    truth = compare["true R3D effect"].to_numpy()
-    r3d_err = np.abs(compare["R3D estimate"].to_numpy() - truth)
-    se = ns["res"].bse.loc[compare.index].to_numpy()
-    assert np.all(r3d_err < 1.0 * se)
-    qrd = compare["quantile RD estimate"].to_numpy()
-    assert abs(qrd[0] - truth[0]) > 1.5 and abs(qrd[-1] - truth[-1]) > 1.5
-    np.testing.assert_allclose(qrd, compare["pooled-quantile jump"], rtol=0, atol=POOLED_QRD_ATOL)
-    assert ns["null"].pvalue <= 0.01 and ns["homog"].pvalue <= 0.01
-    assert ns["fs"].jump > 0.5
-    assert all(row["nullity p"] > 0.05 for row in ns["placebo"])
-
-
-def test_quickstart_output_on_the_getting_started_page_is_current():
-    buf = io.StringIO()
-    with contextlib.redirect_stdout(buf):
-        runpy.run_path(str(ROOT / "examples" / "quickstart.py"), run_name="__main__")
-    committed = (TUTORIAL_OUTPUT / "quickstart.txt").read_text(encoding="utf-8")
-    assert buf.getvalue() == committed, f"docs/tutorial_output/quickstart.txt is stale. {REGENERATE}"
 
 
 # --------------------------------------------------------------------------- the data set
