@@ -19,6 +19,22 @@ from r3d._version import __version__
 from r3d.model import R3D, select_bandwidth
 from r3d.results import R3DResults
 
+#: Submodules reachable as attributes (``r3d.plotting.plot_effect``) without being imported by
+#: ``import r3d``: plotting needs matplotlib, which is imported only when something is drawn.
+_LAZY_SUBMODULES = ("plotting", "cli")
+
+
+def __getattr__(name: str):
+    if name in _LAZY_SUBMODULES:
+        import importlib
+
+        return importlib.import_module(f"r3d.{name}")
+    raise AttributeError(f"module 'r3d' has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(set(globals()) | set(_LAZY_SUBMODULES))
+
 
 def plot_binned(mod, quantiles=(0.1, 0.5, 0.9), **kwargs):
     """The R3D plot (see ``r3d.plotting.plot_binned``)."""

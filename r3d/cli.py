@@ -9,7 +9,8 @@
 ``fit`` reads CSV or Parquet (or CSV on standard input with ``-``), prints the summary on
 standard output and writes the results by extension: ``.json`` (every number,
 ``R3DResults.to_dict``), ``.csv`` (``summary_frame``, one row per quantile level), ``.txt``,
-``.tex`` or ``.html`` (the summary). Warnings go to standard error. A problem with the input
+``.tex`` (the summary) or ``.html`` (a standalone page with the summary and its notes).
+Warnings go to standard error. A problem with the input
 (a missing or unreadable file or column, an invalid option, data r3d refuses) is reported on
 standard error as ``r3d: error: ...`` with exit status 2, like a usage error: every error r3d
 raises for its input is one of :data:`USER_ERRORS`. Anything else is a bug and keeps its
@@ -31,7 +32,7 @@ from typing import Any
 # formulas such as "np.log(wage) ~ revenue" are evaluated in this module's namespace
 import numpy as np
 
-__all__ = ["USER_ERRORS", "CLIError", "build_parser", "demo", "main", "read_data", "write_results"]
+__all__ = ["USER_ERRORS", "CLIError", "build_parser", "demo", "html_page", "main", "read_data", "write_results"]
 
 #: Exit status for input and usage problems (argparse uses the same).
 EXIT_USAGE = 2
@@ -87,7 +88,9 @@ def read_data(path: str):
             return pd.read_parquet(p)
         return pd.read_csv(p, sep="\t" if kind == "tsv" else ",", **_csv_options())
     except ImportError as exc:  # no pyarrow / fastparquet
-        raise CLIError(f"reading Parquet needs pyarrow: pip install 'r3d-rdd[parquet]' ({exc})") from exc
+        from r3d.backends import pip_command
+
+        raise CLIError(f"reading Parquet needs pyarrow: {pip_command('parquet')} ({exc})") from exc
     except OSError as exc:  # unreadable: keep the reason, not the errno
         raise CLIError(f"could not read {path!r}: {exc.strerror or exc}") from exc
     except ValueError as exc:
@@ -105,18 +108,56 @@ def _finite_or_none(obj: Any) -> Any:
     return obj
 
 
+#: Inline style of the page ``-o results.html`` writes: readable without network or other files, the
+#: numbers in aligned columns, and printable.
+HTML_STYLE = """\
+body { font-family: system-ui, -apple-system, "Segoe UI", Helvetica, Arial, sans-serif; color: #1a1a1a;
+       max-width: 62rem; margin: 2rem auto; padding: 0 1rem; line-height: 1.4; }
+h1 { font-size: 1.25rem; font-weight: 600; margin: 0 0 1.25rem; }
+table.simpletable { border-collapse: collapse; margin: 0 0 1.5rem; font-size: 0.9rem;
+                    border-top: 2px solid #1a1a1a; border-bottom: 2px solid #1a1a1a; }
+table.simpletable caption { text-align: left; font-weight: 600; padding: 0 0 0.35rem; }
+table.simpletable th, table.simpletable td { padding: 0.15rem 0.7rem; white-space: nowrap; }
+table.simpletable th { text-align: left; font-weight: 500; }
+table.simpletable td { text-align: right; font-variant-numeric: tabular-nums; }
+table.simpletable td:first-child:empty ~ th { text-align: right; font-weight: 600; }
+table.simpletable tr:nth-child(even) { background: #f4f5f7; }
+ol.r3d-notes { font-size: 0.85rem; color: #333; max-width: 52rem; padding-left: 1.5rem; }
+footer { font-size: 0.75rem; color: #666; margin-top: 2rem; }
+@media print { body { margin: 0; } table.simpletable tr:nth-child(even) { background: none; } }
+"""
+
+
+def html_page(res: Any, *, alpha: float | None = None) -> str:
+    """The summary as a standalone HTML page (doctype, title, inline CSS, the tables and the notes)."""
+    import html
+
+    from r3d._version import __version__
+
+    d = res.data
+    title = f"R3D: effect on {d.outcome_name} at {d.running_name} = {d.cutoff:g}"
+    return (f'<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
+            f'<meta name="viewport" content="width=device-width, initial-scale=1">\n'
+            f'<meta name="generator" content="r3d {html.escape(__version__)}">\n'
+            f"<title>{html.escape(title)}</title>\n<style>\n{HTML_STYLE}</style>\n</head>\n<body>\n"
+            f"<main>\n<h1>{html.escape(title)}</h1>\n{res.summary(alpha=alpha).as_html()}\n</main>\n"
+            f"<footer>Written by r3d {html.escape(__version__)}.</footer>\n</body>\n</html>\n")
+
+
 def write_results(res: Any, path: str, *, alpha: float | None = None) -> None:
-    """Write results by extension: .json (every number), .csv (one row per quantile), or the
-    summary as .txt, .tex or .html."""
+    """Write results by extension: .json (every number), .csv (one row per quantile), the
+    summary as .txt or .tex, or a standalone HTML page of the summary (.html, :func:`html_page`)."""
     p = Path(path)
     suffix = p.suffix.lower()
     if suffix == ".json":
         text = json.dumps(_finite_or_none(res.to_dict(alpha)), indent=2, allow_nan=False) + "\n"
     elif suffix == ".csv":
         text = res.summary_frame(alpha).to_csv()  # floats as repr: shortest exact round trip
-    elif suffix in (".txt", ".tex", ".html"):
+    elif suffix == ".html":
+        text = html_page(res, alpha=alpha)
+    elif suffix in (".txt", ".tex"):
         smry = res.summary(alpha=alpha)
-        text = {".txt": smry.as_text, ".tex": smry.as_latex, ".html": smry.as_html}[suffix]() + "\n"
+        text = {".txt": smry.as_text, ".tex": smry.as_latex}[suffix]() + "\n"
     else:
         raise CLIError(f"cannot write {path!r}: the extension must be one of {', '.join(OUTPUT_SUFFIXES)}")
     try:
@@ -192,18 +233,59 @@ def _quantiles(text: str) -> Any:
         ) from None
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """The ``r3d`` argument parser (subcommands ``fit`` and ``demo``)."""
-    from r3d._version import __version__
+#: Examples shown under ``r3d --help``, ``r3d fit --help`` and ``r3d demo --help``.
+EPILOG_MAIN = """\
+examples:
+  r3d demo                                   quickstart on simulated data
+  r3d fit firms.csv --formula "wage ~ revenue" --unit firm --cutoff 1
+  r3d fit --help                             every option of fit
 
+Documentation: docs/results.md ("Command line") and docs/errors.md in the r3d sources.
+"""
+EPILOG_FIT = """\
+examples:
+  # sharp design, summary on standard output
+  r3d fit firms.csv --formula "wage ~ revenue" --unit firm --cutoff 1
+
+  # fuzzy design (take-up column), reproducible bootstrap, every number to JSON, a plot
+  r3d fit firms.parquet --formula "np.log(wage) ~ revenue" --unit firm --cutoff 1 \\
+      --treatment subsidy --n-boot 999 --seed 1 -o results.json --plot effect.pdf
+
+  # deciles only, a fixed bandwidth, the summary as LaTeX and as an HTML page
+  r3d fit firms.csv --formula "wage ~ revenue" --unit firm --cutoff 1 \\
+      --quantiles 0.1,0.2,0.3,0.4,0.5,0.6,0.7,0.8,0.9 --bandwidth 0.4 -q -o table.tex -o table.html
+
+  # CSV from another program on standard input
+  some-export | r3d fit - --formula "wage ~ revenue" --unit firm --cutoff 1
+
+  # Parquet files larger than memory (DuckDB)
+  r3d fit "wages/*.parquet" --out-of-core --memory-limit 2GB --formula "wage ~ revenue" \\
+      --unit firm --cutoff 1 -o results.json
+
+exit status: 0 success, 2 a problem with the input or the options (r3d: error: ...), 130 interrupted.
+"""
+EPILOG_DEMO = """\
+examples:
+  r3d demo                                   999 bootstrap draws, seed 1
+  r3d demo --n-boot 199 --plot effect.png    quicker, and the effect plot
+"""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The ``r3d`` argument parser (subcommands ``fit`` and ``demo``), with examples under ``--help``."""
+    from r3d._version import __version__
+    from r3d.backends import pip_command
+
+    raw = argparse.RawDescriptionHelpFormatter  # keeps the examples' lines as written
     parser = argparse.ArgumentParser(prog="r3d", description="Regression discontinuity designs with "
-                                     "distribution-valued outcomes (R3D, Van Dijcke 2025).")
+                                     "distribution-valued outcomes (R3D, Van Dijcke 2025).",
+                                     epilog=EPILOG_MAIN, formatter_class=raw)
     parser.add_argument("--version", action="version", version=f"r3d {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="{fit,demo}")
 
     fit = sub.add_parser("fit", help="estimate from a long data file (one row per within-unit draw)",
                          description="Estimate the R3D effect from a long CSV/Parquet file: one row per "
-                         "within-unit draw, unit-level columns repeated.")
+                         "within-unit draw, unit-level columns repeated.", epilog=EPILOG_FIT, formatter_class=raw)
     fit.add_argument("data", help="CSV, TSV or Parquet file (by extension), or - for CSV on stdin")
     fit.add_argument("--formula", required=True, help='"outcome ~ running", e.g. "np.log(wage) ~ revenue"')
     fit.add_argument("--unit", required=True, help="column of unit ids")
@@ -213,21 +295,24 @@ def build_parser() -> argparse.ArgumentParser:
     fit.add_argument("--cluster", help="column of clusters above the unit (variance and bootstrap)")
     _add_fit_options(fit)
     fit.add_argument("--output", "-o", action="append", default=[], metavar="FILE",
-                     help="write results: .json (every number), .csv (one row per quantile), .txt/.tex/.html "
-                     "(the summary); may be repeated")
+                     help="write results: .json (every number), .csv (one row per quantile), .txt/.tex (the "
+                     "summary), .html (a page with the summary); may be repeated")
     fit.add_argument("--plot", action="append", default=[], metavar="FILE",
-                     help="save the effect plot (any matplotlib format: .png, .pdf, .svg); may be repeated")
+                     help="save the plot --plot-kind chooses (any matplotlib format: .png, .pdf, .svg); may be "
+                     "repeated")
     fit.add_argument("--plot-kind", choices=PLOT_KINDS, default="effect",
                      help="what --plot draws: tau(q) with bands (effect), the two limits, or the binned R3D plot")
     fit.add_argument("--quiet", "-q", action="store_true", help="do not print the summary")
     fit.add_argument("--out-of-core", action="store_true",
                      help="compute unit quantiles inside DuckDB without loading DATA into memory (Parquet file, "
-                          "directory or glob; needs r3d-rdd[duckdb]); the quantile grid is fixed when reading")
+                          f"directory or glob; needs DuckDB: {pip_command('duckdb')}); the quantile grid is fixed when "
+                          "reading")
     fit.add_argument("--memory-limit", default=None, help='DuckDB memory limit with --out-of-core, e.g. "2GB"')
 
     dem = sub.add_parser("demo", help="run the quickstart on simulated firm data with a known effect",
                          description="Quickstart: 600 simulated firms, a wage subsidy at revenue >= 1; prints "
-                         "the summary and how often the uniform band covers the true effect.")
+                         "the summary and how often the uniform band covers the true effect.", epilog=EPILOG_DEMO,
+                         formatter_class=raw)
     dem.add_argument("--n-boot", type=int, default=999, help="bootstrap draws (default 999)")
     dem.add_argument("--seed", type=_seed, default=1, help="seed of the bootstrap (default 1)")
     dem.add_argument("--output", "-o", action="append", default=[], metavar="FILE", help="as for fit")

@@ -198,7 +198,7 @@ class R3D:
     ) -> R3D:
         """Build from Parquet files too large for memory: DuckDB computes the unit quantiles.
 
-        Needs the ``duckdb`` extra (``pip install "r3d-rdd[duckdb]"``). The draws are read
+        Needs DuckDB (``pip install "duckdb>=1.3"``). The draws are read
         out of core; only the unit quantile matrix (n x m) comes into memory, so the
         model fits on the grid ``quantiles`` only (``from_quantiles`` semantics). Results
         equal ``from_formula`` on the same rows (units in order of first appearance).

@@ -766,7 +766,12 @@ class R3DResults:
             differently and a zero line (``r3d.plotting.plot_effect``); "limits": the two
             limiting average quantile functions ``m_-(q)``, ``m_+(q)`` (``r3d.plotting.plot_limits``).
         **kwargs
-            Passed to the plotting function (e.g. ``alpha``, ``color``, ``truth``).
+            Passed to the plotting function: its options (``alpha`` = 1 - coverage as in
+            ``conf_int``, ``color``, ``truth``, ``label`` = the fit's name in the legend,
+            ``band_kw``/``ci_kw`` = matplotlib options of the shaded band and interval, where
+            a transparency goes: ``band_kw={"alpha": 0.1}``), and any other keyword as a
+            matplotlib option of the estimate's line (``linewidth=1``, ``linestyle="--"``).
+            Two fits on one Axes: ``ax = a.plot(label="A"); b.plot(ax=ax, label="B", color="C1")``.
 
         Returns
         -------

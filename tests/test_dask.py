@@ -162,5 +162,5 @@ def test_grid_options_only_for_dask():
 def test_missing_dask_names_the_extra(monkeypatch):
     ddf = dd.from_pandas(load_long("ref_long_small"), npartitions=2)
     monkeypatch.setitem(sys.modules, "dask.dataframe", None)
-    with pytest.raises(ImportError, match=r'pip install "r3d-rdd\[dask\]"'):
+    with pytest.raises(ImportError, match=r'pip install "dask\[dataframe\]>=2024.1" "distributed>=2024.1"'):
         R3D.from_formula("y ~ x", ddf, unit="unit")

@@ -267,7 +267,7 @@ def test_engine_options_do_not_change_results(tmp_path):
 
 def test_missing_duckdb_names_the_extra(monkeypatch, tmp_path):
     monkeypatch.setitem(sys.modules, "duckdb", None)
-    with pytest.raises(ImportError, match=r'pip install "r3d-rdd\[duckdb\]"'):
+    with pytest.raises(ImportError, match=r'pip install "duckdb>=1.3"'):
         R3D.from_parquet(str(tmp_path / "x.parquet"), "y ~ x", unit="u")
 
 

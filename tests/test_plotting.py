@@ -2,6 +2,9 @@
 and the binned plot's dots and curves are the bin means and the estimator's own fits."""
 
 import io
+import os
+import subprocess
+import sys
 import warnings
 
 import numpy as np
@@ -156,3 +159,132 @@ def test_binned_local_curves_start_at_the_estimated_limits(mod):
 def test_binned_plot_validates(mod, kw, match):
     with pytest.raises(ValueError, match=match):
         r3d.plot_binned(mod, **kw)
+
+
+# --------------------------------------------------------------------------- labels and styles
+def _legend_labels(ax):
+    return [t.get_text() for t in ax.get_legend().get_texts()]
+
+
+def _estimate(ax, label):
+    return [ln for ln in ax.lines if ln.get_label() == label]
+
+
+def test_label_names_the_estimate_and_prefixes_interval_and_band(res):
+    ax = res.plot(label="Frechet")
+    assert _legend_labels(ax) == ["Frechet: 95% uniform band", "Frechet: 95% pointwise CI", "Frechet"]
+    (est,) = _estimate(ax, "Frechet")
+    assert np.array_equal(est.get_ydata(), res.params.to_numpy())
+
+
+def test_matplotlib_options_go_to_the_estimate_band_kw_and_ci_kw_to_the_shading(res):
+    ax = res.plot(linewidth=0.5, linestyle="--", marker="o", band_kw={"alpha": 0.05, "hatch": "//"},
+                  ci_kw={"alpha": 0.6, "color": "C3"})
+    (est,) = [ln for ln in ax.lines if ln.get_label().startswith("estimate")]
+    assert est.get_linewidth() == 0.5 and est.get_linestyle() == "--" and est.get_marker() == "o"
+    band, ci = _fills(ax)
+    assert band.get_facecolor()[0][3] == pytest.approx(0.05) and band.get_hatch() == "//"
+    assert ci.get_facecolor()[0][3] == pytest.approx(0.6)
+    assert tuple(ci.get_facecolor()[0][:3]) == pytest.approx(matplotlib.colors.to_rgb("C3"))
+    # the band's edges and the estimate keep the fit's colour unless told otherwise
+    assert matplotlib.colors.to_rgb(est.get_color()) == matplotlib.colors.to_rgb("C0")
+    # an option matplotlib does not know is refused by matplotlib, naming it
+    with pytest.raises(AttributeError, match="linewidthh"):
+        res.plot(linewidthh=2)
+
+
+def test_alpha_is_still_the_coverage_level(res):
+    """`alpha` keeps its documented meaning (1 - coverage, as in conf_int and summary): an existing
+    call draws the same interval as before; transparency goes through band_kw/ci_kw."""
+    ax = res.plot(alpha=0.1)
+    assert _legend_labels(ax)[:2] == ["90% uniform band", "90% pointwise CI"]
+    ci = res.conf_int(0.1)
+    assert _y_range(_fills(ax)[1]) == pytest.approx((ci["lower"].min(), ci["upper"].max()), rel=RTOL_PLOTTED,
+                                                    abs=0)
+    from r3d.plotting import BAND_ALPHA, CI_ALPHA
+
+    band, interval = _fills(ax)
+    assert band.get_facecolor()[0][3] == pytest.approx(BAND_ALPHA)
+    assert interval.get_facecolor()[0][3] == pytest.approx(CI_ALPHA)
+
+
+def test_two_fits_on_one_axes_have_one_labelled_entry_each(mod, res):
+    other = mod.fit(method="simple", bandwidth=0.4, quantiles=19, n_boot=199, rng=1)
+    ax = res.plot(label="Frechet")
+    out = other.plot(ax=ax, label="simple", color="C1")
+    assert out is ax
+    labels = _legend_labels(ax)
+    assert labels == ["Frechet: 95% uniform band", "Frechet: 95% pointwise CI", "Frechet",
+                      "simple: 95% uniform band", "simple: 95% pointwise CI", "simple"]
+    assert len(set(labels)) == len(labels)
+    assert ax.get_legend()._ncols == 2  # one column per fit
+    assert np.array_equal(_estimate(ax, "simple")[0].get_ydata(), other.params.to_numpy())
+    assert sum(np.all(np.asarray(ln.get_ydata()) == 0) for ln in ax.lines) == 1  # one zero line
+    assert ax.get_title() == "R3D effect on the quantile function"  # no longer one method's
+
+
+def test_a_second_unlabelled_fit_warns_and_the_legend_lists_each_label_once(res):
+    ax = res.plot()
+    with pytest.warns(r3d.R3DWarning, match="already shows an effect plot: pass label="):
+        res.plot(ax=ax, color="C1")
+    labels = _legend_labels(ax)
+    assert len(labels) == len(set(labels)) == 3
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        res.plot(ax=plt.subplots()[1], label="A")  # a first fit, labelled or not, does not warn
+
+
+def test_legend_false_leaves_the_legend_to_the_user(res):
+    ax = res.plot(legend=False)
+    assert ax.get_legend() is None
+    ax = res.plot(kind="limits", legend=False)
+    assert ax.get_legend() is None
+
+
+@pytest.mark.parametrize("kw,error,match", [
+    ({"label": 3}, TypeError, "`label` must be None or a string"),
+    ({"band_kw": "alpha=0.1"}, TypeError, "`band_kw` must be None or a dict"),
+    ({"ci_kw": 0.3}, TypeError, "`ci_kw` must be None or a dict"),
+])
+def test_label_and_style_dicts_are_checked(res, kw, error, match):
+    with pytest.raises(error, match=match):
+        res.plot(**kw)
+
+
+def test_limits_plot_labels_and_line_options(mod, res):
+    other = mod.fit(method="simple", bandwidth=0.4, quantiles=19, n_boot=0)
+    ax = res.plot(kind="limits", label="Frechet", linewidth=0.8)
+    other.plot(kind="limits", ax=ax, label="simple", colors=("C3", "C2"))
+    labels = _legend_labels(ax)
+    assert labels == [r"Frechet: below the cutoff, $\hat m_-(q)$", r"Frechet: above the cutoff, $\hat m_+(q)$",
+                      r"simple: below the cutoff, $\hat m_-(q)$", r"simple: above the cutoff, $\hat m_+(q)$"]
+    assert [ln.get_linewidth() for ln in ax.lines[:2]] == [0.8, 0.8]
+    with pytest.warns(r3d.R3DWarning, match="already shows a limits plot"):
+        res.plot(kind="limits", ax=ax)
+
+
+def test_binned_plot_passes_line_options_to_curves_and_scatter_kw_to_dots(mod):
+    ax = r3d.plot_binned(mod, quantiles=(0.1, 0.9), bins=6, linestyle="--", linewidth=0.7,
+                         scatter_kw={"alpha": 0.3, "s": 40})
+    curves = [ln for ln in ax.lines if len(ln.get_xdata()) > 2]
+    assert len(curves) == 4 and all(ln.get_linestyle() == "--" and ln.get_linewidth() == 0.7 for ln in curves)
+    dots = [c for c in ax.collections if isinstance(c, PathCollection)]
+    assert all(d.get_alpha() == 0.3 and d.get_sizes()[0] == 40 for d in dots)
+    assert r3d.plot_binned(mod, legend=False).get_legend() is None
+    with pytest.raises(TypeError, match="`scatter_kw` must be None or a dict"):
+        r3d.plot_binned(mod, scatter_kw=[("s", 3)])
+
+
+# --------------------------------------------------------------------------- lazy module
+def test_r3d_plotting_is_an_attribute_and_import_r3d_does_not_import_matplotlib():
+    code = ("import sys, r3d\n"
+            "assert 'matplotlib' not in sys.modules, 'import r3d imported matplotlib'\n"
+            "assert 'plotting' in dir(r3d)\n"
+            "f = r3d.plotting.plot_effect\n"
+            "assert 'matplotlib' not in sys.modules, 'r3d.plotting imported matplotlib'\n"
+            "assert r3d.cli.demo is not None\n"
+            "try:\n    r3d.no_such_name\nexcept AttributeError as e:\n    print(e)\n")
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=False)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "module 'r3d' has no attribute 'no_such_name'"

@@ -62,14 +62,31 @@ from r3d.quantiles import quantile_grid
 __all__ = ["UnitEngine", "UnitSummary", "build_model", "model_from_engine", "require"]
 
 
+#: The requirements of each optional feature, as in pyproject.toml's [project.optional-dependencies]
+#: (tests/test_cli.py keeps the two equal). Hints name these packages, not ``r3d-rdd[extra]``: r3d-rdd is
+#: not on the package index, so pip resolves ``r3d-rdd[extra]`` only where r3d-rdd is already installed,
+#: not where r3d runs from a checkout on the path, while the packages themselves resolve anywhere.
+OPTIONAL_REQUIREMENTS = {
+    "parquet": ("pyarrow>=14",),
+    "progress": ("tqdm>=4",),
+    "duckdb": ("duckdb>=1.3",),
+    "dask": ("dask[dataframe]>=2024.1", "distributed>=2024.1"),
+}
+
+
+def pip_command(extra: str) -> str:
+    """The ``pip install`` command that brings the optional feature ``extra``, e.g. ``pip install "duckdb>=1.3"``."""
+    return "pip install " + " ".join(f'"{req}"' for req in OPTIONAL_REQUIREMENTS[extra])
+
+
 def require(module: str, extra: str, feature: str) -> Any:
-    """Import ``module`` or raise an ImportError naming the extra that installs it."""
+    """Import ``module`` or raise an ImportError naming the command that installs it."""
     try:
         return importlib.import_module(module)
     except ImportError as exc:
         raise ImportError(
             f"{feature} needs the optional dependency {module.split('.')[0]!r}, which is not installed "
-            f"({exc}). Install it with: pip install \"r3d-rdd[{extra}]\""
+            f"({exc}). Install it with: {pip_command(extra)}"
         ) from None
 
 
