@@ -9,6 +9,11 @@ Pages are MyST markdown. The API reference (api.md) is generated from the docstr
 (numpydoc + autodoc, autosummary tables without generated stub files). The tutorial's
 figures and printed output are made by ``python docs/tutorial.py`` and committed with it;
 the benchmark tables are included from benchmarks/results/*.md as the benchmarks wrote them.
+
+The built site works offline (data enclaves): formulas are typeset by a MathJax copied into
+_static/ (sphinx-mathjax-offline), and no page loads a script, stylesheet or font from the
+network (tests/test_docs_html.py checks the built HTML; the screenshots in docs/images/docs_*.png
+were taken with networking off).
 """
 
 from __future__ import annotations
@@ -31,6 +36,10 @@ extensions = [
     "sphinx.ext.autosummary",
     "sphinx.ext.doctest",
     "sphinx.ext.mathjax",
+    # MathJax 3 served from _static/mathjax instead of a CDN; sets mathjax_path to
+    # "mathjax/tex-chtml.js" (the module's name has hyphens: it is imported by this string)
+    "sphinx-mathjax-offline",
+    "sphinx_copybutton",
     "numpydoc",
 ]
 
@@ -54,15 +63,30 @@ numpydoc_xref_param_type = False
 # doctest builder: the same imports as the docstring examples
 doctest_global_setup = "import numpy as np\nimport pandas as pd\nimport r3d"
 
+# Copy button on every code block: copies the code without ">>> " / "... " prompts (and "$ "
+# of shell lines) and, in blocks with prompts, without the output lines that follow them.
+copybutton_prompt_text = r">>> |\.\.\. |\$ "
+copybutton_prompt_is_regexp = True
+copybutton_only_copy_prompt_lines = True
+copybutton_remove_prompts = True
+
 try:  # a plain, quick theme; fall back to Sphinx's built-in one
     import pydata_sphinx_theme  # noqa: F401
 
     html_theme = "pydata_sphinx_theme"
-    html_theme_options = {"navigation_with_keys": False, "show_toc_level": 2}
+    html_theme_options = {
+        "navigation_with_keys": False,
+        "show_toc_level": 2,
+        # Without this, every page that has no sub-pages shows an empty "Section Navigation"
+        # sidebar: the theme only drops the sidebar when it resolves the section's toctree,
+        # which it skips while hidden toctree entries count (none are hidden here).
+        "sidebar_includehidden": False,
+    }
 except ImportError:  # pragma: no cover
     html_theme = "alabaster"
 html_title = f"r3d {release}"
-html_static_path: list[str] = []
+html_static_path = ["_static"]
+html_css_files = ["r3d.css"]  # wide printed output scrolls inside the column
 templates_path: list[str] = []
 
 # Pages other helpers write in docs/ join a toctree automatically, where they belong, so
