@@ -7,7 +7,8 @@ Build (from the repository root, with r3d importable and docs/requirements.txt i
 
 Pages are MyST markdown. The API reference (api.md) is generated from the docstrings
 (numpydoc + autodoc, autosummary tables without generated stub files). The tutorial's
-figures and printed output are made by ``python docs/tutorial.py`` and committed with it;
+figures and printed output are written into the pages by ``python docs/_tools/sync.py`` (``--check``
+tells whether they are fresh; tests/test_docs_sources.py runs it) and committed with them;
 the benchmark tables are included from benchmarks/results/*.md as the benchmarks wrote them.
 
 The built site works offline (data enclaves): formulas are typeset by a MathJax copied into
@@ -95,7 +96,7 @@ templates_path: list[str] = []
 OWN_PAGES = {"index", "getting_started", "tutorial", "method", "coming_from_r", "api", "validation", "errors"}
 PLACED_PAGES = {
     "index": ["results", "bigdata"],
-    "validation": ["validation_montecarlo", "performance", "bandwidth_vs_R"],
+    "validation": ["validation_montecarlo", "performance", "bandwidth_vs_R", "bandwidth_vs_rdrobust"],
 }
 MARKER = "%extra-pages%"
 
