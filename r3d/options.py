@@ -202,7 +202,7 @@ def fit_options(*, method: Any, order: Any, pilot_order: Any, kernel: Any, bandw
                                  n_boot, "Use more bootstrap draws (999 is the default)."))
     _check_boot_memory(n_boot, grid_size)
     resolve_n_jobs(n_jobs)  # accepted for compatibility; r3d runs on one thread
-    gen, seed = seeded_rng(rng)
+    gen, seed = seeded_rng(rng) if n_boot else (check_rng(rng), None)  # no draws: nothing to reproduce
     h_t = None
     if bandwidth_treatment is not None:
         if not fuzzy:

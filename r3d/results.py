@@ -50,7 +50,8 @@ class FitSpec:
 
     ``seed`` reproduces the bootstrap draws (``fit(rng=seed)``): the ``rng`` given (an integer or
     a tuple of integers, or a SeedSequence's entropy), the entropy drawn for ``rng=None``, or None
-    when a Generator or BitGenerator was passed (there is no seed to record).
+    when a Generator or BitGenerator was passed (there is no seed to record) or ``n_boot=0`` (no
+    draws to reproduce).
     """
 
     method: str

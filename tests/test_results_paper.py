@@ -260,6 +260,14 @@ def test_none_seed_is_drawn_recorded_and_reproduces(mod):
     assert f"Bootstrap seed: {seed} (numpy.random.default_rng)." in a.summary().notes
 
 
+def test_no_draws_no_seed(mod):
+    """n_boot=0 draws nothing: no seed is recorded (none drawn for rng=None) and no seed note is printed."""
+    for rng in (None, 3):
+        res = _fit(mod, quantiles=9, n_boot=0, rng=rng)
+        assert res.spec.seed is None and res.to_dict()["spec"]["seed"] is None
+        assert not any("seed" in n.lower() for n in res.summary().notes)
+
+
 def test_other_rng_forms(mod):
     seq = _fit(mod, quantiles=9, n_boot=99, rng=[1, 2])
     assert seq.spec.seed == (1, 2) and "Bootstrap seed: [1, 2]" in " ".join(seq.summary().notes)
