@@ -43,7 +43,11 @@ class _Tables(html.parser.HTMLParser):
 def executed(tmp_path_factory):
     nb = nbformat.read(NOTEBOOK, as_version=4)
     env_path = os.environ.get("PYTHONPATH", "")
-    os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT), env_path) if p)  # the kernel imports this r3d
+    from _child import same_r3d_env
+
+    # the kernel (started in a temporary folder) imports the very r3d this process uses: the installed
+    # package in CI, never the checkout's source tree, which has no compiled kernels there
+    os.environ["PYTHONPATH"] = same_r3d_env()["PYTHONPATH"]
     try:
         client = nbclient.NotebookClient(nb, timeout=TIMEOUT, kernel_name="python3",
                                          resources={"metadata": {"path": str(tmp_path_factory.mktemp("nb"))}})

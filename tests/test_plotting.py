@@ -2,7 +2,6 @@
 and the binned plot's dots and curves are the bin means and the estimator's own fits."""
 
 import io
-import os
 import subprocess
 import sys
 import warnings
@@ -276,7 +275,9 @@ def test_binned_plot_passes_line_options_to_curves_and_scatter_kw_to_dots(mod):
 
 
 # --------------------------------------------------------------------------- lazy module
-def test_r3d_plotting_is_an_attribute_and_import_r3d_does_not_import_matplotlib():
+def test_r3d_plotting_is_an_attribute_and_import_r3d_does_not_import_matplotlib(tmp_path):
+    from _child import same_r3d_env
+
     code = ("import sys, r3d\n"
             "assert 'matplotlib' not in sys.modules, 'import r3d imported matplotlib'\n"
             "assert 'plotting' in dir(r3d)\n"
@@ -284,7 +285,8 @@ def test_r3d_plotting_is_an_attribute_and_import_r3d_does_not_import_matplotlib(
             "assert 'matplotlib' not in sys.modules, 'r3d.plotting imported matplotlib'\n"
             "assert r3d.cli.demo is not None\n"
             "try:\n    r3d.no_such_name\nexcept AttributeError as e:\n    print(e)\n")
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=False)
+    # outside the checkout, with this process's r3d (the installed one in CI)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=same_r3d_env(),
+                         cwd=tmp_path, check=False)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "module 'r3d' has no attribute 'no_such_name'"
