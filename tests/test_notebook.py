@@ -4,11 +4,11 @@ a short text repr and an HTML table, never as a raw dataclass dump (``TestResult
 
 from __future__ import annotations
 
-import html.parser
 import os
 from pathlib import Path
 
 import pytest
+from _html import Tables
 
 nbformat = pytest.importorskip("nbformat")
 nbclient = pytest.importorskip("nbclient")
@@ -23,20 +23,6 @@ DUMP_MARKERS = ("array(", "np.float64(", "TestResult(test=", "AverageEffect(esti
 #: The class each display cell shows, in order (cell 0 is markdown).
 EXPECTED = ("R3DResults", "AverageEffect", "FirstStageResult", "TestResult", "TestResult", "TestResults",
             "UniformBand", "BandwidthChoice", "BandwidthSelection", "SelectorSteps", "R3DSummary")
-
-
-class _Tables(html.parser.HTMLParser):
-    def __init__(self):
-        super().__init__()
-        self.stack, self.tables = [], 0
-
-    def handle_starttag(self, tag, attrs):
-        self.tables += tag == "table"
-        self.stack.append(tag)
-
-    def handle_endtag(self, tag):
-        assert self.stack and self.stack[-1] == tag, (self.stack, tag)
-        self.stack.pop()
 
 
 @pytest.fixture(scope="module")
@@ -68,7 +54,7 @@ def test_notebook_shows_short_reprs_and_html(executed):
             assert marker not in text and marker not in page, (cell.source, marker)
         if name != "R3DSummary":
             assert text.startswith("<" + name) and "\n" not in text, text
-        p = _Tables()
+        p = Tables()
         p.feed(page)
         p.close()
         assert p.stack == [] and p.tables >= 1, cell.source

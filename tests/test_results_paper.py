@@ -2,7 +2,6 @@
 sections, no console hints in LaTeX/HTML, the LaTeX width, grid labels, the recorded seed,
 cov_params and t_test (against numpy)."""
 
-import html.parser
 import re
 import shutil
 import subprocess
@@ -10,6 +9,7 @@ import warnings
 
 import numpy as np
 import pytest
+from _html import Tables
 from scipy import stats
 
 import r3d
@@ -65,20 +65,6 @@ def fuzzy():
     return _fit(mod, method="simple", quantiles=19, n_boot=199, rng=3)
 
 
-class _Parser(html.parser.HTMLParser):
-    def __init__(self):
-        super().__init__()
-        self.stack, self.tables = [], 0
-
-    def handle_starttag(self, tag, attrs):
-        self.tables += tag == "table"
-        self.stack.append(tag)
-
-    def handle_endtag(self, tag):
-        assert self.stack and self.stack[-1] == tag, (self.stack, tag)
-        self.stack.pop()
-
-
 def _check_display(obj):
     text = repr(obj)
     assert "\n" not in text and len(text) <= MAX_REPR, text
@@ -86,7 +72,7 @@ def _check_display(obj):
     assert text.startswith("<" + type(obj).__name__), text
     page = obj._repr_html_()
     assert "array(" not in page and "np.float64" not in page
-    p = _Parser()
+    p = Tables()
     p.feed(page)
     p.close()
     assert p.stack == [] and p.tables >= 1
