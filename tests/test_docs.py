@@ -91,7 +91,7 @@ def test_every_public_name_has_a_docstring_and_is_in_the_api_reference():
 
 
 DOCSTRING_MODULES = ["r3d", "r3d.model", "r3d.results", "r3d.datasets", "r3d.bandwidth", "r3d.bootstrap",
-                     "r3d.plotting", "r3d.quantiles", "r3d.locpoly", "r3d.estimators", "r3d.monotone"]
+                     "r3d.plotting", "r3d.quantiles", "r3d.locpoly", "r3d.estimators", "r3d.monotone", "r3d.balance"]
 
 
 @pytest.mark.parametrize("module", DOCSTRING_MODULES)
