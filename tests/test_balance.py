@@ -217,3 +217,19 @@ def test_inputs_are_not_modified():
     np.testing.assert_array_equal(x, x0)
     np.testing.assert_array_equal(Z, Z0)
 
+
+def test_docs_page_shows_todays_summary():
+    """docs/covariates.md prints the summary of its own example: it must be what the code prints today."""
+    from pathlib import Path
+
+    page = (Path(__file__).resolve().parents[1] / "docs" / "covariates.md").read_text(encoding="utf-8")
+    shown = page.split("```text\n", 1)[1].split("```", 1)[0]
+    gen = np.random.default_rng(7)
+    n = 1000
+    x = gen.uniform(-1, 1, n)
+    Z = pd.DataFrame({"age": 40 + 5 * x + gen.normal(0, 4, n),
+                      "female": (gen.uniform(size=n) < 0.4).astype(float),
+                      "sorted": gen.normal(0, 1, n) + 0.5 * (x >= 0)})
+    text = covariate_balance(x, Z, cutoff=0.0, rng=1).summary().as_text()
+    assert [line.rstrip() for line in shown.strip("\n").splitlines()] == \
+        [line.rstrip() for line in text.strip("\n").splitlines()]
