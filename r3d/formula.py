@@ -310,8 +310,9 @@ def _one_outcome_error(formula: str) -> str:
 
 
 def _one_running_error(received: str) -> str:
-    return message("formula", "exactly one running-variable term right of `~` (R3D has no covariates)", received,
-                   "Combine variables inside I(...) if you need a transformed running variable.")
+    return message("formula", "exactly one running-variable term right of `~` (covariates go in `covariates=`)",
+                   received, "Combine variables inside I(...) if you need a transformed running variable; pass "
+                   "unit-level covariates as from_formula(..., covariates=\"age + C(sector)\").")
 
 
 def _side_terms(side: Any) -> list | None:

@@ -370,3 +370,15 @@ def test_automatic_bandwidth_without_covariates_is_unchanged():
     np.testing.assert_array_equal(a.bandwidth, b.bandwidth)
     assert a.bandwidth_treatment == b.bandwidth_treatment
     np.testing.assert_array_equal(a.params, b.params)
+
+
+def test_module_estimate_takes_covariates():
+    from r3d.estimators import estimate
+
+    x, Q, Zdf, _ = _units()
+    mod = r3d.R3D.from_quantiles(Q, x, GRID, covariates=Zdf)
+    Z = mod.covariates.to_numpy()
+    est = estimate(x, Q, GRID, cutoff=0.0, h=0.6, order=2, kernel="triangular", method="frechet", covariates=Z)
+    res = mod.fit(bandwidth=0.6, n_boot=0)
+    np.testing.assert_array_equal(est.tau, res.params.to_numpy())
+    assert est.covariates.names == ("covariates[0]", "covariates[1]", "covariates[2]", "covariates[3]")
