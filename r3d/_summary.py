@@ -223,6 +223,8 @@ def _header(res: R3DResults, alpha: float) -> Section:
         fs_rule = "user" if res.bandwidth_choice.treatment_source == "user" else "MSE-optimal"
         left.append(("Treatment", str(d.treatment_name)))
         left.append(("Take-up bandwidth", f"{res.bandwidth_treatment:.4g} ({fs_rule})"))
+    if res._est.covariates is not None:
+        left.append(("Covariates", f"{len(res._est.covariates.names)} (listed below)"))
     rows = tuple((*a, *b) for a, b in zip_longest(left, right, fillvalue=("", "")))
     return Section(title="R3D: regression discontinuity with distribution-valued outcomes", kind="keyvalue",
                    headers=(), stubs=(), rows=rows, name="header")
@@ -353,6 +355,11 @@ def _notes(res: R3DResults, alpha: float, n_shown: int) -> list[Note]:
         if skipped is not None:
             notes.append(Note(skipped, about=("tests", "effects")))
         notes.append(Note(_seed_note(s.seed), about=("effects", "tests")))
+    cov = res._est.covariates
+    if cov is not None:
+        notes.append(Note(f"Covariate-adjusted (rdrobust's covs=, one gamma(q) per level) for {', '.join(cov.names)}; "
+                          "limits at the covariate mean at the cutoff; gamma in res.covariate_coefficients.",
+                          about=("effects",)))
     notes.append(Note("average: integral of tau(q) over (0, 1), the effect on units' mean outcome "
                       "(trapezoid rule on the grid).", about=("effects",)))
     if n_shown < res.quantiles.size:

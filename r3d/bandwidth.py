@@ -48,6 +48,7 @@ Kernel constants are exact: the one-sided integrals of polynomials times the
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from fractions import Fraction
 from functools import lru_cache
@@ -763,15 +764,17 @@ def choose_bandwidths(
     order: int,
     pilot_order: int,
     regularize: bool,
+    adjust: Adjuster | None = None,
 ) -> BandwidthChoice:
     """The bandwidth stage of a fit, on validated inputs: x (n,), Q (n, m) and quantiles (m,);
     ``bandwidth`` a selector rule or the user's (1,) / (m,) bandwidths; ``bandwidth_treatment`` the
-    user's h_T, or None to select it when ``t`` (the take-up of a fuzzy design) is given."""
+    user's h_T, or None to select it when ``t`` (the take-up of a fuzzy design) is given; ``adjust``
+    makes the selector work on covariate-adjusted columns (:func:`_select_bandwidths`)."""
     select_t = t is not None and bandwidth_treatment is None
     source = None if t is None else ("selected" if select_t else "user")
     if isinstance(bandwidth, str):
         sel = _select_bandwidths(x, Q, quantiles, cutoff=cutoff, rule=bandwidth, kernel=kernel, order=order,
-                                 s=pilot_order, regularize=regularize, t=t if select_t else None)
+                                 s=pilot_order, regularize=regularize, t=t if select_t else None, adjust=adjust)
         h = sel.h[:1] if bandwidth in ("imse", "cer-imse") else sel.h
         h_t = sel.h_treatment if select_t else bandwidth_treatment
         return BandwidthChoice(rule=bandwidth, h=h, selection=sel, h_treatment=h_t, treatment_source=source,
@@ -780,7 +783,7 @@ def choose_bandwidths(
     h_t = bandwidth_treatment
     if select_t:  # h_T by the MSE rule on the take-up alone
         t_sel = _select_bandwidths(x, t.reshape(-1, 1), np.array([0.5]), cutoff=cutoff, rule="mse", kernel=kernel,
-                                   order=order, s=pilot_order, regularize=regularize, t=None)
+                                   order=order, s=pilot_order, regularize=regularize, t=None, adjust=adjust)
         h_t = float(t_sel.h[0])
     return BandwidthChoice(rule="fixed", h=bandwidth, selection=None, h_treatment=h_t, treatment_source=source,
                            treatment_selection=t_sel)
@@ -1265,10 +1268,28 @@ def select_bandwidths(
                               regularize=bool(regularize), t=t)
 
 
+#: ``adjust(Y, h)``: Y (n, k) adjusted for covariates with gamma estimated at the bandwidths h
+#: ((1,) or (k,)); the model builds it from :func:`r3d.estimators.adjust_for_covariates`.
+Adjuster = Callable[[np.ndarray, np.ndarray], np.ndarray]
+
+
+def _pilot_h0(x: np.ndarray, Y: np.ndarray, quantiles: np.ndarray, *, cutoff: float, imse: bool,
+              constants: KernelConstants, f_hat: float, n: int, h_min: float, h_max: float) -> np.ndarray:
+    """The guarded step-1 pilot bandwidth h0 of :func:`_select_one` ((1,) for IMSE, else (m,))."""
+    Ys = np.ascontiguousarray(np.ldexp(Y, -_outcome_exponent(Y)))
+    pilot = global_pilot(x, Ys, cutoff=cutoff, f_hat=f_hat, constants=constants)
+    h0 = _guard(pilot_bandwidth(pilot, quantiles, n=n, s=constants.order, imse=imse), h_min, h_max)[0]
+    return h0[:1] if imse else h0
+
+
 def _select_bandwidths(x: np.ndarray, Q: np.ndarray, quantiles: np.ndarray, *, cutoff: float, rule: str,
-                       kernel: str, order: int, s: int, regularize: bool, t: np.ndarray | None
-                       ) -> BandwidthSelection:
-    """:func:`select_bandwidths` on validated inputs (float64 arrays, canonical names)."""
+                       kernel: str, order: int, s: int, regularize: bool, t: np.ndarray | None,
+                       adjust: Adjuster | None = None) -> BandwidthSelection:
+    """:func:`select_bandwidths` on validated inputs (float64 arrays, canonical names).
+
+    With ``adjust`` (covariates, METHOD_EXTENSIONS §9) the selector runs on the covariate-adjusted
+    outcome (and take-up), with gamma estimated at the step-1 pilot bandwidth h0 of the unadjusted one.
+    """
     n = x.size
     notes = Notes()
     if order <= s:
@@ -1302,6 +1323,11 @@ def _select_bandwidths(x: np.ndarray, Q: np.ndarray, quantiles: np.ndarray, *, c
     h_min = min(h_min, h_max * _PAD)
     imse = rule in ("imse", "cer-imse")
     cer = cer_factor(n, s) if rule.startswith("cer") else 1.0
+    if adjust is not None:
+        pilot = dict(cutoff=cutoff, constants=constants, f_hat=density.f_hat, n=n, h_min=h_min, h_max=h_max)
+        Q = adjust(Q, _pilot_h0(x, Q, quantiles, imse=imse, **pilot))
+        if t is not None:
+            t = adjust(t[:, None], _pilot_h0(x, t[:, None], np.array([0.5]), imse=False, **pilot))[:, 0]
 
     steps = _select_one(
         x, Q, quantiles, what="outcome", cutoff=cutoff, imse=imse, cer=cer, kernel=kernel,

@@ -21,6 +21,7 @@ Nothing here modifies the user's data.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
 import decimal
 import itertools
@@ -35,8 +36,9 @@ import pandas as pd
 from r3d._ext import _grouping
 from r3d._validation import DroppedDataWarning, Notes, PointMassWarning, SmallSampleWarning, message
 
-__all__ = ["LongData", "ModelData", "Names", "UnitData", "as_float_array", "display_value", "prepare_long",
-           "prepare_quantiles", "prepare_samples", "prepare_units"]
+__all__ = ["CovariateColumns", "LongData", "ModelData", "Names", "UnitData", "as_float_array", "covariate_columns",
+           "display_value", "independent_columns", "prepare_long", "prepare_quantiles", "prepare_samples",
+           "prepare_units"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,6 +59,10 @@ class UnitData:
         (G,) cluster labels.
     n_dropped_units : int
         Units removed because no valid draws (or quantiles) remained.
+    covariates : ndarray or None
+        (n, k) float64, C-contiguous unit-level covariates (METHOD_EXTENSIONS §9) after dummy
+        expansion of categorical ones and after dropping columns collinear with the intercept
+        and the columns before them; None without covariates. Labelled by ``Names.covariates``.
     """
 
     unit_ids: pd.Index
@@ -65,6 +71,7 @@ class UnitData:
     cluster_codes: np.ndarray | None
     cluster_ids: pd.Index | None
     n_dropped_units: int = 0
+    covariates: np.ndarray | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,6 +102,8 @@ class Names:
     unit: str = "unit"
     treatment: str | None = None
     cluster: str | None = None
+    #: One label per column of ``UnitData.covariates``, in order (empty without covariates).
+    covariates: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -351,6 +360,160 @@ def _unit_constant(name: str, values: np.ndarray, codes: np.ndarray, first: np.n
 
 
 # ---------------------------------------------------------------------------------------------
+# unit-level covariates (METHOD_EXTENSIONS §9)
+# ---------------------------------------------------------------------------------------------
+@dataclass(frozen=True, slots=True)
+class CovariateColumns:
+    """Covariates as given (one row per draw, or per unit), expanded to numbers.
+
+    Attributes
+    ----------
+    values : ndarray
+        (rows, k) float64: numeric columns as they are, each categorical column as the dummies
+        of formulaic's treatment coding (first level dropped; no intercept column).
+    names : tuple of str
+        (k,) labels: the column name, ``"sector[T.b]"`` for a dummy, ``"covariates[j]"`` for
+        column j of an array.
+    """
+
+    values: np.ndarray
+    names: tuple[str, ...]
+
+
+#: Relative tolerance for a covariate column to count as a linear combination of the intercept
+#: and the columns kept before it: the norm of what is left after projecting it on them, relative
+#: to its own norm. Exact combinations leave ~1e-15 (rounding); a genuine covariate leaves far more.
+COLLINEAR_RTOL = 1e-9
+
+_MISSING_COVARIATE_FIX = ("r3d never drops units for a missing covariate: drop those units or impute the values "
+                          "yourself before building the model.")
+
+
+def _is_categorical(ser: pd.Series) -> bool:
+    """Pandas categoricals, string dtypes, and object columns holding strings expand to dummies."""
+    dtype = ser.dtype
+    if isinstance(dtype, pd.CategoricalDtype | pd.StringDtype):
+        return True
+    if isinstance(dtype, np.dtype) and dtype.kind in "SU":
+        return True
+    if isinstance(dtype, np.dtype) and dtype.kind == "O":
+        return any(isinstance(v, str) for v in ser.to_numpy())
+    return False
+
+
+def _dummies(label: str, ser: pd.Series) -> tuple[np.ndarray, list[str]]:
+    """Treatment-coded dummies of a categorical column (formulaic's ``C(...)``, reference level dropped)."""
+    import formulaic
+
+    frame = pd.DataFrame({"v": ser.to_numpy() if not isinstance(ser.dtype, pd.CategoricalDtype) else ser.array})
+    mm = formulaic.model_matrix("1 + C(v)", frame, na_action="raise", ensure_full_rank=True)
+    cols = [c for c in mm.columns if c != "Intercept"]
+    names = [f"{label}{c[len('C(v)'):]}" for c in cols]
+    return np.asarray(mm[cols].to_numpy(dtype=np.float64)), names
+
+
+def covariate_columns(covariates: Any, n_rows: int, per: str) -> CovariateColumns:
+    """Read ``covariates`` (a DataFrame, a 2-D array, a Series or a 1-D array with ``n_rows`` rows)
+    into numbers: numeric and boolean columns as they are, categorical ones (pandas categoricals,
+    strings) as treatment-coded dummies. A missing value is an error naming the column (nothing is
+    silently dropped); so is any other non-numeric column (the rules of :func:`numeric_series`)."""
+    if isinstance(covariates, pd.Series):
+        covariates = covariates.to_frame(name="covariates" if covariates.name is None else covariates.name)
+    if isinstance(covariates, pd.DataFrame):
+        frame = covariates
+        labels = [str(c) for c in frame.columns]
+        columns = [frame.iloc[:, j] for j in range(frame.shape[1])]
+    else:
+        if isinstance(covariates, (str, bytes)) or np.isscalar(covariates):
+            raise TypeError(message("covariates", "a DataFrame, a 2-D array or a Series (one row per "
+                                    + per + ")", covariates))
+        arr = covariates if isinstance(covariates, np.ndarray) else _list_array(covariates)
+        if arr.ndim == 1:
+            arr = arr.reshape(-1, 1)
+        if arr.ndim != 2:
+            raise ValueError(message("covariates", "a 2-D array (one row per " + per + ", one column per "
+                                     "covariate)", arr))
+        labels = [f"covariates[{j}]" for j in range(arr.shape[1])]
+        columns = [pd.Series(arr[:, j], copy=False) for j in range(arr.shape[1])]
+    if len(columns) == 0:
+        raise ValueError(message("covariates", "at least one column", "<no columns>",
+                                 "Omit `covariates` for the unadjusted fit."))
+    if len(columns[0]) != n_rows:
+        raise ValueError(message("covariates", f"of length {n_rows} (one row per {per})",
+                                 f"<{len(columns[0])} rows>"))
+    blocks, names = [], []
+    for label, col in zip(labels, columns, strict=True):
+        n_missing = int(col.isna().sum())
+        if n_missing:
+            raise ValueError(message("covariates", "free of missing values",
+                                     f"<{n_missing} missing value(s) in column {label!r}>", _MISSING_COVARIATE_FIX))
+        if _is_categorical(col):
+            values, dummy_names = _dummies(label, col)
+            blocks.append(values)
+            names.extend(dummy_names)
+        else:
+            blocks.append(as_float_array(f"covariates[{label!r}]", col, copy=False).reshape(-1, 1))
+            names.append(label)
+    values = np.ascontiguousarray(np.concatenate(blocks, axis=1), dtype=np.float64)
+    bad = ~np.isfinite(values).all(axis=0)
+    if bad.any():
+        first_bad = names[int(np.flatnonzero(bad)[0])]
+        raise ValueError(message("covariates", "finite", f"<infinite values in column {first_bad!r}>",
+                                 _MISSING_COVARIATE_FIX))
+    return CovariateColumns(values=values, names=tuple(names))
+
+
+def independent_columns(Z: np.ndarray, scale: np.ndarray | None = None, *, intercept: bool = True,
+                        reference: np.ndarray | None = None) -> np.ndarray:
+    """(k,) mask of the columns of ``Z`` (n, k) that are not (to :data:`COLLINEAR_RTOL`) a linear
+    combination of the intercept (with ``intercept``) and the columns kept before them, in order
+    (rdrobust's ``covs_drop`` keeps the first of collinear columns too). ``scale`` (n,) weights the
+    rows (square roots of kernel weights); the norm each column is compared with is that of
+    ``scale * reference[:, j]`` (default ``reference = Z``; residuals of ``Z`` are compared with the
+    covariates they came from, so a covariate the residualising fit explains is dropped)."""
+    n, k = Z.shape
+    s = np.ones(n) if scale is None else scale
+    basis = np.empty((n, 0))
+    if intercept:
+        norm = np.linalg.norm(s)
+        basis = (s / norm).reshape(-1, 1) if norm > 0 else basis
+    keep = np.zeros(k, dtype=bool)
+    for j in range(k):
+        v = s * Z[:, j]
+        size = np.linalg.norm(v if reference is None else s * reference[:, j])
+        r = v.copy()
+        for _ in range(2):  # Gram-Schmidt twice: orthogonal to rounding
+            r -= basis @ (basis.T @ r)
+        rest = np.linalg.norm(r)
+        if size > 0 and rest > COLLINEAR_RTOL * size:
+            keep[j] = True
+            basis = np.column_stack([basis, r / rest])
+    return keep
+
+
+def _drop_collinear(units: UnitData, names: Names, notes: Notes) -> tuple[UnitData, Names]:
+    """Drop covariates constant over the units or collinear with the ones before them, warning with
+    their names; without any left the model has no covariates (and says so)."""
+    Z = units.covariates
+    if Z is None:
+        return units, names
+    keep = independent_columns(Z)
+    if keep.all():
+        return units, names
+    dropped = [n for n, k in zip(names.covariates, keep, strict=True) if not k]
+    if not keep.any():
+        notes.warn(f"Every covariate is constant over the units or collinear with the others "
+                   f"({', '.join(dropped)}): the model has no covariates, and fits are unadjusted.",
+                   DroppedDataWarning)
+        return dataclasses.replace(units, covariates=None), dataclasses.replace(names, covariates=())
+    notes.warn(f"Covariate(s) {', '.join(dropped)} dropped: constant over the units or a linear combination of "
+               "the covariates before them (they add nothing to the adjustment).", DroppedDataWarning)
+    kept = tuple(n for n, k in zip(names.covariates, keep, strict=True) if k)
+    return (dataclasses.replace(units, covariates=np.ascontiguousarray(Z[:, keep])),
+            dataclasses.replace(names, covariates=kept))
+
+
+# ---------------------------------------------------------------------------------------------
 # the data policy: one message per rule, shared by the in-memory and out-of-core paths
 # ---------------------------------------------------------------------------------------------
 def varies_error(name: str, what: str, unit: Any, a: Any, b: Any) -> ValueError:
@@ -504,17 +667,20 @@ def prepare_long(
     treatment: Any = None,
     weights: Any = None,
     cluster: Any = None,
+    covariates: Any = None,
     names: Names | None = None,
     copy_outcome: bool = True,
 ) -> ModelData:
     """Validate long-format columns (one row per draw, rows in any order) and group them by unit.
 
+    ``covariates`` (a DataFrame, 2-D array or Series, one row per draw; or the
+    :class:`CovariateColumns` a formula gave) must be constant within a unit.
     ``names`` defaults to the columns' Series names. ``copy_outcome=False`` keeps a float64
     ``outcome`` without copying it (for a new array the caller hands over, as ``from_formula``
     does); the other columns are only read.
     """
     check_aligned(("outcome", outcome), ("running", running), ("unit", unit), ("treatment", treatment),
-                  ("weights", weights), ("cluster", cluster))
+                  ("weights", weights), ("cluster", cluster), ("covariates", covariates))
     if names is None:
         names = _names(running, treatment, cluster, outcome=outcome, unit=unit)
     y = as_float_array("outcome", outcome, copy=copy_outcome)
@@ -545,7 +711,17 @@ def prepare_long(
         cl_codes = _unit_constant("cluster", cl_rows.astype(np.float64), codes, first, unit_ids,
                                   "a cluster groups whole units").astype(np.intp)
 
-    units = UnitData(unit_ids=unit_ids, x=x, t=t, cluster_codes=cl_codes, cluster_ids=cl_ids)
+    Z = None
+    if covariates is not None:
+        cov = covariates if isinstance(covariates, CovariateColumns) else covariate_columns(covariates, n_rows, "draw")
+        _same_length("covariates", cov.values, n_rows)
+        Z = np.empty((unit_ids.shape[0], cov.values.shape[1]))
+        for j, label in enumerate(cov.names):
+            Z[:, j] = _unit_constant(f"covariates[{label!r}]", np.ascontiguousarray(cov.values[:, j]), codes, first,
+                                     unit_ids, "a covariate is a unit-level variable")
+        names = dataclasses.replace(names, covariates=cov.names)
+
+    units = UnitData(unit_ids=unit_ids, x=x, t=t, cluster_codes=cl_codes, cluster_ids=cl_ids, covariates=Z)
     w = None
     if weights is not None:
         w = as_float_array("weights", weights)
@@ -591,6 +767,7 @@ def _apply_missing_policy(units: UnitData, y: np.ndarray, codes: np.ndarray, w: 
         report_empty_units(int(empty.sum()), len(units.unit_ids), notes)
         counts = counts[~empty]
     check_clusters(units, notes)
+    units, names = _drop_collinear(units, names, notes)
     n_single = int((counts == 1).sum())
     if n_single == counts.shape[0]:
         report_point_mass(notes, f"Every unit has a single draw ({n_single} units)")
@@ -624,6 +801,7 @@ def _drop_units(units: UnitData, keep: np.ndarray) -> UnitData:
         cluster_codes=cl_codes,
         cluster_ids=cl_ids,
         n_dropped_units=units.n_dropped_units + int((~keep).sum()),
+        covariates=None if units.covariates is None else np.ascontiguousarray(units.covariates[keep]),
     )
 
 
@@ -649,10 +827,10 @@ def prepare_units(
     treatment: Any = None,
     cluster: Any = None,
     unit_ids: Any = None,
+    covariates: CovariateColumns | None = None,
 ) -> UnitData:
     """Validate unit-level inputs given one entry per unit (``from_samples``/``from_quantiles``)."""
     per_unit = "one value per unit"
-    check_aligned(("running", running), ("treatment", treatment), ("cluster", cluster), ("unit_ids", unit_ids))
     x = as_float_array("running", running)
     _same_length("running", x, n_units, per_unit)
     if unit_ids is None:
@@ -672,7 +850,12 @@ def prepare_units(
     if cluster is not None:
         cl_codes, cl_ids = _codes("cluster", cluster)
         _same_length("cluster", cl_codes, n_units, per_unit)
-    return UnitData(unit_ids=ids, x=x, t=t, cluster_codes=cl_codes, cluster_ids=cl_ids)
+    Z = None if covariates is None else np.array(covariates.values, dtype=np.float64, order="C", copy=True)
+    return UnitData(unit_ids=ids, x=x, t=t, cluster_codes=cl_codes, cluster_ids=cl_ids, covariates=Z)
+
+
+def _unit_covariates(covariates: Any, n_units: int) -> CovariateColumns | None:
+    return None if covariates is None else covariate_columns(covariates, n_units, "unit")
 
 
 def prepare_samples(
@@ -683,6 +866,7 @@ def prepare_samples(
     weights: Sequence[Any] | None = None,
     cluster: Any = None,
     unit_ids: Any = None,
+    covariates: Any = None,
 ) -> ModelData:
     """Validate R3D-R style input: a list of per-unit draw arrays (``Y_list``)."""
     if isinstance(samples, (str, bytes, pd.DataFrame)) or (
@@ -696,7 +880,10 @@ def prepare_samples(
     n = len(samples)
     if n == 0:
         raise ValueError(message("samples", "a non-empty list of arrays", "<an empty list>"))
-    units = prepare_units(running, n_units=n, treatment=treatment, cluster=cluster, unit_ids=unit_ids)
+    check_aligned(("running", running), ("treatment", treatment), ("cluster", cluster), ("unit_ids", unit_ids),
+                  ("covariates", covariates))
+    cov = _unit_covariates(covariates, n)
+    units = prepare_units(running, n_units=n, treatment=treatment, cluster=cluster, unit_ids=unit_ids, covariates=cov)
     ys = [as_float_array(f"samples[{i}]", np.ravel(s) if isinstance(s, np.ndarray) else s)
           for i, s in enumerate(samples)]
     lengths = np.array([a.shape[0] for a in ys], dtype=np.intp)
@@ -716,7 +903,10 @@ def prepare_samples(
                 raise ValueError(message(f"weights[{i}]", f"of length {a.shape[0]} like samples[{i}]",
                                          f"<length {b.shape[0]}>"))
         w = np.concatenate(ws)
-    return _apply_missing_policy(units, y, codes, w, _names(running, treatment, cluster))
+    names = _names(running, treatment, cluster)
+    if cov is not None:
+        names = dataclasses.replace(names, covariates=cov.names)
+    return _apply_missing_policy(units, y, codes, w, names)
 
 
 def prepare_quantiles(
@@ -727,6 +917,7 @@ def prepare_quantiles(
     treatment: Any = None,
     cluster: Any = None,
     unit_ids: Any = None,
+    covariates: Any = None,
 ) -> ModelData:
     """Validate a precomputed unit quantile matrix (n units x m levels on ``grid``).
 
@@ -734,13 +925,18 @@ def prepare_quantiles(
     values, or a row that decreases, is an error.
     """
     check_aligned(("qmat", qmat), ("running", running), ("treatment", treatment), ("cluster", cluster),
-                  ("unit_ids", unit_ids))
+                  ("unit_ids", unit_ids), ("covariates", covariates))
     if isinstance(qmat, pd.DataFrame):
         qmat = qmat.to_numpy(dtype=np.float64, na_value=np.nan)
     Q = np.array(qmat, dtype=np.float64, order="C", copy=True)  # the stages take C-contiguous arrays
     if Q.ndim != 2 or Q.shape[1] != grid.size:
         raise ValueError(message("qmat", f"a 2-D array with {grid.size} columns (one per quantile level)", Q))
-    units = prepare_units(running, n_units=Q.shape[0], treatment=treatment, cluster=cluster, unit_ids=unit_ids)
+    cov = _unit_covariates(covariates, Q.shape[0])
+    units = prepare_units(running, n_units=Q.shape[0], treatment=treatment, cluster=cluster, unit_ids=unit_ids,
+                          covariates=cov)
+    names = _names(running, treatment, cluster)
+    if cov is not None:
+        names = dataclasses.replace(names, covariates=cov.names)
     notes = Notes()
     nan_rows = np.isnan(Q)
     empty = nan_rows.all(axis=1)
@@ -761,7 +957,8 @@ def prepare_quantiles(
                                  f"<a decreasing row for unit {display_value(units.unit_ids[i])}>",
                                  "Check that columns follow `quantiles` in increasing order."))
     check_clusters(units, notes)
+    units, names = _drop_collinear(units, names, notes)
     if Q.shape[1] > 1 and (Q[:, -1] == Q[:, 0]).all():
         report_point_mass(notes, f"Every unit's quantiles are equal at all {Q.shape[1]} levels ({Q.shape[0]} units)")
-    return ModelData(units=units, names=_names(running, treatment, cluster), qmat=Q, grid=grid,
+    return ModelData(units=units, names=names, qmat=Q, grid=grid,
                      quantile_method="user-supplied", notes=notes.texts)

@@ -19,6 +19,7 @@ import numpy as np
 from r3d._ext import _isotonic
 from r3d._validation import (
     DegenerateOutcomeWarning,
+    DroppedDataWarning,
     Notes,
     SmallSampleWarning,
     check_choice,
@@ -26,6 +27,7 @@ from r3d._validation import (
     check_positive,
     resolve_n_jobs,
 )
+from r3d.data import independent_columns
 from r3d.locpoly import (
     MAX_ORDER,
     SideFit,
@@ -37,9 +39,9 @@ from r3d.locpoly import (
 )
 from r3d.monotone import _project, _sort
 
-__all__ = ["METHODS", "DegenerateOutcomeWarning", "Estimate", "FirstStage", "LocalJump", "average_weights",
-           "delta_method_influence", "estimate", "first_stage", "local_jump", "check_flat_levels",
-           "check_units_per_side"]
+__all__ = ["METHODS", "Adjusted", "CovariateFit", "DegenerateOutcomeWarning", "Estimate", "FirstStage", "LocalJump",
+           "adjust_for_covariates", "average_weights", "delta_method_influence", "estimate", "first_stage",
+           "local_jump", "check_flat_levels", "check_units_per_side"]
 
 METHODS = ("frechet", "simple")
 
@@ -87,6 +89,30 @@ class FirstStage:
 
 
 @dataclass(frozen=True, slots=True)
+class CovariateFit:
+    """The covariate adjustment of one fit (METHOD_EXTENSIONS §9; rdrobust's ``covs=``).
+
+    Attributes
+    ----------
+    names : tuple of str
+        (k,) covariate labels (``Names.covariates``).
+    gamma : ndarray
+        (k, m) gamma(q), the common coefficient of the covariates at each level; NaN for a
+        covariate dropped at that level's bandwidth (constant in the window or collinear).
+    z_bar : ndarray
+        (k, m_h) covariate mean at the cutoff, (mu_{Z+} + mu_{Z-}) / 2, at each bandwidth: the
+        limits are those of the average unit at the cutoff.
+    gamma_treatment : ndarray or None
+        (k,) gamma_T of the take-up adjustment at h_T (fuzzy), NaN where dropped; None if sharp.
+    """
+
+    names: tuple[str, ...]
+    gamma: np.ndarray
+    z_bar: np.ndarray
+    gamma_treatment: np.ndarray | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class Estimate:
     """Point estimates and influence terms of one R3D fit.
 
@@ -116,6 +142,9 @@ class Estimate:
         exactly, and ``tau`` their difference (exactly 0 when they are equal). With ``simple``, and
         with ``frechet`` when every level is flat, the residuals and influence there are 0: the
         estimate has no sampling variation (a fuzzy design keeps the first stage's).
+    covariates : CovariateFit or None
+        The covariate adjustment (then the fits, limits, residuals and influence are those of the
+        adjusted outcome ``Q - (Z - z_bar) gamma``); None without covariates.
     """
 
     method: str
@@ -131,6 +160,7 @@ class Estimate:
     influence: np.ndarray
     first_stage: FirstStage | None
     flat: np.ndarray
+    covariates: CovariateFit | None = None
 
 
 def _flat_columns(Y: np.ndarray, fit: SideFit) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -305,6 +335,7 @@ def estimate(
     t: np.ndarray | None = None,
     h_treatment: float | None = None,
     n_jobs: int | None = None,
+    covariates: np.ndarray | None = None,
 ) -> Estimate:
     """Estimate tau(q) on the grid (docs/method.md §4).
 
@@ -324,6 +355,8 @@ def estimate(
     n_jobs : int, optional
         Accepted for compatibility and validated; it has no effect: r3d runs on one
         thread (``benchmarks/results/threads.md``).
+    covariates : ndarray, optional
+        (n, k) unit-level covariates: the covariate-adjusted estimator (rdrobust's ``covs=``).
 
     Returns
     -------
@@ -345,13 +378,98 @@ def estimate(
         if h_treatment is None:
             raise ValueError("`bandwidth_treatment` is required for a fuzzy design when `bandwidth` is a number.")
         h_treatment = check_positive("h_treatment", h_treatment)
+    Z = None if covariates is None else _as_outcome_matrix(covariates, x.shape[0])
+    names = () if Z is None else tuple(f"covariates[{j}]" for j in range(Z.shape[1]))
     return _estimate(x, Q, quantiles, cutoff=float(cutoff), h=h, order=order, kernel=kernel, method=method, t=t,
-                     h_treatment=h_treatment)
+                     h_treatment=h_treatment, covariates=Z, covariate_names=names)
+
+
+@dataclass(frozen=True, slots=True)
+class Adjusted:
+    """A unit-level matrix adjusted for covariates (:func:`adjust_for_covariates`).
+
+    Attributes
+    ----------
+    Y : ndarray
+        (n, m) ``Y - (Z - z_bar) gamma``, column by column at its bandwidth.
+    gamma : ndarray
+        (k, m) coefficients, NaN for covariates dropped at a column's bandwidth.
+    z_bar : ndarray
+        (k, m_h) covariate means at the cutoff.
+    dropped : tuple of str
+        Covariates dropped at some bandwidth (constant in the window or collinear there).
+    """
+
+    Y: np.ndarray
+    gamma: np.ndarray
+    z_bar: np.ndarray
+    dropped: tuple[str, ...]
+
+
+def adjust_for_covariates(x: np.ndarray, Y: np.ndarray, Z: np.ndarray, *, cutoff: float, h: np.ndarray, order: int,
+                          kernel: str, names: tuple[str, ...]) -> Adjusted:
+    """Frisch-Waugh form of rdrobust's ``covs=`` regression, column by column of ``Y`` (n, m).
+
+    At each bandwidth (``h`` (1,) or (m,)) the columns of ``Y`` and of ``Z`` (n, k) are fitted on each
+    side by the order-p local polynomial; gamma solves the kernel-weighted regression of the outcome
+    residuals on the covariate residuals over the in-window units of both sides; covariates whose
+    residuals are (to :data:`r3d.data.COLLINEAR_RTOL`) explained by the polynomials and the covariates
+    before them are left out at that bandwidth. Validated inputs.
+    """
+    n, m = Y.shape
+    k = Z.shape[1]
+    gamma = np.full((k, m), np.nan)
+    z_bar = np.zeros((k, h.size))
+    Y_adj = np.empty((n, m))
+    kept_everywhere = np.ones(k, dtype=bool)
+    groups = [(np.arange(m), h)] if h.size == 1 else [(np.flatnonzero(h == hv), np.array([hv])) for hv in np.unique(h)]
+    for cols, hg in groups:
+        zj = local_jump(x, Z, cutoff=cutoff, h=hg, order=order, kernel=kernel, project=False)
+        yj = local_jump(x, np.ascontiguousarray(Y[:, cols]), cutoff=cutoff, h=hg, order=order, kernel=kernel,
+                        project=False)
+        kw = zj.fit_plus.kernel_weights[:, 0] + zj.fit_minus.kernel_weights[:, 0]  # 0 off each side's window
+        zb = (zj.fit_plus.intercept + zj.fit_minus.intercept) / 2
+        z_bar[:, cols if h.size > 1 else [0]] = zb[:, None]
+        keep = independent_columns(zj.residuals, np.sqrt(kw), intercept=False, reference=Z)
+        kept_everywhere &= keep
+        if not keep.any():
+            Y_adj[:, cols] = Y[:, cols]
+            continue
+        E = zj.residuals[:, keep]
+        g = np.linalg.solve(E.T @ (kw[:, None] * E), E.T @ (kw[:, None] * yj.residuals))  # (k_kept, len(cols))
+        gamma[np.ix_(keep, cols)] = g
+        Y_adj[:, cols] = Y[:, cols] - (Z[:, keep] - zb[keep]) @ g
+    dropped = tuple(name for name, kept in zip(names, kept_everywhere, strict=True) if not kept)
+    return Adjusted(Y=Y_adj, gamma=gamma, z_bar=z_bar, dropped=dropped)
+
+
+def _report_dropped_covariates(adj: Adjusted, names: tuple[str, ...], what: str, notes: Notes) -> None:
+    if not adj.dropped:
+        return
+    if len(adj.dropped) == len(names) and np.isnan(adj.gamma).all():
+        notes.warn(f"No covariate varies independently among the units inside the bandwidth window of {what} "
+                   f"({', '.join(adj.dropped)} are constant there or collinear with the local polynomial): "
+                   "the estimate is unadjusted.", DroppedDataWarning)
+        return
+    notes.warn(f"Covariate(s) {', '.join(adj.dropped)} dropped from the adjustment of {what}: constant among the "
+               "units inside the bandwidth window, or collinear there with the local polynomial and the covariates "
+               "before them.", DroppedDataWarning)
 
 
 def _estimate(x: np.ndarray, Q: np.ndarray, quantiles: np.ndarray, *, cutoff: float, h: np.ndarray, order: int,
-              kernel: str, method: str, t: np.ndarray | None, h_treatment: float | None) -> Estimate:
-    """:func:`estimate` on validated inputs (``h`` (1,) or (m,))."""
+              kernel: str, method: str, t: np.ndarray | None, h_treatment: float | None,
+              covariates: np.ndarray | None = None, covariate_names: tuple[str, ...] = (),
+              notes: Notes | None = None) -> Estimate:
+    """:func:`estimate` on validated inputs (``h`` (1,) or (m,)); ``covariates`` (n, k) adjusts
+    the outcome (and the take-up) as rdrobust's ``covs=`` does (:func:`adjust_for_covariates`)."""
+    cov_fit = None
+    if covariates is not None:
+        notes = Notes() if notes is None else notes
+        adj = adjust_for_covariates(x, Q, covariates, cutoff=cutoff, h=h, order=order, kernel=kernel,
+                                    names=covariate_names)
+        _report_dropped_covariates(adj, covariate_names, "the outcome", notes)
+        Q = adj.Y
+        cov_fit = CovariateFit(names=covariate_names, gamma=adj.gamma, z_bar=adj.z_bar)
     out = local_jump(x, Q, cutoff=cutoff, h=h, order=order, kernel=kernel, project=(method == "frechet"))
     fp, fm = out.fit_plus, out.fit_minus
     m_plus_raw, m_minus_raw, flat = _snap_flat(Q, fp, fm, fp.intercept.copy(), fm.intercept.copy())
@@ -369,6 +487,14 @@ def _estimate(x: np.ndarray, Q: np.ndarray, quantiles: np.ndarray, *, cutoff: fl
 
     fs = None
     if t is not None:
+        if covariates is not None:
+            adj_t = adjust_for_covariates(x, t.reshape(-1, 1), covariates, cutoff=cutoff,
+                                          h=np.array([float(h_treatment)]), order=order, kernel=kernel,
+                                          names=covariate_names)
+            _report_dropped_covariates(adj_t, covariate_names, "the take-up", notes)
+            t = np.ascontiguousarray(adj_t.Y[:, 0])
+            cov_fit = CovariateFit(names=covariate_names, gamma=cov_fit.gamma, z_bar=cov_fit.z_bar,
+                                   gamma_treatment=adj_t.gamma[:, 0])
         fs = first_stage(x, t, cutoff=cutoff, h=h_treatment, order=order, kernel=kernel)
         D = fs.jump
         if not np.isfinite(D) or abs(D) < FIRST_STAGE_ZERO:
@@ -395,6 +521,7 @@ def _estimate(x: np.ndarray, Q: np.ndarray, quantiles: np.ndarray, *, cutoff: fl
         influence=a,
         first_stage=fs,
         flat=flat,
+        covariates=cov_fit,
     )
 
 

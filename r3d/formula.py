@@ -19,6 +19,7 @@ import ast
 import keyword
 import re
 from collections.abc import Mapping
+from collections.abc import Sequence as Sequence_
 from dataclasses import dataclass
 from typing import Any
 
@@ -26,10 +27,10 @@ import numpy as np
 import pandas as pd
 
 from r3d._validation import message
-from r3d.data import numeric_series
+from r3d.data import CovariateColumns, covariate_columns, numeric_series
 
-__all__ = ["FormulaColumns", "FormulaTerm", "FormulaTerms", "data_column", "formula_terms", "parse_formula",
-           "row_dependent_calls"]
+__all__ = ["FormulaColumns", "FormulaTerm", "FormulaTerms", "covariate_terms", "data_column", "formula_terms",
+           "parse_formula", "row_dependent_calls"]
 
 #: ``"outcome ~ running"`` with two plain column names. Such a formula is evaluated without
 #: formulaic: the result is the same (each column as float64, NaN where missing, named by
@@ -309,8 +310,9 @@ def _one_outcome_error(formula: str) -> str:
 
 
 def _one_running_error(received: str) -> str:
-    return message("formula", "exactly one running-variable term right of `~` (R3D has no covariates)", received,
-                   "Combine variables inside I(...) if you need a transformed running variable.")
+    return message("formula", "exactly one running-variable term right of `~` (covariates go in `covariates=`)",
+                   received, "Combine variables inside I(...) if you need a transformed running variable; pass "
+                   "unit-level covariates as from_formula(..., covariates=\"age + C(sector)\").")
 
 
 def _side_terms(side: Any) -> list | None:
@@ -394,3 +396,48 @@ def data_column(name: str, column: Any, data: pd.DataFrame) -> pd.Series:
 def _show_list(items: list, limit: int = 12) -> str:
     shown = ", ".join(str(c) for c in items[:limit])
     return shown + (f", ... ({len(items)} in all)" if len(items) > limit else "")
+
+
+# ---------------------------------------------------------------------------- covariates
+def covariate_terms(covariates: Any, data: pd.DataFrame, *,
+                    context: Mapping[str, Any] | None = None) -> CovariateColumns:
+    """The covariate matrix ``from_formula`` reads: a formulaic right-hand side (``"age + C(sector)"``:
+    formulaic's columns, treatment-coded dummies for categorical terms, without the intercept) or a
+    list of column names (categorical and string columns as dummies). A missing value in a column
+    the covariates read is an error naming the column (units are never dropped for it)."""
+    import formulaic
+    from formulaic.errors import FormulaicError
+
+    if not isinstance(covariates, str):
+        if isinstance(covariates, Sequence_) and not isinstance(covariates, bytes) and all(
+                isinstance(c, str | int) for c in covariates):
+            frame = pd.DataFrame({str(c): data_column("covariates", c, data) for c in covariates}, index=data.index)
+            return covariate_columns(frame, len(data), "draw")
+        raise TypeError(message("covariates", 'a formula right-hand side such as "age + C(sector)" or a list of '
+                                "column names", covariates))
+    if "~" in covariates:
+        raise ValueError(message("covariates", 'a right-hand side only, such as "age + C(sector)" (no `~`)',
+                                 covariates))
+    try:
+        read = [v for v in formulaic.Formula(covariates).required_variables if v in data.columns]
+    except FormulaicError as exc:
+        raise ValueError(f"`covariates` {covariates!r} could not be parsed: {_plain_text(exc)}") from None
+    for name in sorted(read, key=list(data.columns).index):
+        col = data_column("covariates", name, data)
+        n_missing = int(col.isna().sum())
+        if n_missing:
+            raise ValueError(message("covariates", "free of missing values",
+                                     f"<{n_missing} missing value(s) in column {name!r}>",
+                                     "r3d never drops units for a missing covariate: drop those units or impute the "
+                                     "values yourself before building the model."))
+    try:
+        mm = formulaic.model_matrix(covariates, data, na_action="ignore", ensure_full_rank=True,
+                                    context=dict(context or {}))
+    except FormulaicError as exc:
+        raise ValueError(
+            f"`covariates` {covariates!r} could not be evaluated on `data`: {_plain_text(exc)} "
+            f"Columns available: {_show_list(list(data.columns))}.{_quoting_hint(covariates, data)}"
+        ) from None
+    cols = [c for c in mm.columns if c != "Intercept"]
+    frame = pd.DataFrame({str(c): numeric_series(f"covariate term {c}", mm[c]) for c in cols}, index=mm.index)
+    return covariate_columns(frame, len(data), "draw")

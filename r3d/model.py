@@ -23,8 +23,8 @@ from r3d._validation import Notes, check_choice, message
 from r3d.bandwidth import BandwidthSelection, _select_bandwidths, choose_bandwidths
 from r3d.bootstrap import infer
 from r3d.data import ModelData, Names, prepare_long, prepare_quantiles, prepare_samples
-from r3d.estimators import Estimate, _estimate, check_units_per_side
-from r3d.formula import data_column, parse_formula
+from r3d.estimators import Estimate, _estimate, adjust_for_covariates, check_units_per_side
+from r3d.formula import covariate_terms, data_column, parse_formula
 from r3d.locpoly import canonical_kernel
 from r3d.options import check_orders, fit_options, resolve_rule
 from r3d.quantiles import QUANTILE_METHODS, WEIGHTED_METHODS, _unit_quantiles, quantile_grid
@@ -48,6 +48,14 @@ def _check_cutoff(cutoff: Any, x: np.ndarray) -> float:
     return c
 
 
+def out_of_core_covariates_error(what: str) -> ValueError:
+    """``covariates`` with an out-of-core engine (not supported yet)."""
+    return ValueError(message("covariates", f"None for {what}: covariates are not supported out of core yet",
+                              "<covariates>", "Load the data with pandas and use R3D.from_formula(..., "
+                              "covariates=...), or collapse it to unit quantiles and pass them to "
+                              "R3D.from_quantiles(..., covariates=...)."))
+
+
 class R3D:
     """Regression discontinuity design with distribution-valued outcomes.
 
@@ -67,6 +75,10 @@ class R3D:
         Within-unit sampling weights (rows with weight 0 or missing are dropped).
     cluster : array-like (N,), optional
         Cluster above the unit level, for the bootstrap and the variance.
+    covariates : DataFrame, 2-D array or Series (N rows), optional
+        Unit-level covariates (constant within a unit) for the covariate-adjusted estimator
+        (docs/method.md, covariates): categorical and string columns expand to treatment-coded
+        dummies; missing values are an error.
 
     Notes
     -----
@@ -95,9 +107,10 @@ class R3D:
         treatment: Any = None,
         weights: Any = None,
         cluster: Any = None,
+        covariates: Any = None,
     ) -> None:
-        self._init(prepare_long(outcome, running, unit, treatment=treatment, weights=weights, cluster=cluster),
-                   cutoff=cutoff)
+        self._init(prepare_long(outcome, running, unit, treatment=treatment, weights=weights, cluster=cluster,
+                                covariates=covariates), cutoff=cutoff)
 
     #: The formula the model was built from (None when built from arrays).
     formula: str | None = None
@@ -133,6 +146,7 @@ class R3D:
         eval_env: int = 0,
         quantiles: Any = None,
         quantile_method: str = "linear",
+        covariates: Any = None,
     ) -> R3D:
         """Build from a long DataFrame and a formula ``"outcome ~ running"``.
 
@@ -153,10 +167,15 @@ class R3D:
             Only for a ``dask.dataframe.DataFrame``: its unit quantiles are computed on
             the cluster on this grid, and the model fits on it (``from_quantiles``
             semantics; see docs/bigdata.md). For pandas data pass them to ``fit()``.
+        covariates : str or list of str, optional
+            Unit-level covariates: a formulaic right-hand side (``"age + C(sector)"``) or a list
+            of column names (categorical and string columns expand to dummies).
         """
         frame = sys._getframe(1 + eval_env)
         context = {**frame.f_globals, **frame.f_locals}
         if type(data).__module__.split(".")[0] == "dask":
+            if covariates is not None:
+                raise out_of_core_covariates_error("a Dask DataFrame")
             from r3d.backends import model_from_engine
             from r3d.backends.dask import DaskEngine
 
@@ -173,10 +192,11 @@ class R3D:
         t_col = None if treatment is None else data_column("treatment", treatment, data)
         w_col = None if weights is None else data_column("weights", weights, data)
         c_col = None if cluster is None else data_column("cluster", cluster, data)
+        z_cols = None if covariates is None else covariate_terms(covariates, data, context=context)
         names = Names(outcome=cols.outcome_name, running=cols.running_name, unit=str(unit), treatment=treatment,
                       cluster=cluster)
         data = prepare_long(cols.outcome, cols.running, unit_col, treatment=t_col, weights=w_col, cluster=c_col,
-                            names=names, copy_outcome=False)  # the formula's columns are new arrays
+                            covariates=z_cols, names=names, copy_outcome=False)  # the formula's columns are new arrays
         return cls._from_data(data, cutoff=cutoff, formula=formula)
 
     @classmethod
@@ -195,6 +215,7 @@ class R3D:
         memory_limit: str | None = None,
         threads: int | None = None,
         temp_directory: str | None = None,
+        covariates: Any = None,
     ) -> R3D:
         """Build from Parquet files too large for memory: DuckDB computes the unit quantiles.
 
@@ -227,7 +248,11 @@ class R3D:
             DuckDB threads (default: all cores).
         temp_directory : str, optional
             Where DuckDB spills (default: a temporary directory removed afterwards).
+        covariates : None
+            Not supported out of core yet (an error); use ``from_formula`` on data in memory.
         """
+        if covariates is not None:
+            raise out_of_core_covariates_error("Parquet files")
         from r3d.backends import model_from_engine
         from r3d.backends.duckdb import ParquetEngine
 
@@ -248,6 +273,7 @@ class R3D:
         weights: Sequence[Any] | None = None,
         cluster: Any = None,
         unit_ids: Any = None,
+        covariates: Any = None,
     ) -> R3D:
         """Build from one array of draws per unit (the R package's ``Y_list``).
 
@@ -261,9 +287,11 @@ class R3D:
             Sampling weights matching ``samples``.
         unit_ids : array-like (n,), optional
             Labels (default 0..n-1).
+        covariates : DataFrame, 2-D array or Series (n rows), optional
+            Unit-level covariates, one row per unit (as in ``R3D(...)``).
         """
         data = prepare_samples(samples, running, treatment=treatment, weights=weights, cluster=cluster,
-                               unit_ids=unit_ids)
+                               unit_ids=unit_ids, covariates=covariates)
         return cls._from_data(data, cutoff=cutoff)
 
     @classmethod
@@ -277,14 +305,16 @@ class R3D:
         treatment: Any = None,
         cluster: Any = None,
         unit_ids: Any = None,
+        covariates: Any = None,
     ) -> R3D:
         """Build from a precomputed unit quantile matrix (n units x m levels).
 
         Rows that are entirely missing are dropped with a warning; a row with some
-        missing values, or a row that decreases, is an error.
+        missing values, or a row that decreases, is an error. ``covariates`` (DataFrame,
+        2-D array or Series, one row per unit) are unit-level covariates as in ``R3D(...)``.
         """
         data = prepare_quantiles(qmat, running, quantile_grid(quantiles), treatment=treatment, cluster=cluster,
-                                 unit_ids=unit_ids)
+                                 unit_ids=unit_ids, covariates=covariates)
         return cls._from_data(data, cutoff=cutoff)
 
     # ------------------------------------------------------------------ data properties
@@ -313,6 +343,13 @@ class R3D:
         """Take-up per unit (fuzzy design), else None."""
         t = self._data.units.t
         return None if t is None else pd.Series(t, index=self.unit_ids, name=self._data.names.treatment)
+
+    @property
+    def covariates(self) -> pd.DataFrame | None:
+        """Unit-level covariates per unit (after dummy expansion and dropping collinear columns), else None."""
+        Z = self._data.units.covariates
+        return None if Z is None else pd.DataFrame(Z.copy(), index=self.unit_ids,
+                                                   columns=list(self._data.names.covariates))
 
     @property
     def n_dropped_draws(self) -> int:
@@ -487,10 +524,12 @@ class R3D:
         Q = self._quantile_matrix(grid, qmethod)
         bw = choose_bandwidths(units.x, Q, grid, cutoff=self.cutoff, bandwidth=opts.bandwidth,
                                bandwidth_treatment=opts.bandwidth_treatment, t=units.t, kernel=opts.kernel,
-                               order=opts.order, pilot_order=opts.pilot_order, regularize=opts.regularize)
+                               order=opts.order, pilot_order=opts.pilot_order, regularize=opts.regularize,
+                               adjust=self._adjuster(opts.order, opts.kernel))
         notes.extend(bw.warnings)
         est = _estimate(units.x, Q, grid, cutoff=self.cutoff, h=bw.h, order=opts.order, kernel=opts.kernel,
-                        method=opts.method, t=units.t, h_treatment=bw.h_treatment)
+                        method=opts.method, t=units.t, h_treatment=bw.h_treatment, covariates=units.covariates,
+                        covariate_names=self._data.names.covariates, notes=notes)
         check_units_per_side(est, opts.order, notes)
         inf = infer(est, units.cluster_codes, n_boot=opts.n_boot, alpha=opts.alpha, band=opts.band, rng=opts.rng,
                     progress=opts.progress, notes=notes)
@@ -510,6 +549,19 @@ class R3D:
                        band=opts.band, regularize=opts.regularize, seed=opts.seed)
         return R3DResults(model=self._fitted_view(est), estimate=est, inference=inf, spec=spec, data=data,
                           bandwidth=bw, notes=list(notes.texts))
+
+    def _adjuster(self, order: int, kernel: str) -> Any:
+        """The covariate adjustment the bandwidth selector applies (None without covariates)."""
+        Z = self._data.units.covariates
+        if Z is None:
+            return None
+        x, names = self._data.units.x, self._data.names.covariates
+
+        def adjust(Y: np.ndarray, h: np.ndarray) -> np.ndarray:
+            return adjust_for_covariates(x, np.ascontiguousarray(Y), Z, cutoff=self.cutoff, h=h, order=order,
+                                         kernel=kernel, names=names).Y
+
+        return adjust
 
     def _fitted_view(self, est: Estimate) -> R3D:
         """This model (sharing its data) labelled with the fit's parameter names, for ``res.model``."""
@@ -545,4 +597,5 @@ def select_bandwidth(mod, method="frechet", order=2, pilot_order=1, kernel="tria
     method_q = mod._check_quantile_method(check_choice("quantile_method", quantile_method, QUANTILE_METHODS))
     Q = mod._quantile_matrix(grid, method_q)
     return _select_bandwidths(mod._data.units.x, Q, grid, cutoff=mod.cutoff, rule=rule, kernel=kernel, order=order,
-                              s=pilot_order, regularize=bool(regularize), t=mod._data.units.t)
+                              s=pilot_order, regularize=bool(regularize), t=mod._data.units.t,
+                              adjust=mod._adjuster(order, kernel))

@@ -301,6 +301,24 @@ class R3DResults:
         )
 
     @property
+    def covariate_coefficients(self) -> pd.DataFrame | None:
+        """gamma(q) of the covariate adjustment: one row per covariate, one column per quantile level
+        (NaN where a covariate was dropped at that level's bandwidth); None without covariates.
+        A fuzzy design's take-up coefficients gamma_T are in ``covariate_coefficients_treatment``."""
+        cov = self._est.covariates
+        if cov is None:
+            return None
+        return pd.DataFrame(cov.gamma.copy(), index=pd.Index(cov.names, name="covariate"), columns=self._index)
+
+    @property
+    def covariate_coefficients_treatment(self) -> pd.Series | None:
+        """gamma_T of the take-up adjustment (fuzzy design with covariates), one entry per covariate; else None."""
+        cov = self._est.covariates
+        if cov is None or cov.gamma_treatment is None:
+            return None
+        return pd.Series(cov.gamma_treatment.copy(), index=pd.Index(cov.names, name="covariate"), name="gamma_T")
+
+    @property
     def first_stage(self) -> FirstStageResult | None:
         """Fuzzy first stage (None for sharp designs)."""
         fs = self._est.first_stage
