@@ -550,6 +550,58 @@ class R3D:
         return R3DResults(model=self._fitted_view(est), estimate=est, inference=inf, spec=spec, data=data,
                           bandwidth=bw, notes=list(notes.texts))
 
+    def covariate_balance(
+        self,
+        bandwidth: Any = None,
+        order: int | None = None,
+        kernel: str | None = None,
+        *,
+        pilot_order: int | None = None,
+        n_boot: int = 999,
+        alpha: float = 0.05,
+        rng: Any = None,
+    ) -> Any:
+        """The jump of each unit-level covariate at the cutoff, with a joint test (docs/covariates.md).
+
+        Predetermined covariates should not jump at the cutoff; a jump casts doubt on the design
+        (sorting around the cutoff). Each covariate's jump is a scalar local polynomial RD at the unit
+        level, with the model's clusters, and the joint test is the largest |z| against its bootstrap
+        distribution (:func:`r3d.balance.covariate_balance`).
+
+        Parameters
+        ----------
+        bandwidth : None, float or array_like
+            None: one MSE-optimal bandwidth per covariate; a number: one for all; a (k,) array: one
+            per covariate.
+        order : int, optional
+            Local polynomial order p (default 2, as :meth:`fit`).
+        kernel : str, optional
+            Default "triangular", as :meth:`fit`.
+        pilot_order : int, optional
+            Order s the selected bandwidths are MSE-optimal for (default 1, as :meth:`fit`).
+        n_boot : int, default 999
+            Bootstrap draws of the joint test (0: no joint test).
+        alpha : float, default 0.05
+        rng : None, int or numpy.random.Generator
+            Seed of the joint test's multipliers.
+
+        Returns
+        -------
+        r3d.balance.CovariateBalance
+        """
+        from r3d.balance import covariate_balance
+
+        units = self._data.units
+        if units.covariates is None:
+            raise ValueError(message("covariates", "given when the model is built to check their balance", None,
+                                     "Build the model with covariates=..., e.g. R3D.from_formula(..., "
+                                     "covariates=\"age + C(sector)\")."))
+        return covariate_balance(units.x, units.covariates, cutoff=self.cutoff, names=list(self._data.names.covariates),
+                                 h=bandwidth, order=2 if order is None else order,
+                                 pilot_order=1 if pilot_order is None else pilot_order,
+                                 kernel="triangular" if kernel is None else kernel,
+                                 cluster_codes=units.cluster_codes, n_boot=n_boot, alpha=alpha, rng=rng)
+
     def _adjuster(self, order: int, kernel: str) -> Any:
         """The covariate adjustment the bandwidth selector applies (None without covariates)."""
         Z = self._data.units.covariates

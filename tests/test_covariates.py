@@ -382,3 +382,31 @@ def test_module_estimate_takes_covariates():
     res = mod.fit(bandwidth=0.6, n_boot=0)
     np.testing.assert_array_equal(est.tau, res.params.to_numpy())
     assert est.covariates.names == ("covariates[0]", "covariates[1]", "covariates[2]", "covariates[3]")
+
+
+# ----------------------------------------------------------------------------- balance through the model
+def test_model_balance_is_the_array_balance_of_its_covariates(long_df):
+    """mod.covariate_balance() runs r3d.balance on the model's unit-level covariates (after dummies),
+    with the fit's defaults (p = 2, s = 1, triangular) and the model's clusters."""
+    from r3d.balance import covariate_balance
+
+    df = long_df.assign(region=long_df["firm"] % 25)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", r3d.R3DWarning)
+        mod = r3d.R3D.from_formula("wage ~ rev", df, unit="firm", covariates="age + C(sector)", cluster="region")
+        got = mod.covariate_balance(bandwidth=0.6, n_boot=199, rng=4)
+        want = covariate_balance(mod.running.to_numpy(), mod.covariates.to_numpy(), cutoff=mod.cutoff,
+                                 names=list(mod.covariates.columns), h=0.6, order=2, pilot_order=1,
+                                 kernel="triangular", cluster_codes=mod._data.units.cluster_codes, n_boot=199,
+                                 rng=4)
+        auto = mod.covariate_balance(n_boot=0)
+    assert list(got.frame.index) == ["age", "C(sector)[T.mine]", "C(sector)[T.shop]"]
+    np.testing.assert_array_equal(got.frame.to_numpy(), want.frame.to_numpy())
+    assert got.joint.pvalue == want.joint.pvalue
+    assert np.all(auto.frame["h"] > 0)
+
+
+def test_balance_without_covariates_says_how_to_give_them(long_df):
+    mod = r3d.R3D.from_formula("wage ~ rev", long_df, unit="firm")
+    with pytest.raises(ValueError, match="`covariates` must be given when the model is built"):
+        mod.covariate_balance()
