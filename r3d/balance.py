@@ -501,15 +501,15 @@ def _covariate_balance(x: np.ndarray, Z: np.ndarray, names: tuple[str, ...], *, 
     rule = "fixed"
     if h is None:
         rule = "mse"
-        # the fuzzy first stage's h_T rule on each column alone (its "quantile level" 0.5 only labels warnings)
+        # the fuzzy first stage's h_T rule on each column alone (its level 0.5 is only a placeholder;
+        # warnings name the covariate)
         h = np.empty(k)
-        texts: list[str] = []
         for j in range(k):
             sel = _select_bandwidths(x, np.ascontiguousarray(Z[:, j:j + 1]), np.array([0.5]), cutoff=cutoff,
-                                     rule="mse", kernel=kernel, order=order, s=pilot_order, regularize=True, t=None)
-            texts += [f"{names[j]}: {t}" for t in sel.warnings]
+                                     rule="mse", kernel=kernel, order=order, s=pilot_order, regularize=True, t=None,
+                                     what=f"covariate {names[j]!r}")
+            notes.extend(sel.warnings)
             h[j] = sel.h[0]
-        notes.extend(texts)
     h = np.ascontiguousarray(h, dtype=np.float64)
     lj = local_jump(x, Z, cutoff=cutoff, h=h if np.any(h != h[0]) else h[:1], order=order, kernel=kernel,
                     project=False)

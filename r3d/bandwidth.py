@@ -783,7 +783,8 @@ def choose_bandwidths(
     h_t = bandwidth_treatment
     if select_t:  # h_T by the MSE rule on the take-up alone
         t_sel = _select_bandwidths(x, t.reshape(-1, 1), np.array([0.5]), cutoff=cutoff, rule="mse", kernel=kernel,
-                                   order=order, s=pilot_order, regularize=regularize, t=None, adjust=adjust)
+                                   order=order, s=pilot_order, regularize=regularize, t=None, adjust=adjust,
+                                   what="treatment")
         h_t = float(t_sel.h[0])
     return BandwidthChoice(rule="fixed", h=bandwidth, selection=None, h_treatment=h_t, treatment_source=source,
                            treatment_selection=t_sel)
@@ -1103,6 +1104,8 @@ def _select_scaled(
     def _which(mask: np.ndarray) -> str:
         if what == "treatment":
             return "the treatment (first stage)"
+        if what != "outcome":
+            return what
         if imse:
             return "the IMSE bandwidth"
         return "quantile level(s) " + _fmt_q(quantiles, mask)
@@ -1284,8 +1287,11 @@ def _pilot_h0(x: np.ndarray, Y: np.ndarray, quantiles: np.ndarray, *, cutoff: fl
 
 def _select_bandwidths(x: np.ndarray, Q: np.ndarray, quantiles: np.ndarray, *, cutoff: float, rule: str,
                        kernel: str, order: int, s: int, regularize: bool, t: np.ndarray | None,
-                       adjust: Adjuster | None = None) -> BandwidthSelection:
+                       adjust: Adjuster | None = None, what: str = "outcome") -> BandwidthSelection:
     """:func:`select_bandwidths` on validated inputs (float64 arrays, canonical names).
+
+    ``what`` names the column in warnings: "outcome" (by its quantile levels), "treatment" (the first
+    stage) or any other label (e.g. "covariate age") for a single column selected on its own.
 
     With ``adjust`` (covariates, METHOD_EXTENSIONS §9) the selector runs on the covariate-adjusted
     outcome (and take-up), with gamma estimated at the step-1 pilot bandwidth h0 of the unadjusted one.
@@ -1330,7 +1336,7 @@ def _select_bandwidths(x: np.ndarray, Q: np.ndarray, quantiles: np.ndarray, *, c
             t = adjust(t[:, None], _pilot_h0(x, t[:, None], np.array([0.5]), imse=False, **pilot))[:, 0]
 
     steps = _select_one(
-        x, Q, quantiles, what="outcome", cutoff=cutoff, imse=imse, cer=cer, kernel=kernel,
+        x, Q, quantiles, what=what, cutoff=cutoff, imse=imse, cer=cer, kernel=kernel,
         constants=constants, f_hat=density.f_hat, n=n, h_min=h_min, h_max=h_max,
         regularize=regularize, notes=notes,
     )

@@ -234,3 +234,13 @@ def test_docs_page_shows_todays_summary():
     text = covariate_balance(x, Z, cutoff=0.0, rng=1).summary().as_text()
     assert [line.rstrip() for line in shown.strip("\n").splitlines()] == \
         [line.rstrip() for line in text.strip("\n").splitlines()]
+
+
+def test_selector_warnings_name_the_covariate():
+    """A warning while selecting a covariate's bandwidth names the covariate, not a quantile level."""
+    rng = np.random.default_rng(8)
+    x = rng.uniform(-1, 1, 400)
+    Z = np.column_stack([0.5 * x, rng.normal(size=400)])  # the first has no curvature: the bias constant is 0
+    with pytest.warns(r3d.BandwidthWarning, match="for covariate 'lin'") as caught:
+        covariate_balance(x, Z, cutoff=0.0, names=["lin", "noise"], n_boot=0)
+    assert not any("quantile level" in str(w.message) for w in caught)
