@@ -565,7 +565,7 @@ class R3D:
 
         Predetermined covariates should not jump at the cutoff; a jump casts doubt on the design
         (sorting around the cutoff). Each covariate's jump is a scalar local polynomial RD at the unit
-        level, with the model's clusters, and the joint test is the largest |z| against its bootstrap
+        level, with the model's clusters, and the joint test is the largest ``|z|`` against its bootstrap
         distribution (:func:`r3d.balance.covariate_balance`).
 
         Parameters
