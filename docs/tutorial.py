@@ -202,10 +202,11 @@ chars = pd.DataFrame({"firm": firms.index,  # one row per firm, drawn independen
                       "industry": gen.choice(["manufacturing", "retail", "services"], size=len(firms),
                                              p=[0.3, 0.3, 0.4]),
                       "age": gen.integers(1, 41, size=len(firms))})  # years since founding
-level = chars["industry"].map({"manufacturing": 5.0, "retail": -5.0, "services": 0.0}) + 0.25 * (chars["age"] - 20)
-df_cov = df.merge(chars, on="firm")
-df_cov["wage"] += df_cov["firm"].map(level.set_axis(chars["firm"]))  # the firm's wage level moves
-print(df_cov.drop_duplicates("firm").head(4).to_string(index=False))
+gap = {"manufacturing": 5.0, "retail": -5.0, "services": 0.0}
+level = (chars["industry"].map(gap) + 0.25 * (chars["age"] - 20)).set_axis(chars["firm"])
+df_cov = df.merge(chars, on="firm")  # the worker-level data with the firm's characteristics
+df_cov["wage"] += df_cov["firm"].map(level)  # each firm's whole wage distribution moves
+print(chars.head(4).to_string(index=False))
 # </firm_data>
 
 # %%
