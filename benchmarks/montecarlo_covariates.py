@@ -65,6 +65,9 @@ try:  # the installed r3d; see montecarlo_table1.py for why a checkout never goe
     import r3d as _r3d  # noqa: F401
 except ImportError:
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from montecarlo_table1 import source_version
 
 import r3d
 from r3d._validation import R3DWarning
@@ -254,21 +257,6 @@ def summarise(raw: pd.DataFrame, truth: np.ndarray | None = None) -> pd.DataFram
                 row["width_ratio_median"] = row["se_ratio_median"] = row["h_ratio_median"] = np.nan
             out.append(row)
     return pd.DataFrame(out)
-
-
-def source_version() -> str:
-    """r3d version and git commit of the checkout (with "+dirty" for uncommitted library changes)."""
-    import subprocess
-
-    root = Path(__file__).resolve().parents[1]
-    try:
-        head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=root, capture_output=True, text=True,
-                              check=True).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--", "r3d"], cwd=root, capture_output=True,
-                               text=True, check=True).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return f"r3d {r3d.__version__}"
-    return f"r3d {r3d.__version__}, commit {head}{'+dirty' if dirty else ''}"
 
 
 def _pct(p: float, se: float | None = None) -> str:
