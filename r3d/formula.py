@@ -81,6 +81,7 @@ def parse_formula(formula: str, data: pd.DataFrame, *, context: Mapping[str, Any
         raise ValueError(
             f"`formula` {formula!r} could not be evaluated on `data`: {_plain_text(exc)} "
             f"Columns available: {_show_list(list(data.columns))}.{_quoting_hint(formula, data)}"
+            f"{_shadow_hint(formula, context)}"
         ) from None
     lhs, rhs = mm.lhs, mm.rhs
     rhs_cols = [c for c in rhs.columns if c != "Intercept"]
@@ -148,6 +149,25 @@ _ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 def _plain_text(exc: BaseException) -> str:
     """An exception's text on one line, without terminal colour codes."""
     return " ".join(_ANSI.sub("", str(exc)).split())
+
+
+_CALL = re.compile(r"(?<![\w.`'\"])([A-Za-z_]\w*)((?:\.[A-Za-z_]\w*)*)\s*\(")
+
+
+def _shadow_hint(formula: str, context: Mapping[str, Any] | None) -> str:
+    """A hint when a name the formula calls (``C(...)``, ``np.log(...)``) is one of the caller's
+    variables that is not that function: formulas see the caller's namespace, which hides formulaic's
+    own functions (``C = df.cov()`` breaks ``C(sector)``)."""
+    for name, attrs in _CALL.findall(formula):
+        if context is None or name not in context:
+            continue
+        target = context[name]
+        for attr in attrs.split(".")[1:]:  # np.log: the attribute chain must end in a function
+            target = getattr(target, attr, None)
+        if not callable(target):
+            return (f" The formula calls `{name}{attrs}(...)`, but `{name}` in your namespace is a "
+                    f"{type(context[name]).__name__}: formulas see your variables, so rename that variable.")
+    return ""
 
 
 def _quoting_hint(formula: str, data: pd.DataFrame) -> str:
@@ -437,6 +457,7 @@ def covariate_terms(covariates: Any, data: pd.DataFrame, *,
         raise ValueError(
             f"`covariates` {covariates!r} could not be evaluated on `data`: {_plain_text(exc)} "
             f"Columns available: {_show_list(list(data.columns))}.{_quoting_hint(covariates, data)}"
+            f"{_shadow_hint(covariates, context)}"
         ) from None
     cols = [c for c in mm.columns if c != "Intercept"]
     frame = pd.DataFrame({str(c): numeric_series(f"covariate term {c}", mm[c]) for c in cols}, index=mm.index)

@@ -1,6 +1,7 @@
 """r3d.formula.formula_terms: formulaic's parse (no data) that the out-of-core engines share."""
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from r3d.formula import FormulaTerm, formula_terms, row_dependent_calls
@@ -60,3 +61,18 @@ def test_row_dependent_calls_resolve_in_the_callers_scope_first():
     assert row_dependent_calls(formula_terms("y ~ center(x)"), {"center": center}) == ()
     assert row_dependent_calls(formula_terms("y ~ center(x)"), {}) == ("center",)
     assert row_dependent_calls(formula_terms("y ~ unknown(x)"), {}) == ()  # formulaic reports it on evaluation
+
+
+def test_a_variable_hiding_a_formula_function_is_named():
+    """Formulas see the caller's namespace: a DataFrame called ``C`` hides formulaic's ``C()``, and a
+    module name rebound to None hides ``np.log``; the error says which name to rename."""
+    import r3d
+
+    df = pd.DataFrame({"u": np.repeat([1, 2, 3, 4], 3), "x": np.repeat([-1.0, -0.5, 0.5, 1.0], 3),
+                       "y": np.arange(1.0, 13.0), "s": np.repeat(["a", "b", "a", "b"], 3)})
+    C = pd.DataFrame({"a": [1]})  # noqa: F841  (seen by the formula through the caller's namespace)
+    with pytest.raises(ValueError, match=r"calls `C\(\.\.\.\)`, but `C` in your namespace is a DataFrame"):
+        r3d.R3D.from_formula("y ~ x", df, unit="u", covariates="C(s)")
+    np_ = None  # noqa: F841
+    with pytest.raises(ValueError, match=r"calls `np_\.log\(\.\.\.\)`, but `np_` in your namespace is a NoneType"):
+        r3d.R3D.from_formula("np_.log(y) ~ x", df, unit="u")
