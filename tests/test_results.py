@@ -7,11 +7,11 @@ import math
 import re
 import shutil
 import subprocess
-import warnings
 from typing import ClassVar
 
 import numpy as np
 import pytest
+from _quiet import quiet_fit as _fit
 
 import r3d
 from r3d._summary import format_level
@@ -23,12 +23,6 @@ HALF_ULP_SLACK = 1e-12
 BANDWIDTH_SHOWN_ATOL = 0.5e-4
 #: JSON and CSV write floats as repr, which round-trips exactly.
 EXACT = 0.0
-
-
-def _fit(mod, **kw):
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", r3d.R3DWarning)
-        return mod.fit(**kw)
 
 
 @pytest.fixture(scope="module")

@@ -10,6 +10,7 @@ import warnings
 import numpy as np
 import pytest
 from _html import Tables
+from _quiet import quiet_fit as _fit
 from scipy import stats
 
 import r3d
@@ -26,12 +27,6 @@ BSE_SQUARED_RTOL = 1e-14
 MAX_REPR = 200
 #: TeX's text width of the article class at 10pt.
 ARTICLE_TEXTWIDTH = "345.0pt"
-
-
-def _fit(mod, **kw):
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", r3d.R3DWarning)
-        return mod.fit(**kw)
 
 
 @pytest.fixture(scope="module")

@@ -2,22 +2,16 @@
 (the homogeneity test: ``min_points`` = 2) are skipped with a note instead of failing the display."""
 
 import json
-import warnings
 
 import numpy as np
 import pytest
+from _quiet import quiet_fit as _fit
 
 import r3d
 from r3d.bootstrap import REPORTED_TESTS, TESTS
 from r3d.cli import main
 
 SKIP_NOTE = "Not reported: the homogeneity test"
-
-
-def _fit(mod, **kw):
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", r3d.R3DWarning)
-        return mod.fit(**kw)
 
 
 @pytest.fixture(scope="module")
