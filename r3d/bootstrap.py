@@ -938,6 +938,49 @@ def _gini(inp: TestInputs, idx: np.ndarray) -> tuple[float, np.ndarray]:
     return float(abs(d_hat)), boot
 
 
+def _dominance(inp: TestInputs, idx: np.ndarray) -> tuple[float, np.ndarray]:
+    """H0: tau(q) >= 0 on the range (the right limit first-order dominates). S = max_R (-tau)_+,
+    S_b = max_R (-G_b)_+: the least favourable null is tau = 0 on the whole range."""
+    return _one_sided(-inp.tau[idx], -inp.draws[:, idx])
+
+
+def _dominance2(inp: TestInputs, idx: np.ndarray) -> tuple[float, np.ndarray]:
+    """H0: int_0^p tau >= 0 on the range (second order: the generalised Lorenz curve of the right limit
+    is above the left's). As :func:`_dominance` on the cumulative integrals from 0 (flat below q_1)."""
+    from r3d.estimators import cumulative_integral
+
+    gl = cumulative_integral(inp.quantiles, inp.tau)
+    gl_b = cumulative_integral(inp.quantiles, inp.draws)
+    return _one_sided(-gl[idx], -gl_b[:, idx])
+
+
+def _one_sided(t: np.ndarray, d: np.ndarray) -> tuple[float, np.ndarray]:
+    """S = max (t)_+ and S_b = max (d_b)_+ (0 when nothing is positive: then p = 1)."""
+    return max(float(np.max(t)), 0.0), np.maximum(np.max(d, axis=1), 0.0)
+
+
+def _unambiguity(inp: TestInputs, idx: np.ndarray) -> tuple[float, np.ndarray]:
+    """H0: tau keeps one sign on the range (Qu and Yoon's unambiguous effect).
+
+    An intersection-union test (Berger 1982): reject only when both one-sided sup tests reject,
+    "tau >= 0" (statistic max (-tau)_+) and "tau <= 0" (max (tau)_+), each at level alpha. The
+    multiplier process is Gaussian given the data, so G_b and -G_b have the same law and the two
+    one-sided tests share one critical value: S = min(max (tau)_+, max (-tau)_+) against
+    S_b = max_R (G_b)_+. Size <= alpha at every point of the null."""
+    t = inp.tau[idx]
+    s = min(max(float(np.max(t)), 0.0), max(float(np.max(-t)), 0.0))
+    return s, np.maximum(np.max(inp.draws[:, idx], axis=1), 0.0)
+
+
+def _w2(inp: TestInputs, idx: np.ndarray) -> tuple[float, np.ndarray]:
+    """H0: tau = 0. S = (int tau^2)^(1/2), the Wasserstein-2 distance of the two limits (trapezoid over the
+    grid, flat tails: ``r3d.estimators.average_weights``), S_b = (int G_b^2)^(1/2)."""
+    from r3d.estimators import average_weights
+
+    w = average_weights(inp.quantiles)
+    return math.sqrt(float(w @ inp.tau**2)), np.sqrt(inp.draws**2 @ w)
+
+
 #: The test statistics, by name: adding one is one entry here (and a method on R3DResults that
 #: gathers its inputs, if it needs more than tau and its draws).
 TESTS: dict[str, TestStatistic] = {
@@ -946,6 +989,10 @@ TESTS: dict[str, TestStatistic] = {
         TestStatistic("nullity", "tau(q) = 0", "$\\tau(q) = 0$", 1, True, _nullity),
         TestStatistic("homogeneity", "tau(q) constant", "$\\tau(q)$ constant", 2, True, _homogeneity),
         TestStatistic("gini", "equal Gini", "equal Gini", 2, False, _gini),
+        TestStatistic("dominance", "tau(q) >= 0", "$\\tau(q) \\geq 0$", 1, True, _dominance),
+        TestStatistic("dominance2", "int_0^p tau >= 0", "$\\int_0^p \\tau \\geq 0$", 1, True, _dominance2),
+        TestStatistic("unambiguity", "tau keeps one sign", "$\\tau$ keeps one sign", 2, True, _unambiguity),
+        TestStatistic("w2", "tau = 0 (W2 distance)", "$\\tau = 0$ ($W_2$)", 1, False, _w2),
     )
 }
 

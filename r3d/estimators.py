@@ -40,8 +40,8 @@ from r3d.locpoly import (
 from r3d.monotone import _project, _sort
 
 __all__ = ["METHODS", "Adjusted", "CovariateFit", "DegenerateOutcomeWarning", "Estimate", "FirstStage", "LocalJump",
-           "adjust_for_covariates", "average_weights", "delta_method_influence", "estimate", "first_stage",
-           "local_jump", "check_flat_levels", "check_units_per_side"]
+           "adjust_for_covariates", "average_weights", "cumulative_integral", "delta_method_influence", "estimate",
+           "first_stage", "local_jump", "check_flat_levels", "check_units_per_side"]
 
 METHODS = ("frechet", "simple")
 
@@ -570,3 +570,25 @@ def average_weights(quantiles: np.ndarray) -> np.ndarray:
         return np.ones(1)
     edges = np.concatenate(([0.0], (q[1:] + q[:-1]) / 2, [1.0]))
     return np.diff(edges)
+
+
+def cumulative_integral(quantiles: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """``int_0^{q_j} v`` at every grid point, with ``v`` flat on ``[0, q_1]``, trapezoid sums after.
+
+    Parameters
+    ----------
+    quantiles : array_like, shape (m,)
+    values : array_like, shape (..., m)
+        Leading axes (bootstrap draws) are kept.
+
+    Returns
+    -------
+    ndarray, shape (..., m)
+        Linear in ``values``; for the quantile function ``Q`` this is ``mu L(q_j)`` (the
+        generalised Lorenz curve), for ``tau`` the jump of the generalised Lorenz curve.
+    """
+    q = np.asarray(quantiles, dtype=np.float64)
+    v = np.asarray(values, dtype=np.float64)
+    first = q[0] * v[..., :1]
+    inc = 0.5 * (v[..., 1:] + v[..., :-1]) * np.diff(q)
+    return np.concatenate([first, first + np.cumsum(inc, axis=-1)], axis=-1)

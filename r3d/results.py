@@ -588,6 +588,117 @@ class R3DResults:
         """
         return self.test("gini", None, alpha)
 
+    # ------------------------------------------------------------------ functionals and dominance
+    def functional(self, functional: Any, *, alpha: float | None = None, **options: Any):
+        """The effect on a functional of the limit distribution, ``phi(m_+) - phi(m_-)`` (sharp designs).
+
+        Computed on the grid range ``[q_1, q_m]``: the limits' average quantile functions are held
+        flat beyond it and integrals are trapezoid sums over the grid, as for the average effect
+        (docs/method.md §10). Inference by the functional delta method on the fit's influence
+        matrix (HC0, cluster-robust with clusters): ``functional("mean")`` is :attr:`average_effect`.
+
+        Parameters
+        ----------
+        functional : str or callable
+            A name from ``r3d.functionals.FUNCTIONALS``: "mean", "variance", "sd", "gini", "iqr"
+            (``upper=0.75``, ``lower=0.25``: ``Q(upper) - Q(lower)``), "quantile_ratio"
+            (``upper=0.9``, ``lower=0.1``: ``Q(upper) / Q(lower)``, e.g. P90/P10), "share_below"
+            (``z=``: ``F(z) = sup{q : Q(q) <= z}``, interpolated), "lorenz" (the Lorenz curve at the
+            grid levels, with a uniform band); "w2", the Wasserstein-2 distance ``(int tau^2)^(1/2)``,
+            reported as a bootstrap test of tau = 0 only (it is not differentiable at tau = 0; it
+            also works for fuzzy designs). Or a callable ``phi(values, levels, **options) -> float``
+            of a quantile function on the grid, differentiated by central differences.
+        alpha : float, optional
+            For intervals and the band; default the fit's ``alpha``.
+        **options
+            The functional's options (above), or keyword arguments of the callable.
+
+        Returns
+        -------
+        r3d.functionals.FunctionalEffect or r3d.functionals.FunctionalCurve
+            ``estimate``, ``left`` (``phi(m_-)``), ``right`` (``phi(m_+)``), ``se``, ``pvalue``,
+            ``conf_int()``; a curve gives Series over the levels, a uniform band (``conf_int()``,
+            ``band()``) and ``plot()``.
+
+        Raises
+        ------
+        ValueError
+            For a fuzzy design (except "w2"), or where the functional is undefined at a limit (the
+            Gini of a distribution with a non-positive mean, ``z`` outside a limit's grid quantiles).
+        """
+        from r3d import functionals as _fx
+
+        alpha = self._alpha(alpha)
+        grid = self._est.quantiles
+        if isinstance(functional, str) and functional in _fx.TEST_FUNCTIONALS:
+            if options:
+                raise TypeError(message(next(iter(options)), "no option: the w2 test takes none",
+                                        options[next(iter(options))]))
+            return _fx.w2_effect(self.test("w2", None, alpha), grid)
+        f, opts = _fx.describe(functional, options, grid)
+        return _fx.effect(f, opts, self._side_inputs(alpha, with_draws=f.kind == "curve"))
+
+    def _side_inputs(self, alpha: float, *, with_draws: bool):
+        """Per-side influence matrices and limits of a sharp fit, for ``r3d.functionals.effect``."""
+        from r3d import functionals as _fx
+
+        e = self._est
+        if e.first_stage is not None:
+            raise ValueError(
+                "Functionals compare the two limit distributions of a sharp design, and this fit is fuzzy: its "
+                "limits at the cutoff mix compliers with units whose take-up does not change, so phi(m_+) - phi(m_-) "
+                "is not an effect on compliers. Use res.average_effect for the mean effect, res.dominance_test(), "
+                "res.unambiguity_test() or res.functional('w2') (they work on tau), or fit the sharp "
+                "(intention-to-treat) design without `treatment`.")
+        codes = self._model._data.units.cluster_codes
+
+        def se_of(infl: np.ndarray) -> np.ndarray:
+            return _boot._variance_and_se(_boot._aggregate(np.ascontiguousarray(infl), codes))[1]
+
+        return _fx.SideInputs(
+            quantiles=e.quantiles, m_plus=e.m_plus, m_minus=e.m_minus, a_plus=e.fit_plus.weights * e.residuals,
+            a_minus=e.fit_minus.weights * e.residuals, se_of=se_of,
+            side_draws=self._side_draws if with_draws and self._inf.draws is not None else None,
+            alpha=alpha)
+
+    def dominance_test(self, order: int = 1, ranges: Any = None, alpha: float | None = None) -> _boot.TestResults:
+        """Test H0: the right limit dominates the left one (first or second order).
+
+        ``order=1``: H0 tau(q) >= 0 on the range, statistic ``max (-tau)_+`` against the
+        bootstrap ``max (-G_b)_+`` (the least favourable null, tau = 0). ``order=2``: the same on the
+        jump of the generalised Lorenz curve ``int_0^p tau`` (integrated from 0 with tau flat below
+        ``q_1``; the range picks the levels ``p`` tested). A small p-value says the right (treated)
+        limit does not dominate; for the reverse, test the other direction with
+        :meth:`unambiguity_test` or read the one-sided statistics of ``-tau``.
+
+        Parameters
+        ----------
+        order : {1, 2}
+        ranges : (lo, hi) or list of pairs, optional
+            Quantile ranges; default the whole grid.
+        alpha : float, optional
+
+        Returns
+        -------
+        r3d.bootstrap.TestResults
+        """
+        if isinstance(order, bool) or order not in (1, 2):
+            raise ValueError(message("order", "1 (first-order dominance) or 2 (second order)", order))
+        return self.test("dominance" if order == 1 else "dominance2", ranges, alpha)
+
+    def unambiguity_test(self, ranges: Any = None, alpha: float | None = None) -> _boot.TestResults:
+        """Test H0: tau keeps one sign on the range (the effect is unambiguous; Qu and Yoon).
+
+        Rejects when tau is significantly positive somewhere and significantly negative elsewhere: an
+        intersection-union test of the two one-sided sup tests, each at level ``alpha``
+        (``r3d.bootstrap.TESTS["unambiguity"]``).
+
+        Returns
+        -------
+        r3d.bootstrap.TestResults
+        """
+        return self.test("unambiguity", ranges, alpha)
+
     # ------------------------------------------------------------------ tables
     def summary_frame(self, alpha: float | None = None) -> pd.DataFrame:
         """Tidy table, one row per quantile level (all float64).

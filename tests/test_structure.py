@@ -103,7 +103,7 @@ def test_dataframe_access_on_several_ranges_is_deprecated_not_broken(sharp):
 
 def test_registry_names_every_test(sharp):
     _, res = sharp
-    assert set(boot.TESTS) == {"nullity", "homogeneity", "gini"}
+    assert set(boot.TESTS) == {"nullity", "homogeneity", "gini", "dominance", "dominance2", "unambiguity", "w2"}
     assert set(boot.REPORTED_TESTS) <= set(boot.TESTS)
     with pytest.raises(ValueError, match="`name`"):
         res.test("kolmogorov")
