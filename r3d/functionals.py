@@ -657,8 +657,8 @@ def _at_side(f: Functional, fn: Callable, q: np.ndarray, Q: np.ndarray, opts: di
     try:
         return fn(q, Q, opts)
     except (_Undefined, _OutsideRange) as exc:
-        text = str(exc) if isinstance(exc, _Undefined) else "z lies outside the grid's quantiles"
-        raise ValueError(f"The {f.label} of the {side} limit is not defined: {text}. It is computed from the "
+        text = str(exc).rstrip(".") if isinstance(exc, _Undefined) else "z lies outside the grid's quantiles"
+        raise ValueError(f"The {f.label(opts)} of the {side} limit is not defined: {text}. It is computed from the "
                          f"{side} limit's average quantile function on the grid [{q[0]:g}, {q[-1]:g}]."
                          ) from None
 
