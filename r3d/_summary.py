@@ -15,6 +15,7 @@ from __future__ import annotations
 import html
 import math
 import textwrap
+from collections.abc import Sequence
 from dataclasses import dataclass
 from itertools import zip_longest
 from typing import TYPE_CHECKING, Any
@@ -33,11 +34,11 @@ if TYPE_CHECKING:  # pragma: no cover
 
 __all__ = ["R3DSummary", "SECTIONS", "Note", "Section", "build_summary", "format_level"]
 
-#: The sections of a summary, in order ("bandwidth" only for a selected bandwidth, "tests" only with
-#: bootstrap draws, "first_stage" only for a fuzzy design). ``summary(sections=...)`` and
-#: ``as_latex(sections=...)`` choose among them; "notes" are the numbered notes, each kept when a
-#: section it explains is kept (the fit's warnings always).
-SECTIONS = ("header", "bandwidth", "effects", "tests", "first_stage", "notes")
+#: The sections of a summary, in order ("bandwidth" only for a selected bandwidth, "functionals" only
+#: when asked for, "tests" only with bootstrap draws, "first_stage" only for a fuzzy design).
+#: ``summary(sections=...)`` and ``as_latex(sections=...)`` choose among them; "notes" are the numbered
+#: notes, each kept when a section it explains is kept (the fit's warnings always).
+SECTIONS = ("header", "bandwidth", "effects", "functionals", "tests", "first_stage", "notes")
 #: LaTeX font size of the tables by default, and the column separation: with these, and the
 #: header's pairs stacked in two columns, every default table fits the 345pt text width of LaTeX's
 #: article class (checked with pdflatex in tests/test_results.py; at \normalsize with 6pt
@@ -303,23 +304,69 @@ def _effect_table(res: R3DResults, alpha: float, idx: np.ndarray) -> Section:
                    name="effects")
 
 
-def _tests_table(res: R3DResults, alpha: float) -> Section | None:
-    """The reported tests that apply to the grid (the notes name those skipped); None if none does."""
-    names = res._reported_tests()
-    if not names:
+def _tests_table(res: R3DResults, alpha: float, extra: Sequence[Any] = ()) -> Section | None:
+    """The reported tests that apply to the grid (the notes name those skipped) and the ``extra`` results
+    asked for; None if there is none."""
+    results = [res.test(name, alpha=alpha)[0] for name in res._reported_tests()] + list(extra)
+    if not results:
         return None
     rows = []
-    for name in names:
-        t = res.test(name, alpha=alpha)
+    for t in results:
         dec = decimals_for([t.statistic, t.critical_value])
         rows.append((fmt_num(t.statistic, dec), fmt_num(t.critical_value, dec), fmt_p(t.pvalue),
                      _range_text(*t.range)))
     cover = coverage_pct(alpha)
     return Section(title=f"Uniform tests over the whole grid ({res.spec.n_boot} bootstrap draws)", kind="table",
                    headers=("statistic", f"crit. {cover}", "p-value", "q range"),
-                   stubs=tuple(TESTS[name].null for name in names), rows=tuple(rows),
+                   stubs=tuple(TESTS[t.test].null for t in results), rows=tuple(rows),
                    latex_headers=("statistic", f"crit.\\ {latex_escape(cover)}", "$p$-value", "$q$ range"),
-                   latex_stubs=tuple(TESTS[name].latex_null for name in names), name="tests")
+                   latex_stubs=tuple(TESTS[t.test].latex_null for t in results), name="tests")
+
+
+def _functionals_table(res: R3DResults, alpha: float, effects: Sequence[Any]) -> Section | None:
+    """One row per scalar functional (left, right, effect, se, p, interval); a curve at the grid levels
+    nearest the deciles, then its sup test; the W2 test with its statistic and p-value only."""
+    if not effects:
+        return None
+    stubs, rows, latex_stubs = [], [], []
+    lo_hi = (f"[{alpha / 2:.4g}", f"{1 - alpha / 2:.4g}]")
+    for eff in effects:
+        if getattr(eff, "levels", None) is not None:  # a curve
+            deciles = np.arange(1, 10)[:, None] / 10
+            idx = np.unique(np.abs(eff.levels[None, :] - deciles).argmin(axis=1)) if eff.levels.size > 9 \
+                else np.arange(eff.levels.size)
+            ci = eff.conf_int(alpha, kind="pointwise")
+            z = eff.values / eff.se_values
+            ps = eff.pvalues.to_numpy()
+            dec = decimals_for(np.r_[eff.left_values[idx], eff.right_values[idx], eff.values[idx]])
+            for j in idx:
+                level = format_level(eff.levels[j])
+                stubs.append(f"{eff.label} at {level}")
+                latex_stubs.append(latex_escape(f"{eff.label} at {level}"))
+                rows.append((fmt_num(eff.left_values[j], dec), fmt_num(eff.right_values[j], dec),
+                             *_estimate_cells(eff.values[j], eff.se_values[j], z[j], ps[j], dec),
+                             fmt_num(ci["lower"].iloc[j], dec), fmt_num(ci["upper"].iloc[j], dec)))
+            if eff.draws is not None:
+                stubs.append(f"{eff.label}: sup test")
+                latex_stubs.append(latex_escape(f"{eff.label}: sup test"))
+                rows.append(("", "", "", "", "", fmt_p(eff.pvalue), "", ""))
+            continue
+        stubs.append(eff.label)
+        latex_stubs.append(latex_escape(eff.label))
+        if eff.method == "bootstrap test":
+            dec = decimals_for([eff.estimate])
+            rows.append(("", "", fmt_num(eff.estimate, dec), "", "", fmt_p(eff.pvalue), "", ""))
+            continue
+        lo, hi = eff.conf_int(alpha)
+        dec = decimals_for([eff.left, eff.right, eff.estimate, lo, hi])
+        rows.append((fmt_num(eff.left, dec), fmt_num(eff.right, dec),
+                     *_estimate_cells(eff.estimate, eff.se, eff.z, eff.pvalue, dec), fmt_num(lo, dec),
+                     fmt_num(hi, dec)))
+    q = res.quantiles
+    return Section(title=f"Effects on functionals of the limit distributions, on {_range_text(q[0], q[-1])}",
+                   kind="table", headers=("left", "right", "effect", "std err", "z", "P>|z|", *lo_hi),
+                   latex_headers=("left", "right", "effect", "std.\\ err.", "$z$", "$P>|z|$", *lo_hi),
+                   stubs=tuple(stubs), latex_stubs=tuple(latex_stubs), rows=tuple(rows), name="functionals")
 
 
 def _first_stage_table(res: R3DResults) -> Section:
@@ -397,18 +444,30 @@ def check_sections(sections: Any) -> tuple[str, ...] | None:
     return tuple(check_choice("sections", name, SECTIONS) for name in items)
 
 
-def build_summary(res: R3DResults, *, alpha: float, quantiles: Any = None, sections: Any = None) -> R3DSummary:
-    """Header, tau table with the average effect, tests, first stage and numbered notes (the
-    ``sections`` chosen among ``SECTIONS``; None: all that apply to the fit)."""
+def build_summary(res: R3DResults, *, alpha: float, quantiles: Any = None, sections: Any = None,
+                  functionals: Sequence[Any] = (), tests: Sequence[Any] = ()) -> R3DSummary:
+    """Header, tau table with the average effect, functionals (when given), tests, first stage and numbered
+    notes (the ``sections`` chosen among ``SECTIONS``; None: all that apply to the fit)."""
     chosen = check_sections(sections)
     idx = res._display_rows(quantiles)
     want = SECTIONS if chosen is None else chosen
     parts = [_header(res, alpha) if "header" in want else None,
              _bandwidth_table(res) if "bandwidth" in want else None,
              _effect_table(res, alpha, idx) if "effects" in want else None,
-             _tests_table(res, alpha) if res.spec.n_boot and "tests" in want else None,
+             _functionals_table(res, alpha, functionals) if "functionals" in want else None,
+             _tests_table(res, alpha, tests) if res.spec.n_boot and "tests" in want else None,
              _first_stage_table(res) if res.first_stage is not None and "first_stage" in want else None]
-    smry = R3DSummary([s for s in parts if s is not None], _notes(res, alpha, idx.size))
+    notes = _notes(res, alpha, idx.size)
+    if functionals:
+        q = res.quantiles
+        notes.insert(len(notes) - len(res.notes), Note(
+            f"Functionals: phi(m_+) - phi(m_-) of the two limits' average quantile functions on "
+            f"{_range_text(q[0], q[-1])} (held flat beyond it, trapezoid integrals); delta-method standard "
+            "errors from the same influence matrix as tau"
+            + ("; W2: bootstrap test of tau = 0 (no standard error)" if any(
+                getattr(f, "method", "") == "bootstrap test" for f in functionals) else "") + ".",
+            about=("functionals",)))
+    smry = R3DSummary([s for s in parts if s is not None], notes)
     return smry if chosen is None else smry.select(chosen)
 
 

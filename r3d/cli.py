@@ -40,7 +40,9 @@ EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
 DATA_SUFFIXES = {".csv": "csv", ".txt": "csv", ".tsv": "tsv", ".parquet": "parquet", ".pq": "parquet"}
 OUTPUT_SUFFIXES = (".json", ".csv", ".txt", ".tex", ".html")
-PLOT_KINDS = ("effect", "limits", "binned")
+PLOT_KINDS = ("effect", "limits", "binned", "lorenz")
+#: Tests ``--test`` adds to the summary (the nullity and homogeneity tests are always reported).
+EXTRA_TESTS = ("dominance", "dominance2", "unambiguity", "w2", "gini")
 
 
 class CLIError(Exception):
@@ -128,8 +130,9 @@ footer { font-size: 0.75rem; color: #666; margin-top: 2rem; }
 """
 
 
-def html_page(res: Any, *, alpha: float | None = None) -> str:
-    """The summary as a standalone HTML page (doctype, title, inline CSS, the tables and the notes)."""
+def html_page(res: Any, *, alpha: float | None = None, functionals: Any = None, tests: Any = None) -> str:
+    """The summary as a standalone HTML page (doctype, title, inline CSS, the tables and the notes);
+    ``functionals`` and ``tests`` as for ``R3DResults.summary``."""
     import html
 
     from r3d._version import __version__
@@ -140,23 +143,27 @@ def html_page(res: Any, *, alpha: float | None = None) -> str:
             f'<meta name="viewport" content="width=device-width, initial-scale=1">\n'
             f'<meta name="generator" content="r3d {html.escape(__version__)}">\n'
             f"<title>{html.escape(title)}</title>\n<style>\n{HTML_STYLE}</style>\n</head>\n<body>\n"
-            f"<main>\n<h1>{html.escape(title)}</h1>\n{res.summary(alpha=alpha).as_html()}\n</main>\n"
+            f"<main>\n<h1>{html.escape(title)}</h1>\n"
+            f"{res.summary(alpha=alpha, functionals=functionals, tests=tests).as_html()}\n</main>\n"
             f"<footer>Written by r3d {html.escape(__version__)}.</footer>\n</body>\n</html>\n")
 
 
-def write_results(res: Any, path: str, *, alpha: float | None = None) -> None:
+def write_results(res: Any, path: str, *, alpha: float | None = None, functionals: Any = None,
+                  tests: Any = None) -> None:
     """Write results by extension: .json (every number), .csv (one row per quantile), the
-    summary as .txt or .tex, or a standalone HTML page of the summary (.html, :func:`html_page`)."""
+    summary as .txt or .tex, or a standalone HTML page of the summary (.html, :func:`html_page`);
+    ``functionals`` and ``tests`` (as for ``R3DResults.summary``) go into the JSON and the summaries."""
     p = Path(path)
     suffix = p.suffix.lower()
     if suffix == ".json":
-        text = json.dumps(_finite_or_none(res.to_dict(alpha)), indent=2, allow_nan=False) + "\n"
+        text = json.dumps(_finite_or_none(res.to_dict(alpha, functionals=functionals, tests=tests)), indent=2,
+                          allow_nan=False) + "\n"
     elif suffix == ".csv":
         text = res.summary_frame(alpha).to_csv()  # floats as repr: shortest exact round trip
     elif suffix == ".html":
-        text = html_page(res, alpha=alpha)
+        text = html_page(res, alpha=alpha, functionals=functionals, tests=tests)
     elif suffix in (".txt", ".tex"):
-        smry = res.summary(alpha=alpha)
+        smry = res.summary(alpha=alpha, functionals=functionals, tests=tests)
         text = {".txt": smry.as_text, ".tex": smry.as_latex}[suffix]() + "\n"
     else:
         raise CLIError(f"cannot write {path!r}: the extension must be one of {', '.join(OUTPUT_SUFFIXES)}")
@@ -175,6 +182,8 @@ def _save_plot(res: Any, mod: Any, path: str, kind: str) -> None:
     ax = fig.add_subplot()
     if kind == "binned":
         plotting.plot_binned(mod, ax=ax)
+    elif kind == "lorenz":
+        res.functional("lorenz").plot(ax=ax)
     else:
         res.plot(ax=ax, kind=kind)
     try:
@@ -208,6 +217,23 @@ def _seed(text: str) -> int:
     if value < 0:
         raise argparse.ArgumentTypeError(f"expected an integer >= 0 (a seed for numpy), got {text!r}")
     return value
+
+
+def _functional(text: str) -> str:
+    """NAME or NAME:KEY=VALUE,... with a known name and numeric values (checked before any data are read)."""
+    from r3d import functionals
+
+    try:
+        [(name, _)] = functionals.requests(text)
+        if name not in functionals.FUNCTIONALS and name not in functionals.TEST_FUNCTIONALS:
+            raise KeyError(name)
+    except KeyError:
+        names = ", ".join((*functionals.FUNCTIONALS, *functionals.TEST_FUNCTIONALS))
+        raise argparse.ArgumentTypeError(f"expected one of {names}, optionally with options as in "
+                                         f"quantile_ratio:upper=0.9,lower=0.1; got {text!r}") from None
+    except (TypeError, ValueError) as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    return text
 
 
 def _bandwidth(text: str) -> Any:
@@ -255,6 +281,10 @@ examples:
   r3d fit firms.csv --formula "wage ~ revenue" --unit firm --cutoff 1 \\
       --quantiles 0.1,0.2,0.3,0.4,0.5,0.6,0.7,0.8,0.9 --bandwidth 0.4 -q -o table.tex -o table.html
 
+  # inequality: effects on the Gini and the P90/P10 ratio, a dominance test, the Lorenz curves
+  r3d fit firms.csv --formula "wage ~ revenue" --unit firm --cutoff 1 --functional gini \\
+      --functional quantile_ratio:upper=0.9,lower=0.1 --test dominance --plot-kind lorenz --plot lorenz.png
+
   # CSV from another program on standard input
   some-export | r3d fit - --formula "wage ~ revenue" --unit firm --cutoff 1
 
@@ -301,7 +331,17 @@ def build_parser() -> argparse.ArgumentParser:
                      help="save the plot --plot-kind chooses (any matplotlib format: .png, .pdf, .svg); may be "
                      "repeated")
     fit.add_argument("--plot-kind", choices=PLOT_KINDS, default="effect",
-                     help="what --plot draws: tau(q) with bands (effect), the two limits, or the binned R3D plot")
+                     help="what --plot draws: tau(q) with bands (effect), the two limits, the binned R3D plot, or "
+                          "the two limits' Lorenz curves with their bands (lorenz; sharp designs)")
+    fit.add_argument("--functional", action="append", default=[], metavar="NAME[:KEY=VALUE,...]", type=_functional,
+                     help="add the effect on a functional of the limit distributions to the summary and the "
+                          "outputs: mean, variance, sd, gini, iqr, quantile_ratio, share_below, lorenz, w2, with "
+                          "options as in quantile_ratio:upper=0.9,lower=0.1 or share_below:z=20; may be repeated "
+                          "(sharp designs; w2 also fuzzy)")
+    fit.add_argument("--test", action="append", default=[], choices=EXTRA_TESTS,
+                     help="add a uniform test over the whole grid to the summary and the outputs: dominance "
+                          "(H0: tau >= 0), dominance2 (second order), unambiguity (H0: tau keeps one sign), w2, "
+                          "gini; may be repeated (needs bootstrap draws)")
     fit.add_argument("--quiet", "-q", action="store_true", help="do not print the summary")
     fit.add_argument("--out-of-core", action="store_true",
                      help="compute unit quantiles inside DuckDB without loading DATA into memory (Parquet file, "
@@ -437,10 +477,11 @@ def _run_fit(args: argparse.Namespace, out: Any) -> None:
         mod = r3d.R3D.from_formula(args.formula, data=df, cutoff=args.cutoff, unit=args.unit,
                                    treatment=args.treatment, weights=args.weights, cluster=args.cluster)
     res = mod.fit(**kwargs)
+    extra = {"functionals": args.functional or None, "tests": args.test or None}
     if not args.quiet:
-        out.write(res.summary().as_text() + "\n")
+        out.write(res.summary(**extra).as_text() + "\n")
     for path in args.output:
-        write_results(res, path)
+        write_results(res, path, **extra)
     for path in args.plot:
         _save_plot(res, mod, path, args.plot_kind)
 

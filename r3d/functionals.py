@@ -37,7 +37,7 @@ from r3d.bootstrap import UniformBand, _band, gini_coefficient
 from r3d.estimators import average_weights, cumulative_integral
 
 __all__ = ["FUNCTIONALS", "Functional", "FunctionalCurve", "FunctionalEffect", "cumulative_integral",
-           "describe", "lorenz_curve", "share_below"]
+           "describe", "lorenz_curve", "requests", "share_below"]
 
 #: Relative step of the central differences that differentiate a user's callable: the cube root
 #: of the double precision epsilon balances truncation (step^2) against rounding (eps / step).
@@ -350,6 +350,48 @@ def describe(name_or_callable: Any, options: dict, quantiles: np.ndarray) -> tup
     if f.check is not None:
         opts = f.check(quantiles, opts)
     return f, opts
+
+
+def requests(functionals: Any) -> list[tuple[Any, dict]]:
+    """``summary(functionals=...)``, ``to_dict(functionals=...)`` and the command line's ``--functional``:
+    one item or a list of items, each a name, ``"name:key=value,key=value"`` (numbers), a pair
+    ``(name, {options})`` or a callable."""
+    items = [functionals] if isinstance(functionals, str) or callable(functionals) or (
+        isinstance(functionals, tuple) and len(functionals) == 2 and isinstance(functionals[1], dict)) \
+        else functionals
+    try:
+        items = list(items)
+    except TypeError:
+        raise TypeError(message("functionals", "a name, a list of names, (name, options) pairs or callables",
+                                functionals, "E.g. functionals=['gini', 'quantile_ratio:upper=0.9,lower=0.1'].")
+                        ) from None
+    out = []
+    for item in items:
+        if isinstance(item, tuple) and len(item) == 2 and isinstance(item[1], dict):
+            out.append((item[0], dict(item[1])))
+        elif isinstance(item, str):
+            name, _, rest = item.partition(":")
+            out.append((name.strip(), _parse_options(rest, item)))
+        elif callable(item):
+            out.append((item, {}))
+        else:
+            raise TypeError(message("functionals", "names, (name, options) pairs or callables", item,
+                                    "E.g. functionals=['gini', ('share_below', {'z': 20.0})]."))
+    return out
+
+
+def _parse_options(text: str, item: str) -> dict:
+    opts: dict[str, float] = {}
+    for part in filter(None, (p.strip() for p in text.split(","))):
+        key, eq, value = part.partition("=")
+        try:
+            if not eq:
+                raise ValueError
+            opts[key.strip()] = float(value)
+        except ValueError:
+            raise ValueError(message("functionals", "'name' or 'name:key=number,key=number'", item,
+                                     "E.g. 'quantile_ratio:upper=0.9,lower=0.1' or 'share_below:z=20'.")) from None
+    return opts
 
 
 # ---------------------------------------------------------------------------------------------

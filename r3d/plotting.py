@@ -20,12 +20,12 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from r3d._validation import check_int, message, warn
+from r3d._validation import check_choice, check_int, message, warn
 
 if TYPE_CHECKING:  # pragma: no cover
     from r3d.results import R3DResults
 
-__all__ = ["plot_binned", "plot_effect", "plot_limits"]
+__all__ = ["plot_binned", "plot_effect", "plot_limits", "plot_lorenz"]
 
 #: Default figure size (inches): a single-column figure in most journals at 6.4 in wide.
 FIGSIZE = (6.4, 4.4)
@@ -370,4 +370,87 @@ def plot_binned(
                                      | {"color": "0.3", "label": f"{what} polynomial fit, order {order}"}))]
     ax.add_artist(_legend_below(ax, len(colour_handles), -0.13, colour_handles))  # kept when the next one is added
     _legend_below(ax, 2, -0.21, key_handles)
+    return ax
+
+
+def plot_lorenz(
+    curve: Any,
+    ax: Any = None,
+    *,
+    kind: str = "curves",
+    alpha: float | None = None,
+    colors: tuple[str, str] = ("C1", "C0"),
+    title: str | None = None,
+    legend: bool = True,
+    band_kw: dict[str, Any] | None = None,
+    **kwargs: Any,
+) -> Any:
+    """The Lorenz curves of the two limits with their uniform bands, or the effect on the Lorenz curve.
+
+    Parameters
+    ----------
+    curve : r3d.functionals.FunctionalCurve
+        ``res.functional("lorenz")``.
+    ax : matplotlib Axes, optional
+    kind : {"curves", "effect"}
+        "curves": ``L_-(p)`` (below the cutoff) and ``L_+(p)`` (above) with each side's uniform band
+        (studentized, from the fit's bootstrap draws) and the line of equality; the curves run
+        from (0, 0) to (1, 1), the bands over the grid range. "effect": ``L_+(p) - L_-(p)`` with its
+        uniform band and pointwise interval, and a zero line.
+    alpha : float, optional
+        1 - coverage of the bands; default the fit's.
+    colors : (str, str)
+        Colours of the left and right curves ("effect" uses the right one).
+    title : str, optional
+        None an automatic title, "" none.
+    legend : bool, default True
+    band_kw : dict, optional
+        matplotlib options of the shaded bands (``{"alpha": 0.1}``).
+    **kwargs
+        matplotlib options of the curve lines.
+
+    Returns
+    -------
+    matplotlib.axes.Axes
+    """
+    kind = check_choice("kind", kind, ("curves", "effect"))
+    band_kw = _check_kw("band_kw", band_kw)
+    ax = _axes(ax)
+    p = curve.levels
+    a = curve.alpha if alpha is None else alpha
+    has_band = curve.draws is not None
+    if kind == "curves":
+        ax.plot([0, 1], [0, 1], color="0.6", linewidth=0.8, linestyle=":", label="equality")
+        for side, color, values, text in (("left", colors[0], curve.left_values, "below the cutoff, $L_-(p)$"),
+                                          ("right", colors[1], curve.right_values, "above the cutoff, $L_+(p)$")):
+            line = {"color": color, "linewidth": 1.8, "label": text} | (
+                {"linestyle": (0, (6, 2))} if side == "left" else {})
+            ax.plot(np.r_[0.0, p, 1.0], np.r_[0.0, values, 1.0], **(line | kwargs))
+            if has_band:
+                b = curve.band(a, side=side)
+                ax.fill_between(p, b.lower, b.upper, **({"color": color, "alpha": BAND_ALPHA, "linewidth": 0,
+                                                          "label": f"{_pct(a)} uniform band" if side == "right"
+                                                          else None} | band_kw))
+        ax.set_xlim(0.0, 1.0)
+        ax.set_ylim(0.0, 1.0)
+        ax.set_ylabel("share of the total, $L(p)$")
+        _title(ax, title, "Lorenz curves of the two limits")
+        ncol = 2
+    else:
+        ax.axhline(0.0, color="0.5", linewidth=0.8)
+        if has_band:
+            b = curve.band(a)
+            ax.fill_between(p, b.lower, b.upper, **({"color": colors[1], "alpha": BAND_ALPHA, "linewidth": 0,
+                                                      "label": f"{_pct(a)} uniform band"} | band_kw))
+        ci = curve.conf_int(a, kind="pointwise")
+        ax.fill_between(p, ci["lower"], ci["upper"], color=colors[1], alpha=CI_ALPHA, linewidth=0,
+                        label=f"{_pct(a)} pointwise")
+        ax.plot(p, curve.values, **({"color": colors[1], "linewidth": 1.8, "label": r"$L_+(p) - L_-(p)$"} | kwargs))
+        ax.set_xlim(0.0, 1.0)
+        ax.set_ylabel("effect on the Lorenz curve")
+        _title(ax, title, "Effect on the Lorenz curve")
+        ncol = 3
+    ax.set_xlabel("population share $p$ (quantile level)")
+    if legend:
+        _legend_below(ax, ncol=ncol)
     return ax

@@ -726,7 +726,8 @@ class R3DResults:
         df["left"], df["right"] = self._est.m_minus, self._est.m_plus
         return df
 
-    def summary(self, alpha: float | None = None, quantiles: Any = None, sections: Any = None):
+    def summary(self, alpha: float | None = None, quantiles: Any = None, sections: Any = None,
+                functionals: Any = None, tests: Any = None):
         """A statsmodels ``Summary``: header, tau table, average effect, tests, first stage, notes.
 
         Parameters
@@ -742,6 +743,14 @@ class R3DResults:
             intermediates), "effects" (tau and the average effect), "tests", "first_stage",
             "notes" (those explaining the kept sections, and the fit's warnings). Default: all
             that apply to the fit. ``sections=("effects", "notes")`` is the table for a paper.
+        functionals : str, callable or list, optional
+            Effects on functionals of the limit distributions to add as a "functionals" section
+            (:meth:`functional`): names (``"gini"``), ``"name:key=value,..."`` strings
+            (``"quantile_ratio:upper=0.9,lower=0.1"``), ``(name, {options})`` pairs or callables.
+            The Lorenz curve shows its levels nearest the deciles and its sup test.
+        tests : str or list of str, optional
+            Tests of ``r3d.bootstrap.TESTS`` to add to the tests over the whole grid ("dominance",
+            "dominance2", "unambiguity", "w2", "gini"); needs bootstrap draws.
 
         Returns
         -------
@@ -752,7 +761,30 @@ class R3DResults:
         """
         from r3d._summary import build_summary
 
-        return build_summary(self, alpha=self._alpha(alpha), quantiles=quantiles, sections=sections)
+        alpha = self._alpha(alpha)
+        return build_summary(self, alpha=alpha, quantiles=quantiles, sections=sections,
+                             functionals=self._requested_functionals(functionals, alpha),
+                             tests=self._requested_tests(tests, alpha))
+
+    def _requested_functionals(self, functionals: Any, alpha: float) -> list:
+        """The effects named by ``summary``/``to_dict``'s ``functionals=`` (empty list for None)."""
+        from r3d import functionals as _fx
+
+        if functionals is None:
+            return []
+        return [self.functional(f, alpha=alpha, **opts) for f, opts in _fx.requests(functionals)]
+
+    def _requested_tests(self, tests: Any, alpha: float) -> list[_boot.TestResult]:
+        """Whole-grid results of the tests named by ``summary``/``to_dict``'s ``tests=``, beyond the reported ones."""
+        if tests is None:
+            return []
+        names = [tests] if isinstance(tests, str) else list(tests)
+        out = []
+        for name in names:
+            name = check_choice("tests", name, tuple(_boot.TESTS))
+            if name not in self._reported_tests():
+                out.append(self.test(name, None, alpha)[0])
+        return out
 
     def _display_rows(self, quantiles: Any) -> np.ndarray:
         """Indices of the grid shown in tables."""
@@ -771,7 +803,7 @@ class R3DResults:
         return idx
 
     # ------------------------------------------------------------------ machine-readable
-    def to_dict(self, alpha: float | None = None) -> dict[str, Any]:
+    def to_dict(self, alpha: float | None = None, functionals: Any = None, tests: Any = None) -> dict[str, Any]:
         """Every number of the fit as plain Python (lists, floats, ints, str, None).
 
         Keys: "r3d_version", "design", "data" (names and counts), "spec" (the fit's
@@ -783,20 +815,21 @@ class R3DResults:
         (whole grid; None without bootstrap; a test that needs more grid points than the fit has, as the
         homogeneity test on a single level, is None and named in "notes"), "notes". Lists follow "quantiles".
         Not-finite numbers stay floats (``json.dumps(..., allow_nan=False)`` needs them
-        replaced; the command line writes them as null).
+        replaced; the command line writes them as null). With ``functionals=`` (as for :meth:`summary`)
+        a key "functionals" lists each effect's ``to_dict()``; ``tests=`` adds those tests to "tests".
         """
         from r3d._version import __version__
 
         alpha = self._alpha(alpha)
         ci = self.conf_int(alpha)
-        band = tests = None
+        extra = self._requested_tests(tests, alpha)
+        band = reported = None
         if self._inf.draws is not None:
             band = asdict(self._band(alpha))
-            tests = dict.fromkeys(_boot.REPORTED_TESTS)  # None: the test needs more grid points (notes say so)
-            for kind in self._reported_tests():
-                t = self.test(kind, None, alpha)
-                tests[kind] = {"statistic": t.statistic, "critical_value": t.critical_value, "pvalue": t.pvalue,
-                               "range": list(t.range), "n_boot": t.n_boot, "alpha": t.alpha}
+            reported = dict.fromkeys(_boot.REPORTED_TESTS)  # None: the test needs more grid points (notes say so)
+            for t in [self.test(kind, None, alpha)[0] for kind in self._reported_tests()] + extra:
+                reported[t.test] = {"statistic": t.statistic, "critical_value": t.critical_value, "pvalue": t.pvalue,
+                                    "range": list(t.range), "n_boot": t.n_boot, "alpha": t.alpha}
         d = self.data
         data = {f.name: getattr(d, f.name) for f in d.__dataclass_fields__.values() if f.name != "unit_ids"}
         fs = self.first_stage
@@ -820,9 +853,11 @@ class R3DResults:
             "limits": {c: v.to_numpy() for c, v in self.limits.items()},
             "average_effect": asdict(self._average_effect(alpha)),
             "first_stage": None if fs is None else asdict(fs),
-            "tests": tests,
-            "notes": list(self.notes) + ([] if tests is None else _listed(self._skipped_tests_note())),
+            "tests": reported,
+            "notes": list(self.notes) + ([] if self._inf.draws is None else _listed(self._skipped_tests_note())),
         }
+        if functionals is not None:
+            out["functionals"] = [f.to_dict() for f in self._requested_functionals(functionals, alpha)]
         return _plain(out)
 
     @property
@@ -891,10 +926,12 @@ class R3DResults:
         ----------
         ax : matplotlib Axes, optional
             Where to draw; default a new figure.
-        kind : {"effect", "limits"}
+        kind : {"effect", "limits", "lorenz"}
             "effect": tau(q) with the pointwise interval and the uniform band shaded
             differently and a zero line (``r3d.plotting.plot_effect``); "limits": the two
-            limiting average quantile functions ``m_-(q)``, ``m_+(q)`` (``r3d.plotting.plot_limits``).
+            limiting average quantile functions ``m_-(q)``, ``m_+(q)`` (``r3d.plotting.plot_limits``);
+            "lorenz": the two limits' Lorenz curves with their uniform bands (``r3d.plotting.plot_lorenz``,
+            sharp designs; ``kind="effect"`` of that function via ``res.functional("lorenz").plot``).
         **kwargs
             Passed to the plotting function: its options (``alpha`` = 1 - coverage as in
             ``conf_int``, ``color``, ``truth``, ``label`` = the fit's name in the legend,
@@ -909,7 +946,8 @@ class R3DResults:
         """
         from r3d import plotting
 
-        draw = {"effect": plotting.plot_effect, "limits": plotting.plot_limits}
+        draw = {"effect": plotting.plot_effect, "limits": plotting.plot_limits,
+                "lorenz": lambda res, ax=None, **kw: res.functional("lorenz").plot(ax=ax, **kw)}
         return draw[check_choice("kind", kind, tuple(draw))](self, ax=ax, **kwargs)
 
 

@@ -145,3 +145,27 @@ def test_python_dash_m_entry_point(tmp_path):
     run = subprocess.run([sys.executable, "-m", "r3d", "--version"], capture_output=True, text=True, timeout=120,
                          check=False, cwd=tmp_path, env=same_r3d_env())
     assert run.returncode == 0 and run.stdout.strip() == f"r3d {r3d.__version__}"
+
+
+def test_functionals_and_tests_reach_the_summary_json_and_plot(data_files, python_result, tmp_path, capsys):
+    """--functional / --test / --plot-kind lorenz give what summary(functionals=, tests=), to_dict and
+    res.functional('lorenz').plot give in Python."""
+    d, _ = data_files
+    out_json, png = tmp_path / "res.json", tmp_path / "lorenz.png"
+    extra = {"functionals": ["gini", "quantile_ratio:upper=0.9,lower=0.1"], "tests": ["dominance"]}
+    rc = main(["fit", str(d / "firms.csv"), *FIT_ARGS, "--functional", "gini", "--functional",
+               "quantile_ratio:upper=0.9,lower=0.1", "--test", "dominance", "-o", str(out_json), "--plot-kind",
+               "lorenz", "--plot", str(png)])
+    captured = capsys.readouterr()
+    assert rc == 0, captured.err
+    assert captured.out.strip() == python_result.summary(**extra).as_text().strip()
+    got = json.loads(out_json.read_text())
+    assert got["functionals"] == _nan_to_none(python_result.to_dict(**extra)["functionals"])
+    assert got["functionals"][1]["label"] == "P90/P10"
+    assert got["tests"]["dominance"]["pvalue"] == python_result.dominance_test().pvalue
+    assert png.stat().st_size > 10_000
+    for bad, says in (("share_below:z", "`functionals` must be 'name' or 'name:key=number,key=number'"),
+                      ("entropy", "--functional: expected one of mean, variance")):
+        rc = main(["fit", str(d / "firms.csv"), *FIT_ARGS, "--functional", bad, "-q"])
+        assert rc == EXIT_USAGE
+        assert says in capsys.readouterr().err

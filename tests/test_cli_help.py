@@ -104,7 +104,7 @@ def test_html_page_escapes_names():
     class Res:
         data = Data()
 
-        def summary(self, alpha=None):
+        def summary(self, alpha=None, **kw):
             class S:
                 def as_html(self):
                     return "<table></table>"

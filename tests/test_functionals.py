@@ -373,3 +373,56 @@ def test_results_display(sharp):
     assert d["grid_range"] == [0.05, 0.95] and d["estimate"] == g.estimate
     assert "FunctionalCurve Lorenz curve" in repr(sharp.functional("lorenz"))
     assert "W2 distance" in repr(sharp.functional("w2"))
+
+
+# ---------------------------------------------------------------------------------------------
+# summary, to_dict, plots
+# ---------------------------------------------------------------------------------------------
+def test_summary_and_to_dict_show_the_functionals_asked_for(sharp):
+    asked = ["gini", "quantile_ratio:upper=0.9,lower=0.1", ("share_below", {"z": 10.5}), "lorenz", "w2"]
+    smry = sharp.summary(functionals=asked, tests=["dominance", "unambiguity"])
+    text = smry.as_text()
+    g = sharp.functional("gini")
+    assert "Effects on functionals of the limit distributions, on [0.05, 0.95]" in text
+    row = next(line for line in text.splitlines() if line.startswith("Gini"))
+    assert [float(v) for v in row.split()[1:4]] == pytest.approx([g.left, g.right, g.estimate], abs=5e-5)
+    assert "P90/P10" in text and "share below 10.5" in text and "Lorenz curve at 0.50" in text
+    assert "Lorenz curve: sup test" in text and "W2 distance" in text
+    assert "tau(q) >= 0" in text and "tau keeps one sign" in text
+    assert "delta-method standard errors" in text
+    assert "\\begin{tabular}" in smry.as_latex(sections=("functionals",))
+    assert "P90/P10" in smry.as_html()
+    assert "Effects on functionals" not in sharp.summary().as_text()
+    d = sharp.to_dict(functionals=asked, tests="unambiguity")
+    assert [f["label"] for f in d["functionals"]] == ["Gini", "P90/P10", "share below 10.5", "Lorenz curve",
+                                                       "W2 distance"]
+    assert d["functionals"][0]["estimate"] == g.estimate
+    assert d["tests"]["unambiguity"]["pvalue"] == sharp.unambiguity_test().pvalue
+    assert "functionals" not in sharp.to_dict()
+    json.dumps(d["functionals"][3])
+    with pytest.raises(TypeError, match="`functionals` must be a name"):
+        sharp.summary(functionals=3)
+    with pytest.raises(ValueError, match="`functionals` must be 'name' or"):
+        sharp.summary(functionals="share_below:z")
+    with pytest.raises(ValueError, match="`tests` must be one of"):
+        sharp.summary(tests=["kolmogorov"])
+
+
+def test_lorenz_plots(sharp):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    L = sharp.functional("lorenz")
+    fig, (a, b) = plt.subplots(1, 2)
+    L.plot(ax=a)
+    L.plot(ax=b, kind="effect")
+    right = [line for line in a.lines if "above the cutoff" in str(line.get_label())][0]
+    x, y = right.get_data()
+    assert (x[0], y[0], x[-1], y[-1]) == (0.0, 0.0, 1.0, 1.0)
+    np.testing.assert_array_equal(y[1:-1], L.right_values)
+    assert len(a.collections) == 2 and len(b.collections) == 2  # two side bands; band and interval
+    ax = sharp.plot(kind="lorenz")
+    assert ax.get_title() == "Lorenz curves of the two limits"
+    plt.close("all")
