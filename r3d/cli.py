@@ -219,23 +219,6 @@ def _seed(text: str) -> int:
     return value
 
 
-def _functional(text: str) -> str:
-    """NAME or NAME:KEY=VALUE,... with a known name and numeric values (checked before any data are read)."""
-    from r3d import functionals
-
-    try:
-        [(name, _)] = functionals.requests(text)
-        if name not in functionals.FUNCTIONALS and name not in functionals.TEST_FUNCTIONALS:
-            raise KeyError(name)
-    except KeyError:
-        names = ", ".join((*functionals.FUNCTIONALS, *functionals.TEST_FUNCTIONALS))
-        raise argparse.ArgumentTypeError(f"expected one of {names}, optionally with options as in "
-                                         f"quantile_ratio:upper=0.9,lower=0.1; got {text!r}") from None
-    except (TypeError, ValueError) as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from None
-    return text
-
-
 def _bandwidth(text: str) -> Any:
     try:
         value = float(text)
@@ -333,7 +316,7 @@ def build_parser() -> argparse.ArgumentParser:
     fit.add_argument("--plot-kind", choices=PLOT_KINDS, default="effect",
                      help="what --plot draws: tau(q) with bands (effect), the two limits, the binned R3D plot, or "
                           "the two limits' Lorenz curves with their bands (lorenz; sharp designs)")
-    fit.add_argument("--functional", action="append", default=[], metavar="NAME[:KEY=VALUE,...]", type=_functional,
+    fit.add_argument("--functional", action="append", default=[], metavar="NAME[:KEY=VALUE,...]",
                      help="add the effect on a functional of the limit distributions to the summary and the "
                           "outputs: mean, variance, sd, gini, iqr, quantile_ratio, share_below, lorenz, w2, with "
                           "options as in quantile_ratio:upper=0.9,lower=0.1 or share_below:z=20; may be repeated "
@@ -440,6 +423,17 @@ def _check_outputs(paths: Sequence[str], plots: Sequence[str] = ()) -> None:
             raise CLIError(f"cannot write {path!r}: it is a directory")
 
 
+def _check_functionals(items: Sequence[str]) -> None:
+    """Known names and ``key=number`` options for --functional, before any data are read."""
+    from r3d import functionals
+
+    known = (*functionals.FUNCTIONALS, *functionals.TEST_FUNCTIONALS)
+    for name, _ in functionals.requests(list(items)):
+        if name not in known:
+            raise CLIError(f"--functional {name!r} is not a functional; use one of {', '.join(known)}, with options "
+                           "as in quantile_ratio:upper=0.9,lower=0.1")
+
+
 def _check_columns(df: Any, args: argparse.Namespace) -> None:
     cols = [str(c) for c in df.columns]
     for option in ("unit", "treatment", "weights", "cluster"):
@@ -461,6 +455,7 @@ def _run_fit(args: argparse.Namespace, out: Any) -> None:
     import r3d
 
     _check_outputs(args.output, args.plot)
+    _check_functionals(args.functional)
     kwargs = _fit_kwargs(args)
     if args.out_of_core:
         mod = r3d.R3D.from_parquet(args.data, args.formula, unit=args.unit, cutoff=args.cutoff,

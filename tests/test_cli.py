@@ -165,7 +165,7 @@ def test_functionals_and_tests_reach_the_summary_json_and_plot(data_files, pytho
     assert got["tests"]["dominance"]["pvalue"] == python_result.dominance_test().pvalue
     assert png.stat().st_size > 10_000
     for bad, says in (("share_below:z", "`functionals` must be 'name' or 'name:key=number,key=number'"),
-                      ("entropy", "--functional: expected one of mean, variance")):
+                      ("entropy", "--functional 'entropy' is not a functional; use one of mean, variance")):
         rc = main(["fit", str(d / "firms.csv"), *FIT_ARGS, "--functional", bad, "-q"])
         assert rc == EXIT_USAGE
         assert says in capsys.readouterr().err

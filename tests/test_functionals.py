@@ -415,10 +415,10 @@ def test_lorenz_plots(sharp):
     import matplotlib.pyplot as plt
 
     L = sharp.functional("lorenz")
-    fig, (a, b) = plt.subplots(1, 2)
+    _, (a, b) = plt.subplots(1, 2)
     L.plot(ax=a)
     L.plot(ax=b, kind="effect")
-    right = [line for line in a.lines if "above the cutoff" in str(line.get_label())][0]
+    right = next(line for line in a.lines if "above the cutoff" in str(line.get_label()))
     x, y = right.get_data()
     assert (x[0], y[0], x[-1], y[-1]) == (0.0, 0.0, 1.0, 1.0)
     np.testing.assert_array_equal(y[1:-1], L.right_values)
