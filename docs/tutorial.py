@@ -246,7 +246,25 @@ fig.savefig("tutorial_covariates.png", dpi=110)
 # </adjusted>
 
 # %% [markdown]
-# ## 10. What goes wrong with a quantile RD on the pooled micro data
+# ## 10. Inequality effects
+
+# %%
+# <inequality>
+asked = ["mean", "sd", "gini", "quantile_ratio:upper=0.9,lower=0.1", "share_below:z=20"]
+print(res.summary(functionals=asked, tests=["dominance", "unambiguity"],
+                  sections=("functionals", "tests", "notes")))
+print()
+print(res.functional("gini"))
+
+lorenz = res.functional("lorenz")
+fig, axes = plt.subplots(1, 2, figsize=(9.6, 4.0), layout="constrained")
+lorenz.plot(ax=axes[0])
+lorenz.plot(ax=axes[1], kind="effect")
+fig.savefig("tutorial_lorenz.png", dpi=110)
+# </inequality>
+
+# %% [markdown]
+# ## 11. What goes wrong with a quantile RD on the pooled micro data
 
 # %%
 # <pooled>

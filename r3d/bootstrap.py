@@ -154,7 +154,9 @@ class TestResult:
     ----------
     test : str
         ``"nullity"`` (H0: tau = 0 on the range), ``"homogeneity"`` (H0: tau constant on
-        the range) or ``"gini"`` (H0: equal Gini coefficients on both sides).
+        the range), ``"gini"`` (H0: equal Gini coefficients on both sides), ``"dominance"``
+        (H0: tau >= 0), ``"dominance2"`` (H0: int_0^p tau >= 0), ``"unambiguity"`` (H0: tau
+        keeps one sign) or ``"w2"`` (H0: tau = 0, Wasserstein-2 statistic): :data:`TESTS`.
     statistic : float
         Observed statistic ``S`` (a sup-norm over the range).
     critical_value : float

@@ -496,7 +496,8 @@ class R3DResults:
         return R, qv, None
 
     def test(self, name: str, ranges: Any = None, alpha: float | None = None) -> _boot.TestResults:
-        """Run a registered bootstrap test (``r3d.bootstrap.TESTS``: "nullity", "homogeneity", "gini").
+        """Run a registered bootstrap test (``r3d.bootstrap.TESTS``: "nullity", "homogeneity", "gini", "dominance",
+        "dominance2", "unambiguity", "w2").
 
         Parameters
         ----------
