@@ -128,12 +128,16 @@ class _SideFits:
 def _fit_sides(X: np.ndarray, Y: np.ndarray, n: int, hl: float, hr: float, p: int, kernel: str,
                mass: bool) -> _SideFits | None:
     """rddensity's unrestricted fit of order p on the window's sorted, centred ``X`` and the ECDF ``Y``
-    (``n`` the full sample size); None if a side's design is singular."""
+    (``n`` the full sample size); None if a side has fewer distinct values with positive weight than
+    coefficients (its design is singular)."""
     nh = X.size
     nlh = int(np.searchsorted(X, 0.0, side="left"))
     P = p + 1
     ul, ur = X[:nlh] / hl, X[nlh:] / hr
     W = np.concatenate([_kernel_weights(ul, hl, kernel), _kernel_weights(ur, hr, kernel)])
+    pos = W > 0
+    if min(np.unique(X[:nlh][pos[:nlh]]).size, np.unique(X[nlh:][pos[nlh:]]).size) < P:
+        return None   # fewer distinct weighted values than coefficients on a side: singular
     Xp = np.zeros((nh, 2 * P))
     powers = np.arange(P)
     Xp[:nlh, :P] = ul[:, None] ** powers
