@@ -5,8 +5,8 @@ draws of a unit (a firm's workers) would count a unit once per draw.
 
 Density test
     The local polynomial density estimator of Cattaneo, Jansson and Ma (2020, JASA), on each
-    side of the cutoff, computed exactly as the ``rddensity`` package (version 3.0, its Python
-    port; the R and Stata versions agree with it) does with its defaults: the empirical
+    side of the cutoff, computed exactly as the Python ``rddensity`` package (version 3.0, checked in
+    tests/test_density.py) does with its defaults: the empirical
     distribution function ``F_i = (i - 1) / (n - 1)`` of the sorted ``x`` (ties share the value of
     their last member: rddensity's ``massPoints=True``) is regressed on a polynomial of order
     ``q = p + 1`` in ``(x - c) / h`` on each side with kernel weights ``K((x - c)/h) / h``; the
@@ -419,7 +419,11 @@ class DensityTest:
                        rows=((fmt_num(self.difference, d), fmt_num(self.se_diff, d), fmt_num(self.statistic, 3),
                               fmt_p(self.pvalue)),))
         notes = ["Units are counted once each (the unit-level running variable). Densities and T as rddensity "
-                 "computes them (fits of order q = p + 1 at the bandwidths chosen for order p).", *self.notes]
+                 "computes them (fits of order q = p + 1 at the bandwidths chosen for order p)."]
+        if self.n_ties:
+            notes.append(f"{self.n_ties} units share their running-variable value with another unit: rddensity's "
+                         "mass-point adjustment is applied (tied units share one value of the distribution function).")
+        notes += list(self.notes)
         return R3DSummary([header, sides, test], notes)
 
     def _display(self) -> list[tuple[str, str]]:

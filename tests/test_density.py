@@ -7,6 +7,7 @@ side densities and their standard errors; its curves equal ``lpdensity`` (rddens
 counts, and its counts and p-values equal rddensity's ``bino`` output on the same windows.
 """
 
+import re
 import warnings
 
 import numpy as np
@@ -205,6 +206,9 @@ def test_displays():
     assert repr(b).startswith("<BinomialTest: 10 windows") and "\n" not in repr(b)
     Tables().feed(b._repr_html_())
     assert "Binomial tests" in b.summary().as_text()
+    ties = density_test(*DESIGNS["ties (mass points)"][:1], cutoff=DESIGNS["ties (mass points)"][1])
+    assert ties.n_ties > 0 and "mass-point adjustment" in ties.summary().as_text()
+    assert t.n_ties == 0 and "mass-point" not in s.as_text()
     assert isinstance(t, DensityTest) and isinstance(b, BinomialTest)
 
 
@@ -241,7 +245,7 @@ def test_plot():
 def test_density_errors(kwargs, exc, text):
     x, _ = DESIGNS["uniform"]
     kw = {"cutoff": 0.0} | kwargs
-    with pytest.raises(exc, match=pytest.importorskip("re").escape(text)):
+    with pytest.raises(exc, match=re.escape(text)):
         density_test(x, **kw)
 
 
@@ -276,7 +280,7 @@ def test_density_errors_data():
 ])
 def test_binomial_errors(windows, exc, text):
     x = np.array([-0.5, -0.2, 0.1, 0.4])
-    with pytest.raises(exc, match=pytest.importorskip("re").escape(text)):
+    with pytest.raises(exc, match=re.escape(text)):
         binomial_test(x, cutoff=0.0, windows=windows)
 
 
