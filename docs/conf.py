@@ -93,7 +93,8 @@ templates_path: list[str] = []
 # Pages other helpers write in docs/ join a toctree automatically, where they belong, so
 # that a new page never breaks the build ("document isn't included in any toctree").
 # The marker line below inside a {toctree} block is replaced by the pages that exist.
-OWN_PAGES = {"index", "getting_started", "tutorial", "method", "coming_from_r", "api", "validation", "errors"}
+OWN_PAGES = {"index", "getting_started", "tutorial", "falsification", "method", "coming_from_r", "api", "validation",
+             "errors"}
 PLACED_PAGES = {
     "index": ["results", "bigdata"],
     "validation": ["validation_montecarlo", "performance", "bandwidth_vs_R", "bandwidth_vs_rdrobust"],
@@ -110,6 +111,7 @@ KNOWN_TABLES = {
     "montecarlo_table1": "Coverage and size: the paper's Table 1",
     "montecarlo_clusters": "Clustered inference",
     "montecarlo_covariates": "Covariate adjustment",
+    "montecarlo_density": "Density and binomial tests",
     "bandwidth_theory": "Bandwidth selector against the closed-form optimum",
     "bandwidth_simulation_a": "Bandwidth selector by simulation: curvature that changes at the cutoff",
     "bandwidth_simulation_b": "Bandwidth selector by simulation: the paper's DGP 1",

@@ -1,4 +1,4 @@
-"""Regenerate the example images in docs/images/ (used by docs/results.md).
+"""Regenerate the example images in docs/images/ (used by docs/results.md and docs/falsification.md).
 
     python docs/make_images.py
 
@@ -48,6 +48,7 @@ def main() -> list[Path]:
     save(r3d.plot_binned(mod, quantiles=(0.1, 0.5, 0.9), bins=20, bandwidth=float(res.bandwidth)),
          "binned_local.png")
     save(fuzzy.plot(truth=r3d.datasets.firms_true_effect), "effect_fuzzy.png")
+    save(mod.density_test().plot(), "density_test.png")   # docs/falsification.md
     return written
 
 

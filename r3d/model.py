@@ -19,10 +19,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from r3d._validation import Notes, check_choice, message
+from r3d._validation import Notes, check_choice, check_int, message
 from r3d.bandwidth import BandwidthSelection, _select_bandwidths, choose_bandwidths
 from r3d.bootstrap import infer
 from r3d.data import ModelData, Names, prepare_long, prepare_quantiles, prepare_samples
+from r3d.density import BWSELECT, MAX_DENSITY_ORDER, _as_density_bandwidth, _density_test, binomial_test
 from r3d.estimators import Estimate, _estimate, adjust_for_covariates, check_units_per_side
 from r3d.formula import covariate_terms, data_column, parse_formula
 from r3d.locpoly import canonical_kernel
@@ -601,6 +602,59 @@ class R3D:
                                  pilot_order=1 if pilot_order is None else pilot_order,
                                  kernel="triangular" if kernel is None else kernel,
                                  cluster_codes=units.cluster_codes, n_boot=n_boot, alpha=alpha, rng=rng)
+
+    def density_test(
+        self,
+        bandwidth: Any = None,
+        *,
+        order: int = 2,
+        kernel: str = "triangular",
+        bwselect: str = "comb",
+    ) -> Any:
+        """The Cattaneo-Jansson-Ma density (manipulation) test at the cutoff, on one observation per unit.
+
+        Sorting of units around the cutoff shows as a jump in the density of the running variable.
+        The test uses each unit's running variable once (never the draws) and equals the
+        ``rddensity`` package's statistic, p-value, bandwidths and side densities on the same values
+        (:func:`r3d.density.density_test`; docs/falsification.md).
+
+        Parameters
+        ----------
+        bandwidth : None, float or (float, float)
+            None: rddensity's MSE-optimal bandwidths; a number: one for both sides; a pair
+            ``(h_left, h_right)``.
+        order : int, default 2
+            Polynomial order p (rddensity's ``p``, 1 to 7).
+        kernel : {"triangular", "epanechnikov", "uniform"}
+        bwselect : {"comb", "each", "diff", "sum"}
+            rddensity's bandwidth choice; "comb" is its default, "each" one MSE-optimal bandwidth
+            per side.
+
+        Returns
+        -------
+        r3d.density.DensityTest
+        """
+        order = check_int("order", order, low=1, high=MAX_DENSITY_ORDER)
+        kernel = canonical_kernel(kernel)
+        bwselect = check_choice("bwselect", bwselect, BWSELECT)
+        h = _as_density_bandwidth(bandwidth)
+        return _density_test(np.sort(self._data.units.x), cutoff=self.cutoff, h=h, order=order, kernel=kernel,
+                             bwselect=bwselect, name=str(self._data.names.running))
+
+    def binomial_test(self, windows: Any = None) -> Any:
+        """Exact binomial tests of no sorting in symmetric windows around the cutoff, one observation per unit.
+
+        Parameters
+        ----------
+        windows : None or array_like
+            Half-widths w of the windows ``[c - w, c + w]``; None: the windows holding the nearest
+            20, 40, ..., 200 units (:func:`r3d.density.binomial_test`).
+
+        Returns
+        -------
+        r3d.density.BinomialTest
+        """
+        return binomial_test(self._data.units.x, cutoff=self.cutoff, windows=windows)
 
     def _adjuster(self, order: int, kernel: str) -> Any:
         """The covariate adjustment the bandwidth selector applies (None without covariates)."""

@@ -25,7 +25,7 @@ from r3d._validation import check_choice, check_int, message, warn
 if TYPE_CHECKING:  # pragma: no cover
     from r3d.results import R3DResults
 
-__all__ = ["plot_binned", "plot_effect", "plot_limits", "plot_lorenz"]
+__all__ = ["plot_binned", "plot_density_test", "plot_effect", "plot_limits", "plot_lorenz"]
 
 #: Default figure size (inches): a single-column figure in most journals at 6.4 in wide.
 FIGSIZE = (6.4, 4.4)
@@ -453,4 +453,62 @@ def plot_lorenz(
     ax.set_xlabel("population share $p$ (quantile level)")
     if legend:
         _legend_below(ax, ncol=ncol)
+    return ax
+
+
+def plot_density_test(
+    test: Any,
+    ax: Any = None,
+    *,
+    n_points: int = 20,
+    alpha: float = 0.05,
+    plot_range: Any = None,
+    title: str | None = None,
+    band_kw: dict[str, Any] | None = None,
+    **kwargs: Any,
+) -> Any:
+    """The density test's picture (the analogue of rddensity's ``rdplotdensity``, without its histogram).
+
+    The density of the running variable (one value per unit) estimated on each side of the cutoff
+    from that side's units alone (:meth:`r3d.density.DensityTest.curves`), with pointwise
+    (1 - ``alpha``) intervals as shaded bands and a dashed vertical line at the cutoff. A gap
+    between the two fits at the cutoff is what the test measures.
+
+    Parameters
+    ----------
+    test : r3d.density.DensityTest
+    ax : matplotlib Axes, optional
+    n_points, alpha, plot_range
+        As :meth:`~r3d.density.DensityTest.curves`.
+    title : str, optional
+        None: the test's statistic and p-value; "": no title.
+    band_kw : dict, optional
+        Passed to the bands (``Axes.fill_between``).
+    **kwargs
+        Passed to the two lines (``Axes.plot``).
+
+    Returns
+    -------
+    matplotlib Axes
+    """
+    from r3d import _repr
+
+    band_kw = _check_kw("band_kw", band_kw)
+    cur = test.curves(n_points, alpha=alpha, plot_range=plot_range)
+    ax = _axes(ax)
+    for side, colour in (("left", "C0"), ("right", "C1")):
+        part = cur[cur["side"] == side]
+        ax.fill_between(part["x"], part["ci_lower"], part["ci_upper"],
+                        **({"color": colour, "alpha": CI_ALPHA, "linewidth": 0,
+                            "label": f"{_pct(alpha)} pointwise interval" if side == "left" else None} | band_kw))
+        ax.plot(part["x"], part["density"], **({"color": colour, "linewidth": 1.8,
+                                                "label": f"density {'below' if side == 'left' else 'at or above'} "
+                                                         "the cutoff"} | kwargs))
+    ax.axvline(test.cutoff, color="0.35", linewidth=0.8, linestyle="--", zorder=1)
+    ax.set_xlabel(f"{test.name} (one value per unit)")
+    ax.set_ylabel("density")
+    ax.set_ylim(bottom=min(0.0, float(np.nanmin(cur["ci_lower"]))))
+    _title(ax, title, f"Density test at the cutoff: T = {_repr.num(test.statistic, 3)}, "
+                      f"p = {_repr.pvalue(test.pvalue)}")
+    ax.legend(frameon=False, loc="best", fontsize="small")
     return ax
