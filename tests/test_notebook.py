@@ -22,7 +22,8 @@ TIMEOUT = 120
 DUMP_MARKERS = ("array(", "np.float64(", "TestResult(test=", "AverageEffect(estimate=", "BandwidthSelection(rule=")
 #: The class each display cell shows, in order (cell 0 is markdown).
 EXPECTED = ("R3DResults", "AverageEffect", "FirstStageResult", "TestResult", "TestResult", "TestResults",
-            "UniformBand", "BandwidthChoice", "BandwidthSelection", "SelectorSteps", "R3DSummary")
+            "UniformBand", "BandwidthChoice", "BandwidthSelection", "SelectorSteps", "FunctionalEffect",
+            "FunctionalCurve", "DensityTest", "BinomialTest", "R3DSummary")
 
 
 @pytest.fixture(scope="module")
