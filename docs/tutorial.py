@@ -17,7 +17,6 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
-from scipy import stats
 
 import r3d
 
@@ -50,24 +49,17 @@ ax.figure.savefig("tutorial_binned.png", dpi=110)
 # </model>
 
 # %% [markdown]
-# ## 3. Before estimating: is the running variable manipulated?
+# ## 3. Checking the design: is the running variable manipulated?
 
 # %%
 # <density>
-x = mod.running  # one revenue per firm
-fig, ax = plt.subplots(figsize=(6.4, 3.6), layout="constrained")
-ax.hist(x, bins=1.0 + 0.05 * np.arange(-14, 2 + int((x.max() - 1.0) / 0.05)), color="0.6",
-        edgecolor="white")  # 0.05-wide bins, one edge at the cutoff
-ax.axvline(1.0, color="black", linestyle="--", linewidth=1)
-ax.set_xlabel("revenue ($ million)")
-ax.set_ylabel("firms")
-ax.figure.savefig("tutorial_density.png", dpi=110)
+dens = mod.density_test()  # one revenue per firm, never the workers
+print(dens.summary())
+print()
+print(mod.binomial_test().frame.round(3).to_string(index=False))
 
-window = 0.05  # firms within 5% of the cutoff on either side
-below = int(((x >= 1.0 - window) & (x < 1.0)).sum())
-above = int(((x >= 1.0) & (x < 1.0 + window)).sum())
-test = stats.binomtest(above, below + above, p=0.5)
-print(f"firms in [0.95, 1.00): {below}, in [1.00, 1.05): {above}, binomial test p = {test.pvalue:.2f}")
+ax = dens.plot()
+ax.figure.savefig("tutorial_density.png", dpi=110)
 # </density>
 
 # %% [markdown]
