@@ -65,6 +65,7 @@ class FitSpec:
     band: str
     regularize: bool
     seed: int | tuple[int, ...] | None = None
+    donut: float = 0.0  # units with |X - c| < donut were left out (0: none)
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,6 +87,7 @@ class DataInfo:
     n_clusters: int | None
     unit_ids: pd.Index
     n_single_draw_units: int | None = None
+    n_donut: int = 0  # units left out by the fit's donut (not in nobs, n_left, n_right)
 
     def __repr__(self) -> str:
         fields = [("units", f"{self.nobs} ({self.n_left} / {self.n_right})"),
@@ -94,6 +96,8 @@ class DataInfo:
             fields.append(("clusters", f"{self.n_clusters} ({self.cluster_name})"))
         if self.n_dropped_draws or self.n_dropped_units:
             fields.append(("dropped draws / units", f"{self.n_dropped_draws} / {self.n_dropped_units}"))
+        if self.n_donut:
+            fields.append(("left out by the donut", str(self.n_donut)))
         return _r.one_line("DataInfo", f"{self.outcome_name} ~ {self.running_name}", fields)
 
 
