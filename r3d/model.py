@@ -11,6 +11,7 @@ The public edge validates once: every constructor reduces its input to a frozen
 from __future__ import annotations
 
 import copy
+import dataclasses
 import numbers
 import sys
 from collections.abc import Sequence
@@ -135,12 +136,16 @@ class R3D:
         obj._init(data, cutoff=cutoff, formula=formula, root=root)
         return obj
 
-    def _subset(self, keep: np.ndarray, *, cutoff: float | None = None) -> R3D:
+    def _subset(self, keep: np.ndarray, *, cutoff: float | None = None, sharp: bool = False) -> R3D:
         """The model of the units flagged in ``keep`` (n,) bool (:func:`r3d.data.subset_data`), at this
         model's cutoff or ``cutoff`` (which must have units on both sides), sharing this model's root data
-        (so fits of both can be compared unit by unit: ``R3DResults.compare``). Placebo cutoffs and donut
-        fits are fitted on such models."""
-        return type(self)._from_data(subset_data(self._data, keep), cutoff=self.cutoff if cutoff is None else cutoff,
+        (so fits of both can be compared unit by unit: ``R3DResults.compare``); ``sharp``: without the
+        take-up (the reduced form of a fuzzy design). Placebo cutoffs and donut fits are fitted on such models."""
+        data = subset_data(self._data, keep)
+        if sharp and data.units.t is not None:
+            data = dataclasses.replace(data, units=dataclasses.replace(data.units, t=None),
+                                       names=dataclasses.replace(data.names, treatment=None))
+        return type(self)._from_data(data, cutoff=self.cutoff if cutoff is None else cutoff,
                                      formula=self.formula, root=self._root)
 
     # ------------------------------------------------------------------ constructors

@@ -30,8 +30,8 @@ from r3d.estimators import METHODS
 from r3d.locpoly import MAX_ORDER, canonical_kernel
 from r3d.quantiles import QUANTILE_METHODS
 
-__all__ = ["BANDWIDTH_RULES", "DRAW_COPIES", "FitOptions", "check_donut", "fit_options", "seeded_rng", "check_orders", "resolve_rule",
-           "bootstrap_memory", "memory_limit"]
+__all__ = ["BANDWIDTH_RULES", "DRAW_COPIES", "FitOptions", "check_donut", "fit_options", "seeded_rng", "check_orders",
+           "resolve_rule", "bootstrap_memory", "memory_limit"]
 
 #: Bandwidth rules a user may name ("auto": "imse" for frechet, "mse" for simple).
 BANDWIDTH_RULES = ("auto", "mse", "imse", "cer-mse", "cer-imse")
