@@ -505,10 +505,6 @@ def _fit_text(res: Any) -> str:
     return text + (f", donut {s.donut:g}" if s.donut else "")
 
 
-def _same_units_error(what: str, got: str, fix: str) -> ValueError:
-    return ValueError(message("other", what, got, fix))
-
-
 def compare_fits(a: Any, b: Any, *, n_boot: Any = None, alpha: Any = None, rng: Any = None) -> FitComparison:
     """``tau_a(q) - tau_b(q)`` of two fits of the same units, with a uniform band and sup test from one
     multiplier per unit (or cluster) shared by both fits (``R3DResults.compare``)."""
@@ -519,18 +515,18 @@ def compare_fits(a: Any, b: Any, *, n_boot: Any = None, alpha: Any = None, rng: 
     root_a, root_b = a.model._root, b.model._root
     ids = root_a.units.unit_ids
     if root_a is not root_b and not ids.equals(root_b.units.unit_ids):
-        raise _same_units_error("a fit of the same units (of the same model, or one built from the same data)",
-                                f"<a fit of {len(root_b.units.unit_ids)} units, this one of {len(ids)}>",
-                                "Fit both on one model, e.g. res.model.fit(..., donut=0.05).")
+        raise ValueError(message("other", "a fit of the same units (of the same model, or one built from the same "
+                                 "data)", f"<a fit of {len(root_b.units.unit_ids)} units, this one of {len(ids)}>",
+                                 "Fit both on one model, e.g. res.model.fit(..., donut=0.05)."))
     ca, cb = root_a.units.cluster_codes, root_b.units.cluster_codes
     if root_a is not root_b and not ((ca is None and cb is None) or (
             ca is not None and cb is not None and np.array_equal(ca, cb))):
-        raise _same_units_error("a fit with the same clusters", "<a fit with other clusters>",
-                                "Build both models with the same cluster= column.")
+        raise ValueError(message("other", "a fit with the same clusters", "<a fit with other clusters>",
+                                 "Build both models with the same cluster= column."))
     qa, qb = a._est.quantiles, b._est.quantiles
     if qa.shape != qb.shape or not np.array_equal(qa, qb):
-        raise _same_units_error(f"a fit on the same quantile grid ({_r.level_range(qa)})",
-                                f"<a fit on {_r.level_range(qb)}>", "Refit with quantiles=res.quantiles.")
+        raise ValueError(message("other", f"a fit on the same quantile grid ({_r.level_range(qa)})",
+                                 f"<a fit on {_r.level_range(qb)}>", "Refit with quantiles=res.quantiles."))
     n_boot = (a.spec.n_boot or 999) if n_boot is None else check_int("n_boot", n_boot, low=1)
     alpha = a.spec.alpha if alpha is None else check_probability("alpha", alpha)
     seed = None
