@@ -175,8 +175,7 @@ def placebo_fits(res: Any, cutoffs: Any = None, rng: Any = None) -> PlaceboResul
     for j, (side, cp) in enumerate(plan):
         on_side = left if side == "left" else ~left
         xs = x[on_side]
-        out = np.abs(xs - cp) >= res.spec.donut
-        n_lo, n_hi = int(((xs < cp) & out).sum()), int(((xs >= cp) & out).sum())
+        n_lo, n_hi = int((xs < cp).sum()), int((xs >= cp).sum())
         if min(n_lo, n_hi) < need:
             skipped.append(SkippedCutoff(side, cp, f"{n_lo} / {n_hi} units below / above it on the {side} side "
                                          f"(a placebo fit needs {need} on each)"))
@@ -184,6 +183,7 @@ def placebo_fits(res: Any, cutoffs: Any = None, rng: Any = None) -> PlaceboResul
         sub = model._subset(on_side, cutoff=cp, sharp=True)
         kw = refit_options(res, bandwidth=_fit_bandwidth(res), bandwidth_treatment=h_t,
                            rng=derived_seed(seed, _PLACEBO_KEY, j), sharp=fuzzy)
+        kw["donut"] = 0.0  # a donut fit's units are those outside its donut; none around the placebo cutoffs
         try:
             fits.append(sub.fit(**kw))
         except InsufficientDataError as exc:

@@ -597,9 +597,10 @@ class R3DResults:
         """Fits at placebo cutoffs, where no effect is expected (docs/placebo.md).
 
         Each placebo fit uses only the units on its side of the true cutoff and this fit's options
-        (method, order, kernel, grid, bootstrap draws, alpha, band, donut; the bandwidth re-selected at the
+        (method, order, kernel, grid, bootstrap draws, alpha, band; the bandwidth re-selected at the
         placebo cutoff when this fit's was selected, the same fixed bandwidth otherwise). A fuzzy design's
-        placebo fits are its reduced form (the outcome's jump). Cutoffs with fewer than
+        placebo fits are its reduced form (the outcome's jump). After a donut fit, the units its donut
+        left out stay out, and the placebo fits have no donut of their own. Cutoffs with fewer than
         ``5 x (order + 1)`` units on a side of them are skipped, with a warning, and listed in ``.skipped``.
 
         Parameters
