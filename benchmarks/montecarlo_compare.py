@@ -15,7 +15,8 @@ quantile function is smooth in X everywhere but at 0, where it jumps by Delta at
 - *placebo*: Delta = 1.14; the Fréchet fit with the package defaults (IMSE bandwidth, selected)
   and ``res.placebo()`` at its default cutoffs (the 20/40/60/80% quantiles of X on each side, 8
   cutoffs): no discontinuity there, so each nullity test should reject at about 5%. Reported per
-  cutoff rank and overall.
+  cutoff rank and overall, at n = 500 and n = 2000 (the outer and inner placebo cutoffs have only a
+  tenth of the units on their short side: 50 at n = 500, where the tests over-reject).
 
 Each replication draws from ``default_rng(SeedSequence(SEED, spawn_key=(cell, rep)))``; the
 fits' bootstrap seeds are drawn from the same generator after the data, so the results do not
@@ -58,6 +59,9 @@ SEED = 20261217
 ALPHA = 0.05
 N_UNITS = 500
 N_DRAWS = 50
+#: The placebo check is also run with more units: a placebo cutoff at the 20% quantile of a side has a
+#: tenth of the units on its short side (50 at n = 500), where the bootstrap over-rejects.
+PLACEBO_N_LARGE = 2000
 #: The two fixed bandwidths of the comparison (X spans [-1, 1]).
 H_A, H_B = 0.6, 0.9
 DELTA_COMPARE, DELTA_PLACEBO = 0.5, 1.14
@@ -67,7 +71,7 @@ BATCH = 50
 
 def compare_replication(rep: int, *, seed: int = SEED, n_boot: int = 499, n: int = N_UNITS) -> dict:
     """One data set, two bandwidths, the sup test of no difference."""
-    rng = mc.replication_rng(seed, CELL_COMPARE, rep)
+    rng = mc.replication_rng(seed, CELL_COMPARE if n == N_UNITS else CELL_COMPARE * 100_000 + n, rep)
     model = mc.long_model(mc.simulate_dgp1(n, DELTA_COMPARE, rng, n_draws=N_DRAWS))
     seeds = rng.integers(2**63, size=3)
     with warnings.catch_warnings():
@@ -82,7 +86,7 @@ def compare_replication(rep: int, *, seed: int = SEED, n_boot: int = 499, n: int
 
 def placebo_replication(rep: int, *, seed: int = SEED, n_boot: int = 499, n: int = N_UNITS) -> list[dict]:
     """One data set, the default fit and its default placebo cutoffs."""
-    rng = mc.replication_rng(seed, CELL_PLACEBO, rep)
+    rng = mc.replication_rng(seed, CELL_PLACEBO * 100_000 + n, rep)
     model = mc.long_model(mc.simulate_dgp1(n, DELTA_PLACEBO, rng, n_draws=N_DRAWS))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", r3d.R3DWarning)
@@ -90,29 +94,31 @@ def placebo_replication(rep: int, *, seed: int = SEED, n_boot: int = 499, n: int
         pl = res.placebo()
     f = pl.frame
     rank = f.groupby("side").cumcount()
-    return [{"rep": rep, "side": r.side, "rank": int(k), "cutoff": r.cutoff, "h": r.h, "pvalue": r.nullity_pvalue,
-             "n_skipped": len(pl.skipped)} for r, k in zip(f.itertuples(index=False), rank, strict=True)]
+    return [{"rep": rep, "n": n, "side": r.side, "rank": int(k), "cutoff": r.cutoff, "h": r.h,
+             "pvalue": r.nullity_pvalue, "n_skipped": len(pl.skipped)}
+            for r, k in zip(f.itertuples(index=False), rank, strict=True)]
 
 
-def _batch(kind: str, reps: list[int], seed: int, n_boot: int) -> list[dict]:
+def _batch(kind: str, reps: list[int], seed: int, n_boot: int, n: int) -> list[dict]:
     rows: list[dict] = []
     for rep in reps:
         if kind == "compare":
-            rows.append(compare_replication(rep, seed=seed, n_boot=n_boot))
+            rows.append(compare_replication(rep, seed=seed, n_boot=n_boot, n=n))
         else:
-            rows.extend(placebo_replication(rep, seed=seed, n_boot=n_boot))
+            rows.extend(placebo_replication(rep, seed=seed, n_boot=n_boot, n=n))
     return rows
 
 
-def run(kind: str, reps: int, *, seed: int = SEED, n_boot: int = 499, workers: int = 2) -> pd.DataFrame:
-    """``reps`` replications of ``kind`` ("compare" or "placebo"), in spawned worker processes."""
+def run(kind: str, reps: int, *, seed: int = SEED, n_boot: int = 499, workers: int = 2,
+        n: int = N_UNITS) -> pd.DataFrame:
+    """``reps`` replications of ``kind`` ("compare" or "placebo") with ``n`` units, in spawned worker processes."""
     batches = [list(range(s, min(reps, s + BATCH))) for s in range(0, reps, BATCH)]
+    k = len(batches)
     if workers <= 1:
-        parts = [_batch(kind, b, seed, n_boot) for b in batches]
+        parts = [_batch(kind, b, seed, n_boot, n) for b in batches]
     else:
         with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
-            parts = list(pool.map(_batch, [kind] * len(batches), batches, [seed] * len(batches),
-                                  [n_boot] * len(batches)))
+            parts = list(pool.map(_batch, [kind] * k, batches, [seed] * k, [n_boot] * k, [n] * k))
     return pd.DataFrame([row for part in parts for row in part])
 
 
@@ -131,13 +137,14 @@ def summarise(compare: pd.DataFrame, placebo: pd.DataFrame) -> pd.DataFrame:
             r, se, k = rejection(compare[col])
             rows.append({"check": f"(nullity test at h = {h:g}: power at Delta = "
                                   f"{DELTA_COMPARE:g})", "tests": k, "rejection": r, "mcse": se})
-    if len(placebo):
-        r, se, k = rejection(placebo["pvalue"])
-        rows.append({"check": "placebo cutoffs, nullity test (all)", "tests": k, "rejection": r, "mcse": se})
-        for (side, rank), g in placebo.groupby(["side", "rank"]):
+    for n, pn in (placebo.groupby("n") if len(placebo) else ()):
+        r, se, k = rejection(pn["pvalue"])
+        rows.append({"check": f"placebo cutoffs at n = {n}, nullity test (all 8)", "tests": k, "rejection": r,
+                     "mcse": se})
+        for (side, rank), g in pn.groupby(["side", "rank"]):
             r, se, k = rejection(g["pvalue"])
-            rows.append({"check": f"placebo {side} #{rank + 1} (cutoff ~{g['cutoff'].median():.2f}, median h "
-                                  f"{g['h'].median():.2f})", "tests": k, "rejection": r, "mcse": se})
+            rows.append({"check": f"n = {n}: placebo {side} #{rank + 1} (cutoff ~{g['cutoff'].median():.2f}, "
+                                  f"median h {g['h'].median():.2f})", "tests": k, "rejection": r, "mcse": se})
     return pd.DataFrame(rows)
 
 
@@ -146,7 +153,8 @@ def markdown(table: pd.DataFrame, *, command: str, seconds: float) -> str:
         "# Monte Carlo: comparison of two fits and placebo cutoffs (issue 17)",
         "",
         f"Produced by `{command}` ({mc.source_version()}), {seconds:.0f} s. Design: DGP 1 of the paper, "
-        f"n = {N_UNITS} units with {N_DRAWS} draws each, Fréchet estimator, 9 deciles, alpha = {ALPHA:g} "
+        f"n = {N_UNITS} units (placebo also {PLACEBO_N_LARGE}) with {N_DRAWS} draws each, Fréchet estimator, "
+        f"9 deciles, alpha = {ALPHA:g} "
         "(see the script's docstring). Nominal rejection rate: 5%; the size gate of the comparison is "
         "[0.03, 0.08].",
         "",
@@ -160,7 +168,8 @@ def markdown(table: pd.DataFrame, *, command: str, seconds: float) -> str:
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--reps", type=int, default=4000, help="replications of the comparison")
-    ap.add_argument("--placebo-reps", type=int, default=2000, help="replications of the placebo check (8 tests each)")
+    ap.add_argument("--placebo-reps", type=int, default=2000,
+                    help="replications of the placebo check at n = 500 (8 tests each; half as many at n = 2000)")
     ap.add_argument("--n-boot", type=int, default=499)
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--seed", type=int, default=SEED)
@@ -168,7 +177,9 @@ def main(argv: list[str] | None = None) -> None:
     args = ap.parse_args(argv)
     start = time.time()
     compare = run("compare", args.reps, seed=args.seed, n_boot=args.n_boot, workers=args.workers)
-    placebo = run("placebo", args.placebo_reps, seed=args.seed, n_boot=args.n_boot, workers=args.workers)
+    placebo = pd.concat([run("placebo", reps, seed=args.seed, n_boot=args.n_boot, workers=args.workers, n=n)
+                         for n, reps in ((N_UNITS, args.placebo_reps), (PLACEBO_N_LARGE, args.placebo_reps // 2))],
+                        ignore_index=True)
     table = summarise(compare, placebo)
     command = "python benchmarks/montecarlo_compare.py " + " ".join(argv if argv is not None else sys.argv[1:])
     text = markdown(table, command=command.strip(), seconds=time.time() - start)

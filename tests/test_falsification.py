@@ -448,7 +448,7 @@ def test_compare_sup_test_has_nominal_size():
 
 @pytest.mark.slow
 def test_placebo_cutoffs_reject_at_about_five_percent():
-    raw = mcc.run("placebo", SLOW_PLACEBO_REPS, seed=7, n_boot=499, workers=2)
+    raw = mcc.run("placebo", SLOW_PLACEBO_REPS, seed=7, n_boot=499, workers=2, n=mcc.PLACEBO_N_LARGE)
     rate, _, n = mcc.rejection(raw["pvalue"])
     assert n == 8 * SLOW_PLACEBO_REPS
     assert PLACEBO_SIZE_GATE[0] <= rate <= PLACEBO_SIZE_GATE[1], rate
