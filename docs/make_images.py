@@ -59,6 +59,7 @@ def placebo_images(mod: r3d.R3D, res: r3d.R3DResults) -> list[Path]:
         pl = res.placebo()
         sens = res.sensitivity()
         donut = mod.fit(method="frechet", n_boot=999, rng=2, donut=0.05, bandwidth=float(res.bandwidth))
+        report = res.diagnostics(donut=0.05)
     cmp = res.compare(donut)
     written = []
     for obj, name in ((pl, "placebo_average.png"), (sens, "placebo_sensitivity.png"), (cmp, "placebo_compare.png")):
@@ -67,6 +68,10 @@ def placebo_images(mod: r3d.R3D, res: r3d.R3DResults) -> list[Path]:
         ax.figure.savefig(path, dpi=DPI)
         plt.close(ax.figure)
         written.append(path)
+    fig = report.plot()
+    fig.savefig(OUT / "placebo_diagnostics.png", dpi=100)
+    plt.close(fig)
+    written.append(OUT / "placebo_diagnostics.png")
     return written
 
 

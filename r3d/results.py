@@ -675,6 +675,35 @@ class R3DResults:
 
         return compare_fits(self, other, n_boot=n_boot, alpha=alpha, rng=rng)
 
+    def diagnostics(self, *, cutoffs: Any = None, bandwidths: Any = None, donut: float | None = None,
+                    rng: Any = None) -> Any:
+        """The design checks of this fit in one report (docs/placebo.md): placebo cutoffs, bandwidth
+        sensitivity, a donut fit compared with this one (with ``donut``), covariate balance (when the model
+        has covariates), and the density and binomial tests (when the model has ``density_test`` and
+        ``binomial_test``).
+
+        Parameters
+        ----------
+        cutoffs : array_like, optional
+            Placebo cutoffs (:meth:`placebo`).
+        bandwidths : array_like, optional
+            Bandwidths of the sensitivity refits (:meth:`sensitivity`).
+        donut : float, optional
+            Also refit without the units with ``|X - c| < donut`` at this fit's bandwidth and compare
+            (:meth:`compare`).
+        rng : None, int or numpy.random.Generator
+            Seed of every check; default derived from this fit's seed (``res.diagnostics().placebo`` then
+            equals ``res.placebo()``).
+
+        Returns
+        -------
+        r3d.diagnostics.Diagnostics
+            Each check as an attribute, ``summary()`` (text, LaTeX, HTML) and ``plot()`` (one figure).
+        """
+        from r3d.diagnostics import run_diagnostics
+
+        return run_diagnostics(self, cutoffs=cutoffs, bandwidths=bandwidths, donut=donut, rng=rng)
+
     # ------------------------------------------------------------------ tables
     def summary_frame(self, alpha: float | None = None) -> pd.DataFrame:
         """Tidy table, one row per quantile level (all float64).

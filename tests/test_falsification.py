@@ -454,3 +454,104 @@ def test_placebo_cutoffs_reject_at_about_five_percent():
     rate, _, n = mcc.rejection(raw["pvalue"])
     assert n == 8 * SLOW_PLACEBO_REPS
     assert PLACEBO_SIZE_GATE[0] <= rate <= PLACEBO_SIZE_GATE[1], rate
+
+
+# ---------------------------------------------------------------------------------------------- diagnostics
+class _FakeTest:
+    """Stands in for the density and binomial tests (r3d/density.py, written separately): a result with
+    a p-value, a summary and a plot is all the report needs."""
+
+    pvalue = 0.5
+
+    def summary(self):
+        from r3d._summary import R3DSummary, Section
+
+        return R3DSummary([Section(title="A fake test", kind="table", headers=("p",), stubs=("x",),
+                                   rows=(("0.500",),))], ["fake note"])
+
+    def plot(self, ax=None):
+        ax.plot([0, 1], [0, 1], gid="fake")
+        return ax
+
+
+def test_diagnostics_runs_the_checks_with_the_fits_seeds(mod, res):
+    dg = res.diagnostics()
+    pd.testing.assert_frame_equal(dg.placebo.frame, res.placebo().frame)
+    pd.testing.assert_frame_equal(dg.sensitivity.frame, res.sensitivity().frame)
+    assert dg.comparison is None and dg.donut is None and dg.balance is None
+    assert (dg.density is None) == (not hasattr(mod, "density_test"))
+    text = dg.summary().as_text()
+    assert "Placebo cutoffs" in text and "Bandwidth sensitivity" in text and "Not run: donut comparison" in text
+    assert repr(dg).startswith("<Diagnostics wage at 1: placebo=8 cutoffs")
+    assert dg._repr_html_() == dg.summary().as_html()
+    fig = dg.plot()
+    assert sum(ax.axison for ax in fig.axes) == 2
+    import matplotlib.pyplot as plt
+
+    plt.close(fig)
+
+
+def test_diagnostics_with_donut_and_covariates():
+    df = r3d.datasets.simulate_firms(n_firms=500, rng=3)
+    df["age"] = pd.factorize(df["firm"])[0] % 17
+    mod = r3d.R3D.from_formula("wage ~ revenue", data=df, cutoff=CUTOFF, unit="firm", covariates="age")
+    r = quiet_fit(mod, quantiles=9, n_boot=99, rng=2)
+    dg = r.diagnostics(donut=0.05, cutoffs=[0.8, 1.2], bandwidths=[0.3])
+    assert len(dg.placebo) == 2 and len(dg.sensitivity.fits) == 1
+    assert dg.donut.spec.donut == 0.05 and dg.donut.bandwidth == r.bandwidth  # the fit's bandwidth, fixed
+    np.testing.assert_array_equal(dg.comparison.diff, r._est.tau - dg.donut._est.tau)
+    bal = mod.covariate_balance(order=2, kernel="triangular", pilot_order=1, n_boot=99, alpha=0.05,
+                                rng=derived_seed(r.spec.seed, 5))
+    pd.testing.assert_frame_equal(dg.balance.frame, bal.frame)
+    assert dg.balance.joint.pvalue == bal.joint.pvalue
+    smry = dg.summary()
+    assert "Covariate balance" in smry.as_text() and "donut 0.05" in smry.as_text()
+    assert "\\begin{tabular}" in smry.as_latex()
+    fig = dg.plot()
+    assert sum(ax.axison for ax in fig.axes) == 4
+    import matplotlib.pyplot as plt
+
+    plt.close(fig)
+
+
+def test_diagnostics_uses_the_models_density_tests_when_it_has_them(mod, res, monkeypatch):
+    for name in ("density_test", "binomial_test"):
+        monkeypatch.setattr(r3d.R3D, name, lambda self: _FakeTest(), raising=False)
+    dg = res.diagnostics()
+    assert isinstance(dg.density, _FakeTest) and isinstance(dg.binomial, _FakeTest)
+    text = dg.summary().as_text()
+    assert text.count("A fake test") == 2 and "Density test: fake note" in text and "Not run: donut" in text
+    assert "density test" not in text.split("Not run:")[1]
+    assert "density p=0.500" in repr(dg)
+    fig = dg.plot()
+    assert sum(any(line.get_gid() == "fake" for line in ax.lines) for ax in fig.axes) == 2
+    import matplotlib.pyplot as plt
+
+    plt.close(fig)
+
+
+def test_cli_diagnostics_writes_the_report_and_the_figure(tmp_path, capsys):
+    from r3d.cli import main
+
+    df = r3d.datasets.simulate_firms(n_firms=300, rng=4)
+    data = tmp_path / "firms.csv"
+    df.to_csv(data, index=False)
+    outs = [tmp_path / f"checks.{ext}" for ext in ("txt", "tex", "html")]
+    png = tmp_path / "checks.png"
+    argv = ["diagnostics", str(data), "--formula", "wage ~ revenue", "--unit", "firm", "--cutoff", "1",
+            "--quantiles", "9", "--n-boot", "99", "--seed", "1", "--donut", "0.05", "--placebo-cutoffs", "0.7,1.3"]
+    for o in outs:
+        argv += ["-o", str(o)]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", r3d.R3DWarning)
+        assert main([*argv, "--plot", str(png)]) == 0
+    printed = capsys.readouterr().out
+    assert "Design checks of an R3D fit" in printed and "Placebo cutoffs" in printed
+    assert outs[0].read_text() == printed
+    assert "\\begin{tabular}" in outs[1].read_text()
+    assert outs[2].read_text().startswith("<!DOCTYPE html>") and "<table" in outs[2].read_text()
+    assert png.stat().st_size > 10_000
+    assert main([*argv[:8], "-o", str(tmp_path / "checks.json")]) == 2
+    assert "the extension must be one of .txt, .tex, .html" in capsys.readouterr().err
+    assert main([*argv[:8], "--placebo-cutoffs", "0.7,x"]) == 2
+    assert "expected numbers separated by commas" in capsys.readouterr().err
