@@ -49,7 +49,7 @@ def run_diagnostics(res: Any, *, cutoffs: Any = None, bandwidths: Any = None, do
         kw = refit_options(res, bandwidth=float(bw[0]) if bw.size == 1 else bw.copy(),
                            bandwidth_treatment=res.bandwidth_treatment, rng=derived_seed(seed, _DONUT_KEY))
         kw["donut"] = d
-        donut_fit = res.model.fit(**kw)
+        donut_fit = res.model._origin.fit(**kw)
         comparison = res.compare(donut_fit)
     model = res.model
     balance = None

@@ -118,23 +118,28 @@ class R3D:
     #: Labels of the parameters of the fit this model object belongs to (see ``R3DResults.model``).
     _exog_names: list[str] | None = None
 
-    def _init(self, data: ModelData, *, cutoff: Any, formula: str | None = None,
-              root: ModelData | None = None) -> None:
-        """The one place a model's state is set (every constructor ends here). ``root``: the data of the
-        model a unit subset was taken from (:meth:`_subset`); a model built from user data is its own root."""
+    def _init(self, data: ModelData, *, cutoff: Any, formula: str | None = None, origin: R3D | None = None) -> None:
+        """The one place a model's state is set (every constructor ends here). ``origin``: the model a unit
+        subset was taken from (:meth:`_subset`); a model built from user data is its own origin."""
         self._data = data
         self.cutoff = _check_cutoff(cutoff, data.units.x)
         self.formula = formula
-        self._root = data if root is None else root
+        self._origin = self if origin is None else origin
         self._cache: dict[tuple, np.ndarray] = {}
 
     @classmethod
     def _from_data(cls, data: ModelData, *, cutoff: Any, formula: str | None = None,
-                   root: ModelData | None = None) -> R3D:
+                   origin: R3D | None = None) -> R3D:
         """Build a model from validated data (the constructors and the out-of-core engines)."""
         obj = cls.__new__(cls)
-        obj._init(data, cutoff=cutoff, formula=formula, root=root)
+        obj._init(data, cutoff=cutoff, formula=formula, origin=origin)
         return obj
+
+    @property
+    def _root(self) -> ModelData:
+        """The data of the model built from user data that this one was taken from (its own for such a
+        model): fits of models with the same root are fits of the same units (``R3DResults.compare``)."""
+        return self._origin._data
 
     def _subset(self, keep: np.ndarray, *, cutoff: float | None = None, sharp: bool = False) -> R3D:
         """The model of the units flagged in ``keep`` (n,) bool (:func:`r3d.data.subset_data`), at this
@@ -146,7 +151,7 @@ class R3D:
             data = dataclasses.replace(data, units=dataclasses.replace(data.units, t=None),
                                        names=dataclasses.replace(data.names, treatment=None))
         return type(self)._from_data(data, cutoff=self.cutoff if cutoff is None else cutoff,
-                                     formula=self.formula, root=self._root)
+                                     formula=self.formula, origin=self._origin)
 
     # ------------------------------------------------------------------ constructors
     @classmethod

@@ -35,7 +35,7 @@ from r3d.options import seeded_rng
 from r3d.quantiles import QUANTILE_METHODS
 
 __all__ = ["FitComparison", "PlaceboResults", "SensitivityResults", "SkippedCutoff", "compare_fits",
-           "derived_seed", "placebo_fits", "sensitivity_fits"]
+           "derived_seed", "placebo_fits", "refit_options", "sensitivity_fits"]
 
 #: Levels at which the tables show tau (the nearest grid points).
 SHOWN_LEVELS = (0.1, 0.25, 0.5, 0.75, 0.9)
@@ -97,6 +97,13 @@ def refit_options(res: Any, *, bandwidth: Any, bandwidth_treatment: Any, rng: An
     if not sharp:
         kw["bandwidth_treatment"] = bandwidth_treatment
     return kw
+
+
+def _refit_model(res: Any) -> Any:
+    """The model a refit with ``res``'s options runs on: the model built from the data, so that a donut fit's
+    refits leave out (and count) the donut's units themselves (``res.model`` of a donut fit holds only the
+    units outside the donut)."""
+    return res.model._origin
 
 
 def _fit_bandwidth(res: Any) -> Any:
@@ -386,8 +393,8 @@ def sensitivity_fits(res: Any, bandwidths: Any = None, rng: Any = None) -> Sensi
             fits.append(res)  # the fit itself (its own draws and band)
         else:
             bw = float(h[0]) if h.size == 1 else h
-            fits.append(res.model.fit(**refit_options(res, bandwidth=bw, bandwidth_treatment=h_t,
-                                                      rng=derived_seed(seed, _SENSITIVITY_KEY, j))))
+            fits.append(_refit_model(res).fit(**refit_options(res, bandwidth=bw, bandwidth_treatment=h_t,
+                                                              rng=derived_seed(seed, _SENSITIVITY_KEY, j))))
         multiples.append(k)
     return SensitivityResults(original=res, fits=tuple(fits), multiples=tuple(multiples), seed=seed)
 

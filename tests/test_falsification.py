@@ -267,6 +267,16 @@ def test_sensitivity_per_quantile_bandwidths_scale_alike(mod):
     np.testing.assert_allclose(s.fits[0].bandwidth, 0.5 * r.bandwidth, **SAME)
 
 
+def test_sensitivity_of_a_donut_fit_refits_with_the_donut(mod):
+    r = quiet_fit(mod, quantiles=9, n_boot=99, rng=1, donut=0.05, bandwidth=0.3)
+    s = r.sensitivity(bandwidths=[0.25])
+    f = s.fits[0]
+    assert f.spec.donut == 0.05 and f.data.n_donut == r.data.n_donut > 0 and f.nobs == r.nobs
+    by_hand = quiet_fit(mod, quantiles=9, n_boot=99, bandwidth=0.25, donut=0.05, rng=derived_seed(1, 2, 0))
+    np.testing.assert_allclose(f.params, by_hand.params, **SAME)
+    assert r.compare(f).n_units <= r.nobs
+
+
 def test_sensitivity_fuzzy_keeps_the_first_stage_bandwidth():
     df = r3d.datasets.simulate_firms(n_firms=500, fuzzy=True, rng=2)
     mod = r3d.R3D.from_formula("wage ~ revenue", data=df, cutoff=CUTOFF, unit="firm", treatment="subsidy")
