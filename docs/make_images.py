@@ -49,6 +49,30 @@ def main() -> list[Path]:
          "binned_local.png")
     save(fuzzy.plot(truth=r3d.datasets.firms_true_effect), "effect_fuzzy.png")
     save(mod.density_test().plot(), "density_test.png")   # docs/falsification.md
+    written += placebo_images(mod, res)
+    return written
+
+
+def placebo_images(mod: r3d.R3D, res: r3d.R3DResults) -> list[Path]:
+    """The images of docs/placebo.md: placebo cutoffs, bandwidth sensitivity, a donut comparison."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", r3d.R3DWarning)
+        pl = res.placebo()
+        sens = res.sensitivity()
+        donut = mod.fit(method="frechet", n_boot=999, rng=2, donut=0.05, bandwidth=float(res.bandwidth))
+        report = res.diagnostics(donut=0.05)
+    cmp = res.compare(donut)
+    written = []
+    for obj, name in ((pl, "placebo_average.png"), (sens, "placebo_sensitivity.png"), (cmp, "placebo_compare.png")):
+        ax = obj.plot()
+        path = OUT / name
+        ax.figure.savefig(path, dpi=DPI)
+        plt.close(ax.figure)
+        written.append(path)
+    fig = report.plot()
+    fig.savefig(OUT / "placebo_diagnostics.png", dpi=100)
+    plt.close(fig)
+    written.append(OUT / "placebo_diagnostics.png")
     return written
 
 

@@ -1,9 +1,12 @@
-"""Command line: ``r3d fit`` for pipelines, ``r3d demo`` for the quickstart.
+"""Command line: ``r3d fit`` for pipelines, ``r3d diagnostics`` for the design checks, ``r3d demo`` for
+the quickstart.
 
 ::
 
     r3d fit firms.parquet --formula "wage ~ revenue" --unit firm --cutoff 1 \\
         --n-boot 999 --seed 1 --output results.json --plot effect.png
+    r3d diagnostics firms.csv --formula "wage ~ revenue" --unit firm --cutoff 1 --donut 0.05 \\
+        -o checks.html --plot checks.png
     r3d demo
 
 ``fit`` reads CSV or Parquet (or CSV on standard input with ``-``), prints the summary on
@@ -32,7 +35,8 @@ from typing import Any
 # formulas such as "np.log(wage) ~ revenue" are evaluated in this module's namespace
 import numpy as np
 
-__all__ = ["USER_ERRORS", "CLIError", "build_parser", "demo", "html_page", "main", "read_data", "write_results"]
+__all__ = ["USER_ERRORS", "CLIError", "build_parser", "demo", "html_page", "main", "read_data", "write_report",
+           "write_results"]
 
 #: Exit status for input and usage problems (argparse uses the same).
 EXIT_USAGE = 2
@@ -277,6 +281,16 @@ examples:
 
 exit status: 0 success, 2 a problem with the input or the options (r3d: error: ...), 130 interrupted.
 """
+EPILOG_DIAGNOSTICS = """\
+examples:
+  # placebo cutoffs, bandwidth sensitivity and a donut comparison: the report and one figure
+  r3d diagnostics firms.csv --formula "wage ~ revenue" --unit firm --cutoff 1 --donut 0.05 \\
+      --seed 1 -o checks.html -o checks.tex --plot checks.png
+
+  # covariate balance too, and placebo cutoffs of your own
+  r3d diagnostics firms.csv --formula "wage ~ revenue" --unit firm --cutoff 1 \\
+      --covariates "age + C(sector)" --placebo-cutoffs 0.7,1.3 -q --plot checks.pdf
+"""
 EPILOG_DEMO = """\
 examples:
   r3d demo                                   999 bootstrap draws, seed 1
@@ -294,7 +308,7 @@ def build_parser() -> argparse.ArgumentParser:
                                      "distribution-valued outcomes (R3D, Van Dijcke 2025).",
                                      epilog=EPILOG_MAIN, formatter_class=raw)
     parser.add_argument("--version", action="version", version=f"r3d {__version__}")
-    sub = parser.add_subparsers(dest="command", required=True, metavar="{fit,demo}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="{fit,demo,diagnostics}")
 
     fit = sub.add_parser("fit", help="estimate from a long data file (one row per within-unit draw)",
                          description="Estimate the R3D effect from a long CSV/Parquet file: one row per "
@@ -341,10 +355,44 @@ def build_parser() -> argparse.ArgumentParser:
     dem.add_argument("--output", "-o", action="append", default=[], metavar="FILE", help="as for fit")
     dem.add_argument("--plot", action="append", default=[], metavar="FILE", help="as for fit")
     dem.add_argument("--progress", action="store_true", help="show bootstrap progress on stderr")
-    for p in (fit, dem):
+    diag = sub.add_parser("diagnostics", help="the design checks of a fit: placebo cutoffs, bandwidth sensitivity, "
+                          "donut, covariate balance", description="Fit as `r3d fit` does, then run the design checks "
+                          "of R3DResults.diagnostics(): placebo cutoffs, bandwidth sensitivity, a donut fit compared "
+                          "with the fit (--donut), covariate balance (--covariates), and the density tests where r3d "
+                          "has them; print the report and write it and its figure.", epilog=EPILOG_DIAGNOSTICS,
+                          formatter_class=raw)
+    diag.add_argument("data", help="CSV, TSV or Parquet file (by extension), or - for CSV on stdin")
+    diag.add_argument("--formula", required=True, help='"outcome ~ running", e.g. "np.log(wage) ~ revenue"')
+    diag.add_argument("--unit", required=True, help="column of unit ids")
+    diag.add_argument("--cutoff", type=_finite, default=0.0, help="treatment starts at running >= cutoff (default 0)")
+    diag.add_argument("--treatment", help="column of unit-level take-up (0/1): fuzzy design")
+    diag.add_argument("--weights", help="column of within-unit sampling weights")
+    diag.add_argument("--cluster", help="column of clusters above the unit (variance and bootstrap)")
+    diag.add_argument("--covariates", help='unit-level covariates for the balance check, e.g. "age + C(sector)"')
+    _add_fit_options(diag)
+    diag.add_argument("--donut", type=_finite, default=None,
+                      help="also refit without the units with |running - cutoff| < DONUT and compare")
+    diag.add_argument("--placebo-cutoffs", type=_numbers, default=None, metavar="C1,C2,...",
+                      help="placebo cutoffs (default: the 20/40/60/80%% quantiles of each side)")
+    diag.add_argument("--bandwidths", type=_numbers, default=None, metavar="H1,H2,...",
+                      help="bandwidths of the sensitivity refits (default: 0.5 to 2 times the fit's)")
+    diag.add_argument("--output", "-o", action="append", default=[], metavar="FILE",
+                      help="write the report: .txt, .tex or .html (a page); may be repeated")
+    diag.add_argument("--plot", action="append", default=[], metavar="FILE",
+                      help="save the report's figure (any matplotlib format: .png, .pdf, .svg); may be repeated")
+    diag.add_argument("--quiet", "-q", action="store_true", help="do not print the report")
+    for p in (fit, dem, diag):
         p.add_argument("--traceback", action="store_true",
                        help="show the Python traceback of an input error too (for bug reports)")
     return parser
+
+
+def _numbers(text: str) -> list[float]:
+    """A comma-separated list of finite numbers (placebo cutoffs, bandwidths)."""
+    try:
+        return [_finite(part) for part in text.split(",")]
+    except argparse.ArgumentTypeError:
+        raise argparse.ArgumentTypeError(f"expected numbers separated by commas, e.g. 0.7,1.3; got {text!r}") from None
 
 
 def _add_fit_options(p: argparse.ArgumentParser) -> None:
@@ -481,6 +529,70 @@ def _run_fit(args: argparse.Namespace, out: Any) -> None:
         _save_plot(res, mod, path, args.plot_kind)
 
 
+#: What ``r3d diagnostics -o`` writes.
+REPORT_SUFFIXES = (".txt", ".tex", ".html")
+
+
+def write_report(rep: Any, path: str) -> None:
+    """Write a :class:`r3d.diagnostics.Diagnostics` report by extension: .txt, .tex, or an HTML page."""
+    import html
+
+    from r3d._version import __version__
+
+    p = Path(path)
+    smry = rep.summary()
+    suffix = p.suffix.lower()
+    if suffix == ".txt":
+        text = smry.as_text() + "\n"
+    elif suffix == ".tex":
+        text = smry.as_latex() + "\n"
+    elif suffix == ".html":
+        d = rep.original.data
+        title = f"R3D design checks: {d.outcome_name} at {d.running_name} = {d.cutoff:g}"
+        text = (f'<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
+                f"<title>{html.escape(title)}</title>\n<style>\n{HTML_STYLE}</style>\n</head>\n<body>\n"
+                f"<main>\n<h1>{html.escape(title)}</h1>\n{smry.as_html()}\n</main>\n"
+                f"<footer>Written by r3d {html.escape(__version__)}.</footer>\n</body>\n</html>\n")
+    else:
+        raise CLIError(f"cannot write the report to {path!r}: the extension must be one of "
+                       f"{', '.join(REPORT_SUFFIXES)}")
+    try:
+        p.write_text(text, encoding="utf-8")
+    except OSError as exc:
+        raise CLIError(f"cannot write {path!r}: {exc.strerror or exc}") from exc
+
+
+def _run_diagnostics(args: argparse.Namespace, out: Any) -> None:
+    import r3d
+
+    bad = [path for path in args.output if Path(path).suffix.lower() not in REPORT_SUFFIXES]
+    if bad:
+        raise CLIError(f"cannot write the report to {bad[0]!r}: the extension must be one of "
+                       f"{', '.join(REPORT_SUFFIXES)}")
+    _check_outputs(args.output, args.plot)
+    df = read_data(args.data)
+    if len(df) == 0:
+        raise CLIError(f"data file {args.data!r} has no rows")
+    _check_columns(df, args)
+    mod = r3d.R3D.from_formula(args.formula, data=df, cutoff=args.cutoff, unit=args.unit, treatment=args.treatment,
+                               weights=args.weights, cluster=args.cluster, covariates=args.covariates)
+    res = mod.fit(**_fit_kwargs(args))
+    rep = res.diagnostics(cutoffs=args.placebo_cutoffs, bandwidths=args.bandwidths, donut=args.donut)
+    if not args.quiet:
+        out.write(rep.summary().as_text() + "\n")
+    for path in args.output:
+        write_report(rep, path)
+    if args.plot:
+        from matplotlib.figure import Figure
+
+        fig = rep.plot(fig=Figure(layout="constrained"))  # no pyplot: nothing opens a window
+        for path in args.plot:
+            try:
+                fig.savefig(path, dpi=150)
+            except OSError as exc:  # a directory, no permission, a full disk
+                raise CLIError(f"cannot save the figure to {path!r}: {exc.strerror or exc}") from exc
+
+
 def _run_demo(args: argparse.Namespace, out: Any) -> None:
     _check_outputs(args.output, args.plot)
     res = demo(n_boot=args.n_boot, rng=args.seed, progress=args.progress)
@@ -510,7 +622,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         args = parser.parse_args(argv)
     except SystemExit as exc:  # --help, --version, usage errors
         return int(exc.code or 0)
-    run = {"fit": _run_fit, "demo": _run_demo}[args.command]
+    run = {"fit": _run_fit, "demo": _run_demo, "diagnostics": _run_diagnostics}[args.command]
     with warnings.catch_warnings():  # restores the user's filters and showwarning afterwards
         warnings.simplefilter("default")  # each warning once, as it arises
         warnings.showwarning = _show_warning

@@ -38,7 +38,7 @@ from r3d._validation import DroppedDataWarning, Notes, PointMassWarning, SmallSa
 
 __all__ = ["CovariateColumns", "LongData", "ModelData", "Names", "UnitData", "as_float_array", "covariate_columns",
            "display_value", "independent_columns", "prepare_long", "prepare_quantiles", "prepare_samples",
-           "prepare_units"]
+           "prepare_units", "subset_data"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -803,6 +803,28 @@ def _drop_units(units: UnitData, keep: np.ndarray) -> UnitData:
         n_dropped_units=units.n_dropped_units + int((~keep).sum()),
         covariates=None if units.covariates is None else np.ascontiguousarray(units.covariates[keep]),
     )
+
+
+def subset_data(data: ModelData, keep: np.ndarray) -> ModelData:
+    """The model data of the units flagged in ``keep`` (n,) bool, for fits on a subset of the units
+    (placebo cutoffs, donut fits): their draws (recoded) or quantile rows, unit-level columns and
+    clusters (:func:`_drop_units`). ``n_dropped_units`` and ``n_dropped_draws`` still count only what
+    the missing-value policy dropped (the caller counts and reports what it leaves out); the clusters
+    left are checked as when the model was built (:func:`check_clusters`)."""
+    units = dataclasses.replace(_drop_units(data.units, keep), n_dropped_units=data.units.n_dropped_units)
+    notes = Notes(data.notes)
+    check_clusters(units, notes)
+    draws, qmat, ndraws, n_single = data.draws, data.qmat, data.ndraws, data.n_single_draw_units
+    if draws is not None:
+        rows = keep[draws.codes]
+        codes = (np.cumsum(keep, dtype=np.intp) - 1)[draws.codes[rows]]
+        draws = LongData(y=draws.y[rows], codes=codes, weights=None if draws.weights is None else draws.weights[rows])
+        ndraws = int(codes.shape[0])
+        n_single = int((np.bincount(codes, minlength=len(units.unit_ids)) == 1).sum())
+    if qmat is not None:
+        qmat = np.ascontiguousarray(qmat[keep])
+    return dataclasses.replace(data, units=units, draws=draws, qmat=qmat, ndraws=ndraws,
+                               n_single_draw_units=n_single, notes=notes.texts)
 
 
 def _same_length(name: str, arr: Any, n: int, per: str = "one entry per row of `outcome`") -> None:

@@ -11,6 +11,7 @@ The public edge validates once: every constructor reduces its input to a frozen
 from __future__ import annotations
 
 import copy
+import dataclasses
 import numbers
 import sys
 from collections.abc import Sequence
@@ -22,7 +23,7 @@ import pandas as pd
 from r3d._validation import Notes, check_choice, check_int, message
 from r3d.bandwidth import BandwidthSelection, _select_bandwidths, choose_bandwidths
 from r3d.bootstrap import infer
-from r3d.data import ModelData, Names, prepare_long, prepare_quantiles, prepare_samples
+from r3d.data import ModelData, Names, prepare_long, prepare_quantiles, prepare_samples, subset_data
 from r3d.density import BWSELECT, MAX_DENSITY_ORDER, _as_density_bandwidth, _density_test, binomial_test
 from r3d.estimators import Estimate, _estimate, adjust_for_covariates, check_units_per_side
 from r3d.formula import covariate_terms, data_column, parse_formula
@@ -118,19 +119,40 @@ class R3D:
     #: Labels of the parameters of the fit this model object belongs to (see ``R3DResults.model``).
     _exog_names: list[str] | None = None
 
-    def _init(self, data: ModelData, *, cutoff: Any, formula: str | None = None) -> None:
-        """The one place a model's state is set (every constructor ends here)."""
+    def _init(self, data: ModelData, *, cutoff: Any, formula: str | None = None, origin: R3D | None = None) -> None:
+        """The one place a model's state is set (every constructor ends here). ``origin``: the model a unit
+        subset was taken from (:meth:`_subset`); a model built from user data is its own origin."""
         self._data = data
         self.cutoff = _check_cutoff(cutoff, data.units.x)
         self.formula = formula
+        self._origin = self if origin is None else origin
         self._cache: dict[tuple, np.ndarray] = {}
 
     @classmethod
-    def _from_data(cls, data: ModelData, *, cutoff: Any, formula: str | None = None) -> R3D:
+    def _from_data(cls, data: ModelData, *, cutoff: Any, formula: str | None = None,
+                   origin: R3D | None = None) -> R3D:
         """Build a model from validated data (the constructors and the out-of-core engines)."""
         obj = cls.__new__(cls)
-        obj._init(data, cutoff=cutoff, formula=formula)
+        obj._init(data, cutoff=cutoff, formula=formula, origin=origin)
         return obj
+
+    @property
+    def _root(self) -> ModelData:
+        """The data of the model built from user data that this one was taken from (its own for such a
+        model): fits of models with the same root are fits of the same units (``R3DResults.compare``)."""
+        return self._origin._data
+
+    def _subset(self, keep: np.ndarray, *, cutoff: float | None = None, sharp: bool = False) -> R3D:
+        """The model of the units flagged in ``keep`` (n,) bool (:func:`r3d.data.subset_data`), at this
+        model's cutoff or ``cutoff`` (which must have units on both sides), sharing this model's root data
+        (so fits of both can be compared unit by unit: ``R3DResults.compare``); ``sharp``: without the
+        take-up (the reduced form of a fuzzy design). Placebo cutoffs and donut fits are fitted on such models."""
+        data = subset_data(self._data, keep)
+        if sharp and data.units.t is not None:
+            data = dataclasses.replace(data, units=dataclasses.replace(data.units, t=None),
+                                       names=dataclasses.replace(data.names, treatment=None))
+        return type(self)._from_data(data, cutoff=self.cutoff if cutoff is None else cutoff,
+                                     formula=self.formula, origin=self._origin)
 
     # ------------------------------------------------------------------ constructors
     @classmethod
@@ -466,6 +488,7 @@ class R3D:
         rng: Any = None,
         n_jobs: int | None = None,
         progress: Any = False,
+        donut: float = 0.0,
     ) -> R3DResults:
         """Estimate tau(q), its pointwise standard errors and (with ``n_boot > 0``)
         uniform bands and tests.
@@ -508,6 +531,10 @@ class R3D:
         progress : bool or callable, default False
             True shows a bootstrap progress bar on stderr (tqdm if installed); a callable is
             called as ``progress(done, n_boot)``. Never changes the results.
+        donut : float, default 0
+            Leave out the units with ``|X - cutoff| < donut`` (a "donut" RD: units right at the
+            cutoff are the likeliest to have sorted). They are counted in ``res.data.n_donut`` and
+            named in the notes; ``res.compare(other)`` compares the fit with one without the donut.
 
         Returns
         -------
@@ -518,9 +545,36 @@ class R3D:
         opts = fit_options(method=method, order=order, pilot_order=pilot_order, kernel=kernel, bandwidth=bandwidth,
                            bandwidth_treatment=bandwidth_treatment, regularize=regularize,
                            quantile_method=quantile_method, n_boot=n_boot, alpha=alpha, band=band, rng=rng,
-                           n_jobs=n_jobs, progress=progress, grid_size=grid.size, fuzzy=units.t is not None)
+                           n_jobs=n_jobs, progress=progress, grid_size=grid.size, fuzzy=units.t is not None,
+                           donut=donut)
         qmethod = self._check_quantile_method(opts.quantile_method)
+        if opts.donut > 0:
+            inside = np.abs(units.x - self.cutoff) < opts.donut
+            if inside.any():
+                return self._donut_fit(inside, opts, grid, qmethod)
+        return self._fit(opts, grid, qmethod)
+
+    def _donut_fit(self, inside: np.ndarray, opts: Any, grid: np.ndarray, qmethod: str) -> R3DResults:
+        """Fit without the units flagged ``inside`` the donut (counted and noted)."""
+        x, c, d = self._data.units.x, self.cutoff, opts.donut
+        left = x < c
+        n_in_left, n_in_right = int((inside & left).sum()), int((inside & ~left).sum())
+        for side, n_side, n_in in (("left", int(left.sum()), n_in_left), ("right", int((~left).sum()), n_in_right)):
+            if n_in == n_side:
+                far = float(np.max(np.abs(x[left] - c))) if side == "left" else float(np.max(np.abs(x[~left] - c)))
+                raise ValueError(message(
+                    "donut", f"smaller than the distance from the cutoff to the farthest unit on the {side} "
+                    f"side ({far:.6g})", d, f"The donut would leave no unit on the {side} side; use a smaller donut."))
+        text = (f"Donut: {n_in_left + n_in_right} unit(s) with |{self._data.names.running} - {c:g}| < {d:g} were "
+                f"left out ({n_in_left} left, {n_in_right} right); {x.size - n_in_left - n_in_right} units remain.")
+        return self._subset(~inside)._fit(opts, grid, qmethod, donut=(n_in_left + n_in_right, text))
+
+    def _fit(self, opts: Any, grid: np.ndarray, qmethod: str, donut: tuple[int, str] | None = None) -> R3DResults:
+        """The pipeline on validated options (``donut``: the units a donut left out and its note)."""
+        units = self._data.units
         notes = Notes(self._data.notes)
+        if donut is not None:
+            notes.extend([donut[1]])
 
         Q = self._quantile_matrix(grid, qmethod)
         bw = choose_bandwidths(units.x, Q, grid, cutoff=self.cutoff, bandwidth=opts.bandwidth,
@@ -544,10 +598,11 @@ class R3D:
             n_dropped_draws=self.n_dropped_draws, n_dropped_units=self.n_dropped_units,
             n_clusters=None if units.cluster_ids is None else len(units.cluster_ids),
             unit_ids=self.unit_ids, n_single_draw_units=self.n_single_draw_units,
+            n_donut=0 if donut is None else donut[0],
         )
         spec = FitSpec(method=opts.method, order=opts.order, pilot_order=opts.pilot_order, kernel=opts.kernel,
                        bandwidth_rule=opts.rule, quantile_method=qmethod, n_boot=opts.n_boot, alpha=opts.alpha,
-                       band=opts.band, regularize=opts.regularize, seed=opts.seed)
+                       band=opts.band, regularize=opts.regularize, seed=opts.seed, donut=opts.donut)
         return R3DResults(model=self._fitted_view(est), estimate=est, inference=inf, spec=spec, data=data,
                           bandwidth=bw, notes=list(notes.texts))
 

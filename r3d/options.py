@@ -7,6 +7,8 @@ quantile grid, a random generator); every stage after it trusts these values.
 
 from __future__ import annotations
 
+import math
+import numbers
 import os
 from dataclasses import dataclass
 from typing import Any
@@ -28,8 +30,8 @@ from r3d.estimators import METHODS
 from r3d.locpoly import MAX_ORDER, canonical_kernel
 from r3d.quantiles import QUANTILE_METHODS
 
-__all__ = ["BANDWIDTH_RULES", "DRAW_COPIES", "FitOptions", "fit_options", "seeded_rng", "check_orders", "resolve_rule",
-           "bootstrap_memory", "memory_limit"]
+__all__ = ["BANDWIDTH_RULES", "DRAW_COPIES", "FitOptions", "check_donut", "fit_options", "seeded_rng", "check_orders",
+           "resolve_rule", "bootstrap_memory", "memory_limit"]
 
 #: Bandwidth rules a user may name ("auto": "imse" for frechet, "mse" for simple).
 BANDWIDTH_RULES = ("auto", "mse", "imse", "cer-mse", "cer-imse")
@@ -50,7 +52,7 @@ class FitOptions:
     ``order`` p is in [0, MAX_ORDER] and ``pilot_order`` s in [0, MAX_ORDER - 1] (the selector
     fits order s + 1). ``bandwidth`` is a selector rule ("mse", "imse", "cer-mse", "cer-imse";
     "auto" resolved) or (1,) / (m,) positive bandwidths (m: the fit's grid, which the model
-    resolves against its data).
+    resolves against its data). ``donut`` d >= 0: units with ``|X - c| < d`` are left out of the fit.
     """
 
     method: str
@@ -67,6 +69,7 @@ class FitOptions:
     rng: np.random.Generator
     progress: Any
     seed: int | tuple[int, ...] | None = None
+    donut: float = 0.0
 
     @property
     def rule(self) -> str:
@@ -183,10 +186,21 @@ def _check_boot_memory(n_boot: int, m: int) -> None:
         "levels, or n_boot=0 to skip the bootstrap."))
 
 
+def check_donut(donut: Any) -> float:
+    """The donut's half-width d (a finite number >= 0; 0: no donut)."""
+    fix = "Give the half-width d of the window |X - cutoff| < d to leave out, e.g. donut=0.05 (0: no donut)."
+    if isinstance(donut, bool) or not isinstance(donut, numbers.Real):
+        raise TypeError(message("donut", "a number >= 0 (in units of the running variable)", donut, fix))
+    d = float(donut)
+    if not (math.isfinite(d) and d >= 0):
+        raise ValueError(message("donut", "a finite number >= 0 (in units of the running variable)", donut, fix))
+    return d
+
+
 def fit_options(*, method: Any, order: Any, pilot_order: Any, kernel: Any, bandwidth: Any,
                 bandwidth_treatment: Any, regularize: Any, quantile_method: Any, n_boot: Any,
                 alpha: Any, band: Any, rng: Any, n_jobs: Any, progress: Any, grid_size: int,
-                fuzzy: bool) -> FitOptions:
+                fuzzy: bool, donut: Any = 0.0) -> FitOptions:
     """Validate the arguments of ``R3D.fit`` (``grid_size``: m of the grid the fit will use)."""
     method = check_choice("method", method, METHODS, aliases=METHOD_ALIASES)
     order, pilot_order = check_orders(order, pilot_order)
@@ -195,6 +209,7 @@ def fit_options(*, method: Any, order: Any, pilot_order: Any, kernel: Any, bandw
     n_boot = check_int("n_boot", n_boot, low=0)
     alpha = check_probability("alpha", alpha)
     band = check_choice("band", band, BAND_TYPES, aliases=BAND_ALIASES)
+    donut = check_donut(donut)
     if not isinstance(regularize, (bool, np.bool_)):
         raise TypeError(message("regularize", "True or False", regularize))
     if n_boot and n_boot < int(np.ceil(1 / alpha)) - 1:
@@ -213,4 +228,4 @@ def fit_options(*, method: Any, order: Any, pilot_order: Any, kernel: Any, bandw
                       bandwidth=_bandwidth(bandwidth, method, grid_size), bandwidth_treatment=h_t,
                       regularize=bool(regularize), quantile_method=quantile_method,
                       n_boot=n_boot, alpha=alpha, band=band, rng=gen, progress=progress,
-                      seed=seed)
+                      seed=seed, donut=donut)

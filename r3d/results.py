@@ -65,6 +65,7 @@ class FitSpec:
     band: str
     regularize: bool
     seed: int | tuple[int, ...] | None = None
+    donut: float = 0.0  # units with |X - c| < donut were left out (0: none)
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,6 +87,7 @@ class DataInfo:
     n_clusters: int | None
     unit_ids: pd.Index
     n_single_draw_units: int | None = None
+    n_donut: int = 0  # units left out by the fit's donut (not in nobs, n_left, n_right)
 
     def __repr__(self) -> str:
         fields = [("units", f"{self.nobs} ({self.n_left} / {self.n_right})"),
@@ -94,6 +96,8 @@ class DataInfo:
             fields.append(("clusters", f"{self.n_clusters} ({self.cluster_name})"))
         if self.n_dropped_draws or self.n_dropped_units:
             fields.append(("dropped draws / units", f"{self.n_dropped_draws} / {self.n_dropped_units}"))
+        if self.n_donut:
+            fields.append(("left out by the donut", str(self.n_donut)))
         return _r.one_line("DataInfo", f"{self.outcome_name} ~ {self.running_name}", fields)
 
 
@@ -699,6 +703,118 @@ class R3DResults:
         r3d.bootstrap.TestResults
         """
         return self.test("unambiguity", ranges, alpha)
+
+    # ------------------------------------------------------------------ falsification (METHOD_EXTENSIONS §11)
+    def placebo(self, cutoffs: Any = None, *, rng: Any = None) -> Any:
+        """Fits at placebo cutoffs, where no effect is expected (docs/placebo.md).
+
+        Each placebo fit uses only the units on its side of the true cutoff and this fit's options
+        (method, order, kernel, grid, bootstrap draws, alpha, band; the bandwidth re-selected at the
+        placebo cutoff when this fit's was selected, the same fixed bandwidth otherwise). A fuzzy design's
+        placebo fits are its reduced form (the outcome's jump). After a donut fit, the units its donut
+        left out stay out, and the placebo fits have no donut of their own. Cutoffs with fewer than
+        ``5 x (order + 1)`` units on a side of them are skipped, with a warning, and listed in ``.skipped``.
+
+        Parameters
+        ----------
+        cutoffs : array_like, optional
+            Placebo cutoffs (each on one side of the true cutoff). Default: the 20, 40, 60 and 80%
+            quantiles of the running variable of this fit's units on each side.
+        rng : None, int or numpy.random.Generator
+            Seed of the placebo fits' bootstrap draws; default: derived from this fit's seed
+            (``res.spec.seed``), so the placebo fits are as reproducible as the fit.
+
+        Returns
+        -------
+        r3d.placebo.PlaceboResults
+            ``.frame`` (one row per cutoff: tau at a few levels, the average effect, the nullity test's
+            p-value), ``.fits``, ``.skipped``, ``summary()``, ``plot()``.
+        """
+        from r3d.placebo import placebo_fits
+
+        return placebo_fits(self, cutoffs, rng)
+
+    def sensitivity(self, bandwidths: Any = None, *, rng: Any = None) -> Any:
+        """Refits at other bandwidths with this fit's other options (docs/placebo.md).
+
+        Parameters
+        ----------
+        bandwidths : array_like, optional
+            Bandwidths to refit at. Default: 0.5, 0.75, 1, 1.25, 1.5 and 2 times this fit's bandwidth (each
+            per-quantile bandwidth scaled alike); at 1 the fit itself is reused. A fuzzy design keeps its
+            first-stage bandwidth h_T.
+        rng : None, int or numpy.random.Generator
+            Seed of the refits' bootstrap draws; default: derived from this fit's seed.
+
+        Returns
+        -------
+        r3d.placebo.SensitivityResults
+            ``.frame`` (tau at a few levels with pointwise intervals and the uniform band at each
+            bandwidth), ``.fits``, ``summary()``, ``plot()``.
+        """
+        from r3d.placebo import sensitivity_fits
+
+        return sensitivity_fits(self, bandwidths, rng)
+
+    def compare(self, other: R3DResults, *, n_boot: int | None = None, alpha: float | None = None,
+                rng: Any = None) -> Any:
+        """The difference ``tau(q) - tau_other(q)`` of two fits of the same units, with a uniform band and
+        a sup test of no difference (docs/placebo.md).
+
+        The two estimates are correlated (they share units); one multiplier per unit (per cluster) shared
+        by both fits, applied to the difference of their influence matrices (a unit outside one fit, e.g.
+        inside a donut, contributes zero to it), gives the difference's bootstrap process.
+
+        Parameters
+        ----------
+        other : R3DResults
+            A fit of the same units (the same model, or one built from the same data) on the same grid:
+            another bandwidth, order, method or donut.
+        n_boot : int, optional
+            Bootstrap draws (default this fit's ``n_boot``, or 999 when it has none).
+        alpha : float, optional
+            Default this fit's ``alpha``.
+        rng : None, int or numpy.random.Generator
+            Seed of the multipliers; default: derived from both fits' seeds (fresh when either is unknown).
+
+        Returns
+        -------
+        r3d.placebo.FitComparison
+            ``.frame`` (difference, se, pointwise interval and band per level), ``.test`` (sup test),
+            ``summary()``, ``plot()``.
+        """
+        from r3d.placebo import compare_fits
+
+        return compare_fits(self, other, n_boot=n_boot, alpha=alpha, rng=rng)
+
+    def diagnostics(self, *, cutoffs: Any = None, bandwidths: Any = None, donut: float | None = None,
+                    rng: Any = None) -> Any:
+        """The design checks of this fit in one report (docs/placebo.md): placebo cutoffs, bandwidth
+        sensitivity, a donut fit compared with this one (with ``donut``), covariate balance (when the model
+        has covariates), and the density and binomial tests (when the model has ``density_test`` and
+        ``binomial_test``).
+
+        Parameters
+        ----------
+        cutoffs : array_like, optional
+            Placebo cutoffs (:meth:`placebo`).
+        bandwidths : array_like, optional
+            Bandwidths of the sensitivity refits (:meth:`sensitivity`).
+        donut : float, optional
+            Also refit without the units with ``|X - c| < donut`` at this fit's bandwidth and compare
+            (:meth:`compare`).
+        rng : None, int or numpy.random.Generator
+            Seed of every check; default derived from this fit's seed (``res.diagnostics().placebo`` then
+            equals ``res.placebo()``).
+
+        Returns
+        -------
+        r3d.diagnostics.Diagnostics
+            Each check as an attribute, ``summary()`` (text, LaTeX, HTML) and ``plot()`` (one figure).
+        """
+        from r3d.diagnostics import run_diagnostics
+
+        return run_diagnostics(self, cutoffs=cutoffs, bandwidths=bandwidths, donut=donut, rng=rng)
 
     # ------------------------------------------------------------------ tables
     def summary_frame(self, alpha: float | None = None) -> pd.DataFrame:
