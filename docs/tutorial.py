@@ -137,51 +137,34 @@ ax.figure.savefig("tutorial_effect_fuzzy.png", dpi=110)
 
 # %%
 # <sensitivity>
+sens = res.sensitivity()  # refits at 0.5, 0.75, 1, 1.25, 1.5 and 2 times the selected h
 levels = [0.1, 0.5, 0.9]
-factors = [0.5, 0.75, 1.0, 1.25, 1.5, 2.0]
-rows = []
-for f in factors:
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", r3d.SmallSampleWarning)  # the smallest h is thin
-        fit_h = mod.fit(bandwidth=f * res.bandwidth, n_boot=0)
-    ci = fit_h.conf_int()
-    for q in levels:
-        rows.append({"h": fit_h.bandwidth, "q": q, "tau": fit_h.params[q],
-                     "lower": ci.loc[q, "lower"], "upper": ci.loc[q, "upper"]})
-sens = pd.DataFrame(rows)
-print(sens.pivot(index="h", columns="q", values="tau").round(3).rename(index=lambda v: f"{v:.3f}").to_string())
+table = sens.frame[sens.frame["quantile"].isin(levels)]
+print(table.pivot(index="h", columns="quantile", values="tau").round(3)
+      .rename(index=lambda v: f"{v:.3f}").to_string())
 
-fig, axes = plt.subplots(1, 3, figsize=(9.6, 3.4), sharex=True, layout="constrained")
-for ax, q in zip(axes, levels, strict=True):
-    s = sens[sens["q"] == q]
-    ax.errorbar(s["h"], s["tau"], yerr=[s["tau"] - s["lower"], s["upper"] - s["tau"]],
-                fmt="o", color="C0", capsize=3, label="estimate, 95% pointwise CI")
-    ax.axhline(r3d.datasets.wage_subsidy_true_effect(q), color="black", linestyle="--",
-               linewidth=1, label="true effect")
-    ax.axvline(res.bandwidth, color="0.6", linewidth=0.8)
-    ax.set_title(f"q = {q:g}", fontsize="medium")
-    ax.set_xlabel("bandwidth h")
-axes[0].set_ylabel("tau(q)")
-axes[0].legend(loc="upper left", fontsize="small", frameon=False)
-fig.savefig("tutorial_sensitivity.png", dpi=110)
+ax = sens.plot()
+ax.figure.savefig("tutorial_sensitivity.png", dpi=110)
 # </sensitivity>
 
 # %% [markdown]
-# ## 8. Placebo cutoffs
+# ## 8. Placebo cutoffs, a donut, and all checks in one report
 
 # %%
 # <placebo>
-placebo = []
-for side, keep in (("left", df["revenue"] < 1.0), ("right", df["revenue"] >= 1.0)):
-    sub = df[keep]
-    fake = float(sub.groupby("firm")["revenue"].first().median())  # middle of that side
-    fit_p = r3d.R3D.from_formula("wage ~ revenue", data=sub, cutoff=fake, unit="firm").fit(
-        n_boot=999, rng=1)
-    t = fit_p.nullity_test()
-    placebo.append({"side": side, "placebo cutoff": round(fake, 3), "h": round(fit_p.bandwidth, 3),
-                    "average effect": round(fit_p.average_effect.estimate, 3),
-                    "se": round(fit_p.average_effect.se, 3), "nullity p": t.pvalue})
-print(pd.DataFrame(placebo).to_string(index=False))
+placebo = res.placebo()  # 4 cutoffs inside each side, each fitted on that side's firms only
+print(placebo.frame[["side", "cutoff", "n_left", "n_right", "h", "average", "average_se",
+                     "nullity_pvalue"]].round(3).to_string(index=False))
+print()
+
+donut = mod.fit(donut=0.02, bandwidth=res.bandwidth, n_boot=999, rng=1)  # without |revenue - 1| < 0.02
+print(res.compare(donut).test)
+print()
+
+report = res.diagnostics(donut=0.02)
+print(repr(report))
+fig = report.plot()
+fig.savefig("tutorial_diagnostics.png", dpi=90)
 # </placebo>
 
 # %% [markdown]
