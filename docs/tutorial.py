@@ -148,7 +148,7 @@ ax.figure.savefig("tutorial_sensitivity.png", dpi=110)
 # </sensitivity>
 
 # %% [markdown]
-# ## 8. Placebo cutoffs, a donut, and all checks in one report
+# ## 8. Checking the design after the fit: placebo cutoffs, a donut, one report
 
 # %%
 # <placebo>
