@@ -226,6 +226,8 @@ def _header(res: R3DResults, alpha: float) -> Section:
         left.append(("Take-up bandwidth", f"{res.bandwidth_treatment:.4g} ({fs_rule})"))
     if res._est.covariates is not None:
         left.append(("Covariates", f"{len(res._est.covariates.names)} (listed below)"))
+    if s.donut:
+        left.append(("Donut |x - c| <", f"{s.donut:g} ({d.n_donut} units out)"))
     rows = tuple((*a, *b) for a, b in zip_longest(left, right, fillvalue=("", "")))
     return Section(title="R3D: regression discontinuity with distribution-valued outcomes", kind="keyvalue",
                    headers=(), stubs=(), rows=rows, name="header")

@@ -330,6 +330,9 @@ def build_parser() -> argparse.ArgumentParser:
     fit.add_argument("--plot-kind", choices=PLOT_KINDS, default="effect",
                      help="what --plot draws: tau(q) with bands (effect), the two limits, the binned R3D plot, or "
                           "the two limits' Lorenz curves with their bands (lorenz; sharp designs)")
+    fit.add_argument("--donut", type=_finite, default=None,
+                     help="leave out the units with |running - cutoff| < DONUT (a donut fit; they are counted in the "
+                          "summary)")
     fit.add_argument("--functional", action="append", default=[], metavar="NAME[:KEY=VALUE,...]",
                      help="add the effect on a functional of the limit distributions to the summary and the "
                           "outputs: mean, variance, sd, gini, iqr, quantile_ratio, share_below, lorenz, w2, with "
@@ -519,6 +522,8 @@ def _run_fit(args: argparse.Namespace, out: Any) -> None:
         _check_columns(df, args)
         mod = r3d.R3D.from_formula(args.formula, data=df, cutoff=args.cutoff, unit=args.unit,
                                    treatment=args.treatment, weights=args.weights, cluster=args.cluster)
+    if args.donut is not None:
+        kwargs["donut"] = args.donut
     res = mod.fit(**kwargs)
     extra = {"functionals": args.functional or None, "tests": args.test or None}
     if not args.quiet:

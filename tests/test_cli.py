@@ -169,3 +169,17 @@ def test_functionals_and_tests_reach_the_summary_json_and_plot(data_files, pytho
         rc = main(["fit", str(d / "firms.csv"), *FIT_ARGS, "--functional", bad, "-q"])
         assert rc == EXIT_USAGE
         assert says in capsys.readouterr().err
+
+
+def test_fit_donut_option_equals_python(data_files, tmp_path, capsys):
+    d, df = data_files
+    mod = r3d.R3D.from_formula("wage ~ revenue", data=df, cutoff=1.0, unit="firm")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", r3d.R3DWarning)
+        expected = mod.fit(bandwidth=0.4, quantiles=[0.1, 0.25, 0.5, 0.75, 0.9], n_boot=199, rng=7, donut=0.05)
+    rc = main(["fit", str(d / "firms.csv"), *FIT_ARGS, "--donut", "0.05"])
+    captured = capsys.readouterr()
+    assert rc == 0, captured.err
+    assert captured.out.strip() == expected.summary().as_text().strip()
+    assert expected.data.n_donut > 0
+    assert "Donut |x - c| <:" in captured.out and f"0.05 ({expected.data.n_donut} units out)" in captured.out
