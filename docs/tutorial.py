@@ -11,7 +11,6 @@
 
 # %%
 # <setup>
-import warnings
 from pathlib import Path
 
 import matplotlib.pyplot as plt
