@@ -141,9 +141,10 @@ SCALARS: dict[str, tuple[str, dict]] = {
 }
 #: Tests whose rejection rates are reported: key -> how to run it on a result.
 TESTS = ("dominance1", "dominance2", "unambiguity", "w2", "lorenz_sup")
-#: Variants (same fits): the public tests on the central range MID_RANGE, and the studentized
-#: diagnostic versions computed here from the fit's draws (:func:`studentized_pvalues`).
-VARIANTS = ("dominance1_mid", "unambiguity_mid", "dominance1_stud", "unambiguity_stud")
+#: Variants (same fits): the public tests on the central range MID_RANGE, and the unstudentized
+#: versions (METHOD_EXTENSIONS §10's first statistic, which r3d replaced by the studentized one after
+#: this study) computed here from the fit's draws (:func:`unstudentized_pvalues`).
+VARIANTS = ("dominance1_mid", "unambiguity_mid", "dominance1_raw", "unambiguity_raw")
 MID_RANGE = (0.1, 0.9)
 
 
@@ -250,7 +251,7 @@ def fit_row(model: r3d.R3D, method: str, *, n_boot: int, rng: np.random.Generato
         row["p_w2"] = float(res.functional("w2").pvalue)
         row["p_dominance1_mid"] = float(res.dominance_test(order=1, ranges=MID_RANGE).pvalue)
         row["p_unambiguity_mid"] = float(res.unambiguity_test(ranges=MID_RANGE).pvalue)
-        row.update(studentized_pvalues(res.params.to_numpy(), res.bse.to_numpy(), res.bootstrap_draws))
+        row.update(unstudentized_pvalues(res.params.to_numpy(), res.bootstrap_draws))
     row["h"] = float(np.mean(res.bandwidth))
     row["n_warnings"] = sum(issubclass(w.category, R3DWarning) for w in caught)
     return row
@@ -261,14 +262,14 @@ def _pvalue(s: float, s_b: np.ndarray) -> float:
     return float((1 + np.count_nonzero(s_b >= s)) / (s_b.size + 1))
 
 
-def studentized_pvalues(tau: np.ndarray, se: np.ndarray, draws: np.ndarray) -> dict[str, float]:
-    """Diagnostic only (not in r3d): the dominance (order 1) and unambiguity tests on tau / se and
-    G_b / se instead of tau and G_b (each grid point weighted by its precision), from the fit's own
-    draws. Shows how much of the unstudentized tests' power the noisy upper tail costs."""
-    t, d = tau / se, draws / se
+def unstudentized_pvalues(tau: np.ndarray, draws: np.ndarray) -> dict[str, float]:
+    """Diagnostic only: the dominance (order 1) and unambiguity tests on tau and G_b without dividing by
+    the standard errors (METHOD_EXTENSIONS §10's statistic), from the fit's own draws. Shows the power
+    the studentization gains when the se varies across the grid."""
+    t, d = tau, draws
     dom = _pvalue(max(float(np.max(-t)), 0.0), np.maximum(np.max(-d, axis=1), 0.0))
     amb = min(max(float(np.max(t)), 0.0), max(float(np.max(-t)), 0.0))
-    return {"p_dominance1_stud": dom, "p_unambiguity_stud": _pvalue(amb, np.maximum(np.max(d, axis=1), 0.0))}
+    return {"p_dominance1_raw": dom, "p_unambiguity_raw": _pvalue(amb, np.maximum(np.max(d, axis=1), 0.0))}
 
 
 def replication_rng(seed: int, cell: int, rep: int) -> np.random.Generator:
@@ -371,8 +372,8 @@ TEST_LABELS = {"dominance1": "dominance, order 1", "dominance2": "dominance, ord
                "unambiguity": "unambiguity", "w2": "W2 (tau = 0)", "lorenz_sup": "Lorenz sup (no effect)",
                "dominance1_mid": f"dominance, order 1, ranges={MID_RANGE}",
                "unambiguity_mid": f"unambiguity, ranges={MID_RANGE}",
-               "dominance1_stud": "dominance, order 1, studentized (diagnostic)",
-               "unambiguity_stud": "unambiguity, studentized (diagnostic)"}
+               "dominance1_raw": "dominance, order 1, unstudentized (diagnostic)",
+               "unambiguity_raw": "unambiguity, unstudentized (diagnostic)"}
 
 
 def truth_table(q: np.ndarray = GRID) -> str:
@@ -495,14 +496,14 @@ def write_tables(cov: pd.DataFrame, tests: pd.DataFrame, out: Path, provenance: 
         "",
         tests_table(tests),
         "",
-        "## Dominance and unambiguity: central range and studentized variants (same fits), rejection %",
+        "## Dominance and unambiguity: central range and unstudentized variants (same fits), rejection %",
         "",
-        ("r3d's tests are unstudentized sup tests (METHOD_EXTENSIONS §10): `max_q (-tau)_+` against "
-         "`max_q (-G_b)_+`. With right-skewed outcomes the se of tau grows about tenfold from q = 0.01 to "
-         "0.99, so the critical value is set by the noisy upper tail and a negative tau in the lower "
-         f"quantiles is hard to detect. Below: the same tests with `ranges={MID_RANGE}` (public API), and "
-         "diagnostic studentized versions (`tau / se` against `G_b / se`, computed here from "
-         "`res.params`, `res.bse`, `res.bootstrap_draws`; not part of r3d)."),
+        ("r3d's tests are studentized sup tests: `max_q (-tau / se)_+` against `max_q (-G_b / se)_+`. "
+         "METHOD_EXTENSIONS §10 first specified them without the division by se; with right-skewed "
+         "outcomes the se of tau grows about tenfold from q = 0.01 to 0.99, so the unstudentized "
+         "critical value is set by the noisy upper tail and a negative tau in the lower quantiles is "
+         f"hard to detect. Below: the public tests with `ranges={MID_RANGE}`, and the unstudentized "
+         "versions (computed here from `res.params` and `res.bootstrap_draws`; not part of r3d)."),
         "",
         variants_table(tests),
         "",

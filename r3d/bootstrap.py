@@ -871,6 +871,11 @@ class TestInputs:
     sides : callable, optional
         Returns the per-side processes (:class:`SideDraws`, same multipliers as ``draws``);
         called only by the statistics that need them.
+    se : ndarray, shape (m,), optional
+        Standard errors of ``tau`` (the studentized statistics divide by them; without them, by the
+        standard deviation of the draws).
+    cumulative_se : callable, optional
+        Returns the (m,) standard errors of ``int_0^{q_j} tau`` (second-order dominance).
     """
 
     tau: np.ndarray
@@ -879,6 +884,8 @@ class TestInputs:
     m_plus: np.ndarray | None = None
     m_minus: np.ndarray | None = None
     sides: Callable[[], SideDraws] | None = None
+    se: np.ndarray | None = None
+    cumulative_se: Callable[[], np.ndarray] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -940,38 +947,53 @@ def _gini(inp: TestInputs, idx: np.ndarray) -> tuple[float, np.ndarray]:
     return float(abs(d_hat)), boot
 
 
+def _studentized(t: np.ndarray, d: np.ndarray, se: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+    """``t / se`` and ``d / se`` over the points with ``se > 0`` (``se`` None: the draws' standard deviation).
+    Points without sampling variation are left out, as in the studentized band."""
+    scale = np.std(d, axis=0) if se is None else se
+    keep = scale > 0
+    return t[keep] / scale[keep], d[:, keep] / scale[keep]
+
+
 def _dominance(inp: TestInputs, idx: np.ndarray) -> tuple[float, np.ndarray]:
-    """H0: tau(q) >= 0 on the range (the right limit first-order dominates). S = max_R (-tau)_+,
-    S_b = max_R (-G_b)_+: the least favourable null is tau = 0 on the whole range."""
-    return _one_sided(-inp.tau[idx], -inp.draws[:, idx])
+    """H0: tau(q) >= 0 on the range (the right limit first-order dominates). Studentized one-sided sup test:
+    S = max_R (-tau / se)_+, S_b = max_R (-G_b / se)_+ (the least favourable null is tau = 0 on the range)."""
+    t, d = _studentized(inp.tau[idx], inp.draws[:, idx], None if inp.se is None else inp.se[idx])
+    return _one_sided(-t, -d)
 
 
 def _dominance2(inp: TestInputs, idx: np.ndarray) -> tuple[float, np.ndarray]:
     """H0: int_0^p tau >= 0 on the range (second order: the generalised Lorenz curve of the right limit
-    is above the left's). As :func:`_dominance` on the cumulative integrals from 0 (flat below q_1)."""
+    is above the left's). As :func:`_dominance` on the cumulative integrals from 0 (flat below q_1),
+    studentized by their own standard errors."""
     from r3d.estimators import cumulative_integral
 
     gl = cumulative_integral(inp.quantiles, inp.tau)
     gl_b = cumulative_integral(inp.quantiles, inp.draws)
-    return _one_sided(-gl[idx], -gl_b[:, idx])
+    se = None if inp.cumulative_se is None else inp.cumulative_se()[idx]
+    t, d = _studentized(gl[idx], gl_b[:, idx], se)
+    return _one_sided(-t, -d)
 
 
 def _one_sided(t: np.ndarray, d: np.ndarray) -> tuple[float, np.ndarray]:
-    """S = max (t)_+ and S_b = max (d_b)_+ (0 when nothing is positive: then p = 1)."""
+    """S = max (t)_+ and S_b = max (d_b)_+ (0 when nothing is positive, or no point is left: then p = 1)."""
+    if t.size == 0:
+        return 0.0, np.zeros(d.shape[0])
     return max(float(np.max(t)), 0.0), np.maximum(np.max(d, axis=1), 0.0)
 
 
 def _unambiguity(inp: TestInputs, idx: np.ndarray) -> tuple[float, np.ndarray]:
     """H0: tau keeps one sign on the range (Qu and Yoon's unambiguous effect).
 
-    An intersection-union test (Berger 1982): reject only when both one-sided sup tests reject,
-    "tau >= 0" (statistic max (-tau)_+) and "tau <= 0" (max (tau)_+), each at level alpha. The
-    multiplier process is Gaussian given the data, so G_b and -G_b have the same law and the two
-    one-sided tests share one critical value: S = min(max (tau)_+, max (-tau)_+) against
-    S_b = max_R (G_b)_+. Size <= alpha at every point of the null."""
-    t = inp.tau[idx]
-    s = min(max(float(np.max(t)), 0.0), max(float(np.max(-t)), 0.0))
-    return s, np.maximum(np.max(inp.draws[:, idx], axis=1), 0.0)
+    An intersection-union test (Berger 1982): reject only when both studentized one-sided sup tests
+    reject, "tau >= 0" (statistic max (-tau / se)_+) and "tau <= 0" (max (tau / se)_+), each at level
+    alpha. The multiplier process is Gaussian given the data, so G_b and -G_b have the same law and the
+    two one-sided tests share one critical value: S = min(max (tau / se)_+, max (-tau / se)_+) against
+    S_b = max_R (G_b / se)_+. Size <= alpha at every point of the null."""
+    t, d = _studentized(inp.tau[idx], inp.draws[:, idx], None if inp.se is None else inp.se[idx])
+    up, _ = _one_sided(t, d)
+    down, _ = _one_sided(-t, -d)
+    return min(up, down), _one_sided(t, d)[1]
 
 
 def _w2(inp: TestInputs, idx: np.ndarray) -> tuple[float, np.ndarray]:

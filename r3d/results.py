@@ -521,8 +521,16 @@ class R3DResults:
         draws = self._require_draws(f"The {name} test")
         e = self._est
         inputs = _boot.TestInputs(tau=e.tau, draws=draws, quantiles=e.quantiles, m_plus=e.m_plus,
-                                  m_minus=e.m_minus, sides=self._side_draws)
+                                  m_minus=e.m_minus, sides=self._side_draws, se=self._inf.se,
+                                  cumulative_se=self._cumulative_se)
         return _boot.run_test(name, inputs, ranges=ranges, alpha=alpha)
+
+    def _cumulative_se(self) -> np.ndarray:
+        """(m,) standard errors of int_0^{q_j} tau (second-order dominance), from the influence matrix."""
+        from r3d.estimators import cumulative_integral
+
+        return _boot._variance_and_se(np.ascontiguousarray(cumulative_integral(self._est.quantiles,
+                                                                                self._cluster_sums())))[1]
 
     def _side_draws(self) -> _boot.SideDraws:
         """Per-side processes G_b^+ and G_b^- from the fit's own multipliers (sharp designs)."""

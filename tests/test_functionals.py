@@ -274,25 +274,32 @@ def test_without_draws_scalars_work_and_bands_say_what_they_need():
 # the tests against direct numpy computations
 # ---------------------------------------------------------------------------------------------
 def test_dominance_and_unambiguity_statistics(sharp):
+    """Studentized one-sided sup statistics, recomputed with numpy; the cumulative integral's standard
+    errors from cov_params (K C K'), an independent route to the influence-matrix ones."""
     tau, G, q = sharp.params.to_numpy(), sharp.bootstrap_draws, sharp.quantiles
+    se = sharp.bse.to_numpy()
     B = G.shape[0]
 
     def p_of(S, Sb):
         return (1 + np.sum(Sb >= S)) / (B + 1)
 
     d1 = sharp.dominance_test()
-    S = max(0.0, np.max(-tau))
-    Sb = np.maximum(np.max(-G, axis=1), 0)
-    assert d1.statistic == S and d1.pvalue == p_of(S, Sb)
+    S = max(0.0, np.max(-tau / se))
+    Sb = np.maximum(np.max(-G / se, axis=1), 0)
+    assert d1.statistic == pytest.approx(S, rel=RTOL_SAME) and d1.pvalue == p_of(S * (1 - 1e-12), Sb)
+    K = cumulative_integral(q, np.eye(q.size)).T
+    se_gl = np.sqrt(np.diag(K @ sharp.cov_params().to_numpy() @ K.T))
+    np.testing.assert_allclose(sharp._cumulative_se(), se_gl, rtol=RTOL_MEAN)
     gl, glb = cumulative_integral(q, tau), cumulative_integral(q, G)
     d2 = sharp.dominance_test(order=2, ranges=(0.2, 0.8))
     idx = (q >= 0.2 - 1e-12) & (q <= 0.8 + 1e-12)
-    S2 = max(0.0, np.max(-gl[idx]))
-    assert d2.statistic == pytest.approx(S2, rel=RTOL_SAME)
-    assert d2.pvalue == p_of(S2, np.maximum(np.max(-glb[:, idx], axis=1), 0))
+    S2 = max(0.0, np.max(-gl[idx] / se_gl[idx]))
+    assert d2.statistic == pytest.approx(S2, rel=RTOL_MEAN)
+    assert d2.pvalue == p_of(S2 * (1 - 1e-12), np.maximum(np.max(-glb[:, idx] / se_gl[idx], axis=1), 0))
     u = sharp.unambiguity_test()
-    Su = min(max(0.0, tau.max()), max(0.0, (-tau).max()))
-    assert u.statistic == Su and u.pvalue == p_of(Su, np.maximum(G.max(axis=1), 0))
+    Su = min(max(0.0, (tau / se).max()), max(0.0, (-tau / se).max()))
+    assert u.statistic == pytest.approx(Su, rel=RTOL_SAME)
+    assert u.pvalue == p_of(Su * (1 - 1e-12), np.maximum((G / se).max(axis=1), 0))
     w2 = sharp.functional("w2")
     w = average_weights(q)
     Sw = math.sqrt(w @ tau**2)
