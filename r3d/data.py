@@ -11,7 +11,7 @@ unit, and applies the missing-value policy (docs/errors.md lists its messages):
 - rows with a missing outcome, or a missing or zero weight, are dropped, counted and warned about;
 - a unit left with no draws is dropped, counted and warned about;
 - a missing unit id, a non-finite running variable, a negative weight, no positive weight,
-  a treatment that is not 0/1, fewer than 2 clusters, or a running variable / treatment /
+  a treatment outside [0, 1], fewer than 2 clusters, or a running variable / treatment /
   cluster that varies within a unit is an error naming the argument (and the first
   offending unit);
 - fewer than :data:`MIN_CLUSTERS` clusters, and units that are all point masses, are warned about.
@@ -52,7 +52,7 @@ class UnitData:
     x : ndarray
         (n,) running variable.
     t : ndarray or None
-        (n,) treatment take-up in {0., 1.} (fuzzy design), else None.
+        (n,) treatment take-up in [0, 1] (0/1, or a cell's share that took up; fuzzy design), else None.
     cluster_codes : ndarray or None
         (n,) integer cluster codes in [0, G), else None.
     cluster_ids : pandas.Index or None
@@ -566,14 +566,16 @@ def check_running(name: str, x: np.ndarray, unit_ids: pd.Index) -> None:
 
 
 def check_treatment(name: str, t: np.ndarray, unit_ids: pd.Index) -> np.ndarray:
-    """Take-up is 0 or 1 for every unit; returned as float64."""
-    ok = (t == 0) | (t == 1)
+    """Take-up is a share in [0, 1] for every unit (0/1 for individual units; the share that took up
+    for a cell, METHOD_EXTENSIONS §12); returned as float64."""
+    ok = (t >= 0) & (t <= 1)  # False for NaN
     if not ok.all():
         i = int(np.flatnonzero(~ok)[0])
         raise ValueError(
-            message(name, "0/1 take-up for every unit (fuzzy design)",
+            message(name, "take-up in [0, 1] for every unit (fuzzy design: 0/1, or the share of a cell that took up)",
                     f"<value {display_value(t[i])} for unit {display_value(unit_ids[i])}>",
-                    "Code take-up as 0 (untreated) or 1 (treated); drop units with missing take-up.")
+                    "Code take-up as 0 (untreated), 1 (treated) or a share in between; drop units with missing "
+                    "take-up.")
         )
     return t.astype(np.float64)
 

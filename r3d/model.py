@@ -70,7 +70,7 @@ class R3D:
     cutoff : float, default 0.0
         Treatment starts at ``running >= cutoff``.
     treatment : array-like (N,), optional
-        Unit-level take-up (0/1): fuzzy design.
+        Unit-level take-up (0/1, or a share in [0, 1] for cell data): fuzzy design.
     weights : array-like (N,), optional
         Within-unit sampling weights (rows with weight 0 or missing are dropped).
     cluster : array-like (N,), optional
@@ -160,7 +160,7 @@ class R3D:
         unit : str
             Column of unit ids.
         treatment, weights, cluster : str, optional
-            Column names (take-up 0/1, sampling weights, cluster ids).
+            Column names (take-up 0/1 or a share in [0, 1], sampling weights, cluster ids).
         eval_env : int
             Frames above the caller whose names the formula may use (0 = the caller).
         quantiles, quantile_method
