@@ -56,6 +56,14 @@ def out_of_core_covariates_error(what: str) -> ValueError:
                               "R3D.from_quantiles(..., covariates=...)."))
 
 
+def out_of_core_unit_weights_error(what: str) -> ValueError:
+    """``unit_weights`` with an out-of-core engine (not supported yet)."""
+    return ValueError(message("unit_weights", f"None for {what}: unit weights are not supported out of core yet",
+                              "<unit_weights>", "Collapse the data to unit quantiles and pass them to "
+                              "R3D.from_quantiles(..., unit_weights=...), or load it with pandas and use "
+                              "R3D.from_formula(..., unit_weights=...)."))
+
+
 class R3D:
     """Regression discontinuity design with distribution-valued outcomes.
 
@@ -79,6 +87,11 @@ class R3D:
         Unit-level covariates (constant within a unit) for the covariate-adjusted estimator
         (docs/method.md, covariates): categorical and string columns expand to treatment-coded
         dummies; missing values are an error.
+    unit_weights : array-like (N,), optional
+        Unit-level weights omega_i (cell sizes, survey weights of units; constant within a
+        unit, finite, non-negative): every local fit uses k_i omega_i, as rdrobust's
+        ``weights=`` (docs/cells.md). A unit with weight 0 is dropped with a warning. Not the
+        within-unit draw weights ``weights``.
 
     Notes
     -----
@@ -108,9 +121,10 @@ class R3D:
         weights: Any = None,
         cluster: Any = None,
         covariates: Any = None,
+        unit_weights: Any = None,
     ) -> None:
         self._init(prepare_long(outcome, running, unit, treatment=treatment, weights=weights, cluster=cluster,
-                                covariates=covariates), cutoff=cutoff)
+                                covariates=covariates, unit_weights=unit_weights), cutoff=cutoff)
 
     #: The formula the model was built from (None when built from arrays).
     formula: str | None = None
@@ -147,6 +161,7 @@ class R3D:
         quantiles: Any = None,
         quantile_method: str = "linear",
         covariates: Any = None,
+        unit_weights: str | None = None,
     ) -> R3D:
         """Build from a long DataFrame and a formula ``"outcome ~ running"``.
 
@@ -170,12 +185,17 @@ class R3D:
         covariates : str or list of str, optional
             Unit-level covariates: a formulaic right-hand side (``"age + C(sector)"``) or a list
             of column names (categorical and string columns expand to dummies).
+        unit_weights : str, optional
+            Column of unit-level weights (cell sizes, survey weights of units), constant within
+            a unit; see ``R3D(...)`` and docs/cells.md. Not for Dask data.
         """
         frame = sys._getframe(1 + eval_env)
         context = {**frame.f_globals, **frame.f_locals}
         if type(data).__module__.split(".")[0] == "dask":
             if covariates is not None:
                 raise out_of_core_covariates_error("a Dask DataFrame")
+            if unit_weights is not None:
+                raise out_of_core_unit_weights_error("a Dask DataFrame")
             from r3d.backends import model_from_engine
             from r3d.backends.dask import DaskEngine
 
@@ -193,10 +213,12 @@ class R3D:
         w_col = None if weights is None else data_column("weights", weights, data)
         c_col = None if cluster is None else data_column("cluster", cluster, data)
         z_cols = None if covariates is None else covariate_terms(covariates, data, context=context)
+        uw_col = None if unit_weights is None else data_column("unit_weights", unit_weights, data)
         names = Names(outcome=cols.outcome_name, running=cols.running_name, unit=str(unit), treatment=treatment,
-                      cluster=cluster)
+                      cluster=cluster, unit_weights=unit_weights)
         data = prepare_long(cols.outcome, cols.running, unit_col, treatment=t_col, weights=w_col, cluster=c_col,
-                            covariates=z_cols, names=names, copy_outcome=False)  # the formula's columns are new arrays
+                            covariates=z_cols, unit_weights=uw_col, names=names,
+                            copy_outcome=False)  # the formula's columns are new arrays
         return cls._from_data(data, cutoff=cutoff, formula=formula)
 
     @classmethod
@@ -216,6 +238,7 @@ class R3D:
         threads: int | None = None,
         temp_directory: str | None = None,
         covariates: Any = None,
+        unit_weights: Any = None,
     ) -> R3D:
         """Build from Parquet files too large for memory: DuckDB computes the unit quantiles.
 
@@ -250,9 +273,13 @@ class R3D:
             Where DuckDB spills (default: a temporary directory removed afterwards).
         covariates : None
             Not supported out of core yet (an error); use ``from_formula`` on data in memory.
+        unit_weights : None
+            Not supported out of core yet (an error), likewise.
         """
         if covariates is not None:
             raise out_of_core_covariates_error("Parquet files")
+        if unit_weights is not None:
+            raise out_of_core_unit_weights_error("Parquet files")
         from r3d.backends import model_from_engine
         from r3d.backends.duckdb import ParquetEngine
 
@@ -274,6 +301,7 @@ class R3D:
         cluster: Any = None,
         unit_ids: Any = None,
         covariates: Any = None,
+        unit_weights: Any = None,
     ) -> R3D:
         """Build from one array of draws per unit (the R package's ``Y_list``).
 
@@ -289,9 +317,11 @@ class R3D:
             Labels (default 0..n-1).
         covariates : DataFrame, 2-D array or Series (n rows), optional
             Unit-level covariates, one row per unit (as in ``R3D(...)``).
+        unit_weights : array-like (n,), optional
+            One unit weight per unit (as in ``R3D(...)``); ``weights`` are the within-unit draw weights.
         """
         data = prepare_samples(samples, running, treatment=treatment, weights=weights, cluster=cluster,
-                               unit_ids=unit_ids, covariates=covariates)
+                               unit_ids=unit_ids, covariates=covariates, unit_weights=unit_weights)
         return cls._from_data(data, cutoff=cutoff)
 
     @classmethod
@@ -306,15 +336,17 @@ class R3D:
         cluster: Any = None,
         unit_ids: Any = None,
         covariates: Any = None,
+        unit_weights: Any = None,
     ) -> R3D:
         """Build from a precomputed unit quantile matrix (n units x m levels).
 
         Rows that are entirely missing are dropped with a warning; a row with some
         missing values, or a row that decreases, is an error. ``covariates`` (DataFrame,
-        2-D array or Series, one row per unit) are unit-level covariates as in ``R3D(...)``.
+        2-D array or Series, one row per unit) are unit-level covariates as in ``R3D(...)``;
+        ``unit_weights`` (n,) one unit weight per unit (cell sizes; docs/cells.md).
         """
         data = prepare_quantiles(qmat, running, quantile_grid(quantiles), treatment=treatment, cluster=cluster,
-                                 unit_ids=unit_ids, covariates=covariates)
+                                 unit_ids=unit_ids, covariates=covariates, unit_weights=unit_weights)
         return cls._from_data(data, cutoff=cutoff)
 
     # ------------------------------------------------------------------ data properties
@@ -350,6 +382,12 @@ class R3D:
         Z = self._data.units.covariates
         return None if Z is None else pd.DataFrame(Z.copy(), index=self.unit_ids,
                                                    columns=list(self._data.names.covariates))
+
+    @property
+    def unit_weights(self) -> pd.Series | None:
+        """Unit weights per unit (units with weight 0 dropped), else None."""
+        om = self._data.units.unit_weights
+        return None if om is None else pd.Series(om.copy(), index=self.unit_ids, name=self._data.names.unit_weights)
 
     @property
     def n_dropped_draws(self) -> int:
@@ -525,11 +563,11 @@ class R3D:
         bw = choose_bandwidths(units.x, Q, grid, cutoff=self.cutoff, bandwidth=opts.bandwidth,
                                bandwidth_treatment=opts.bandwidth_treatment, t=units.t, kernel=opts.kernel,
                                order=opts.order, pilot_order=opts.pilot_order, regularize=opts.regularize,
-                               adjust=self._adjuster(opts.order, opts.kernel))
+                               adjust=self._adjuster(opts.order, opts.kernel), omega=units.unit_weights)
         notes.extend(bw.warnings)
         est = _estimate(units.x, Q, grid, cutoff=self.cutoff, h=bw.h, order=opts.order, kernel=opts.kernel,
                         method=opts.method, t=units.t, h_treatment=bw.h_treatment, covariates=units.covariates,
-                        covariate_names=self._data.names.covariates, notes=notes)
+                        covariate_names=self._data.names.covariates, notes=notes, omega=units.unit_weights)
         check_units_per_side(est, opts.order, notes)
         inf = infer(est, units.cluster_codes, n_boot=opts.n_boot, alpha=opts.alpha, band=opts.band, rng=opts.rng,
                     progress=opts.progress, notes=notes)
@@ -543,6 +581,8 @@ class R3D:
             n_dropped_draws=self.n_dropped_draws, n_dropped_units=self.n_dropped_units,
             n_clusters=None if units.cluster_ids is None else len(units.cluster_ids),
             unit_ids=self.unit_ids, n_single_draw_units=self.n_single_draw_units,
+            unit_weights_name=names.unit_weights,
+            sum_unit_weights=None if units.unit_weights is None else float(units.unit_weights.sum()),
         )
         spec = FitSpec(method=opts.method, order=opts.order, pilot_order=opts.pilot_order, kernel=opts.kernel,
                        bandwidth_rule=opts.rule, quantile_method=qmethod, n_boot=opts.n_boot, alpha=opts.alpha,
@@ -611,7 +651,7 @@ class R3D:
 
         def adjust(Y: np.ndarray, h: np.ndarray) -> np.ndarray:
             return adjust_for_covariates(x, np.ascontiguousarray(Y), Z, cutoff=self.cutoff, h=h, order=order,
-                                         kernel=kernel, names=names).Y
+                                         kernel=kernel, names=names, omega=self._data.units.unit_weights).Y
 
         return adjust
 
@@ -650,4 +690,4 @@ def select_bandwidth(mod, method="frechet", order=2, pilot_order=1, kernel="tria
     Q = mod._quantile_matrix(grid, method_q)
     return _select_bandwidths(mod._data.units.x, Q, grid, cutoff=mod.cutoff, rule=rule, kernel=kernel, order=order,
                               s=pilot_order, regularize=bool(regularize), t=mod._data.units.t,
-                              adjust=mod._adjuster(order, kernel))
+                              adjust=mod._adjuster(order, kernel), omega=mod._data.units.unit_weights)

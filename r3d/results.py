@@ -86,15 +86,24 @@ class DataInfo:
     n_clusters: int | None
     unit_ids: pd.Index
     n_single_draw_units: int | None = None
+    #: Label of the unit weights (METHOD_EXTENSIONS §12) and their sum over the units kept; None without them.
+    unit_weights_name: str | None = None
+    sum_unit_weights: float | None = None
 
     def __repr__(self) -> str:
         fields = [("units", f"{self.nobs} ({self.n_left} / {self.n_right})"),
                   ("draws", "--" if self.ndraws is None else str(self.ndraws)), ("cutoff", f"{self.cutoff:g}")]
         if self.n_clusters is not None:
             fields.append(("clusters", f"{self.n_clusters} ({self.cluster_name})"))
+        if self.unit_weights_name is not None:
+            fields.append(("unit weights", f"{self.unit_weights_name} (sum {self.sum_unit_weights:.6g})"))
         if self.n_dropped_draws or self.n_dropped_units:
             fields.append(("dropped draws / units", f"{self.n_dropped_draws} / {self.n_dropped_units}"))
         return _r.one_line("DataInfo", f"{self.outcome_name} ~ {self.running_name}", fields)
+
+
+#: DataInfo fields written by ``to_dict`` only when the model has unit weights.
+_UNIT_WEIGHT_FIELDS = ("unit_weights_name", "sum_unit_weights")
 
 
 @dataclass(frozen=True, slots=True)
@@ -832,7 +841,8 @@ class R3DResults:
                 reported[t.test] = {"statistic": t.statistic, "critical_value": t.critical_value, "pvalue": t.pvalue,
                                     "range": list(t.range), "n_boot": t.n_boot, "alpha": t.alpha}
         d = self.data
-        data = {f.name: getattr(d, f.name) for f in d.__dataclass_fields__.values() if f.name != "unit_ids"}
+        data = {f.name: getattr(d, f.name) for f in d.__dataclass_fields__.values() if f.name != "unit_ids"
+                and not (f.name in _UNIT_WEIGHT_FIELDS and getattr(d, f.name) is None)}
         fs = self.first_stage
         out = {
             "r3d_version": __version__,
