@@ -110,6 +110,7 @@ KNOWN_TABLES = {
     "montecarlo_table1": "Coverage and size: the paper's Table 1",
     "montecarlo_clusters": "Clustered inference",
     "montecarlo_covariates": "Covariate adjustment",
+    "montecarlo_masspoints": "Mass points: a discrete running variable",
     "bandwidth_theory": "Bandwidth selector against the closed-form optimum",
     "bandwidth_simulation_a": "Bandwidth selector by simulation: curvature that changes at the cutoff",
     "bandwidth_simulation_b": "Bandwidth selector by simulation: the paper's DGP 1",

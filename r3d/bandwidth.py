@@ -308,7 +308,8 @@ class DensityEstimate:
     f_hat : float
         mean_i K((X_i - c) / h) / h.
     h : float
-        Silverman bandwidth 1.06 sd(X) n^(-1/5).
+        Silverman bandwidth 1.06 sd(X) n^(-1/5) (M^(-1/5), M the distinct values of X, with
+        ``masspoints="adjust"``).
     sd : float
         Sample standard deviation of X (denominator n - 1).
     n : int
@@ -353,8 +354,9 @@ def density_at_cutoff(x: np.ndarray, *, cutoff: float, kernel: str) -> DensityEs
     return _density_at_cutoff(_as_float_1d("x", x), cutoff=float(cutoff), kernel=kernel)
 
 
-def _density_at_cutoff(x: np.ndarray, *, cutoff: float, kernel: str) -> DensityEstimate:
-    """:func:`density_at_cutoff` on a validated float64 ``x``."""
+def _density_at_cutoff(x: np.ndarray, *, cutoff: float, kernel: str, n_rate: int | None = None) -> DensityEstimate:
+    """:func:`density_at_cutoff` on a validated float64 ``x``; ``n_rate`` replaces n in Silverman's rate
+    (the number of distinct values of x with ``masspoints="adjust"``, as rdrobust's ``rdbwselect``)."""
     n = x.size
     if n < 2:
         raise ValueError(message("x", "at least 2 units", f"<{n} unit(s)>"))
@@ -364,7 +366,7 @@ def _density_at_cutoff(x: np.ndarray, *, cutoff: float, kernel: str) -> DensityE
         raise ValueError(
             message("x", "a running variable that varies across units", "<a constant>")
         )
-    h = SILVERMAN_CONSTANT * sd * n ** (-1.0 / 5.0)
+    h = SILVERMAN_CONSTANT * sd * (n if n_rate is None else n_rate) ** (-1.0 / 5.0)
     f_hat = float(np.mean(kernel_function(xc / h, kernel)) / h)
     if not f_hat > 0:
         raise InsufficientDataError(
@@ -766,6 +768,7 @@ def choose_bandwidths(
     regularize: bool,
     adjust: Adjuster | None = None,
     omega: np.ndarray | None = None,
+    n_rate: int | None = None,
 ) -> BandwidthChoice:
     """The bandwidth stage of a fit, on validated inputs: x (n,), Q (n, m) and quantiles (m,);
     ``bandwidth`` a selector rule or the user's (1,) / (m,) bandwidths; ``bandwidth_treatment`` the
@@ -776,7 +779,7 @@ def choose_bandwidths(
     if isinstance(bandwidth, str):
         sel = _select_bandwidths(x, Q, quantiles, cutoff=cutoff, rule=bandwidth, kernel=kernel, order=order,
                                  s=pilot_order, regularize=regularize, t=t if select_t else None, adjust=adjust,
-                                 omega=omega)
+                                 omega=omega, n_rate=n_rate)
         h = sel.h[:1] if bandwidth in ("imse", "cer-imse") else sel.h
         h_t = sel.h_treatment if select_t else bandwidth_treatment
         return BandwidthChoice(rule=bandwidth, h=h, selection=sel, h_treatment=h_t, treatment_source=source,
@@ -786,7 +789,7 @@ def choose_bandwidths(
     if select_t:  # h_T by the MSE rule on the take-up alone
         t_sel = _select_bandwidths(x, t.reshape(-1, 1), np.array([0.5]), cutoff=cutoff, rule="mse", kernel=kernel,
                                    order=order, s=pilot_order, regularize=regularize, t=None, adjust=adjust,
-                                   what="treatment", omega=omega)
+                                   what="treatment", omega=omega, n_rate=n_rate)
         h_t = float(t_sel.h[0])
     return BandwidthChoice(rule="fixed", h=bandwidth, selection=None, h_treatment=h_t, treatment_source=source,
                            treatment_selection=t_sel)
@@ -1322,7 +1325,7 @@ def _pilot_h0(x: np.ndarray, Y: np.ndarray, quantiles: np.ndarray, *, cutoff: fl
 def _select_bandwidths(x: np.ndarray, Q: np.ndarray, quantiles: np.ndarray, *, cutoff: float, rule: str,
                        kernel: str, order: int, s: int, regularize: bool, t: np.ndarray | None,
                        adjust: Adjuster | None = None, what: str = "outcome",
-                       omega: np.ndarray | None = None) -> BandwidthSelection:
+                       omega: np.ndarray | None = None, n_rate: int | None = None) -> BandwidthSelection:
     """:func:`select_bandwidths` on validated inputs (float64 arrays, canonical names).
 
     ``what`` names the column in warnings: "outcome" (by its quantile levels), "treatment" (the first
@@ -1335,6 +1338,9 @@ def _select_bandwidths(x: np.ndarray, Q: np.ndarray, quantiles: np.ndarray, *, c
     pilot, the local variance and derivative fits) is weighted by them; the density f(c) of the
     running variable and n stay those of the units (unweighted), so weights all equal to a constant
     give the bandwidth of the unweighted selector (to rounding).
+
+    ``n_rate`` (``masspoints="adjust"``, r3d/masspoints.py) replaces n in the rate of the density
+    bandwidth by the number of distinct values of x, where rdrobust's ``rdbwselect`` does.
     """
     n = x.size
     notes = Notes()
@@ -1363,7 +1369,7 @@ def _select_bandwidths(x: np.ndarray, Q: np.ndarray, quantiles: np.ndarray, *, c
             )
         h_min = max(h_min, float(d[min(MIN_UNITS_PER_SIDE, d.size) - 1]) * _PAD)
 
-    density = _density_at_cutoff(x, cutoff=cutoff, kernel=kernel)
+    density = _density_at_cutoff(x, cutoff=cutoff, kernel=kernel, n_rate=n_rate)
     constants = kernel_constants(kernel, s)
     h_max = float(np.max(np.abs(xc)))
     h_min = min(h_min, h_max * _PAD)

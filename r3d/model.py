@@ -11,6 +11,7 @@ The public edge validates once: every constructor reduces its input to a frozen
 from __future__ import annotations
 
 import copy
+import dataclasses
 import numbers
 import sys
 from collections.abc import Sequence
@@ -20,12 +21,13 @@ import numpy as np
 import pandas as pd
 
 from r3d._validation import Notes, check_choice, message
-from r3d.bandwidth import BandwidthSelection, _select_bandwidths, choose_bandwidths
+from r3d.bandwidth import BandwidthChoice, BandwidthSelection, _select_bandwidths, choose_bandwidths
 from r3d.bootstrap import infer
 from r3d.data import ModelData, Names, prepare_long, prepare_quantiles, prepare_samples
 from r3d.estimators import Estimate, _estimate, adjust_for_covariates, check_units_per_side
 from r3d.formula import covariate_terms, data_column, parse_formula
 from r3d.locpoly import canonical_kernel
+from r3d.masspoints import count_mass_points, distinct_rate, enlarge_bandwidths, report_mass_points
 from r3d.options import check_orders, fit_options, resolve_rule
 from r3d.quantiles import QUANTILE_METHODS, WEIGHTED_METHODS, _unit_quantiles, quantile_grid
 from r3d.results import DataInfo, FitSpec, R3DResults
@@ -503,6 +505,7 @@ class R3D:
         rng: Any = None,
         n_jobs: int | None = None,
         progress: Any = False,
+        masspoints: str = "check",
     ) -> R3DResults:
         """Estimate tau(q), its pointwise standard errors and (with ``n_boot > 0``)
         uniform bands and tests.
@@ -545,6 +548,12 @@ class R3D:
         progress : bool or callable, default False
             True shows a bootstrap progress bar on stderr (tqdm if installed); a callable is
             called as ``progress(done, n_boot)``. Never changes the results.
+        masspoints : {"check", "adjust", "off"}, default "check"
+            Mass points in the running variable (units sharing values of x; docs/cells.md), as
+            rdrobust's option: "check" counts distinct values per side and inside the window, shows
+            them in the summary and warns when units share values; "adjust" also makes the selector
+            use the number of distinct values where rdrobust does and enlarges selected bandwidths
+            until each side has at least order + 2 distinct values inside; "off" does neither.
 
         Returns
         -------
@@ -555,7 +564,8 @@ class R3D:
         opts = fit_options(method=method, order=order, pilot_order=pilot_order, kernel=kernel, bandwidth=bandwidth,
                            bandwidth_treatment=bandwidth_treatment, regularize=regularize,
                            quantile_method=quantile_method, n_boot=n_boot, alpha=alpha, band=band, rng=rng,
-                           n_jobs=n_jobs, progress=progress, grid_size=grid.size, fuzzy=units.t is not None)
+                           n_jobs=n_jobs, progress=progress, grid_size=grid.size, fuzzy=units.t is not None,
+                           masspoints=masspoints)
         qmethod = self._check_quantile_method(opts.quantile_method)
         notes = Notes(self._data.notes)
 
@@ -563,11 +573,20 @@ class R3D:
         bw = choose_bandwidths(units.x, Q, grid, cutoff=self.cutoff, bandwidth=opts.bandwidth,
                                bandwidth_treatment=opts.bandwidth_treatment, t=units.t, kernel=opts.kernel,
                                order=opts.order, pilot_order=opts.pilot_order, regularize=opts.regularize,
-                               adjust=self._adjuster(opts.order, opts.kernel), omega=units.unit_weights)
+                               adjust=self._adjuster(opts.order, opts.kernel), omega=units.unit_weights,
+                               n_rate=distinct_rate(units.x) if opts.masspoints == "adjust" else None)
+        n_enlarged = 0
+        if opts.masspoints == "adjust":
+            bw, n_enlarged = _enlarge_selected(bw, units.x, self.cutoff, opts.order)
         notes.extend(bw.warnings)
         est = _estimate(units.x, Q, grid, cutoff=self.cutoff, h=bw.h, order=opts.order, kernel=opts.kernel,
                         method=opts.method, t=units.t, h_treatment=bw.h_treatment, covariates=units.covariates,
                         covariate_names=self._data.names.covariates, notes=notes, omega=units.unit_weights)
+        mass = None
+        if opts.masspoints != "off":
+            mass = count_mass_points(units.x, self.cutoff, est.fit_plus.kernel_weights, est.fit_minus.kernel_weights,
+                                     mode=opts.masspoints, n_enlarged=n_enlarged)
+            report_mass_points(mass, notes)
         check_units_per_side(est, opts.order, notes)
         inf = infer(est, units.cluster_codes, n_boot=opts.n_boot, alpha=opts.alpha, band=opts.band, rng=opts.rng,
                     progress=opts.progress, notes=notes)
@@ -583,6 +602,7 @@ class R3D:
             unit_ids=self.unit_ids, n_single_draw_units=self.n_single_draw_units,
             unit_weights_name=names.unit_weights,
             sum_unit_weights=None if units.unit_weights is None else float(units.unit_weights.sum()),
+            mass_points=mass,
         )
         spec = FitSpec(method=opts.method, order=opts.order, pilot_order=opts.pilot_order, kernel=opts.kernel,
                        bandwidth_rule=opts.rule, quantile_method=qmethod, n_boot=opts.n_boot, alpha=opts.alpha,
@@ -662,6 +682,19 @@ class R3D:
         view = copy.copy(self)
         view._exog_names = [f"tau({format_level(q)})" for q in est.quantiles]
         return view
+
+
+def _enlarge_selected(bw: BandwidthChoice, x: np.ndarray, cutoff: float, order: int) -> tuple[BandwidthChoice, int]:
+    """``masspoints="adjust"``: selected bandwidths (and a selected h_T) raised until each side keeps
+    order + 2 distinct values of x inside the window; bandwidths given by the user are kept."""
+    n = 0
+    h, h_t = bw.h, bw.h_treatment
+    if bw.rule != "fixed":
+        h, n = enlarge_bandwidths(x, cutoff, bw.h, order)
+    if bw.treatment_source == "selected":
+        ht, n_t = enlarge_bandwidths(x, cutoff, np.array([bw.h_treatment]), order)
+        h_t, n = float(ht[0]), n + n_t
+    return (dataclasses.replace(bw, h=h, h_treatment=h_t) if n else bw), n
 
 
 def select_bandwidth(mod, method="frechet", order=2, pilot_order=1, kernel="triangular", rule="auto",
