@@ -660,7 +660,8 @@ class R3D:
                                  h=bandwidth, order=2 if order is None else order,
                                  pilot_order=1 if pilot_order is None else pilot_order,
                                  kernel="triangular" if kernel is None else kernel,
-                                 cluster_codes=units.cluster_codes, n_boot=n_boot, alpha=alpha, rng=rng)
+                                 cluster_codes=units.cluster_codes, n_boot=n_boot, alpha=alpha, rng=rng,
+                                 unit_weights=units.unit_weights)
 
     def _adjuster(self, order: int, kernel: str) -> Any:
         """The covariate adjustment the bandwidth selector applies (None without covariates)."""
