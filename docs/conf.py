@@ -112,6 +112,7 @@ KNOWN_TABLES = {
     "montecarlo_clusters": "Clustered inference",
     "montecarlo_covariates": "Covariate adjustment",
     "montecarlo_density": "Density and binomial tests",
+    "montecarlo_masspoints": "Mass points: a discrete running variable",
     "bandwidth_theory": "Bandwidth selector against the closed-form optimum",
     "bandwidth_simulation_a": "Bandwidth selector by simulation: curvature that changes at the cutoff",
     "bandwidth_simulation_b": "Bandwidth selector by simulation: the paper's DGP 1",

@@ -10,6 +10,7 @@ from r3d._validation import (
     DegenerateOutcomeWarning,
     DroppedDataWarning,
     InsufficientDataError,
+    MassPointsWarning,
     PointMassWarning,
     R3DWarning,
     SmallSampleWarning,
@@ -58,4 +59,5 @@ __all__ = [
     "BandwidthWarning",
     "SmallSampleWarning",
     "DegenerateOutcomeWarning",
+    "MassPointsWarning",
 ]

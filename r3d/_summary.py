@@ -220,6 +220,12 @@ def _header(res: R3DResults, alpha: float) -> Section:
         ("Band", f"{s.band}, {coverage_pct(alpha)}" if s.n_boot else "--"),
         ("Clusters", "--" if d.n_clusters is None else f"{d.n_clusters} ({d.cluster_name})"),
     ]
+    mp = d.mass_points
+    if mp is not None and mp.shared:  # only where units share running values (else the unit counts say it)
+        right.append(("Distinct x left / right", f"{mp.distinct_left} / {mp.distinct_right}"))
+        right.append(("Distinct x inside h", mp.inside_text() + (" (adjusted)" if mp.mode == "adjust" else "")))
+    if d.unit_weights_name is not None:
+        right.append(("Unit weights", f"{d.unit_weights_name} (sum {d.sum_unit_weights:.6g})"))
     if res.bandwidth_treatment is not None:
         fs_rule = "user" if res.bandwidth_choice.treatment_source == "user" else "MSE-optimal"
         left.append(("Treatment", str(d.treatment_name)))

@@ -26,6 +26,7 @@ __all__ = [
     "BandwidthWarning",
     "SmallSampleWarning",
     "DegenerateOutcomeWarning",
+    "MassPointsWarning",
     "message",
     "check_choice",
     "check_positive",
@@ -72,6 +73,10 @@ class SmallSampleWarning(R3DWarning):
 
 class DegenerateOutcomeWarning(R3DWarning):
     """The outcome does not vary (beyond rounding) near the cutoff at some or all quantile levels."""
+
+
+class MassPointsWarning(R3DWarning):
+    """Units share values of the running variable (mass points; ``fit(masspoints=...)``)."""
 
 
 def message(name: str, expected: str, received: Any, fix: str | None = None) -> str:

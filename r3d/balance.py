@@ -344,6 +344,7 @@ def covariate_balance(
     n_boot: int = 999,
     alpha: float = 0.05,
     rng: Any = None,
+    unit_weights: Any = None,
 ) -> CovariateBalance:
     """The jump of each unit-level covariate at the cutoff, with a joint test (docs/covariates.md).
 
@@ -378,6 +379,8 @@ def covariate_balance(
         1 - coverage of the intervals and level of the joint test.
     rng : seed or Generator, optional
         Passed to :func:`numpy.random.default_rng`.
+    unit_weights : array_like, optional
+        (n,) positive unit weights multiplying the kernel weights (docs/cells.md).
 
     Returns
     -------
@@ -413,9 +416,15 @@ def covariate_balance(
     if not (np.any(x < cutoff) and np.any(x >= cutoff)):
         raise ValueError(message("cutoff", "inside the range of the running variable with units on both sides",
                                  cutoff, f"The running variable runs from {x.min():g} to {x.max():g}."))
+    omega = None
+    if unit_weights is not None:
+        omega = _as_float_1d("unit_weights", unit_weights)
+        if omega.size != n or not (omega > 0).all():
+            raise ValueError(message("unit_weights", f"an array of {n} positive numbers (one per unit)", omega))
     gen, seed = seeded_rng(rng) if n_boot else (check_rng(rng), None)  # no draws: nothing to reproduce
     return _covariate_balance(x, Zm, tuple(names), cutoff=cutoff, h=hh, order=order, pilot_order=pilot_order,
-                              kernel=kernel, cluster_codes=codes, n_boot=n_boot, alpha=alpha, rng=gen, seed=seed)
+                              kernel=kernel, cluster_codes=codes, n_boot=n_boot, alpha=alpha, rng=gen, seed=seed,
+                              omega=omega)
 
 
 def _finite(name: str, value: Any) -> float:
@@ -492,10 +501,12 @@ def _as_h(h: Any, k: int) -> np.ndarray:
 def _covariate_balance(x: np.ndarray, Z: np.ndarray, names: tuple[str, ...], *, cutoff: float,
                        h: np.ndarray | None, order: int, pilot_order: int, kernel: str,
                        cluster_codes: np.ndarray | None, n_boot: int, alpha: float,
-                       rng: np.random.Generator | None, seed: Any = None) -> CovariateBalance:
+                       rng: np.random.Generator | None, seed: Any = None,
+                       omega: np.ndarray | None = None) -> CovariateBalance:
     """:func:`covariate_balance` on validated inputs: ``x`` (n,), ``Z`` (n, k) C-contiguous float64,
     ``h`` None or (k,) positive, ``cluster_codes`` (n,) intp or None, ``rng`` a Generator when
-    ``n_boot > 0``. The model's ``covariate_balance`` calls this."""
+    ``n_boot > 0``, ``omega`` (n,) positive unit weights or None (the selector and the fits use
+    them, as the model's fit does). The model's ``covariate_balance`` calls this."""
     notes = Notes()
     k = Z.shape[1]
     rule = "fixed"
@@ -507,12 +518,12 @@ def _covariate_balance(x: np.ndarray, Z: np.ndarray, names: tuple[str, ...], *, 
         for j in range(k):
             sel = _select_bandwidths(x, np.ascontiguousarray(Z[:, j:j + 1]), np.array([0.5]), cutoff=cutoff,
                                      rule="mse", kernel=kernel, order=order, s=pilot_order, regularize=True, t=None,
-                                     what=f"covariate {names[j]!r}")
+                                     what=f"covariate {names[j]!r}", omega=omega)
             notes.extend(sel.warnings)
             h[j] = sel.h[0]
     h = np.ascontiguousarray(h, dtype=np.float64)
     lj = local_jump(x, Z, cutoff=cutoff, h=h if np.any(h != h[0]) else h[:1], order=order, kernel=kernel,
-                    project=False)
+                    project=False, omega=omega)
     fp, fm = lj.fit_plus, lj.fit_minus
     right, left, flat = _snap_flat(Z, fp, fm, fp.intercept.copy(), fm.intercept.copy())
     a = lj.influence

@@ -308,7 +308,8 @@ class DensityEstimate:
     f_hat : float
         mean_i K((X_i - c) / h) / h.
     h : float
-        Silverman bandwidth 1.06 sd(X) n^(-1/5).
+        Silverman bandwidth 1.06 sd(X) n^(-1/5) (M^(-1/5), M the distinct values of X, with
+        ``masspoints="adjust"``).
     sd : float
         Sample standard deviation of X (denominator n - 1).
     n : int
@@ -353,8 +354,9 @@ def density_at_cutoff(x: np.ndarray, *, cutoff: float, kernel: str) -> DensityEs
     return _density_at_cutoff(_as_float_1d("x", x), cutoff=float(cutoff), kernel=kernel)
 
 
-def _density_at_cutoff(x: np.ndarray, *, cutoff: float, kernel: str) -> DensityEstimate:
-    """:func:`density_at_cutoff` on a validated float64 ``x``."""
+def _density_at_cutoff(x: np.ndarray, *, cutoff: float, kernel: str, n_rate: int | None = None) -> DensityEstimate:
+    """:func:`density_at_cutoff` on a validated float64 ``x``; ``n_rate`` replaces n in Silverman's rate
+    (the number of distinct values of x with ``masspoints="adjust"``, as rdrobust's ``rdbwselect``)."""
     n = x.size
     if n < 2:
         raise ValueError(message("x", "at least 2 units", f"<{n} unit(s)>"))
@@ -364,7 +366,7 @@ def _density_at_cutoff(x: np.ndarray, *, cutoff: float, kernel: str) -> DensityE
         raise ValueError(
             message("x", "a running variable that varies across units", "<a constant>")
         )
-    h = SILVERMAN_CONSTANT * sd * n ** (-1.0 / 5.0)
+    h = SILVERMAN_CONSTANT * sd * (n if n_rate is None else n_rate) ** (-1.0 / 5.0)
     f_hat = float(np.mean(kernel_function(xc / h, kernel)) / h)
     if not f_hat > 0:
         raise InsufficientDataError(
@@ -765,6 +767,8 @@ def choose_bandwidths(
     pilot_order: int,
     regularize: bool,
     adjust: Adjuster | None = None,
+    omega: np.ndarray | None = None,
+    n_rate: int | None = None,
 ) -> BandwidthChoice:
     """The bandwidth stage of a fit, on validated inputs: x (n,), Q (n, m) and quantiles (m,);
     ``bandwidth`` a selector rule or the user's (1,) / (m,) bandwidths; ``bandwidth_treatment`` the
@@ -774,7 +778,8 @@ def choose_bandwidths(
     source = None if t is None else ("selected" if select_t else "user")
     if isinstance(bandwidth, str):
         sel = _select_bandwidths(x, Q, quantiles, cutoff=cutoff, rule=bandwidth, kernel=kernel, order=order,
-                                 s=pilot_order, regularize=regularize, t=t if select_t else None, adjust=adjust)
+                                 s=pilot_order, regularize=regularize, t=t if select_t else None, adjust=adjust,
+                                 omega=omega, n_rate=n_rate)
         h = sel.h[:1] if bandwidth in ("imse", "cer-imse") else sel.h
         h_t = sel.h_treatment if select_t else bandwidth_treatment
         return BandwidthChoice(rule=bandwidth, h=h, selection=sel, h_treatment=h_t, treatment_source=source,
@@ -784,7 +789,7 @@ def choose_bandwidths(
     if select_t:  # h_T by the MSE rule on the take-up alone
         t_sel = _select_bandwidths(x, t.reshape(-1, 1), np.array([0.5]), cutoff=cutoff, rule="mse", kernel=kernel,
                                    order=order, s=pilot_order, regularize=regularize, t=None, adjust=adjust,
-                                   what="treatment")
+                                   what="treatment", omega=omega, n_rate=n_rate)
         h_t = float(t_sel.h[0])
     return BandwidthChoice(rule="fixed", h=bandwidth, selection=None, h_treatment=h_t, treatment_source=source,
                            treatment_selection=t_sel)
@@ -847,7 +852,8 @@ class GlobalPilot:
                                                ("V", _r.span(self.V))])
 
 
-def _global_poly(xc: np.ndarray, Y: np.ndarray, degree: int, side: str) -> tuple[np.ndarray, np.ndarray]:
+def _global_poly(xc: np.ndarray, Y: np.ndarray, degree: int, side: str,
+                 omega: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Least-squares polynomial of ``degree`` in xc (one side of the cutoff, xc = x - c) for every
     column of Y.
 
@@ -857,14 +863,18 @@ def _global_poly(xc: np.ndarray, Y: np.ndarray, degree: int, side: str) -> tuple
     (numpy's QR does, by ~1e-10 relative on 50,000 units).
 
     Returns the ``degree``-th derivatives (m,) and residual variances (m,)
-    (denominator n - 1, as R's ``var(resid(lm(...)))``).
+    (denominator n - 1, as R's ``var(resid(lm(...)))``). With unit weights ``omega`` (n,) the fit is
+    weighted least squares and the variance the weighted mean of squared residuals times n / (n - 1).
     """
     scale = float(np.max(np.abs(xc)))
     Y = np.ascontiguousarray(Y, dtype=np.float64)
     fit = _fit_side(np.ascontiguousarray(xc, dtype=np.float64), Y, cutoff=0.0, h=np.array([scale]),
-                    order=degree, kernel="uniform", side=side)
+                    order=degree, kernel="uniform", side=side, omega=omega)
     resid = Y - fit.fitted
-    sigma2 = np.sum(resid * resid, axis=0) / (xc.size - 1)
+    if omega is None:
+        sigma2 = np.sum(resid * resid, axis=0) / (xc.size - 1)
+    else:
+        sigma2 = np.sum(omega[:, None] * resid * resid, axis=0) / np.sum(omega) * (xc.size / (xc.size - 1))
     deriv = fit.coef[degree] * math.factorial(degree) / scale**degree
     return deriv, sigma2
 
@@ -876,6 +886,7 @@ def global_pilot(
     cutoff: float,
     f_hat: float,
     constants: KernelConstants,
+    omega: np.ndarray | None = None,
 ) -> GlobalPilot:
     """Step 1 of the selector: bias and variance constants from global polynomials.
 
@@ -890,6 +901,8 @@ def global_pilot(
         Density of x at the cutoff.
     constants : KernelConstants
         Constants for order s (``constants.order``).
+    omega : ndarray or None
+        (n,) positive unit weights (weighted least squares), or None.
 
     Returns
     -------
@@ -898,8 +911,10 @@ def global_pilot(
     s = constants.order
     xc = x - cutoff
     right = xc >= 0
-    d_plus, v_plus = _global_poly(xc[right], Y[right], s + 1, "right")
-    d_minus, v_minus = _global_poly(xc[~right], Y[~right], s + 1, "left")
+    om_p = None if omega is None else np.ascontiguousarray(omega[right])
+    om_m = None if omega is None else np.ascontiguousarray(omega[~right])
+    d_plus, v_plus = _global_poly(xc[right], Y[right], s + 1, "right", om_p)
+    d_minus, v_minus = _global_poly(xc[~right], Y[~right], s + 1, "left", om_m)
     fact = math.factorial(s + 1)
     B = (constants.c_b_plus * d_plus - constants.c_b_minus * d_minus) / fact
     V = (constants.c_v_plus * v_plus + constants.c_v_minus * v_minus) / f_hat
@@ -936,10 +951,25 @@ def _side_fits(
     order: int,
     kernel: str,
     side: str,
+    omega: np.ndarray | None = None,
 ) -> Any:
     """One-sided local fit (the compiled kernel via ``r3d.locpoly``), one common h when all are equal."""
     hh = h[:1].copy() if np.all(h == h[0]) else h
-    return _fit_side(x, Y, cutoff=cutoff, h=hh, order=order, kernel=kernel, side=side, return_coef_weights=True)
+    return _fit_side(x, Y, cutoff=cutoff, h=hh, order=order, kernel=kernel, side=side, return_coef_weights=True,
+                     omega=omega)
+
+
+def _window_weights(x: np.ndarray, Y: np.ndarray, omega: np.ndarray | None, *, cutoff: float, h: np.ndarray,
+                    side: str) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """:func:`_window` carrying the unit weights ``omega`` (n,) or None along."""
+    if omega is None:
+        return (*_window(x, Y, cutoff=cutoff, h=h, side=side), None)
+    if Y.shape[1] == 1:
+        return x, Y, omega
+    dx = x - cutoff
+    on_side = dx >= 0.0 if side == "right" else dx < 0.0
+    rows = np.flatnonzero(on_side & (np.abs(dx) <= float(np.max(h)) * _WINDOW_SLACK))
+    return x[rows], Y[rows], np.ascontiguousarray(omega[rows])
 
 
 def _window(x: np.ndarray, Y: np.ndarray, *, cutoff: float, h: np.ndarray, side: str) -> tuple[np.ndarray, np.ndarray]:
@@ -974,10 +1004,12 @@ def _inside_residuals(Y: np.ndarray, fit: Any) -> np.ndarray:
 
 def _local_residual_variance(
     x: np.ndarray, Y: np.ndarray, *, cutoff: float, h0: np.ndarray, s: int, kernel: str, side: str,
+    omega: np.ndarray | None = None,
 ) -> np.ndarray:
-    """(m,) kernel-weighted mean of squared residuals of the order-s fit at h0."""
-    x, Y = _window(x, Y, cutoff=cutoff, h=h0, side=side)
-    fit = _side_fits(x, Y, cutoff=cutoff, h=h0, order=s, kernel=kernel, side=side)
+    """(m,) kernel-weighted mean of squared residuals of the order-s fit at h0 (weights k_i omega_i
+    with unit weights)."""
+    x, Y, omega = _window_weights(x, Y, omega, cutoff=cutoff, h=h0, side=side)
+    fit = _side_fits(x, Y, cutoff=cutoff, h=h0, order=s, kernel=kernel, side=side, omega=omega)
     m = Y.shape[1]
     k = _columns(fit.kernel_weights, m)
     e = _inside_residuals(Y, fit)
@@ -986,10 +1018,11 @@ def _local_residual_variance(
 
 def _local_derivative(
     x: np.ndarray, Y: np.ndarray, *, cutoff: float, b: np.ndarray, s: int, kernel: str, side: str,
+    omega: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """(m,) beta_(s+1) of the order s+1 fit at b, and its HC0 sandwich variance."""
-    x, Y = _window(x, Y, cutoff=cutoff, h=b, side=side)
-    fit = _side_fits(x, Y, cutoff=cutoff, h=b, order=s + 1, kernel=kernel, side=side)
+    x, Y, omega = _window_weights(x, Y, omega, cutoff=cutoff, h=b, side=side)
+    fit = _side_fits(x, Y, cutoff=cutoff, h=b, order=s + 1, kernel=kernel, side=side, omega=omega)
     m = Y.shape[1]
     scale = b ** (s + 1)  # (m,)
     beta = np.asarray(fit.coef, dtype=float)[s + 1] / scale
@@ -1057,13 +1090,15 @@ def _select_scaled(
     h_max: float,
     regularize: bool,
     notes: Notes,
+    omega: np.ndarray | None = None,
 ) -> SelectorSteps:
-    """:func:`_select_one` on an outcome scaled to max |Y| in [0.5, 1)."""
+    """:func:`_select_one` on an outcome scaled to max |Y| in [0.5, 1); ``omega`` (n,) unit weights
+    (every fit weighted by them) or None."""
     s = constants.order
     fact = math.factorial(s + 1)
 
     # step 1
-    pilot = global_pilot(x, Y, cutoff=cutoff, f_hat=f_hat, constants=constants)
+    pilot = global_pilot(x, Y, cutoff=cutoff, f_hat=f_hat, constants=constants, omega=omega)
     h0_formula = pilot_bandwidth(pilot, quantiles, n=n, s=s, imse=imse)
     h0, pilot_capped, pilot_floored = _guard(h0_formula, h_min, h_max)
 
@@ -1074,8 +1109,9 @@ def _select_scaled(
     beta = {}
     bvar = {}
     for side, tag in (("left", "minus"), ("right", "plus")):
-        sig[tag] = _local_residual_variance(x, Y, cutoff=cutoff, h0=h0, s=s, kernel=kernel, side=side)
-        beta[tag], bvar[tag] = _local_derivative(x, Y, cutoff=cutoff, b=b, s=s, kernel=kernel, side=side)
+        sig[tag] = _local_residual_variance(x, Y, cutoff=cutoff, h0=h0, s=s, kernel=kernel, side=side, omega=omega)
+        beta[tag], bvar[tag] = _local_derivative(x, Y, cutoff=cutoff, b=b, s=s, kernel=kernel, side=side,
+                                                 omega=omega)
     c = constants
     B_plus = c.c_b_plus * beta["plus"]
     B_minus = c.c_b_minus * beta["minus"]
@@ -1277,17 +1313,19 @@ Adjuster = Callable[[np.ndarray, np.ndarray], np.ndarray]
 
 
 def _pilot_h0(x: np.ndarray, Y: np.ndarray, quantiles: np.ndarray, *, cutoff: float, imse: bool,
-              constants: KernelConstants, f_hat: float, n: int, h_min: float, h_max: float) -> np.ndarray:
+              constants: KernelConstants, f_hat: float, n: int, h_min: float, h_max: float,
+              omega: np.ndarray | None = None) -> np.ndarray:
     """The guarded step-1 pilot bandwidth h0 of :func:`_select_one` ((1,) for IMSE, else (m,))."""
     Ys = np.ascontiguousarray(np.ldexp(Y, -_outcome_exponent(Y)))
-    pilot = global_pilot(x, Ys, cutoff=cutoff, f_hat=f_hat, constants=constants)
+    pilot = global_pilot(x, Ys, cutoff=cutoff, f_hat=f_hat, constants=constants, omega=omega)
     h0 = _guard(pilot_bandwidth(pilot, quantiles, n=n, s=constants.order, imse=imse), h_min, h_max)[0]
     return h0[:1] if imse else h0
 
 
 def _select_bandwidths(x: np.ndarray, Q: np.ndarray, quantiles: np.ndarray, *, cutoff: float, rule: str,
                        kernel: str, order: int, s: int, regularize: bool, t: np.ndarray | None,
-                       adjust: Adjuster | None = None, what: str = "outcome") -> BandwidthSelection:
+                       adjust: Adjuster | None = None, what: str = "outcome",
+                       omega: np.ndarray | None = None, n_rate: int | None = None) -> BandwidthSelection:
     """:func:`select_bandwidths` on validated inputs (float64 arrays, canonical names).
 
     ``what`` names the column in warnings: "outcome" (by its quantile levels), "treatment" (the first
@@ -1295,6 +1333,14 @@ def _select_bandwidths(x: np.ndarray, Q: np.ndarray, quantiles: np.ndarray, *, c
 
     With ``adjust`` (covariates, METHOD_EXTENSIONS §9) the selector runs on the covariate-adjusted
     outcome (and take-up), with gamma estimated at the step-1 pilot bandwidth h0 of the unadjusted one.
+
+    With unit weights ``omega`` (n,) (METHOD_EXTENSIONS §12) every fit of the selector (the global
+    pilot, the local variance and derivative fits) is weighted by them; the density f(c) of the
+    running variable and n stay those of the units (unweighted), so weights all equal to a constant
+    give the bandwidth of the unweighted selector (to rounding).
+
+    ``n_rate`` (``masspoints="adjust"``, r3d/masspoints.py) replaces n in the rate of the density
+    bandwidth by the number of distinct values of x, where rdrobust's ``rdbwselect`` does.
     """
     n = x.size
     notes = Notes()
@@ -1323,14 +1369,15 @@ def _select_bandwidths(x: np.ndarray, Q: np.ndarray, quantiles: np.ndarray, *, c
             )
         h_min = max(h_min, float(d[min(MIN_UNITS_PER_SIDE, d.size) - 1]) * _PAD)
 
-    density = _density_at_cutoff(x, cutoff=cutoff, kernel=kernel)
+    density = _density_at_cutoff(x, cutoff=cutoff, kernel=kernel, n_rate=n_rate)
     constants = kernel_constants(kernel, s)
     h_max = float(np.max(np.abs(xc)))
     h_min = min(h_min, h_max * _PAD)
     imse = rule in ("imse", "cer-imse")
     cer = cer_factor(n, s) if rule.startswith("cer") else 1.0
     if adjust is not None:
-        pilot = dict(cutoff=cutoff, constants=constants, f_hat=density.f_hat, n=n, h_min=h_min, h_max=h_max)
+        pilot = dict(cutoff=cutoff, constants=constants, f_hat=density.f_hat, n=n, h_min=h_min, h_max=h_max,
+                     omega=omega)
         Q = adjust(Q, _pilot_h0(x, Q, quantiles, imse=imse, **pilot))
         if t is not None:
             t = adjust(t[:, None], _pilot_h0(x, t[:, None], np.array([0.5]), imse=False, **pilot))[:, 0]
@@ -1338,7 +1385,7 @@ def _select_bandwidths(x: np.ndarray, Q: np.ndarray, quantiles: np.ndarray, *, c
     steps = _select_one(
         x, Q, quantiles, what=what, cutoff=cutoff, imse=imse, cer=cer, kernel=kernel,
         constants=constants, f_hat=density.f_hat, n=n, h_min=h_min, h_max=h_max,
-        regularize=regularize, notes=notes,
+        regularize=regularize, notes=notes, omega=omega,
     )
     t_steps = None
     h_t = None
@@ -1346,7 +1393,7 @@ def _select_bandwidths(x: np.ndarray, Q: np.ndarray, quantiles: np.ndarray, *, c
         t_steps = _select_one(
             x, t[:, None], np.array([0.5]), what="treatment", cutoff=cutoff, imse=False, cer=cer,
             kernel=kernel, constants=constants, f_hat=density.f_hat, n=n, h_min=h_min,
-            h_max=h_max, regularize=regularize, notes=notes,
+            h_max=h_max, regularize=regularize, notes=notes, omega=omega,
         )
         h_t = float(t_steps.h[0])
 

@@ -317,7 +317,7 @@ def build_parser() -> argparse.ArgumentParser:
     fit.add_argument("--formula", required=True, help='"outcome ~ running", e.g. "np.log(wage) ~ revenue"')
     fit.add_argument("--unit", required=True, help="column of unit ids")
     fit.add_argument("--cutoff", type=_finite, default=0.0, help="treatment starts at running >= cutoff (default 0)")
-    fit.add_argument("--treatment", help="column of unit-level take-up (0/1): fuzzy design")
+    fit.add_argument("--treatment", help="column of unit-level take-up (0/1 or a share in [0, 1]): fuzzy design")
     fit.add_argument("--weights", help="column of within-unit sampling weights")
     fit.add_argument("--cluster", help="column of clusters above the unit (variance and bootstrap)")
     _add_fit_options(fit)

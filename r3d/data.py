@@ -11,7 +11,7 @@ unit, and applies the missing-value policy (docs/errors.md lists its messages):
 - rows with a missing outcome, or a missing or zero weight, are dropped, counted and warned about;
 - a unit left with no draws is dropped, counted and warned about;
 - a missing unit id, a non-finite running variable, a negative weight, no positive weight,
-  a treatment that is not 0/1, fewer than 2 clusters, or a running variable / treatment /
+  a treatment outside [0, 1], fewer than 2 clusters, or a running variable / treatment /
   cluster that varies within a unit is an error naming the argument (and the first
   offending unit);
 - fewer than :data:`MIN_CLUSTERS` clusters, and units that are all point masses, are warned about.
@@ -52,7 +52,7 @@ class UnitData:
     x : ndarray
         (n,) running variable.
     t : ndarray or None
-        (n,) treatment take-up in {0., 1.} (fuzzy design), else None.
+        (n,) treatment take-up in [0, 1] (0/1, or a cell's share that took up; fuzzy design), else None.
     cluster_codes : ndarray or None
         (n,) integer cluster codes in [0, G), else None.
     cluster_ids : pandas.Index or None
@@ -63,6 +63,10 @@ class UnitData:
         (n, k) float64, C-contiguous unit-level covariates (METHOD_EXTENSIONS §9) after dummy
         expansion of categorical ones and after dropping columns collinear with the intercept
         and the columns before them; None without covariates. Labelled by ``Names.covariates``.
+    unit_weights : ndarray or None
+        (n,) positive unit weights omega_i (cell sizes, survey weights of units; METHOD_EXTENSIONS
+        §12), multiplying the kernel weights of every local fit; None without them (units with
+        weight 0 are dropped at the edge, counted and warned about).
     """
 
     unit_ids: pd.Index
@@ -72,6 +76,7 @@ class UnitData:
     cluster_ids: pd.Index | None
     n_dropped_units: int = 0
     covariates: np.ndarray | None = None
+    unit_weights: np.ndarray | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,6 +109,8 @@ class Names:
     cluster: str | None = None
     #: One label per column of ``UnitData.covariates``, in order (empty without covariates).
     covariates: tuple[str, ...] = ()
+    #: Label of the unit weights (None without them).
+    unit_weights: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -566,14 +573,16 @@ def check_running(name: str, x: np.ndarray, unit_ids: pd.Index) -> None:
 
 
 def check_treatment(name: str, t: np.ndarray, unit_ids: pd.Index) -> np.ndarray:
-    """Take-up is 0 or 1 for every unit; returned as float64."""
-    ok = (t == 0) | (t == 1)
+    """Take-up is a share in [0, 1] for every unit (0/1 for individual units; the share that took up
+    for a cell, METHOD_EXTENSIONS §12); returned as float64."""
+    ok = (t >= 0) & (t <= 1)  # False for NaN
     if not ok.all():
         i = int(np.flatnonzero(~ok)[0])
         raise ValueError(
-            message(name, "0/1 take-up for every unit (fuzzy design)",
+            message(name, "take-up in [0, 1] for every unit (fuzzy design: 0/1, or the share of a cell that took up)",
                     f"<value {display_value(t[i])} for unit {display_value(unit_ids[i])}>",
-                    "Code take-up as 0 (untreated) or 1 (treated); drop units with missing take-up.")
+                    "Code take-up as 0 (untreated), 1 (treated) or a share in between; drop units with missing "
+                    "take-up.")
         )
     return t.astype(np.float64)
 
@@ -668,6 +677,7 @@ def prepare_long(
     weights: Any = None,
     cluster: Any = None,
     covariates: Any = None,
+    unit_weights: Any = None,
     names: Names | None = None,
     copy_outcome: bool = True,
 ) -> ModelData:
@@ -680,9 +690,12 @@ def prepare_long(
     does); the other columns are only read.
     """
     check_aligned(("outcome", outcome), ("running", running), ("unit", unit), ("treatment", treatment),
-                  ("weights", weights), ("cluster", cluster), ("covariates", covariates))
+                  ("weights", weights), ("cluster", cluster), ("covariates", covariates),
+                  ("unit_weights", unit_weights))
     if names is None:
         names = _names(running, treatment, cluster, outcome=outcome, unit=unit)
+    if unit_weights is not None and names.unit_weights is None:
+        names = dataclasses.replace(names, unit_weights=_label(unit_weights, "unit_weights"))
     y = as_float_array("outcome", outcome, copy=copy_outcome)
     n_rows = y.shape[0]
     if n_rows == 0:
@@ -721,7 +734,15 @@ def prepare_long(
                                      unit_ids, "a covariate is a unit-level variable")
         names = dataclasses.replace(names, covariates=cov.names)
 
-    units = UnitData(unit_ids=unit_ids, x=x, t=t, cluster_codes=cl_codes, cluster_ids=cl_ids, covariates=Z)
+    omega = None
+    if unit_weights is not None:
+        om_rows = as_float_array("unit_weights", unit_weights, copy=False)
+        _same_length("unit_weights", om_rows, n_rows)
+        omega = check_unit_weights(_unit_constant("unit_weights", om_rows, codes, first, unit_ids,
+                                                  "a unit weight is a unit-level variable"), unit_ids)
+
+    units = UnitData(unit_ids=unit_ids, x=x, t=t, cluster_codes=cl_codes, cluster_ids=cl_ids, covariates=Z,
+                     unit_weights=omega)
     w = None
     if weights is not None:
         w = as_float_array("weights", weights)
@@ -733,6 +754,8 @@ def _apply_missing_policy(units: UnitData, y: np.ndarray, codes: np.ndarray, w: 
                           names: Names) -> ModelData:
     """Drop rows with a missing outcome or a missing/zero weight (counted, warned), then units left
     empty (warned); check the clusters left and warn when every unit has a single draw."""
+    notes = Notes()
+    units, y, codes, w = _drop_zero_weight_units(units, y, codes, w, notes)
     n_weight = 0
     if w is None:  # one compiled pass: counts per unit, missing draws, infinite draws
         y = np.ascontiguousarray(y)
@@ -757,7 +780,6 @@ def _apply_missing_policy(units: UnitData, y: np.ndarray, codes: np.ndarray, w: 
         if y.shape[0] == 0 and n_weight:
             raise zero_weights_error(n_weight)
         counts = np.bincount(codes, minlength=len(units.unit_ids))
-    notes = Notes()
     if y.shape[0]:
         report_dropped_draws(int(n_outcome), n_weight, int(y.shape[0]), notes)
     empty = counts == 0
@@ -802,6 +824,7 @@ def _drop_units(units: UnitData, keep: np.ndarray) -> UnitData:
         cluster_ids=cl_ids,
         n_dropped_units=units.n_dropped_units + int((~keep).sum()),
         covariates=None if units.covariates is None else np.ascontiguousarray(units.covariates[keep]),
+        unit_weights=None if units.unit_weights is None else units.unit_weights[keep],
     )
 
 
@@ -827,9 +850,49 @@ def subset_data(data: ModelData, keep: np.ndarray) -> ModelData:
                                n_single_draw_units=n_single, notes=notes.texts)
 
 
+def _drop_zero_weight_units(units: UnitData, y: np.ndarray, codes: np.ndarray, w: np.ndarray | None,
+                            notes: Notes) -> tuple[UnitData, np.ndarray, np.ndarray, np.ndarray | None]:
+    """Drop the units whose unit weight is 0, with their draws (counted and warned about)."""
+    zero = None if units.unit_weights is None else units.unit_weights == 0
+    if zero is None or not zero.any():
+        return units, y, codes, w
+    keep_rows = ~zero[codes]
+    y, codes = y[keep_rows], codes[keep_rows]
+    w = None if w is None else w[keep_rows]
+    codes = (np.cumsum(~zero, dtype=np.intp) - 1)[codes]
+    report_zero_weight_units(int(zero.sum()), int((~zero).sum()), notes)
+    return _drop_units(units, ~zero), y, codes, w
+
+
+def report_zero_weight_units(n_zero: int, n_remaining: int, notes: Notes) -> None:
+    """Units with unit weight 0 are dropped: a ``DroppedDataWarning`` that counts them."""
+    notes.warn(f"{n_zero} unit(s) have unit weight 0 and were dropped (a unit weight of 0 gives the unit no "
+               f"weight in any fit); {n_remaining} units remain.", DroppedDataWarning)
+
+
+def check_unit_weights(omega: np.ndarray, unit_ids: pd.Index) -> np.ndarray:
+    """Unit weights are finite and non-negative for every unit, and positive for some."""
+    bad = ~(np.isfinite(omega) & (omega >= 0))
+    if bad.any():
+        i = int(np.flatnonzero(bad)[0])
+        raise ValueError(message(
+            "unit_weights", "finite and non-negative for every unit",
+            f"<value {display_value(omega[i])} for unit {display_value(unit_ids[i])}>",
+            "Unit weights (cell sizes, survey weights of units) must be >= 0; a unit with weight 0 is dropped. "
+            "Drop units with a missing weight first."))
+    if not (omega > 0).any():
+        raise ValueError(message("unit_weights", "positive for at least one unit", "<every unit weight is 0>",
+                                 "Check the unit weights column."))
+    return np.array(omega, dtype=np.float64)
+
+
 def _same_length(name: str, arr: Any, n: int, per: str = "one entry per row of `outcome`") -> None:
     if len(arr) != n:
         raise ValueError(message(name, f"of length {n} ({per})", f"<length {len(arr)}>"))
+
+
+def _label(obj: Any, default: str) -> str:
+    return default if getattr(obj, "name", None) is None else str(obj.name)
 
 
 def _names(running: Any, treatment: Any, cluster: Any, outcome: Any = None, unit: Any = None) -> Names:
@@ -850,6 +913,7 @@ def prepare_units(
     cluster: Any = None,
     unit_ids: Any = None,
     covariates: CovariateColumns | None = None,
+    unit_weights: Any = None,
 ) -> UnitData:
     """Validate unit-level inputs given one entry per unit (``from_samples``/``from_quantiles``)."""
     per_unit = "one value per unit"
@@ -873,7 +937,13 @@ def prepare_units(
         cl_codes, cl_ids = _codes("cluster", cluster)
         _same_length("cluster", cl_codes, n_units, per_unit)
     Z = None if covariates is None else np.array(covariates.values, dtype=np.float64, order="C", copy=True)
-    return UnitData(unit_ids=ids, x=x, t=t, cluster_codes=cl_codes, cluster_ids=cl_ids, covariates=Z)
+    omega = None
+    if unit_weights is not None:
+        omega = as_float_array("unit_weights", unit_weights)
+        _same_length("unit_weights", omega, n_units, per_unit)
+        omega = check_unit_weights(omega, ids)
+    return UnitData(unit_ids=ids, x=x, t=t, cluster_codes=cl_codes, cluster_ids=cl_ids, covariates=Z,
+                    unit_weights=omega)
 
 
 def _unit_covariates(covariates: Any, n_units: int) -> CovariateColumns | None:
@@ -889,6 +959,7 @@ def prepare_samples(
     cluster: Any = None,
     unit_ids: Any = None,
     covariates: Any = None,
+    unit_weights: Any = None,
 ) -> ModelData:
     """Validate R3D-R style input: a list of per-unit draw arrays (``Y_list``)."""
     if isinstance(samples, (str, bytes, pd.DataFrame)) or (
@@ -903,9 +974,10 @@ def prepare_samples(
     if n == 0:
         raise ValueError(message("samples", "a non-empty list of arrays", "<an empty list>"))
     check_aligned(("running", running), ("treatment", treatment), ("cluster", cluster), ("unit_ids", unit_ids),
-                  ("covariates", covariates))
+                  ("covariates", covariates), ("unit_weights", unit_weights))
     cov = _unit_covariates(covariates, n)
-    units = prepare_units(running, n_units=n, treatment=treatment, cluster=cluster, unit_ids=unit_ids, covariates=cov)
+    units = prepare_units(running, n_units=n, treatment=treatment, cluster=cluster, unit_ids=unit_ids, covariates=cov,
+                          unit_weights=unit_weights)
     ys = [as_float_array(f"samples[{i}]", np.ravel(s) if isinstance(s, np.ndarray) else s)
           for i, s in enumerate(samples)]
     lengths = np.array([a.shape[0] for a in ys], dtype=np.intp)
@@ -928,6 +1000,8 @@ def prepare_samples(
     names = _names(running, treatment, cluster)
     if cov is not None:
         names = dataclasses.replace(names, covariates=cov.names)
+    if unit_weights is not None:
+        names = dataclasses.replace(names, unit_weights=_label(unit_weights, "unit_weights"))
     return _apply_missing_policy(units, y, codes, w, names)
 
 
@@ -940,6 +1014,7 @@ def prepare_quantiles(
     cluster: Any = None,
     unit_ids: Any = None,
     covariates: Any = None,
+    unit_weights: Any = None,
 ) -> ModelData:
     """Validate a precomputed unit quantile matrix (n units x m levels on ``grid``).
 
@@ -947,7 +1022,7 @@ def prepare_quantiles(
     values, or a row that decreases, is an error.
     """
     check_aligned(("qmat", qmat), ("running", running), ("treatment", treatment), ("cluster", cluster),
-                  ("unit_ids", unit_ids), ("covariates", covariates))
+                  ("unit_ids", unit_ids), ("covariates", covariates), ("unit_weights", unit_weights))
     if isinstance(qmat, pd.DataFrame):
         qmat = qmat.to_numpy(dtype=np.float64, na_value=np.nan)
     Q = np.array(qmat, dtype=np.float64, order="C", copy=True)  # the stages take C-contiguous arrays
@@ -955,11 +1030,17 @@ def prepare_quantiles(
         raise ValueError(message("qmat", f"a 2-D array with {grid.size} columns (one per quantile level)", Q))
     cov = _unit_covariates(covariates, Q.shape[0])
     units = prepare_units(running, n_units=Q.shape[0], treatment=treatment, cluster=cluster, unit_ids=unit_ids,
-                          covariates=cov)
+                          covariates=cov, unit_weights=unit_weights)
     names = _names(running, treatment, cluster)
     if cov is not None:
         names = dataclasses.replace(names, covariates=cov.names)
+    if unit_weights is not None:
+        names = dataclasses.replace(names, unit_weights=_label(unit_weights, "unit_weights"))
     notes = Notes()
+    if units.unit_weights is not None and (units.unit_weights == 0).any():
+        zero = units.unit_weights == 0
+        units, Q = _drop_units(units, ~zero), Q[~zero]
+        report_zero_weight_units(int(zero.sum()), Q.shape[0], notes)
     nan_rows = np.isnan(Q)
     empty = nan_rows.all(axis=1)
     partial = nan_rows.any(axis=1) & ~empty

@@ -277,22 +277,25 @@ class LocalJump:
 
 
 def local_jump(x: np.ndarray, Y: np.ndarray, *, cutoff: float, h: np.ndarray, order: int, kernel: str,
-               project: bool) -> LocalJump:
+               project: bool, omega: np.ndarray | None = None) -> LocalJump:
     """Fit both sides of the cutoff to the columns of ``Y`` (n, k) and form the influence terms.
 
     Validated inputs (C-contiguous float64); ``h`` is (1,) or (k,); ``project`` projects each
-    in-window unit's fitted curve on non-decreasing functions before taking residuals (Fréchet).
+    in-window unit's fitted curve on non-decreasing functions before taking residuals (Fréchet);
+    ``omega`` (n,) positive unit weights multiply the kernel weights (they reach the influence
+    terms through the intercept weights).
     """
-    fp = _fit_side(x, Y, cutoff=cutoff, h=h, order=order, kernel=kernel, side="right")
-    fm = _fit_side(x, Y, cutoff=cutoff, h=h, order=order, kernel=kernel, side="left")
+    fp = _fit_side(x, Y, cutoff=cutoff, h=h, order=order, kernel=kernel, side="right", omega=omega)
+    fm = _fit_side(x, Y, cutoff=cutoff, h=h, order=order, kernel=kernel, side="left", omega=omega)
     e, a = _residuals_and_influence(x, Y, cutoff, fp, fm, project=project)
     return LocalJump(fit_plus=fp, fit_minus=fm, residuals=e, influence=a)
 
 
-def first_stage(x: np.ndarray, t: np.ndarray, *, cutoff: float, h: float, order: int, kernel: str) -> FirstStage:
+def first_stage(x: np.ndarray, t: np.ndarray, *, cutoff: float, h: float, order: int, kernel: str,
+                omega: np.ndarray | None = None) -> FirstStage:
     """Local polynomial jump in take-up ``t`` (n,) at the cutoff with bandwidth ``h`` (validated inputs)."""
     lj = local_jump(x, t.reshape(-1, 1), cutoff=cutoff, h=np.array([float(h)]), order=order, kernel=kernel,
-                    project=False)
+                    project=False, omega=omega)
     mp, mm = float(lj.fit_plus.intercept[0]), float(lj.fit_minus.intercept[0])
     return FirstStage(jump=mp - mm, m_plus=mp, m_minus=mm, h=float(h), influence=lj.influence[:, 0],
                       fit_plus=lj.fit_plus, fit_minus=lj.fit_minus)
@@ -407,7 +410,7 @@ class Adjusted:
 
 
 def adjust_for_covariates(x: np.ndarray, Y: np.ndarray, Z: np.ndarray, *, cutoff: float, h: np.ndarray, order: int,
-                          kernel: str, names: tuple[str, ...]) -> Adjusted:
+                          kernel: str, names: tuple[str, ...], omega: np.ndarray | None = None) -> Adjusted:
     """Frisch-Waugh form of rdrobust's ``covs=`` regression, column by column of ``Y`` (n, m).
 
     At each bandwidth (``h`` (1,) or (m,)) the columns of ``Y`` and of ``Z`` (n, k) are fitted on each
@@ -424,9 +427,9 @@ def adjust_for_covariates(x: np.ndarray, Y: np.ndarray, Z: np.ndarray, *, cutoff
     kept_everywhere = np.ones(k, dtype=bool)
     groups = [(np.arange(m), h)] if h.size == 1 else [(np.flatnonzero(h == hv), np.array([hv])) for hv in np.unique(h)]
     for cols, hg in groups:
-        zj = local_jump(x, Z, cutoff=cutoff, h=hg, order=order, kernel=kernel, project=False)
+        zj = local_jump(x, Z, cutoff=cutoff, h=hg, order=order, kernel=kernel, project=False, omega=omega)
         yj = local_jump(x, np.ascontiguousarray(Y[:, cols]), cutoff=cutoff, h=hg, order=order, kernel=kernel,
-                        project=False)
+                        project=False, omega=omega)
         kw = zj.fit_plus.kernel_weights[:, 0] + zj.fit_minus.kernel_weights[:, 0]  # 0 off each side's window
         zb = (zj.fit_plus.intercept + zj.fit_minus.intercept) / 2
         z_bar[:, cols if h.size > 1 else [0]] = zb[:, None]
@@ -459,18 +462,20 @@ def _report_dropped_covariates(adj: Adjusted, names: tuple[str, ...], what: str,
 def _estimate(x: np.ndarray, Q: np.ndarray, quantiles: np.ndarray, *, cutoff: float, h: np.ndarray, order: int,
               kernel: str, method: str, t: np.ndarray | None, h_treatment: float | None,
               covariates: np.ndarray | None = None, covariate_names: tuple[str, ...] = (),
-              notes: Notes | None = None) -> Estimate:
+              notes: Notes | None = None, omega: np.ndarray | None = None) -> Estimate:
     """:func:`estimate` on validated inputs (``h`` (1,) or (m,)); ``covariates`` (n, k) adjusts
-    the outcome (and the take-up) as rdrobust's ``covs=`` does (:func:`adjust_for_covariates`)."""
+    the outcome (and the take-up) as rdrobust's ``covs=`` does (:func:`adjust_for_covariates`);
+    ``omega`` (n,) positive unit weights multiply every kernel weight (rdrobust's ``weights=``)."""
     cov_fit = None
     if covariates is not None:
         notes = Notes() if notes is None else notes
         adj = adjust_for_covariates(x, Q, covariates, cutoff=cutoff, h=h, order=order, kernel=kernel,
-                                    names=covariate_names)
+                                    names=covariate_names, omega=omega)
         _report_dropped_covariates(adj, covariate_names, "the outcome", notes)
         Q = adj.Y
         cov_fit = CovariateFit(names=covariate_names, gamma=adj.gamma, z_bar=adj.z_bar)
-    out = local_jump(x, Q, cutoff=cutoff, h=h, order=order, kernel=kernel, project=(method == "frechet"))
+    out = local_jump(x, Q, cutoff=cutoff, h=h, order=order, kernel=kernel, project=(method == "frechet"),
+                     omega=omega)
     fp, fm = out.fit_plus, out.fit_minus
     m_plus_raw, m_minus_raw, flat = _snap_flat(Q, fp, fm, fp.intercept.copy(), fm.intercept.copy())
     e, a = out.residuals, out.influence
@@ -490,12 +495,12 @@ def _estimate(x: np.ndarray, Q: np.ndarray, quantiles: np.ndarray, *, cutoff: fl
         if covariates is not None:
             adj_t = adjust_for_covariates(x, t.reshape(-1, 1), covariates, cutoff=cutoff,
                                           h=np.array([float(h_treatment)]), order=order, kernel=kernel,
-                                          names=covariate_names)
+                                          names=covariate_names, omega=omega)
             _report_dropped_covariates(adj_t, covariate_names, "the take-up", notes)
             t = np.ascontiguousarray(adj_t.Y[:, 0])
             cov_fit = CovariateFit(names=covariate_names, gamma=cov_fit.gamma, z_bar=cov_fit.z_bar,
                                    gamma_treatment=adj_t.gamma[:, 0])
-        fs = first_stage(x, t, cutoff=cutoff, h=h_treatment, order=order, kernel=kernel)
+        fs = first_stage(x, t, cutoff=cutoff, h=h_treatment, order=order, kernel=kernel, omega=omega)
         D = fs.jump
         if not np.isfinite(D) or abs(D) < FIRST_STAGE_ZERO:
             raise ValueError(

@@ -8,6 +8,10 @@ For a side s of the cutoff c, an order p, a bandwidth h and a kernel K on [-1, 1
     w_i = k_i e_0' M^{-1} r(u_i)                   (intercept weights, sum to 1)
     alpha_s(q_j) = M^{-1} sum_i k_i r(u_i) Q_i(q_j) (scaled basis: alpha_k = beta_k h^k)
 
+With unit weights omega_i (cell sizes, survey weights; METHOD_EXTENSIONS §12) ``k_i`` is
+``K(u_i) 1{...} omega_i`` throughout, as rdrobust's ``weights=``; the HC0 variance and the
+bootstrap, which read only the intercept weights, carry omega_i through them.
+
 The right side is ``x >= c`` (the cutoff itself is treated), the left side ``x < c``.
 The numbers come from the compiled kernel :mod:`r3d._ext._locpoly` (a Householder QR of
 ``sqrt(k) R(u)`` in the scaled basis); this module validates, chooses the common or the
@@ -106,7 +110,8 @@ class SideFit:
         Intercept weights ``w_i = k_i e_0' M^{-1} r(u_i)``; zero off the side and outside
         the window, sum to 1 over units, often negative near the window's edge.
     kernel_weights : ndarray, shape (n, m_h)
-        ``k_i = K(u_i) 1{|u_i| <= 1} 1{i on the side}``.
+        ``k_i = K(u_i) 1{|u_i| <= 1} 1{i on the side}`` (times the unit weight ``omega_i``
+        when the fit has unit weights).
     fitted : ndarray, shape (n, m)
         ``r(u_i)' coef[:, j]`` for units with ``k_i > 0`` (under column j's bandwidth);
         0.0 elsewhere.
@@ -263,6 +268,7 @@ def fit_side(
     side: str,
     return_coef_weights: bool = False,
     n_jobs: int | None = None,
+    unit_weights: np.ndarray | None = None,
 ) -> SideFit:
     """Local polynomial fit on one side of the cutoff for every column of ``Y``.
 
@@ -289,6 +295,8 @@ def fit_side(
     n_jobs : int or None
         Accepted for compatibility and validated; it has no effect: r3d runs on one
         thread (``benchmarks/results/threads.md``).
+    unit_weights : array_like, shape (n,), optional
+        Positive unit weights omega_i multiplying the kernel weights (rdrobust's ``weights=``).
 
     Returns
     -------
@@ -310,8 +318,14 @@ def fit_side(
         raise ValueError(message("cutoff", "a finite real number", cutoff))
     x = _as_float_1d("x", x)
     Y = _as_outcome_matrix(Y, x.shape[0])
+    omega = None
+    if unit_weights is not None:
+        omega = _as_float_1d("unit_weights", unit_weights)
+        if omega.shape[0] != x.shape[0] or not (omega > 0).all():
+            raise ValueError(message("unit_weights", f"an array of {x.shape[0]} positive numbers (one per unit)",
+                                     omega))
     return _fit_side(x, Y, cutoff=float(cutoff), h=_as_bandwidths(h, Y.shape[1]), order=order, kernel=kernel,
-                     side=side, return_coef_weights=bool(return_coef_weights))
+                     side=side, return_coef_weights=bool(return_coef_weights), omega=omega)
 
 
 def _max_distance(x: np.ndarray, cutoff: float, right: bool) -> float | None:
@@ -322,9 +336,9 @@ def _max_distance(x: np.ndarray, cutoff: float, right: bool) -> float | None:
 
 
 def _fit_side(x: np.ndarray, Y: np.ndarray, *, cutoff: float, h: np.ndarray, order: int, kernel: str, side: str,
-              return_coef_weights: bool = False) -> SideFit:
+              return_coef_weights: bool = False, omega: np.ndarray | None = None) -> SideFit:
     """:func:`fit_side` on validated inputs: C-contiguous float64 ``x`` (n,) and ``Y`` (n, m), ``h`` (1,)
-    or (m,) positive, canonical ``kernel`` and ``side``."""
+    or (m,) positive, canonical ``kernel`` and ``side``; ``omega`` (n,) positive unit weights or None."""
     m = Y.shape[1]
     h_arr = h
     kcode = KERNELS[kernel].code
@@ -332,7 +346,7 @@ def _fit_side(x: np.ndarray, Y: np.ndarray, *, cutoff: float, h: np.ndarray, ord
 
     if h_arr.shape[0] == 1:
         status, ne, nd, rc, coef, weights, kw, fitted, cw = _locpoly.fit_common(
-            x, Y, cutoff, float(h_arr[0]), order, kcode, right, RCOND_MIN, bool(return_coef_weights),
+            x, Y, cutoff, float(h_arr[0]), order, kcode, right, RCOND_MIN, bool(return_coef_weights), omega,
         )
         if status != 0:
             raise InsufficientDataError(
@@ -343,7 +357,7 @@ def _fit_side(x: np.ndarray, Y: np.ndarray, *, cutoff: float, h: np.ndarray, ord
         rcond = np.array([rc])
     else:
         status, n_eff, nd, rcond, coef, weights, kw, fitted, cw = _locpoly.fit_per_column(
-            x, Y, cutoff, h_arr, order, kcode, right, RCOND_MIN, bool(return_coef_weights),
+            x, Y, cutoff, h_arr, order, kcode, right, RCOND_MIN, bool(return_coef_weights), omega,
         )
         failing = np.flatnonzero(status)
         if failing.size:

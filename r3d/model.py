@@ -21,13 +21,14 @@ import numpy as np
 import pandas as pd
 
 from r3d._validation import Notes, check_choice, check_int, message
-from r3d.bandwidth import BandwidthSelection, _select_bandwidths, choose_bandwidths
+from r3d.bandwidth import BandwidthChoice, BandwidthSelection, _select_bandwidths, choose_bandwidths
 from r3d.bootstrap import infer
 from r3d.data import ModelData, Names, prepare_long, prepare_quantiles, prepare_samples, subset_data
 from r3d.density import BWSELECT, MAX_DENSITY_ORDER, _as_density_bandwidth, _density_test, binomial_test
 from r3d.estimators import Estimate, _estimate, adjust_for_covariates, check_units_per_side
 from r3d.formula import covariate_terms, data_column, parse_formula
 from r3d.locpoly import canonical_kernel
+from r3d.masspoints import count_mass_points, distinct_rate, enlarge_bandwidths, report_mass_points
 from r3d.options import check_orders, fit_options, resolve_rule
 from r3d.quantiles import QUANTILE_METHODS, WEIGHTED_METHODS, _unit_quantiles, quantile_grid
 from r3d.results import DataInfo, FitSpec, R3DResults
@@ -58,6 +59,14 @@ def out_of_core_covariates_error(what: str) -> ValueError:
                               "R3D.from_quantiles(..., covariates=...)."))
 
 
+def out_of_core_unit_weights_error(what: str) -> ValueError:
+    """``unit_weights`` with an out-of-core engine (not supported yet)."""
+    return ValueError(message("unit_weights", f"None for {what}: unit weights are not supported out of core yet",
+                              "<unit_weights>", "Collapse the data to unit quantiles and pass them to "
+                              "R3D.from_quantiles(..., unit_weights=...), or load it with pandas and use "
+                              "R3D.from_formula(..., unit_weights=...)."))
+
+
 class R3D:
     """Regression discontinuity design with distribution-valued outcomes.
 
@@ -72,7 +81,7 @@ class R3D:
     cutoff : float, default 0.0
         Treatment starts at ``running >= cutoff``.
     treatment : array-like (N,), optional
-        Unit-level take-up (0/1): fuzzy design.
+        Unit-level take-up (0/1, or a share in [0, 1] for cell data): fuzzy design.
     weights : array-like (N,), optional
         Within-unit sampling weights (rows with weight 0 or missing are dropped).
     cluster : array-like (N,), optional
@@ -81,6 +90,11 @@ class R3D:
         Unit-level covariates (constant within a unit) for the covariate-adjusted estimator
         (docs/method.md, covariates): categorical and string columns expand to treatment-coded
         dummies; missing values are an error.
+    unit_weights : array-like (N,), optional
+        Unit-level weights omega_i (cell sizes, survey weights of units; constant within a
+        unit, finite, non-negative): every local fit uses k_i omega_i, as rdrobust's
+        ``weights=`` (docs/cells.md). A unit with weight 0 is dropped with a warning. Not the
+        within-unit draw weights ``weights``.
 
     Notes
     -----
@@ -110,9 +124,10 @@ class R3D:
         weights: Any = None,
         cluster: Any = None,
         covariates: Any = None,
+        unit_weights: Any = None,
     ) -> None:
         self._init(prepare_long(outcome, running, unit, treatment=treatment, weights=weights, cluster=cluster,
-                                covariates=covariates), cutoff=cutoff)
+                                covariates=covariates, unit_weights=unit_weights), cutoff=cutoff)
 
     #: The formula the model was built from (None when built from arrays).
     formula: str | None = None
@@ -170,6 +185,7 @@ class R3D:
         quantiles: Any = None,
         quantile_method: str = "linear",
         covariates: Any = None,
+        unit_weights: str | None = None,
     ) -> R3D:
         """Build from a long DataFrame and a formula ``"outcome ~ running"``.
 
@@ -183,7 +199,7 @@ class R3D:
         unit : str
             Column of unit ids.
         treatment, weights, cluster : str, optional
-            Column names (take-up 0/1, sampling weights, cluster ids).
+            Column names (take-up 0/1 or a share in [0, 1], sampling weights, cluster ids).
         eval_env : int
             Frames above the caller whose names the formula may use (0 = the caller).
         quantiles, quantile_method
@@ -193,12 +209,17 @@ class R3D:
         covariates : str or list of str, optional
             Unit-level covariates: a formulaic right-hand side (``"age + C(sector)"``) or a list
             of column names (categorical and string columns expand to dummies).
+        unit_weights : str, optional
+            Column of unit-level weights (cell sizes, survey weights of units), constant within
+            a unit; see ``R3D(...)`` and docs/cells.md. Not for Dask data.
         """
         frame = sys._getframe(1 + eval_env)
         context = {**frame.f_globals, **frame.f_locals}
         if type(data).__module__.split(".")[0] == "dask":
             if covariates is not None:
                 raise out_of_core_covariates_error("a Dask DataFrame")
+            if unit_weights is not None:
+                raise out_of_core_unit_weights_error("a Dask DataFrame")
             from r3d.backends import model_from_engine
             from r3d.backends.dask import DaskEngine
 
@@ -216,10 +237,12 @@ class R3D:
         w_col = None if weights is None else data_column("weights", weights, data)
         c_col = None if cluster is None else data_column("cluster", cluster, data)
         z_cols = None if covariates is None else covariate_terms(covariates, data, context=context)
+        uw_col = None if unit_weights is None else data_column("unit_weights", unit_weights, data)
         names = Names(outcome=cols.outcome_name, running=cols.running_name, unit=str(unit), treatment=treatment,
-                      cluster=cluster)
+                      cluster=cluster, unit_weights=unit_weights)
         data = prepare_long(cols.outcome, cols.running, unit_col, treatment=t_col, weights=w_col, cluster=c_col,
-                            covariates=z_cols, names=names, copy_outcome=False)  # the formula's columns are new arrays
+                            covariates=z_cols, unit_weights=uw_col, names=names,
+                            copy_outcome=False)  # the formula's columns are new arrays
         return cls._from_data(data, cutoff=cutoff, formula=formula)
 
     @classmethod
@@ -239,6 +262,7 @@ class R3D:
         threads: int | None = None,
         temp_directory: str | None = None,
         covariates: Any = None,
+        unit_weights: Any = None,
     ) -> R3D:
         """Build from Parquet files too large for memory: DuckDB computes the unit quantiles.
 
@@ -273,9 +297,13 @@ class R3D:
             Where DuckDB spills (default: a temporary directory removed afterwards).
         covariates : None
             Not supported out of core yet (an error); use ``from_formula`` on data in memory.
+        unit_weights : None
+            Not supported out of core yet (an error), likewise.
         """
         if covariates is not None:
             raise out_of_core_covariates_error("Parquet files")
+        if unit_weights is not None:
+            raise out_of_core_unit_weights_error("Parquet files")
         from r3d.backends import model_from_engine
         from r3d.backends.duckdb import ParquetEngine
 
@@ -297,6 +325,7 @@ class R3D:
         cluster: Any = None,
         unit_ids: Any = None,
         covariates: Any = None,
+        unit_weights: Any = None,
     ) -> R3D:
         """Build from one array of draws per unit (the R package's ``Y_list``).
 
@@ -312,9 +341,11 @@ class R3D:
             Labels (default 0..n-1).
         covariates : DataFrame, 2-D array or Series (n rows), optional
             Unit-level covariates, one row per unit (as in ``R3D(...)``).
+        unit_weights : array-like (n,), optional
+            One unit weight per unit (as in ``R3D(...)``); ``weights`` are the within-unit draw weights.
         """
         data = prepare_samples(samples, running, treatment=treatment, weights=weights, cluster=cluster,
-                               unit_ids=unit_ids, covariates=covariates)
+                               unit_ids=unit_ids, covariates=covariates, unit_weights=unit_weights)
         return cls._from_data(data, cutoff=cutoff)
 
     @classmethod
@@ -329,15 +360,17 @@ class R3D:
         cluster: Any = None,
         unit_ids: Any = None,
         covariates: Any = None,
+        unit_weights: Any = None,
     ) -> R3D:
         """Build from a precomputed unit quantile matrix (n units x m levels).
 
         Rows that are entirely missing are dropped with a warning; a row with some
         missing values, or a row that decreases, is an error. ``covariates`` (DataFrame,
-        2-D array or Series, one row per unit) are unit-level covariates as in ``R3D(...)``.
+        2-D array or Series, one row per unit) are unit-level covariates as in ``R3D(...)``;
+        ``unit_weights`` (n,) one unit weight per unit (cell sizes; docs/cells.md).
         """
         data = prepare_quantiles(qmat, running, quantile_grid(quantiles), treatment=treatment, cluster=cluster,
-                                 unit_ids=unit_ids, covariates=covariates)
+                                 unit_ids=unit_ids, covariates=covariates, unit_weights=unit_weights)
         return cls._from_data(data, cutoff=cutoff)
 
     # ------------------------------------------------------------------ data properties
@@ -373,6 +406,12 @@ class R3D:
         Z = self._data.units.covariates
         return None if Z is None else pd.DataFrame(Z.copy(), index=self.unit_ids,
                                                    columns=list(self._data.names.covariates))
+
+    @property
+    def unit_weights(self) -> pd.Series | None:
+        """Unit weights per unit (units with weight 0 dropped), else None."""
+        om = self._data.units.unit_weights
+        return None if om is None else pd.Series(om.copy(), index=self.unit_ids, name=self._data.names.unit_weights)
 
     @property
     def n_dropped_draws(self) -> int:
@@ -489,6 +528,7 @@ class R3D:
         n_jobs: int | None = None,
         progress: Any = False,
         donut: float = 0.0,
+        masspoints: str = "check",
     ) -> R3DResults:
         """Estimate tau(q), its pointwise standard errors and (with ``n_boot > 0``)
         uniform bands and tests.
@@ -535,6 +575,12 @@ class R3D:
             Leave out the units with ``|X - cutoff| < donut`` (a "donut" RD: units right at the
             cutoff are the likeliest to have sorted). They are counted in ``res.data.n_donut`` and
             named in the notes; ``res.compare(other)`` compares the fit with one without the donut.
+        masspoints : {"check", "adjust", "off"}, default "check"
+            Mass points in the running variable (units sharing values of x; docs/cells.md), as
+            rdrobust's option: "check" counts distinct values per side and inside the window, shows
+            them in the summary and warns when units share values; "adjust" also makes the selector
+            use the number of distinct values where rdrobust does and enlarges selected bandwidths
+            until each side has at least order + 2 distinct values inside; "off" does neither.
 
         Returns
         -------
@@ -546,7 +592,7 @@ class R3D:
                            bandwidth_treatment=bandwidth_treatment, regularize=regularize,
                            quantile_method=quantile_method, n_boot=n_boot, alpha=alpha, band=band, rng=rng,
                            n_jobs=n_jobs, progress=progress, grid_size=grid.size, fuzzy=units.t is not None,
-                           donut=donut)
+                           donut=donut, masspoints=masspoints)
         qmethod = self._check_quantile_method(opts.quantile_method)
         if opts.donut > 0:
             inside = np.abs(units.x - self.cutoff) < opts.donut
@@ -580,11 +626,20 @@ class R3D:
         bw = choose_bandwidths(units.x, Q, grid, cutoff=self.cutoff, bandwidth=opts.bandwidth,
                                bandwidth_treatment=opts.bandwidth_treatment, t=units.t, kernel=opts.kernel,
                                order=opts.order, pilot_order=opts.pilot_order, regularize=opts.regularize,
-                               adjust=self._adjuster(opts.order, opts.kernel))
+                               adjust=self._adjuster(opts.order, opts.kernel), omega=units.unit_weights,
+                               n_rate=distinct_rate(units.x) if opts.masspoints == "adjust" else None)
+        n_enlarged = 0
+        if opts.masspoints == "adjust":
+            bw, n_enlarged = _enlarge_selected(bw, units.x, self.cutoff, opts.order)
         notes.extend(bw.warnings)
         est = _estimate(units.x, Q, grid, cutoff=self.cutoff, h=bw.h, order=opts.order, kernel=opts.kernel,
                         method=opts.method, t=units.t, h_treatment=bw.h_treatment, covariates=units.covariates,
-                        covariate_names=self._data.names.covariates, notes=notes)
+                        covariate_names=self._data.names.covariates, notes=notes, omega=units.unit_weights)
+        mass = None
+        if opts.masspoints != "off":
+            mass = count_mass_points(units.x, self.cutoff, est.fit_plus.kernel_weights, est.fit_minus.kernel_weights,
+                                     mode=opts.masspoints, n_enlarged=n_enlarged)
+            report_mass_points(mass, notes)
         check_units_per_side(est, opts.order, notes)
         inf = infer(est, units.cluster_codes, n_boot=opts.n_boot, alpha=opts.alpha, band=opts.band, rng=opts.rng,
                     progress=opts.progress, notes=notes)
@@ -599,6 +654,9 @@ class R3D:
             n_clusters=None if units.cluster_ids is None else len(units.cluster_ids),
             unit_ids=self.unit_ids, n_single_draw_units=self.n_single_draw_units,
             n_donut=0 if donut is None else donut[0],
+            unit_weights_name=names.unit_weights,
+            sum_unit_weights=None if units.unit_weights is None else float(units.unit_weights.sum()),
+            mass_points=mass,
         )
         spec = FitSpec(method=opts.method, order=opts.order, pilot_order=opts.pilot_order, kernel=opts.kernel,
                        bandwidth_rule=opts.rule, quantile_method=qmethod, n_boot=opts.n_boot, alpha=opts.alpha,
@@ -656,7 +714,8 @@ class R3D:
                                  h=bandwidth, order=2 if order is None else order,
                                  pilot_order=1 if pilot_order is None else pilot_order,
                                  kernel="triangular" if kernel is None else kernel,
-                                 cluster_codes=units.cluster_codes, n_boot=n_boot, alpha=alpha, rng=rng)
+                                 cluster_codes=units.cluster_codes, n_boot=n_boot, alpha=alpha, rng=rng,
+                                 unit_weights=units.unit_weights)
 
     def density_test(
         self,
@@ -720,7 +779,7 @@ class R3D:
 
         def adjust(Y: np.ndarray, h: np.ndarray) -> np.ndarray:
             return adjust_for_covariates(x, np.ascontiguousarray(Y), Z, cutoff=self.cutoff, h=h, order=order,
-                                         kernel=kernel, names=names).Y
+                                         kernel=kernel, names=names, omega=self._data.units.unit_weights).Y
 
         return adjust
 
@@ -731,6 +790,19 @@ class R3D:
         view = copy.copy(self)
         view._exog_names = [f"tau({format_level(q)})" for q in est.quantiles]
         return view
+
+
+def _enlarge_selected(bw: BandwidthChoice, x: np.ndarray, cutoff: float, order: int) -> tuple[BandwidthChoice, int]:
+    """``masspoints="adjust"``: selected bandwidths (and a selected h_T) raised until each side keeps
+    order + 2 distinct values of x inside the window; bandwidths given by the user are kept."""
+    n = 0
+    h, h_t = bw.h, bw.h_treatment
+    if bw.rule != "fixed":
+        h, n = enlarge_bandwidths(x, cutoff, bw.h, order)
+    if bw.treatment_source == "selected":
+        ht, n_t = enlarge_bandwidths(x, cutoff, np.array([bw.h_treatment]), order)
+        h_t, n = float(ht[0]), n + n_t
+    return (dataclasses.replace(bw, h=h, h_treatment=h_t) if n else bw), n
 
 
 def select_bandwidth(mod, method="frechet", order=2, pilot_order=1, kernel="triangular", rule="auto",
@@ -759,4 +831,4 @@ def select_bandwidth(mod, method="frechet", order=2, pilot_order=1, kernel="tria
     Q = mod._quantile_matrix(grid, method_q)
     return _select_bandwidths(mod._data.units.x, Q, grid, cutoff=mod.cutoff, rule=rule, kernel=kernel, order=order,
                               s=pilot_order, regularize=bool(regularize), t=mod._data.units.t,
-                              adjust=mod._adjuster(order, kernel))
+                              adjust=mod._adjuster(order, kernel), omega=mod._data.units.unit_weights)

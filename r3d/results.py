@@ -24,6 +24,7 @@ from r3d._validation import check_choice, check_probability, message
 from r3d.bandwidth import BandwidthChoice
 from r3d.bootstrap import Inference
 from r3d.estimators import Estimate
+from r3d.masspoints import MassPoints
 
 __all__ = ["AverageEffect", "DataInfo", "FirstStageResult", "FitSpec", "Inference", "R3DResults", "level_labels"]
 
@@ -88,17 +89,32 @@ class DataInfo:
     unit_ids: pd.Index
     n_single_draw_units: int | None = None
     n_donut: int = 0  # units left out by the fit's donut (not in nobs, n_left, n_right)
+    #: Label of the unit weights (METHOD_EXTENSIONS §12) and their sum over the units kept; None without them.
+    unit_weights_name: str | None = None
+    sum_unit_weights: float | None = None
+    #: Units and distinct running-variable values per side and inside the window
+    #: (``fit(masspoints=...)``; None with "off").
+    mass_points: MassPoints | None = None
 
     def __repr__(self) -> str:
         fields = [("units", f"{self.nobs} ({self.n_left} / {self.n_right})"),
                   ("draws", "--" if self.ndraws is None else str(self.ndraws)), ("cutoff", f"{self.cutoff:g}")]
         if self.n_clusters is not None:
             fields.append(("clusters", f"{self.n_clusters} ({self.cluster_name})"))
+        if self.unit_weights_name is not None:
+            fields.append(("unit weights", f"{self.unit_weights_name} (sum {self.sum_unit_weights:.6g})"))
+        if self.mass_points is not None and self.mass_points.shared:
+            mp = self.mass_points
+            fields.append(("distinct x", f"{mp.distinct_left} / {mp.distinct_right}"))
         if self.n_dropped_draws or self.n_dropped_units:
             fields.append(("dropped draws / units", f"{self.n_dropped_draws} / {self.n_dropped_units}"))
         if self.n_donut:
             fields.append(("left out by the donut", str(self.n_donut)))
         return _r.one_line("DataInfo", f"{self.outcome_name} ~ {self.running_name}", fields)
+
+
+#: DataInfo fields written by ``to_dict`` only when the model has unit weights.
+_UNIT_WEIGHT_FIELDS = ("unit_weights_name", "sum_unit_weights")
 
 
 @dataclass(frozen=True, slots=True)
@@ -956,7 +972,10 @@ class R3DResults:
                 reported[t.test] = {"statistic": t.statistic, "critical_value": t.critical_value, "pvalue": t.pvalue,
                                     "range": list(t.range), "n_boot": t.n_boot, "alpha": t.alpha}
         d = self.data
-        data = {f.name: getattr(d, f.name) for f in d.__dataclass_fields__.values() if f.name != "unit_ids"}
+        data = {f.name: getattr(d, f.name) for f in d.__dataclass_fields__.values() if f.name not in
+                ("unit_ids", "mass_points") and not (f.name in _UNIT_WEIGHT_FIELDS and getattr(d, f.name) is None)}
+        if d.mass_points is not None and d.mass_points.shared:  # written where units share running values
+            data["mass_points"] = d.mass_points.as_dict()
         fs = self.first_stage
         out = {
             "r3d_version": __version__,

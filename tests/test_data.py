@@ -110,7 +110,7 @@ def test_errors_name_the_argument(small):
         r3d.R3D.from_formula("wage ~ rev + firm", data=small, unit="firm")
     with pytest.raises(ValueError, match="`cutoff`"):
         r3d.R3D.from_formula("wage ~ rev", data=small, unit="firm", cutoff=5.0)
-    with pytest.raises(ValueError, match=r"`treatment`.*0/1"):
+    with pytest.raises(ValueError, match=r"`treatment`.*\[0, 1\]"):
         r3d.R3D.from_formula("wage ~ rev", data=small.assign(t=2), unit="firm", treatment="t")
     with pytest.raises(ValueError, match=r"`weights`.*non-negative"):
         r3d.R3D.from_formula("wage ~ rev", data=small.assign(w=-1.0), unit="firm", weights="w")

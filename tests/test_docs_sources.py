@@ -126,7 +126,12 @@ def test_tutorial_shows_what_it_claims(synced):
     np.testing.assert_allclose(qrd, compare["pooled-quantile jump"], rtol=0, atol=POOLED_QRD_ATOL)
     assert ns["null"].pvalue <= 0.01 and ns["homog"].pvalue <= 0.01
     assert ns["fs"].jump > 0.5
-    assert all(row["nullity p"] > 0.05 for row in ns["placebo"])
+    assert (ns["placebo"].frame["nullity_pvalue"] > 0.05).all()
+    assert ns["dens"].pvalue > 0.05
+    res = ns["res"]
+    gini = res.functional("gini")
+    assert gini.estimate > 0 and gini.pvalue < 0.01  # the subsidy widens the typical firm's distribution
+    assert res.dominance_test().pvalue > 0.05 and res.unambiguity_test().pvalue > 0.05
 
 
 # --------------------------------------------------------------------------- rdrobust's selector

@@ -189,6 +189,36 @@ def test_kernel_matches_twin_orders_0_to_5(kernel, side, common):
 
 
 @pytest.mark.parametrize("kernel", KERNELS)
+@pytest.mark.parametrize("common", [True, False], ids=["common_h", "per_column_h"])
+def test_kernel_matches_twin_with_unit_weights(kernel, common):
+    """Unit weights (issue 18) multiply the kernel weights in both, exactly; a weight of 1.0
+    changes no bit of any output."""
+    rng = np.random.default_rng([18, list(KERNELS).index(kernel), common])
+    for trial in range(6):
+        order = trial % 4
+        n = int(rng.integers(80, 200))
+        m = int(rng.integers(1, 4))
+        x = _design(rng, n, ties=trial % 2 == 0, at_cutoff=trial % 3)
+        Y = 1.0 + rng.normal(size=(n, m)) + 2.0 * x[:, None]
+        omega = rng.integers(1, 40, n).astype(float) * rng.uniform(0.5, 2.0)
+        h = float(rng.uniform(0.5, 1.2)) if common else rng.uniform(0.5, 1.2, m)
+        for side in ("right", "left"):
+            kw = dict(cutoff=0.0, h=h, order=order, kernel=kernel, side=side)
+            a = _check_against_twin(x, Y, unit_weights=omega, **kw)
+            plain = fit_side(x, Y, return_coef_weights=True, **kw)
+            assert_array_equal(a.kernel_weights, plain.kernel_weights * omega[:, None])
+            ones = fit_side(x, Y, return_coef_weights=True, unit_weights=np.ones(n), **kw)
+            for name in ("coef", "weights", "kernel_weights", "fitted", "coef_weights", "rcond", "n_effective"):
+                assert_array_equal(getattr(ones, name), getattr(plain, name), err_msg=name)
+
+
+def test_unit_weights_argument_is_checked():
+    x = np.linspace(-1, 1, 50)
+    with pytest.raises(ValueError, match="`unit_weights` must be an array of 50 positive numbers"):
+        fit_side(x, x, cutoff=0.0, h=1.0, order=1, kernel="tri", side="right", unit_weights=np.zeros(50))
+
+
+@pytest.mark.parametrize("kernel", KERNELS)
 def test_kernel_matches_twin_order_10_on_spread_design(kernel):
     rng = np.random.default_rng(10)
     x = np.linspace(-1.0, 1.0, 801)

@@ -196,7 +196,7 @@ def test_a_boolean_running_variable_is_read_as_0_and_1(tmp_path):
 @pytest.mark.parametrize("role, kw, match", [
     ("outcome", {"formula": "none ~ x"}, r"`outcome` must be non-missing for at least one unit"),
     ("running", {"formula": "y ~ none"}, r"`running` must be finite for every unit"),
-    ("treatment", {"treatment": "none"}, r"`treatment` must be 0/1 take-up"),
+    ("treatment", {"treatment": "none"}, r"`treatment` must be take-up in \[0, 1\]"),
     ("cluster", {"cluster": "none"}, r"`cluster` must be free of missing ids"),
     ("unit", {"unit": "none"}, r"`unit` must be free of missing ids; got <240 rows"),
 ])

@@ -2,8 +2,12 @@
 
 For one side of the cutoff, an order ``p``, a bandwidth ``h`` and a kernel ``K``::
 
-    u_i = (x_i - c) / h,   k_i = K(u_i) 1{|u_i| <= 1} 1{i on the side}
+    u_i = (x_i - c) / h,   k_i = K(u_i) 1{|u_i| <= 1} 1{i on the side} [* omega_i]
     alpha = argmin_a sum_i k_i (y_i - r(u_i)' a)^2,   r(u) = (1, u, ..., u^p)'
+
+With the optional unit weights ``omega`` (n,) (METHOD_EXTENSIONS §12: cell sizes, survey
+weights; positive) each kernel weight is multiplied by ``omega_i`` (one multiplication, after
+``K``); without them nothing is multiplied, and a weight of 1.0 changes no bit.
 
 The weighted least-squares problem is solved by a Householder QR factorisation of
 ``A = sqrt(k) R(u)`` (rows: units with ``k_i > 0``) in the scaled basis, never by the
@@ -228,10 +232,11 @@ cdef int _factor(const Work* w, Py_ssize_t ne, int d, double scale, double* taus
 
 cdef int _solve(const Py_ssize_t* cand, const double* dxs, Py_ssize_t n_cand, double h,
                 int p, int kernel, double rcond_min, Work* w, Py_ssize_t* n_eff_out,
-                Py_ssize_t* n_distinct_out, double* rcond_out) noexcept nogil:
+                Py_ssize_t* n_distinct_out, double* rcond_out, const double* om) noexcept nogil:
     """Coefficient weights for one bandwidth into ``w.C`` (compact over active units).
 
-    ``cand`` (ascending) are the units on the side, ``dxs`` their ``x - c``.
+    ``cand`` (ascending) are the units on the side, ``dxs`` their ``x - c``; ``om`` the unit
+    weights of all n units (indexed by ``cand``), or NULL for none.
 
     Returns a status code; ``n_eff_out`` counts units with k_i > 0, ``n_distinct_out``
     the distinct u among them (counting stops at p+1), ``rcond_out`` the reciprocal
@@ -254,6 +259,8 @@ cdef int _solve(const Py_ssize_t* cand, const double* dxs, Py_ssize_t n_cand, do
     for i in range(n_cand):
         u = dxs[i] / h
         kv = _kernel(u, kernel)
+        if kv > 0.0 and om != NULL:
+            kv = kv * om[cand[i]]
         if kv > 0.0:
             w.act[ne] = cand[i]
             w.u[ne] = u
@@ -400,9 +407,21 @@ def _side_candidates(const double[::1] x, double cutoff, bint right):
     return cand, np.ascontiguousarray(dx[cand])
 
 
+def _check_omega(omega, Py_ssize_t n):
+    """The unit weights: None, or (n,) float64 C-contiguous, finite and > 0."""
+    if omega is None:
+        return None
+    om = np.asarray(omega)
+    if om.dtype != np.float64 or om.ndim != 1 or om.shape[0] != n or not om.flags.c_contiguous:
+        raise ValueError(f"omega must be a C-contiguous float64 array of shape ({n},)")
+    if not (np.isfinite(om).all() and (om > 0).all()):
+        raise ValueError("omega must be finite and > 0")
+    return om
+
+
 def fit_common(const double[::1] x, const double[:, ::1] Y, double cutoff, double h,
                int order, int kernel, bint right, double rcond_min,
-               bint want_coef_weights=False):
+               bint want_coef_weights=False, omega=None):
     """One bandwidth for all columns of ``Y``.
 
     Parameters
@@ -415,18 +434,26 @@ def fit_common(const double[::1] x, const double[:, ::1] Y, double cutoff, doubl
     right : bool, True for the side x >= cutoff
     rcond_min : float, smallest accepted reciprocal condition number
     want_coef_weights : bool
+    omega : (n,) float64, C-contiguous, finite and > 0, or None
+        Unit weights multiplying the kernel weights.
 
     Returns
     -------
     status : int
     n_eff, n_distinct : int
     rcond : float
-    coef : (p+1, m); weights, kernel_weights : (n, 1); fitted : (n, m)
+    coef : (p+1, m); weights, kernel_weights : (n, 1) (k_i omega_i with unit weights); fitted : (n, m)
     coef_weights : (p+1, n, 1) or None
     """
     _check(x, Y, order, kernel)
     _check_h(h)
     cdef Py_ssize_t n = x.shape[0], m = Y.shape[1]
+    om_arr = _check_omega(omega, n)
+    cdef const double[::1] om_v
+    cdef const double* om_p = NULL
+    if om_arr is not None:
+        om_v = om_arr
+        om_p = &om_v[0] if n > 0 else NULL
     cdef int d = order + 1
     cdef Py_ssize_t ne = 0, nd = 0, a, k, i
     cdef double rc = 0.0
@@ -457,7 +484,7 @@ def fit_common(const double[::1] x, const double[:, ::1] Y, double cutoff, doubl
         with nogil:
             status = _solve(&cand[0] if n_cand > 0 else NULL,
                             &dxs[0] if n_cand > 0 else NULL, n_cand, h, order, kernel,
-                            rcond_min, &w, &ne, &nd, &rc)
+                            rcond_min, &w, &ne, &nd, &rc, om_p)
         if status != 0:
             return status, ne, nd, rc, None, None, None, None, None
         with nogil:
@@ -519,8 +546,8 @@ cdef void _fitted_row(double u, int d, const double[:, ::1] coef, double* out,
 
 def fit_per_column(const double[::1] x, const double[:, ::1] Y, double cutoff,
                    const double[::1] h, int order, int kernel, bint right,
-                   double rcond_min, bint want_coef_weights=False):
-    """One bandwidth per column of ``Y`` (``h`` has shape (m,)).
+                   double rcond_min, bint want_coef_weights=False, omega=None):
+    """One bandwidth per column of ``Y`` (``h`` has shape (m,)); ``omega`` as in :func:`fit_common`.
 
     Identical bandwidths are solved once. Returns ``status`` (m,) int32,
     ``n_eff`` (m,) int64, ``n_distinct`` (m,) int64, ``rcond`` (m,), ``coef`` (p+1, m),
@@ -532,6 +559,12 @@ def fit_per_column(const double[::1] x, const double[:, ::1] Y, double cutoff,
     cdef Py_ssize_t n = x.shape[0], m = Y.shape[1]
     if h.shape[0] != m:
         raise ValueError(f"h has {h.shape[0]} entries but Y has {m} columns")
+    om_arr = _check_omega(omega, n)
+    cdef const double[::1] om_v
+    cdef const double* om_p = NULL
+    if om_arr is not None:
+        om_v = om_arr
+        om_p = &om_v[0] if n > 0 else NULL
     cdef int d = order + 1
     # group identical bandwidths: group g holds columns members[starts[g]:starts[g+1]]
     h_np = np.asarray(h)
@@ -597,7 +630,7 @@ def fit_per_column(const double[::1] x, const double[:, ::1] Y, double cutoff,
             nd = 0
             rc = 0.0
             st = _solve(cand_p, dxs_p, n_cand, h[members[starts[g]]], order, kernel,
-                        rcond_min, w, &ne, &nd, &rc)
+                        rcond_min, w, &ne, &nd, &rc, om_p)
             for t in range(starts[g], starts[g + 1]):
                 j = members[t]
                 status[j] = st

@@ -27,7 +27,7 @@ __all__ = ["fit_side_numpy"]
 _OK, _FEW_UNITS, _FEW_DISTINCT, _ILL = 0, 1, 2, 3
 
 
-def _one_bandwidth(x, cutoff, h, order, kernel, side):
+def _one_bandwidth(x, cutoff, h, order, kernel, side, omega=None):
     """Kernel weights (n,), active mask (n,), u (n,), coefficient weights (p+1, n), status, counts, rcond
     and the scale of the basis solved (1.0, or max|u| for a window far wider than the data)."""
     d = order + 1
@@ -35,6 +35,8 @@ def _one_bandwidth(x, cutoff, h, order, kernel, side):
     on_side = dx >= 0.0 if side == "right" else dx < 0.0
     u = dx / h
     k = np.where(on_side, kernel_function(u, kernel), 0.0)
+    if omega is not None:  # unit weights multiply the kernel weights
+        k = k * omega
     act = k > 0.0
     n_pos = int(act.sum())
     n_distinct = int(np.unique(u[act]).size)
@@ -76,6 +78,7 @@ def fit_side_numpy(
     kernel: str,
     side: str,
     return_coef_weights: bool = False,
+    unit_weights: np.ndarray | None = None,
 ) -> SideFit:
     """Plain-NumPy version of :func:`r3d.locpoly.fit_side` (same arguments and result)."""
     kernel = canonical_kernel(kernel)
@@ -100,7 +103,8 @@ def fit_side_numpy(
     failures = []
     for g in range(m_h):
         k, act, u, cw, status, n_pos, n_distinct, rcond, scale = _one_bandwidth(
-            x, float(cutoff), float(h_arr[g]), order, kernel, side
+            x, float(cutoff), float(h_arr[g]), order, kernel, side,
+            None if unit_weights is None else np.asarray(unit_weights, dtype=np.float64),
         )
         if status != _OK:
             failures.append((g, status, n_pos, n_distinct, rcond))

@@ -181,7 +181,7 @@ def build_model(cls: type, s: UnitSummary, *, grid: np.ndarray, quantile_method:
     """Apply the data policy of :mod:`r3d.data` to a summary and build ``cls`` (``R3D``) from it.
 
     Checks, in the order of :func:`r3d.data.prepare_long`: rows present, unit ids,
-    running (constant, finite), treatment (constant, 0/1), cluster (no missing id,
+    running (constant, finite), treatment (constant, in [0, 1]), cluster (no missing id,
     constant), outcomes (no infinite value), weights (finite, non-negative); then units
     without valid draws are dropped with a :class:`~r3d.DroppedDataWarning`.
     ``grid`` holds the levels of ``s.Q``, and ``quantile_method`` (the method that produced
