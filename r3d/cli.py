@@ -319,6 +319,8 @@ def build_parser() -> argparse.ArgumentParser:
     fit.add_argument("--cutoff", type=_finite, default=0.0, help="treatment starts at running >= cutoff (default 0)")
     fit.add_argument("--treatment", help="column of unit-level take-up (0/1 or a share in [0, 1]): fuzzy design")
     fit.add_argument("--weights", help="column of within-unit sampling weights")
+    fit.add_argument("--unit-weights", help="column of unit weights (cell sizes; constant within a unit; "
+                      "0 drops the unit)")
     fit.add_argument("--cluster", help="column of clusters above the unit (variance and bootstrap)")
     _add_fit_options(fit)
     fit.add_argument("--output", "-o", action="append", default=[], metavar="FILE",
@@ -370,6 +372,8 @@ def build_parser() -> argparse.ArgumentParser:
     diag.add_argument("--cutoff", type=_finite, default=0.0, help="treatment starts at running >= cutoff (default 0)")
     diag.add_argument("--treatment", help="column of unit-level take-up (0/1): fuzzy design")
     diag.add_argument("--weights", help="column of within-unit sampling weights")
+    diag.add_argument("--unit-weights", help="column of unit weights (cell sizes; constant within a unit; "
+                      "0 drops the unit)")
     diag.add_argument("--cluster", help="column of clusters above the unit (variance and bootstrap)")
     diag.add_argument("--covariates", help='unit-level covariates for the balance check, e.g. "age + C(sector)"')
     _add_fit_options(diag)
@@ -417,6 +421,9 @@ def _add_fit_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--alpha", type=_finite, default=0.05, help="1 - coverage of intervals and band (default 0.05)")
     p.add_argument("--band", default="uniform", help="uniform (default) or studentized")
     p.add_argument("--seed", type=_seed, default=None, help="seed of the bootstrap multipliers")
+    p.add_argument("--masspoints", default="check", choices=("check", "adjust", "off"),
+                   help="units sharing running values: check (count and warn, default), adjust (as rdrobust: "
+                        "the selector counts distinct values and keeps >= order + 2 of them a side), off")
     p.add_argument("--n-jobs", type=int, default=None, help="accepted; no effect (r3d runs on one thread)")
     p.add_argument("--progress", action="store_true", help="show bootstrap progress on stderr")
 
@@ -487,11 +494,11 @@ def _check_functionals(items: Sequence[str]) -> None:
 
 def _check_columns(df: Any, args: argparse.Namespace) -> None:
     cols = [str(c) for c in df.columns]
-    for option in ("unit", "treatment", "weights", "cluster"):
-        name = getattr(args, option)
+    for option in ("unit", "treatment", "weights", "unit_weights", "cluster"):
+        name = getattr(args, option, None)
         if name is not None and name not in cols:
             shown = ", ".join(cols[:12]) + (", ..." if len(cols) > 12 else "")
-            raise CLIError(f"--{option} {name!r} is not a column of {args.data!r}; columns: {shown}")
+            raise CLIError(f"--{option.replace('_', '-')} {name!r} is not a column of {args.data!r}; columns: {shown}")
 
 
 def _fit_kwargs(args: argparse.Namespace) -> dict[str, Any]:
@@ -499,7 +506,7 @@ def _fit_kwargs(args: argparse.Namespace) -> dict[str, Any]:
             "bandwidth": args.bandwidth, "bandwidth_treatment": args.bandwidth_treatment,
             "quantiles": args.quantiles, "quantile_method": args.quantile_method, "n_boot": args.n_boot,
             "alpha": args.alpha, "band": args.band, "rng": args.seed, "n_jobs": args.n_jobs,
-            "progress": args.progress}
+            "progress": args.progress, "masspoints": args.masspoints}
 
 
 def _run_fit(args: argparse.Namespace, out: Any) -> None:
@@ -512,7 +519,7 @@ def _run_fit(args: argparse.Namespace, out: Any) -> None:
         mod = r3d.R3D.from_parquet(args.data, args.formula, unit=args.unit, cutoff=args.cutoff,
                                    treatment=args.treatment, weights=args.weights, cluster=args.cluster,
                                    quantiles=kwargs.pop("quantiles"), quantile_method=kwargs.pop("quantile_method"),
-                                   memory_limit=args.memory_limit)
+                                   memory_limit=args.memory_limit, unit_weights=args.unit_weights)
     else:
         if args.memory_limit is not None:
             raise CLIError("--memory-limit applies to DuckDB only: add --out-of-core, or drop --memory-limit")
@@ -521,7 +528,8 @@ def _run_fit(args: argparse.Namespace, out: Any) -> None:
             raise CLIError(f"data file {args.data!r} has no rows")
         _check_columns(df, args)
         mod = r3d.R3D.from_formula(args.formula, data=df, cutoff=args.cutoff, unit=args.unit,
-                                   treatment=args.treatment, weights=args.weights, cluster=args.cluster)
+                                   treatment=args.treatment, weights=args.weights, cluster=args.cluster,
+                                   unit_weights=args.unit_weights)
     if args.donut is not None:
         kwargs["donut"] = args.donut
     res = mod.fit(**kwargs)
@@ -580,7 +588,8 @@ def _run_diagnostics(args: argparse.Namespace, out: Any) -> None:
         raise CLIError(f"data file {args.data!r} has no rows")
     _check_columns(df, args)
     mod = r3d.R3D.from_formula(args.formula, data=df, cutoff=args.cutoff, unit=args.unit, treatment=args.treatment,
-                               weights=args.weights, cluster=args.cluster, covariates=args.covariates)
+                               weights=args.weights, cluster=args.cluster, covariates=args.covariates,
+                               unit_weights=args.unit_weights)
     res = mod.fit(**_fit_kwargs(args))
     rep = res.diagnostics(cutoffs=args.placebo_cutoffs, bandwidths=args.bandwidths, donut=args.donut)
     if not args.quiet:

@@ -183,3 +183,26 @@ def test_fit_donut_option_equals_python(data_files, tmp_path, capsys):
     assert captured.out.strip() == expected.summary().as_text().strip()
     assert expected.data.n_donut > 0
     assert "Donut |x - c| <:" in captured.out and f"0.05 ({expected.data.n_donut} units out)" in captured.out
+
+
+def test_fit_unit_weights_and_masspoints_options_equal_python(tmp_path, capsys):
+    rng = np.random.default_rng(5)
+    df = r3d.datasets.simulate_firms(n_firms=200, n_workers=(10, 25), rng=21)
+    firms = df["firm"].unique()
+    cells = pd.DataFrame({"firm": firms, "size": rng.integers(1, 9, firms.size).astype(float)})
+    df = df.merge(cells, on="firm")
+    df["revenue"] = df["revenue"].round(1)  # a discrete running variable: mass points
+    path = tmp_path / "cells.csv"
+    df.to_csv(path, index=False)
+    mod = r3d.R3D.from_formula("wage ~ revenue", data=df, cutoff=1.0, unit="firm", unit_weights="size")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", r3d.R3DWarning)
+        expected = mod.fit(bandwidth=0.4, quantiles=[0.1, 0.25, 0.5, 0.75, 0.9], n_boot=199, rng=7,
+                           masspoints="adjust")
+    rc = main(["fit", str(path), *FIT_ARGS, "--unit-weights", "size", "--masspoints", "adjust"])
+    captured = capsys.readouterr()
+    assert rc == 0, captured.err
+    assert captured.out.strip() == expected.summary().as_text().strip()
+    assert "Unit weights" in captured.out
+    rc = main(["fit", str(path), *FIT_ARGS, "--unit-weights", "cell_size"])
+    assert rc == EXIT_USAGE and "--unit-weights 'cell_size' is not a column" in capsys.readouterr().err
