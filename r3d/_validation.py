@@ -114,6 +114,16 @@ def check_choice(
     raise ValueError(message(name, f"one of {accepted}", value, "Pick one of the accepted values."))
 
 
+def check_finite(name: str, value: Any) -> float:
+    """A finite real number (booleans refused)."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
+        raise TypeError(message(name, "a finite number", value))
+    v = float(value)
+    if not math.isfinite(v):
+        raise ValueError(message(name, "a finite number", value))
+    return v
+
+
 def check_positive(name: str, value: Any) -> float:
     """A finite real number > 0."""
     if isinstance(value, bool) or not isinstance(value, numbers.Real):

@@ -28,7 +28,6 @@ gives one common bandwidth; a (k,) array one per covariate.
 from __future__ import annotations
 
 import math
-import numbers
 from dataclasses import dataclass
 from typing import Any
 
@@ -41,6 +40,7 @@ from r3d._validation import (
     DegenerateOutcomeWarning,
     Notes,
     SmallSampleWarning,
+    check_finite,
     check_int,
     check_positive,
     check_probability,
@@ -394,7 +394,7 @@ def covariate_balance(
     """
     from r3d.options import seeded_rng
 
-    cutoff = _finite("cutoff", cutoff)
+    cutoff = check_finite("cutoff", cutoff)
     x = _as_float_1d("x", x)
     n = x.size
     Zm, default_names = _as_covariates(Z, n)
@@ -425,15 +425,6 @@ def covariate_balance(
     return _covariate_balance(x, Zm, tuple(names), cutoff=cutoff, h=hh, order=order, pilot_order=pilot_order,
                               kernel=kernel, cluster_codes=codes, n_boot=n_boot, alpha=alpha, rng=gen, seed=seed,
                               omega=omega)
-
-
-def _finite(name: str, value: Any) -> float:
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
-        raise TypeError(message(name, "a finite number", value))
-    v = float(value)
-    if not math.isfinite(v):
-        raise ValueError(message(name, "a finite number", value))
-    return v
 
 
 def _as_covariates(Z: Any, n: int) -> tuple[np.ndarray, list[str]]:

@@ -313,15 +313,7 @@ def build_parser() -> argparse.ArgumentParser:
     fit = sub.add_parser("fit", help="estimate from a long data file (one row per within-unit draw)",
                          description="Estimate the R3D effect from a long CSV/Parquet file: one row per "
                          "within-unit draw, unit-level columns repeated.", epilog=EPILOG_FIT, formatter_class=raw)
-    fit.add_argument("data", help="CSV, TSV or Parquet file (by extension), or - for CSV on stdin")
-    fit.add_argument("--formula", required=True, help='"outcome ~ running", e.g. "np.log(wage) ~ revenue"')
-    fit.add_argument("--unit", required=True, help="column of unit ids")
-    fit.add_argument("--cutoff", type=_finite, default=0.0, help="treatment starts at running >= cutoff (default 0)")
-    fit.add_argument("--treatment", help="column of unit-level take-up (0/1 or a share in [0, 1]): fuzzy design")
-    fit.add_argument("--weights", help="column of within-unit sampling weights")
-    fit.add_argument("--unit-weights", help="column of unit weights (cell sizes; constant within a unit; "
-                      "0 drops the unit)")
-    fit.add_argument("--cluster", help="column of clusters above the unit (variance and bootstrap)")
+    _add_data_options(fit)
     _add_fit_options(fit)
     fit.add_argument("--output", "-o", action="append", default=[], metavar="FILE",
                      help="write results: .json (every number), .csv (one row per quantile), .txt/.tex (the "
@@ -366,15 +358,7 @@ def build_parser() -> argparse.ArgumentParser:
                           "with the fit (--donut), covariate balance (--covariates), and the density tests where r3d "
                           "has them; print the report and write it and its figure.", epilog=EPILOG_DIAGNOSTICS,
                           formatter_class=raw)
-    diag.add_argument("data", help="CSV, TSV or Parquet file (by extension), or - for CSV on stdin")
-    diag.add_argument("--formula", required=True, help='"outcome ~ running", e.g. "np.log(wage) ~ revenue"')
-    diag.add_argument("--unit", required=True, help="column of unit ids")
-    diag.add_argument("--cutoff", type=_finite, default=0.0, help="treatment starts at running >= cutoff (default 0)")
-    diag.add_argument("--treatment", help="column of unit-level take-up (0/1): fuzzy design")
-    diag.add_argument("--weights", help="column of within-unit sampling weights")
-    diag.add_argument("--unit-weights", help="column of unit weights (cell sizes; constant within a unit; "
-                      "0 drops the unit)")
-    diag.add_argument("--cluster", help="column of clusters above the unit (variance and bootstrap)")
+    _add_data_options(diag)
     diag.add_argument("--covariates", help='unit-level covariates for the balance check, e.g. "age + C(sector)"')
     _add_fit_options(diag)
     diag.add_argument("--donut", type=_finite, default=None,
@@ -400,6 +384,19 @@ def _numbers(text: str) -> list[float]:
         return [_finite(part) for part in text.split(",")]
     except argparse.ArgumentTypeError:
         raise argparse.ArgumentTypeError(f"expected numbers separated by commas, e.g. 0.7,1.3; got {text!r}") from None
+
+
+def _add_data_options(p: argparse.ArgumentParser) -> None:
+    """The data file and its columns (``fit`` and ``diagnostics``)."""
+    p.add_argument("data", help="CSV, TSV or Parquet file (by extension), or - for CSV on stdin")
+    p.add_argument("--formula", required=True, help='"outcome ~ running", e.g. "np.log(wage) ~ revenue"')
+    p.add_argument("--unit", required=True, help="column of unit ids")
+    p.add_argument("--cutoff", type=_finite, default=0.0, help="treatment starts at running >= cutoff (default 0)")
+    p.add_argument("--treatment", help="column of unit-level take-up (0/1 or a share in [0, 1]): fuzzy design")
+    p.add_argument("--weights", help="column of within-unit sampling weights")
+    p.add_argument("--unit-weights", help="column of unit weights (cell sizes; constant within a unit; 0 drops "
+                   "the unit)")
+    p.add_argument("--cluster", help="column of clusters above the unit (variance and bootstrap)")
 
 
 def _add_fit_options(p: argparse.ArgumentParser) -> None:

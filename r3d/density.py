@@ -52,6 +52,7 @@ from r3d._validation import (
     Notes,
     SmallSampleWarning,
     check_choice,
+    check_finite,
     check_int,
     check_probability,
     message,
@@ -516,15 +517,6 @@ def _local_density(xs: np.ndarray, grid: np.ndarray, h: float, p: int, kernel: s
 # ---------------------------------------------------------------------------------------------
 # computation
 # ---------------------------------------------------------------------------------------------
-def _finite(name: str, value: Any) -> float:
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
-        raise TypeError(message(name, "a finite number", value))
-    v = float(value)
-    if not math.isfinite(v):
-        raise ValueError(message(name, "a finite number", value))
-    return v
-
-
 def _as_density_bandwidth(bandwidth: Any) -> tuple[float, float] | None:
     if bandwidth is None:
         return None
@@ -575,7 +567,7 @@ def density_test(x: Any, *, cutoff: float, bandwidth: Any = None, order: int = 2
         Bad input, named. :class:`r3d.InsufficientDataError` when a side has fewer than
         ``order + 4`` distinct values or a fit is singular.
     """
-    cutoff = _finite("cutoff", cutoff)
+    cutoff = check_finite("cutoff", cutoff)
     xs = np.sort(_as_float_1d("x", x))
     if xs.size == 0:
         raise ValueError(message("x", "a non-empty array (one entry per unit)", "<an empty array>"))
@@ -737,7 +729,7 @@ def binomial_test(x: Any, *, cutoff: float, windows: Any = None) -> BinomialTest
     -------
     BinomialTest
     """
-    cutoff = _finite("cutoff", cutoff)
+    cutoff = check_finite("cutoff", cutoff)
     xs = np.sort(_as_float_1d("x", x))
     if xs.size == 0:
         raise ValueError(message("x", "a non-empty array (one entry per unit)", "<an empty array>"))
