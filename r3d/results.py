@@ -67,6 +67,7 @@ class FitSpec:
     regularize: bool
     seed: int | tuple[int, ...] | None = None
     donut: float = 0.0  # units with |X - c| < donut were left out (0: none)
+    vce: str = "hc0"  # variance option: "hc0", "hc1", "hc2" or "hc3" (docs/method.md §5)
 
 
 @dataclass(frozen=True, slots=True)
@@ -554,8 +555,8 @@ class R3DResults:
         if e.first_stage is not None:
             raise ValueError("The Gini test compares the two limit distributions of a sharp design; this fit is "
                              "fuzzy. Fit a sharp design (no `treatment`) to test equal Gini coefficients.")
-        a_plus = e.fit_plus.weights * e.residuals
-        a_minus = e.fit_minus.weights * e.residuals
+        a_plus = e.fit_plus.weights * e.scaled_residuals
+        a_minus = e.fit_minus.weights * e.scaled_residuals
         rng = copy.deepcopy(self._inf.multipliers)
         return _boot.side_draws(a_plus, a_minus, n_boot=self.spec.n_boot, rng=rng,
                                 cluster_codes=self._model._data.units.cluster_codes)
@@ -685,8 +686,8 @@ class R3DResults:
             return _boot._variance_and_se(_boot._aggregate(np.ascontiguousarray(infl), codes))[1]
 
         return _fx.SideInputs(
-            quantiles=e.quantiles, m_plus=e.m_plus, m_minus=e.m_minus, a_plus=e.fit_plus.weights * e.residuals,
-            a_minus=e.fit_minus.weights * e.residuals, se_of=se_of,
+            quantiles=e.quantiles, m_plus=e.m_plus, m_minus=e.m_minus, a_plus=e.fit_plus.weights * e.scaled_residuals,
+            a_minus=e.fit_minus.weights * e.scaled_residuals, se_of=se_of,
             side_draws=self._side_draws if with_draws and self._inf.draws is not None else None,
             alpha=alpha)
 
