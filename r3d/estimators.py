@@ -316,11 +316,8 @@ def local_jump(x: np.ndarray, Y: np.ndarray, *, cutoff: float, h: np.ndarray, or
     terms through the intercept weights); ``vce`` (:data:`VCE_TYPES`) scales each residual in the
     influence terms by :func:`residual_scale` ("hc0": no scaling, the same bits as before the option).
     """
-    cw = vce in ("hc2", "hc3")  # the leverage needs the coefficient weights
-    fp = _fit_side(x, Y, cutoff=cutoff, h=h, order=order, kernel=kernel, side="right", omega=omega,
-                   return_coef_weights=cw)
-    fm = _fit_side(x, Y, cutoff=cutoff, h=h, order=order, kernel=kernel, side="left", omega=omega,
-                   return_coef_weights=cw)
+    fp = _fit_side(x, Y, cutoff=cutoff, h=h, order=order, kernel=kernel, side="right", omega=omega)
+    fm = _fit_side(x, Y, cutoff=cutoff, h=h, order=order, kernel=kernel, side="left", omega=omega)
     e, a = _residuals_and_influence(x, Y, cutoff, fp, fm, project=project)
     if vce == "hc0":
         return LocalJump(fit_plus=fp, fit_minus=fm, residuals=e, influence=a)
@@ -331,20 +328,23 @@ def local_jump(x: np.ndarray, Y: np.ndarray, *, cutoff: float, h: np.ndarray, or
 def leverage(x: np.ndarray, fit: SideFit) -> np.ndarray:
     """(n, m_h) leverage h_ii = k_i r(u_i)' M^{-1} r(u_i) of each unit in ``fit`` (0 outside its window).
 
-    The diagonal of the hat matrix of the side's weighted least squares, from the coefficient
-    weights (``fit.coef_weights[:, i, g] = k_i M^{-1} r(u_i)``, so h_ii = r(u_i)' coef_weights[:, i, g]);
-    the same in any basis of the polynomials, so rdrobust's ``hii`` in the unscaled basis. ``fit``
-    must carry ``coef_weights`` (``return_coef_weights=True``).
+    The diagonal of the hat matrix R (R'KR)^{-1} R'K of the side's weighted least squares (k_i
+    includes the unit weight): the squared row norms of Q in a QR of sqrt(k) R. The hat matrix does
+    not depend on the basis of the polynomials, so it is computed in t = u / max|u| (the window's
+    own spread: well scaled whatever the bandwidth) and equals rdrobust's ``hii`` in x - c. It lies
+    in [0, 1] and sums to p + 1 over the side.
     """
-    cw = fit.coef_weights
     n, m_h = fit.kernel_weights.shape
     out = np.zeros((n, m_h))
     powers = np.arange(fit.order + 1)
     for g in range(m_h):
-        rows = np.flatnonzero(fit.kernel_weights[:, g] > 0)
+        k = fit.kernel_weights[:, g]
+        rows = np.flatnonzero(k > 0)
         u = (x[rows] - fit.cutoff) / fit.h[g]
-        R = u[:, None] ** powers[None, :]  # (n_g, p+1); |u| <= 1 inside the window
-        out[rows, g] = np.einsum("ik,ki->i", R, cw[:, rows, g])
+        umax = float(np.max(np.abs(u))) if rows.size else 0.0
+        t = u / umax if umax > 0 else u
+        q = np.linalg.qr(np.sqrt(k[rows])[:, None] * t[:, None] ** powers[None, :], mode="reduced")[0]
+        out[rows, g] = np.einsum("ij,ij->i", q, q)
     return out
 
 

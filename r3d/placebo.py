@@ -509,7 +509,8 @@ class SensitivityResults:
 def _fit_text(res: Any) -> str:
     s = res.spec
     text = f"{s.method}, order {s.order}, h = {res._bandwidth_text()}"
-    return text + (f", donut {s.donut:g}" if s.donut else "")
+    text += f", donut {s.donut:g}" if s.donut else ""
+    return text + (f", {s.vce.upper()} standard errors" if s.vce != "hc0" else "")
 
 
 def compare_fits(a: Any, b: Any, *, n_boot: Any = None, alpha: Any = None, rng: Any = None) -> FitComparison:

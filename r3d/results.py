@@ -190,7 +190,8 @@ class R3DResults:
     params : pandas.Series
         tau(q), index = quantile levels, name "tau".
     bse, tvalues, pvalues : pandas.Series
-        Pointwise analytic standard errors (HC0 sandwich, docs/method.md §5), z and two-sided p.
+        Pointwise analytic standard errors (sandwich with the fit's ``vce``, HC0 by default;
+        docs/method.md §5), z and two-sided p.
     quantiles : ndarray
         (m,) quantile levels.
     nobs : int
@@ -274,7 +275,7 @@ class R3DResults:
 
     @property
     def bse(self) -> pd.Series:
-        """Pointwise standard errors of tau(q) (HC0; cluster-robust with clusters)."""
+        """Pointwise standard errors of tau(q) (the fit's ``vce``, HC0 by default; cluster-robust with clusters)."""
         return pd.Series(self._inf.se, index=self._index, name="bse")
 
     @property
@@ -433,7 +434,7 @@ class R3DResults:
         return _boot._aggregate(self._est.influence, self._model._data.units.cluster_codes)
 
     def cov_params(self) -> pd.DataFrame:
-        """Covariance of tau across the grid (HC0; cluster-robust with clusters).
+        """Covariance of tau across the grid (the fit's ``vce``; cluster-robust with clusters).
 
         ``A'A`` with ``A`` the influence matrix (docs/method.md §5) with its rows summed within
         clusters: the covariance of the bootstrap process given the data, whose diagonal is the
@@ -625,7 +626,7 @@ class R3DResults:
         Computed on the grid range ``[q_1, q_m]``: the limits' average quantile functions are held
         flat beyond it and integrals are trapezoid sums over the grid, as for the average effect
         (docs/method.md §10). Inference by the functional delta method on the fit's influence
-        matrix (HC0, cluster-robust with clusters): ``functional("mean")`` is :attr:`average_effect`.
+        matrix (the fit's ``vce``, cluster-robust with clusters): ``functional("mean")`` is :attr:`average_effect`.
 
         Parameters
         ----------

@@ -197,6 +197,10 @@ def test_leverage_is_the_diagonal_of_the_hat_matrix(order):
         fit = fit_side(x, y, cutoff=0.0, h=np.array([0.5, 0.7]), order=order, kernel="epanechnikov", side=side,
                        return_coef_weights=True, unit_weights=omega)
         lev = leverage(x, fit)
+        for g in range(2):  # also r(u_i)' coef_weights[:, i, g], the fit's own M^{-1}
+            u = x / fit.h[g]
+            via_fit = np.einsum("ik,ki->i", u[:, None] ** np.arange(order + 1), fit.coef_weights[:, :, g])
+            np.testing.assert_allclose(lev[:, g], via_fit, rtol=RTOL_DIRECT, atol=1e-15)
         for g, hg in enumerate((0.5, 0.7)):
             k = fit.kernel_weights[:, g]
             inside = k > 0
@@ -208,12 +212,21 @@ def test_leverage_is_the_diagonal_of_the_hat_matrix(order):
             np.testing.assert_allclose(lev[:, g].sum(), order + 1, rtol=RTOL_DIRECT)  # trace of the hat matrix
 
 
+def test_leverage_of_a_window_far_wider_than_the_data():
+    """A bandwidth 1e6 times the data's range: the hat matrix is that of the global polynomial."""
+    rng = np.random.default_rng(4)
+    x = rng.uniform(0, 1e-3, 60)
+    fit = fit_side(x, np.ones((60, 1)), cutoff=0.0, h=10.0, order=3, kernel="uniform", side="right")
+    R = (x / 1e-3)[:, None] ** np.arange(4)
+    direct = np.einsum("ik,kl,il->i", R, np.linalg.inv(R.T @ R), R)
+    np.testing.assert_allclose(leverage(x, fit)[:, 0], direct, rtol=1e-9)
+
+
 def test_residual_factors():
     rng = np.random.default_rng(2)
     x = rng.uniform(-1, 1, 200)
     y = rng.normal(size=(200, 1))
-    fits = [fit_side(x, y, cutoff=0.0, h=0.5, order=1, kernel="triangular", side=s, return_coef_weights=True)
-            for s in ("right", "left")]
+    fits = [fit_side(x, y, cutoff=0.0, h=0.5, order=1, kernel="triangular", side=s) for s in ("right", "left")]
     right = x >= 0
     n_s = np.where(right, fits[0].n_effective[0], fits[1].n_effective[0])
     np.testing.assert_array_equal(residual_scale(x, *fits, "hc0"), 1.0)
@@ -277,12 +290,7 @@ def test_clusters_sum_the_scaled_influence_terms(sharp, vce):
     mod = r3d.R3D.from_quantiles(Q, x, GRID20, cutoff=0.0, cluster=codes)
     res = _quiet_fit(mod, method="simple", order=1, bandwidth=0.45, n_boot=0, vce=vce)
     est = estimate(x, Q, GRID20, cutoff=0.0, h=0.45, order=1, kernel="triangular", method="simple")
-    c = residual_scale(x, est.fit_plus, est.fit_minus, vce) if vce in ("hc0", "hc1") else None
-    if c is None:
-        fits = [fit_side(x, Q, cutoff=0.0, h=0.45, order=1, kernel="triangular", side=s, return_coef_weights=True)
-                for s in ("right", "left")]
-        c = residual_scale(x, *fits, vce)
-    a = est.influence * c  # hc0 influence times each unit's factor
+    a = est.influence * residual_scale(x, est.fit_plus, est.fit_minus, vce)  # hc0 influence times each unit's factor
     direct = np.sqrt(sum((a[codes == g].sum(axis=0)) ** 2 for g in np.unique(codes)))
     np.testing.assert_allclose(res.bse.to_numpy(), direct, rtol=RTOL_DIRECT)
     # one unit per cluster: the unclustered SE (rdrobust's)
@@ -302,6 +310,9 @@ def test_frechet_fuzzy_and_refits_carry_the_option(vce):
     np.testing.assert_array_equal(res.params, hc0.params)  # the estimate itself does not change
     sens = res.sensitivity([0.45, 0.55])
     assert all(f.spec.vce == vce for f in sens.fits)
+    # comparing the two: each fit's own scaled influence terms, and the summary says which is which
+    cmp = res.compare(hc0)
+    assert f"{vce.upper()} standard errors" in str(cmp.summary())
 
 
 def test_command_line_vce(tmp_path, capsys):
