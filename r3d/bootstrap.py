@@ -358,7 +358,10 @@ class Inference:
 
 def infer(est: Any, cluster_codes: np.ndarray | None, *, n_boot: int, alpha: float, band: str,
           rng: np.random.Generator, progress: Any, notes: Notes) -> Inference:
-    """Pointwise HC0 variance, the average effect, the first stage's z and the multiplier bootstrap.
+    """Pointwise variance, the average effect, the first stage's z and the multiplier bootstrap.
+
+    All from ``est.influence`` (and the first stage's), whose residuals carry the fit's ``vce`` factors
+    (HC0 when none).
 
     Validated inputs: ``est`` an :class:`r3d.estimators.Estimate`, ``cluster_codes`` (n,) intp or None.
     A weak fuzzy first stage (F below :data:`WEAK_FIRST_STAGE_F`) and levels at which the outcome does

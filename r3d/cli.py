@@ -421,6 +421,9 @@ def _add_fit_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--masspoints", default="check", choices=("check", "adjust", "off"),
                    help="units sharing running values: check (count and warn, default), adjust (as rdrobust: "
                         "the selector counts distinct values and keeps >= order + 2 of them a side), off")
+    p.add_argument("--vce", default="hc0", choices=("hc0", "hc1", "hc2", "hc3"),
+                   help="variance option of the standard errors, bootstrap and clusters, as rdrobust's vce: hc0 "
+                        "(default), hc1 (n / (n - p - 1) per side), hc2 or hc3 (leverage in the local fits)")
     p.add_argument("--n-jobs", type=int, default=None, help="accepted; no effect (r3d runs on one thread)")
     p.add_argument("--progress", action="store_true", help="show bootstrap progress on stderr")
 
@@ -503,7 +506,7 @@ def _fit_kwargs(args: argparse.Namespace) -> dict[str, Any]:
             "bandwidth": args.bandwidth, "bandwidth_treatment": args.bandwidth_treatment,
             "quantiles": args.quantiles, "quantile_method": args.quantile_method, "n_boot": args.n_boot,
             "alpha": args.alpha, "band": args.band, "rng": args.seed, "n_jobs": args.n_jobs,
-            "progress": args.progress, "masspoints": args.masspoints}
+            "progress": args.progress, "masspoints": args.masspoints, "vce": args.vce}
 
 
 def _run_fit(args: argparse.Namespace, out: Any) -> None:

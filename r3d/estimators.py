@@ -20,11 +20,13 @@ from r3d._ext import _isotonic
 from r3d._validation import (
     DegenerateOutcomeWarning,
     DroppedDataWarning,
+    InsufficientDataError,
     Notes,
     SmallSampleWarning,
     check_choice,
     check_int,
     check_positive,
+    message,
     resolve_n_jobs,
 )
 from r3d.data import independent_columns
@@ -39,11 +41,22 @@ from r3d.locpoly import (
 )
 from r3d.monotone import _project, _sort
 
-__all__ = ["METHODS", "Adjusted", "CovariateFit", "DegenerateOutcomeWarning", "Estimate", "FirstStage", "LocalJump",
-           "adjust_for_covariates", "average_weights", "cumulative_integral", "delta_method_influence", "estimate",
-           "first_stage", "local_jump", "check_flat_levels", "check_units_per_side"]
+__all__ = ["METHODS", "VCE_TYPES", "Adjusted", "CovariateFit", "DegenerateOutcomeWarning", "Estimate", "FirstStage",
+           "LocalJump", "adjust_for_covariates", "average_weights", "cumulative_integral", "delta_method_influence",
+           "estimate", "first_stage", "leverage", "local_jump", "check_flat_levels", "check_units_per_side",
+           "residual_scale"]
 
 METHODS = ("frechet", "simple")
+
+#: Variance options (docs/method.md §5, "Variance options"): the residual of every in-window unit is multiplied by
+#: 1 (hc0), sqrt(n_s / (n_s - p - 1)) (hc1, n_s the units with positive kernel weight on its side),
+#: (1 - h_ii)^(-1/2) (hc2) or (1 - h_ii)^(-1) (hc3), h_ii its leverage in its side's local fit;
+#: rdrobust's ``vce=`` of the same name.
+VCE_TYPES = ("hc0", "hc1", "hc2", "hc3")
+
+#: Smallest 1 - h_ii divided by (hc2, hc3): rdrobust's ``max(1 - hii, 1e-8)``. A unit with
+#: leverage 1 is fitted exactly (its residual is rounding), so the floor only bounds rounding.
+LEVERAGE_FLOOR = 1e-8
 
 #: Warn when a side has fewer units with positive kernel weight than this multiple of p + 1.
 FEW_UNITS_PER_PARAMETER = 5
@@ -74,7 +87,8 @@ class FirstStage:
     h : float
         Bandwidth of the take-up fits (h_T).
     influence : ndarray
-        (n,) b_i = [w_{T,i}^+ - w_{T,i}^-] e_{T,i}; sum of squares = HC0 variance of D.
+        (n,) b_i = [w_{T,i}^+ - w_{T,i}^-] c_i e_{T,i}; sum of squares = variance of D (HC0 for
+        c_i = 1; see :func:`residual_scale`).
     fit_plus, fit_minus : SideFit
         The two take-up fits.
     """
@@ -145,6 +159,11 @@ class Estimate:
     covariates : CovariateFit or None
         The covariate adjustment (then the fits, limits, residuals and influence are those of the
         adjusted outcome ``Q - (Z - z_bar) gamma``); None without covariates.
+    vce : str
+        The variance option (:data:`VCE_TYPES`).
+    residual_scale : ndarray or None
+        (n, m_h) factor c_i multiplying each residual in ``influence`` (:func:`residual_scale`);
+        None for "hc0". ``residuals`` are the unscaled e_i.
     """
 
     method: str
@@ -161,6 +180,13 @@ class Estimate:
     first_stage: FirstStage | None
     flat: np.ndarray
     covariates: CovariateFit | None = None
+    vce: str = "hc0"
+    residual_scale: np.ndarray | None = None
+
+    @property
+    def scaled_residuals(self) -> np.ndarray:
+        """(n, m) c_i e_i(q): the residuals the influence terms are made of (``residuals`` for "hc0")."""
+        return self.residuals if self.residual_scale is None else self.residuals * self.residual_scale
 
 
 def _flat_columns(Y: np.ndarray, fit: SideFit) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -266,36 +292,103 @@ class LocalJump:
         (n, k) e_i of each unit's own side fit, 0 for units outside the window (for a
         projected fit, of its isotonic-projected fitted curve).
     influence : ndarray
-        (n, k) a_i = (w_i^+ - w_i^-) e_i: the column sums of squares are the HC0 variance of
-        the raw jump, its multiplier sums the bootstrap process.
+        (n, k) a_i = (w_i^+ - w_i^-) c_i e_i: the column sums of squares are the variance of
+        the raw jump (HC0 for c_i = 1), its multiplier sums the bootstrap process.
+    scale : ndarray or None
+        (n, k_h) the factor c_i of each unit's residual under the fit's ``vce``
+        (:func:`residual_scale`); None for "hc0" (c_i = 1).
     """
 
     fit_plus: SideFit
     fit_minus: SideFit
     residuals: np.ndarray
     influence: np.ndarray
+    scale: np.ndarray | None = None
 
 
 def local_jump(x: np.ndarray, Y: np.ndarray, *, cutoff: float, h: np.ndarray, order: int, kernel: str,
-               project: bool, omega: np.ndarray | None = None) -> LocalJump:
+               project: bool, omega: np.ndarray | None = None, vce: str = "hc0") -> LocalJump:
     """Fit both sides of the cutoff to the columns of ``Y`` (n, k) and form the influence terms.
 
     Validated inputs (C-contiguous float64); ``h`` is (1,) or (k,); ``project`` projects each
     in-window unit's fitted curve on non-decreasing functions before taking residuals (Fréchet);
     ``omega`` (n,) positive unit weights multiply the kernel weights (they reach the influence
-    terms through the intercept weights).
+    terms through the intercept weights); ``vce`` (:data:`VCE_TYPES`) scales each residual in the
+    influence terms by :func:`residual_scale` ("hc0": no scaling, the same bits as before the option).
     """
     fp = _fit_side(x, Y, cutoff=cutoff, h=h, order=order, kernel=kernel, side="right", omega=omega)
     fm = _fit_side(x, Y, cutoff=cutoff, h=h, order=order, kernel=kernel, side="left", omega=omega)
     e, a = _residuals_and_influence(x, Y, cutoff, fp, fm, project=project)
-    return LocalJump(fit_plus=fp, fit_minus=fm, residuals=e, influence=a)
+    if vce == "hc0":
+        return LocalJump(fit_plus=fp, fit_minus=fm, residuals=e, influence=a)
+    c = residual_scale(x, fp, fm, vce)
+    return LocalJump(fit_plus=fp, fit_minus=fm, residuals=e, influence=a * c, scale=c)
+
+
+def leverage(x: np.ndarray, fit: SideFit) -> np.ndarray:
+    """(n, m_h) leverage h_ii = k_i r(u_i)' M^{-1} r(u_i) of each unit in ``fit`` (0 outside its window).
+
+    The diagonal of the hat matrix R (R'KR)^{-1} R'K of the side's weighted least squares (k_i
+    includes the unit weight): the squared row norms of Q in a QR of sqrt(k) R. The hat matrix does
+    not depend on the basis of the polynomials, so it is computed in t = u / max|u| (the window's
+    own spread: well scaled whatever the bandwidth) and equals rdrobust's ``hii`` in x - c. It lies
+    in [0, 1] and sums to p + 1 over the side.
+    """
+    n, m_h = fit.kernel_weights.shape
+    out = np.zeros((n, m_h))
+    powers = np.arange(fit.order + 1)
+    for g in range(m_h):
+        k = fit.kernel_weights[:, g]
+        rows = np.flatnonzero(k > 0)
+        u = (x[rows] - fit.cutoff) / fit.h[g]
+        umax = float(np.max(np.abs(u))) if rows.size else 0.0
+        t = u / umax if umax > 0 else u
+        q = np.linalg.qr(np.sqrt(k[rows])[:, None] * t[:, None] ** powers[None, :], mode="reduced")[0]
+        out[rows, g] = np.einsum("ij,ij->i", q, q)
+    return out
+
+
+def residual_scale(x: np.ndarray, fit_plus: SideFit, fit_minus: SideFit, vce: str) -> np.ndarray:
+    """(n, m_h) factor c_i of each unit's residual under ``vce`` (its own side's fit; 1 outside the windows).
+
+    "hc1": sqrt(n_s / (n_s - p - 1)) with n_s the units with positive kernel weight on unit i's side (a
+    count, also with unit weights, as rdrobust); "hc2": 1 / sqrt(max(1 - h_ii, LEVERAGE_FLOOR)); "hc3":
+    1 / max(1 - h_ii, LEVERAGE_FLOOR), h_ii from :func:`leverage`; "hc0": 1.
+
+    Raises
+    ------
+    InsufficientDataError
+        "hc1" with only p + 1 units with positive kernel weight on a side (no residual degrees of freedom).
+    """
+    right = (x >= fit_plus.cutoff)[:, None]
+    n, m_h = fit_plus.kernel_weights.shape
+    if vce == "hc0":
+        return np.ones((n, m_h))
+    if vce == "hc1":
+        d = fit_plus.order + 1
+        sides = []
+        for fit in (fit_plus, fit_minus):
+            n_s = fit.n_effective.astype(np.float64)
+            if np.any(n_s <= d):
+                g = int(np.flatnonzero(n_s <= d)[0])
+                raise InsufficientDataError(message(
+                    "vce", f"more than order + 1 = {d} units with positive kernel weight on each side for 'hc1' "
+                    f"(its factor is n / (n - order - 1))", "hc1",
+                    f"Only {int(n_s[g])} units receive positive kernel weight on the {fit.side} side at bandwidth "
+                    f"{float(fit.h[g]):.6g}; use a larger bandwidth, a lower order, or vce='hc0'."))
+            sides.append(np.sqrt(n_s / (n_s - d)))
+        return np.where(right, sides[0][None, :], sides[1][None, :])
+    h_ii = np.where(right, leverage(x, fit_plus), leverage(x, fit_minus))
+    one_minus = np.maximum(1.0 - h_ii, LEVERAGE_FLOOR)
+    return 1.0 / np.sqrt(one_minus) if vce == "hc2" else 1.0 / one_minus
 
 
 def first_stage(x: np.ndarray, t: np.ndarray, *, cutoff: float, h: float, order: int, kernel: str,
-                omega: np.ndarray | None = None) -> FirstStage:
-    """Local polynomial jump in take-up ``t`` (n,) at the cutoff with bandwidth ``h`` (validated inputs)."""
+                omega: np.ndarray | None = None, vce: str = "hc0") -> FirstStage:
+    """Local polynomial jump in take-up ``t`` (n,) at the cutoff with bandwidth ``h`` (validated inputs);
+    ``vce`` scales the residuals of the influence terms (:func:`residual_scale`)."""
     lj = local_jump(x, t.reshape(-1, 1), cutoff=cutoff, h=np.array([float(h)]), order=order, kernel=kernel,
-                    project=False, omega=omega)
+                    project=False, omega=omega, vce=vce)
     mp, mm = float(lj.fit_plus.intercept[0]), float(lj.fit_minus.intercept[0])
     return FirstStage(jump=mp - mm, m_plus=mp, m_minus=mm, h=float(h), influence=lj.influence[:, 0],
                       fit_plus=lj.fit_plus, fit_minus=lj.fit_minus)
@@ -339,6 +432,7 @@ def estimate(
     h_treatment: float | None = None,
     n_jobs: int | None = None,
     covariates: np.ndarray | None = None,
+    vce: str = "hc0",
 ) -> Estimate:
     """Estimate tau(q) on the grid (docs/method.md §4).
 
@@ -360,12 +454,16 @@ def estimate(
         thread (``benchmarks/results/threads.md``).
     covariates : ndarray, optional
         (n, k) unit-level covariates: the covariate-adjusted estimator (rdrobust's ``covs=``).
+    vce : {"hc0", "hc1", "hc2", "hc3"}, default "hc0"
+        Variance option (docs/method.md §5, "Variance options"): the residuals in the influence terms are scaled
+        by :func:`residual_scale`, as rdrobust's ``vce=``.
 
     Returns
     -------
     Estimate
     """
     method = check_choice("method", method, METHODS)
+    vce = check_choice("vce", vce, VCE_TYPES)
     kernel = canonical_kernel(kernel)
     order = check_int("order", order, low=0, high=MAX_ORDER)
     resolve_n_jobs(n_jobs)
@@ -384,7 +482,7 @@ def estimate(
     Z = None if covariates is None else _as_outcome_matrix(covariates, x.shape[0])
     names = () if Z is None else tuple(f"covariates[{j}]" for j in range(Z.shape[1]))
     return _estimate(x, Q, quantiles, cutoff=float(cutoff), h=h, order=order, kernel=kernel, method=method, t=t,
-                     h_treatment=h_treatment, covariates=Z, covariate_names=names)
+                     h_treatment=h_treatment, covariates=Z, covariate_names=names, vce=vce)
 
 
 @dataclass(frozen=True, slots=True)
@@ -462,10 +560,11 @@ def _report_dropped_covariates(adj: Adjusted, names: tuple[str, ...], what: str,
 def _estimate(x: np.ndarray, Q: np.ndarray, quantiles: np.ndarray, *, cutoff: float, h: np.ndarray, order: int,
               kernel: str, method: str, t: np.ndarray | None, h_treatment: float | None,
               covariates: np.ndarray | None = None, covariate_names: tuple[str, ...] = (),
-              notes: Notes | None = None, omega: np.ndarray | None = None) -> Estimate:
+              notes: Notes | None = None, omega: np.ndarray | None = None, vce: str = "hc0") -> Estimate:
     """:func:`estimate` on validated inputs (``h`` (1,) or (m,)); ``covariates`` (n, k) adjusts
     the outcome (and the take-up) as rdrobust's ``covs=`` does (:func:`adjust_for_covariates`);
-    ``omega`` (n,) positive unit weights multiply every kernel weight (rdrobust's ``weights=``)."""
+    ``omega`` (n,) positive unit weights multiply every kernel weight (rdrobust's ``weights=``);
+    ``vce`` scales the residuals of the influence terms of both stages (:func:`residual_scale`)."""
     cov_fit = None
     if covariates is not None:
         notes = Notes() if notes is None else notes
@@ -475,7 +574,7 @@ def _estimate(x: np.ndarray, Q: np.ndarray, quantiles: np.ndarray, *, cutoff: fl
         Q = adj.Y
         cov_fit = CovariateFit(names=covariate_names, gamma=adj.gamma, z_bar=adj.z_bar)
     out = local_jump(x, Q, cutoff=cutoff, h=h, order=order, kernel=kernel, project=(method == "frechet"),
-                     omega=omega)
+                     omega=omega, vce=vce)
     fp, fm = out.fit_plus, out.fit_minus
     m_plus_raw, m_minus_raw, flat = _snap_flat(Q, fp, fm, fp.intercept.copy(), fm.intercept.copy())
     e, a = out.residuals, out.influence
@@ -500,7 +599,7 @@ def _estimate(x: np.ndarray, Q: np.ndarray, quantiles: np.ndarray, *, cutoff: fl
             t = np.ascontiguousarray(adj_t.Y[:, 0])
             cov_fit = CovariateFit(names=covariate_names, gamma=cov_fit.gamma, z_bar=cov_fit.z_bar,
                                    gamma_treatment=adj_t.gamma[:, 0])
-        fs = first_stage(x, t, cutoff=cutoff, h=h_treatment, order=order, kernel=kernel, omega=omega)
+        fs = first_stage(x, t, cutoff=cutoff, h=h_treatment, order=order, kernel=kernel, omega=omega, vce=vce)
         D = fs.jump
         if not np.isfinite(D) or abs(D) < FIRST_STAGE_ZERO:
             raise ValueError(
@@ -527,6 +626,8 @@ def _estimate(x: np.ndarray, Q: np.ndarray, quantiles: np.ndarray, *, cutoff: fl
         first_stage=fs,
         flat=flat,
         covariates=cov_fit,
+        vce=vce,
+        residual_scale=out.scale,
     )
 
 

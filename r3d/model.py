@@ -529,6 +529,7 @@ class R3D:
         progress: Any = False,
         donut: float = 0.0,
         masspoints: str = "check",
+        vce: str = "hc0",
     ) -> R3DResults:
         """Estimate tau(q), its pointwise standard errors and (with ``n_boot > 0``)
         uniform bands and tests.
@@ -581,6 +582,13 @@ class R3D:
             them in the summary and warns when units share values; "adjust" also makes the selector
             use the number of distinct values where rdrobust does and enlarges selected bandwidths
             until each side has at least order + 2 distinct values inside; "off" does neither.
+        vce : {"hc0", "hc1", "hc2", "hc3"}, default "hc0"
+            Variance option, as rdrobust's ``vce=`` (docs/method.md §5, "Variance options"): each in-window unit's
+            residual is scaled by 1 (hc0), sqrt(n_s / (n_s - p - 1)) (hc1, n_s the units with
+            positive kernel weight on its side) or its leverage h_ii in its side's local fit,
+            (1 - h_ii)^(-1/2) (hc2) or (1 - h_ii)^(-1) (hc3). The pointwise standard errors, the
+            bootstrap (hence bands and tests), the first stage and cluster sums all use the scaled
+            residuals; the bandwidth selector does not. Recorded in ``res.spec.vce``.
 
         Returns
         -------
@@ -592,7 +600,7 @@ class R3D:
                            bandwidth_treatment=bandwidth_treatment, regularize=regularize,
                            quantile_method=quantile_method, n_boot=n_boot, alpha=alpha, band=band, rng=rng,
                            n_jobs=n_jobs, progress=progress, grid_size=grid.size, fuzzy=units.t is not None,
-                           donut=donut, masspoints=masspoints)
+                           donut=donut, masspoints=masspoints, vce=vce)
         qmethod = self._check_quantile_method(opts.quantile_method)
         if opts.donut > 0:
             inside = np.abs(units.x - self.cutoff) < opts.donut
@@ -634,7 +642,8 @@ class R3D:
         notes.extend(bw.warnings)
         est = _estimate(units.x, Q, grid, cutoff=self.cutoff, h=bw.h, order=opts.order, kernel=opts.kernel,
                         method=opts.method, t=units.t, h_treatment=bw.h_treatment, covariates=units.covariates,
-                        covariate_names=self._data.names.covariates, notes=notes, omega=units.unit_weights)
+                        covariate_names=self._data.names.covariates, notes=notes, omega=units.unit_weights,
+                        vce=opts.vce)
         mass = None
         if opts.masspoints != "off":
             mass = count_mass_points(units.x, self.cutoff, est.fit_plus.kernel_weights, est.fit_minus.kernel_weights,
@@ -660,7 +669,7 @@ class R3D:
         )
         spec = FitSpec(method=opts.method, order=opts.order, pilot_order=opts.pilot_order, kernel=opts.kernel,
                        bandwidth_rule=opts.rule, quantile_method=qmethod, n_boot=opts.n_boot, alpha=opts.alpha,
-                       band=opts.band, regularize=opts.regularize, seed=opts.seed, donut=opts.donut)
+                       band=opts.band, regularize=opts.regularize, seed=opts.seed, donut=opts.donut, vce=opts.vce)
         return R3DResults(model=self._fitted_view(est), estimate=est, inference=inf, spec=spec, data=data,
                           bandwidth=bw, notes=list(notes.texts))
 

@@ -93,7 +93,7 @@ def refit_options(res: Any, *, bandwidth: Any, bandwidth_treatment: Any, rng: An
     kw = dict(method=s.method, order=s.order, pilot_order=s.pilot_order, kernel=s.kernel, bandwidth=bandwidth,
               regularize=s.regularize, quantiles=res.quantiles,
               quantile_method=s.quantile_method if s.quantile_method in QUANTILE_METHODS else "linear",
-              n_boot=s.n_boot, alpha=s.alpha, band=s.band, rng=rng, donut=s.donut)
+              n_boot=s.n_boot, alpha=s.alpha, band=s.band, rng=rng, donut=s.donut, vce=s.vce)
     if not sharp:
         kw["bandwidth_treatment"] = bandwidth_treatment
     return kw
@@ -509,7 +509,8 @@ class SensitivityResults:
 def _fit_text(res: Any) -> str:
     s = res.spec
     text = f"{s.method}, order {s.order}, h = {res._bandwidth_text()}"
-    return text + (f", donut {s.donut:g}" if s.donut else "")
+    text += f", donut {s.donut:g}" if s.donut else ""
+    return text + (f", {s.vce.upper()} standard errors" if s.vce != "hc0" else "")
 
 
 def compare_fits(a: Any, b: Any, *, n_boot: Any = None, alpha: Any = None, rng: Any = None) -> FitComparison:

@@ -67,6 +67,7 @@ class FitSpec:
     regularize: bool
     seed: int | tuple[int, ...] | None = None
     donut: float = 0.0  # units with |X - c| < donut were left out (0: none)
+    vce: str = "hc0"  # variance option: "hc0", "hc1", "hc2" or "hc3" (docs/method.md §5)
 
 
 @dataclass(frozen=True, slots=True)
@@ -189,7 +190,8 @@ class R3DResults:
     params : pandas.Series
         tau(q), index = quantile levels, name "tau".
     bse, tvalues, pvalues : pandas.Series
-        Pointwise analytic standard errors (HC0 sandwich, docs/method.md §5), z and two-sided p.
+        Pointwise analytic standard errors (sandwich with the fit's ``vce``, HC0 by default;
+        docs/method.md §5), z and two-sided p.
     quantiles : ndarray
         (m,) quantile levels.
     nobs : int
@@ -273,7 +275,7 @@ class R3DResults:
 
     @property
     def bse(self) -> pd.Series:
-        """Pointwise standard errors of tau(q) (HC0; cluster-robust with clusters)."""
+        """Pointwise standard errors of tau(q) (the fit's ``vce``, HC0 by default; cluster-robust with clusters)."""
         return pd.Series(self._inf.se, index=self._index, name="bse")
 
     @property
@@ -432,7 +434,7 @@ class R3DResults:
         return _boot._aggregate(self._est.influence, self._model._data.units.cluster_codes)
 
     def cov_params(self) -> pd.DataFrame:
-        """Covariance of tau across the grid (HC0; cluster-robust with clusters).
+        """Covariance of tau across the grid (the fit's ``vce``; cluster-robust with clusters).
 
         ``A'A`` with ``A`` the influence matrix (docs/method.md §5) with its rows summed within
         clusters: the covariance of the bootstrap process given the data, whose diagonal is the
@@ -554,8 +556,8 @@ class R3DResults:
         if e.first_stage is not None:
             raise ValueError("The Gini test compares the two limit distributions of a sharp design; this fit is "
                              "fuzzy. Fit a sharp design (no `treatment`) to test equal Gini coefficients.")
-        a_plus = e.fit_plus.weights * e.residuals
-        a_minus = e.fit_minus.weights * e.residuals
+        a_plus = e.fit_plus.weights * e.scaled_residuals
+        a_minus = e.fit_minus.weights * e.scaled_residuals
         rng = copy.deepcopy(self._inf.multipliers)
         return _boot.side_draws(a_plus, a_minus, n_boot=self.spec.n_boot, rng=rng,
                                 cluster_codes=self._model._data.units.cluster_codes)
@@ -624,7 +626,7 @@ class R3DResults:
         Computed on the grid range ``[q_1, q_m]``: the limits' average quantile functions are held
         flat beyond it and integrals are trapezoid sums over the grid, as for the average effect
         (docs/method.md §10). Inference by the functional delta method on the fit's influence
-        matrix (HC0, cluster-robust with clusters): ``functional("mean")`` is :attr:`average_effect`.
+        matrix (the fit's ``vce``, cluster-robust with clusters): ``functional("mean")`` is :attr:`average_effect`.
 
         Parameters
         ----------
@@ -685,8 +687,8 @@ class R3DResults:
             return _boot._variance_and_se(_boot._aggregate(np.ascontiguousarray(infl), codes))[1]
 
         return _fx.SideInputs(
-            quantiles=e.quantiles, m_plus=e.m_plus, m_minus=e.m_minus, a_plus=e.fit_plus.weights * e.residuals,
-            a_minus=e.fit_minus.weights * e.residuals, se_of=se_of,
+            quantiles=e.quantiles, m_plus=e.m_plus, m_minus=e.m_minus, a_plus=e.fit_plus.weights * e.scaled_residuals,
+            a_minus=e.fit_minus.weights * e.scaled_residuals, se_of=se_of,
             side_draws=self._side_draws if with_draws and self._inf.draws is not None else None,
             alpha=alpha)
 
