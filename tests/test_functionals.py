@@ -433,3 +433,12 @@ def test_lorenz_plots(sharp):
     ax = sharp.plot(kind="lorenz")
     assert ax.get_title() == "Lorenz curves of the two limits"
     plt.close("all")
+
+
+@pytest.mark.parametrize("vce", ["hc1", "hc3"])
+def test_mean_is_the_average_effect_under_every_vce(vce):
+    mod, _ = _units(seed=12)
+    res = quiet_fit(mod, n_boot=0, vce=vce)
+    m, ae = res.functional("mean"), res.average_effect
+    assert m.se == pytest.approx(ae.se, rel=RTOL_MEAN)
+    assert m.se != pytest.approx(quiet_fit(mod, n_boot=0).functional("mean").se, rel=1e-6)
