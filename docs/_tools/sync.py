@@ -12,8 +12,10 @@ A page marks a fenced block that this tool fills with an HTML comment on the lin
 Paths are relative to docs/. A script with named pieces runs piece by piece in one namespace
 (the code between pieces runs too), a whole file runs as ``__main__``; each runs once per call,
 in a temporary directory (the tutorial saves its figures in the working directory), with
-matplotlib drawing to files. After a run the tool copies the figures the tutorial saved
-(``tutorial_*.png``) into docs/images/ and ``summary.tex`` into docs/tutorial_output/.
+matplotlib drawing to files. After a run the tool copies the figures the tutorial and the case studies saved
+(``tutorial_*.png``, ``case_*.png``) into docs/images/ and ``summary.tex`` into
+docs/tutorial_output/. The case studies (case_studies.md) need the ``rdhonest`` package, whose
+GPL data they load at run time.
 
 Usage, from anywhere, with the r3d to document importable:
 
@@ -39,12 +41,12 @@ from pathlib import Path
 
 DOCS = Path(__file__).resolve().parents[1]
 #: The pages this tool fills (relative to docs/).
-PAGES = ("getting_started.md", "tutorial.md", "bandwidth_vs_rdrobust.md")
+PAGES = ("getting_started.md", "tutorial.md", "bandwidth_vs_rdrobust.md", "case_studies.md")
 MARKER = re.compile(r"^<!-- (code|output): (\S+?)(?:#(\w+))? -->\n", re.MULTILINE)
 FENCE = re.compile(r"(```+)(\w*)\n(.*?)^\1[ \t]*\n", re.MULTILINE | re.DOTALL)
 PIECE = re.compile(r"^# <(\w+)>\n(.*?)^# </\1>\n", re.MULTILINE | re.DOTALL)
 #: Files a run leaves behind that the pages use, and where they are kept.
-KEEP = {"tutorial_*.png": DOCS / "images", "summary.tex": DOCS / "tutorial_output"}
+KEEP = {"tutorial_*.png": DOCS / "images", "case_*.png": DOCS / "images", "summary.tex": DOCS / "tutorial_output"}
 
 
 @dataclass(frozen=True)
