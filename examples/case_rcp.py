@@ -50,7 +50,7 @@ mod = r3d.R3D.from_formula("log_cn ~ elig_year", data=hh, cutoff=0, unit="cell",
                            unit_weights="cell_size")
 dens = mod.density_test()
 print(f"density test on the cells' elig_year: T = {dens.statistic:.3f}, p = {dens.pvalue:.3f}")
-balance = r3d.R3D.from_formula("log_cn ~ elig_year", data=hh, cutoff=0, unit="cell", unit_weights="cell_size",
+balance = r3d.R3D.from_formula("log_cn ~ elig_year", data=hh, cutoff=0, unit="cell",  # each cell counts once
                                covariates=["cell_size", "cell_upper_secondary", "cell_family_size"])
 bal = balance.covariate_balance(n_boot=999, rng=1)
 print(bal.frame[["jump", "se", "pvalue", "left", "h"]].round(3).to_string())

@@ -82,7 +82,8 @@ fits = {"cell sizes (above)": res,
 fits["unweighted, same h"] = cell_model(program, weights=None).fit(**FIT, bandwidth=res.bandwidth)
 for sex, label in ((False, "men's cells only"), (True, "women's cells only")):
     fits[label] = cell_model(program[program["female"] == sex]).fit(**FIT)
-print(pd.DataFrame({k: row(f) for k, f in fits.items()}).T.round(2).to_string())
+table = pd.DataFrame({k: row(f) for k, f in fits.items()}).T
+print(table.round(2).assign(**{"p(tau=0)": table["p(tau=0)"].round(3)}).to_string())
 mp = fits["men's cells only"].data.mass_points
 print(f"\none sex: {mp.distinct_left} distinct ages for {mp.n_left} cells left, "
       f"{mp.distinct_right} for {mp.n_right} right (no mass points)")

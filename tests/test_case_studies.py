@@ -201,3 +201,27 @@ def test_rcp_mean_against_rdhonest_and_rdrobust(rcp):
     assert households[1] < cells[1]
     own = next(v for k, v in rows.items() if k.startswith("rdrobust, households, its h"))
     assert own[0] < 0 and abs(own[0] / own[1]) < 1.96
+
+
+# --------------------------------------------------------------------------- without rdhonest
+HIDE_RDHONEST = """
+import importlib.util, sys
+import pytest
+find_spec = importlib.util.find_spec
+importlib.util.find_spec = lambda name, package=None: None if name == "rdhonest" else find_spec(name, package)
+sys.exit(pytest.main(sys.argv[1:]))
+"""
+
+
+def test_without_rdhonest_every_test_skips_with_the_reason(tmp_path):
+    """Where rdhonest is not installed (hidden here), the tests that need the data skip and say why;
+    none fails."""
+    import subprocess
+
+    out = subprocess.run([sys.executable, "-c", HIDE_RDHONEST, "-q", "-rs", "-p", "no:cacheprovider",
+                          "-k", "not without_rdhonest", str(Path(__file__))],
+                         capture_output=True, text=True, cwd=tmp_path, timeout=300)
+    assert out.returncode == 0, out.stdout + out.stderr
+    last = out.stdout.splitlines()[-1]
+    assert "failed" not in last and "10 skipped" in last, last  # all but test_scripts_store_no_data
+    assert "the case studies need rdhonest" in out.stdout and "GPL-licensed" in out.stdout, out.stdout

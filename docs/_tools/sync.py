@@ -22,13 +22,14 @@ Usage, from anywhere, with the r3d to document importable:
     python docs/_tools/sync.py           # rewrite the blocks (and figures) that changed
     python docs/_tools/sync.py --check   # exit 1 and name the stale blocks; write nothing
 
-tests/test_docs_sources.py runs the check.
+tests/test_docs_sources.py runs the check (tests/test_case_studies.py for case_studies.md).
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import importlib.util
 import io
 import os
 import re
@@ -42,6 +43,9 @@ from pathlib import Path
 DOCS = Path(__file__).resolve().parents[1]
 #: The pages this tool fills (relative to docs/).
 PAGES = ("getting_started.md", "tutorial.md", "bandwidth_vs_rdrobust.md", "case_studies.md")
+#: Pages whose scripts need a package that may be missing, and that package: without it, the
+#: default run (no pages named) skips the page and says so (tests/test_case_studies.py skips too).
+NEEDS = {"case_studies.md": "rdhonest"}
 MARKER = re.compile(r"^<!-- (code|output): (\S+?)(?:#(\w+))? -->\n", re.MULTILINE)
 FENCE = re.compile(r"(```+)(\w*)\n(.*?)^\1[ \t]*\n", re.MULTILINE | re.DOTALL)
 PIECE = re.compile(r"^# <(\w+)>\n(.*?)^# </\1>\n", re.MULTILINE | re.DOTALL)
@@ -189,7 +193,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--check", action="store_true", help="compare only; exit 1 if a block is stale")
     ap.add_argument("pages", nargs="*", help=f"pages to process (default: {', '.join(PAGES)})")
     args = ap.parse_args(argv)
-    pages = [DOCS / p for p in (args.pages or PAGES)]
+    names = list(args.pages or PAGES)
+    if not args.pages:
+        for page, module in NEEDS.items():
+            if importlib.util.find_spec(module) is None:
+                names.remove(page)
+                print(f"skipped: {page} (its scripts need {module}: pip install {module})")
+    pages = [DOCS / p for p in names]
     with tempfile.TemporaryDirectory(prefix="r3d-docs-sync-") as tmp:
         new = fill(pages, Path(tmp))
         bad = stale(pages, new)
