@@ -1,6 +1,7 @@
 """The Markdown pages read as they are: code and output are written into getting_started.md,
 tutorial.md and bandwidth_vs_rdrobust.md (no include directives), and equal what the scripts
-print today (docs/_tools/sync.py fills them; this runs its check). Also the claims these pages
+print today (docs/_tools/sync.py fills them; this runs its check; case_studies.md has its own
+test file, tests/test_case_studies.py). Also the claims these pages
 and coming_from_r.md / bandwidth_vs_R.md make about other software: the rdrobust bandwidth
 decomposition, R's test critical values, R's bandwidth guards.
 """
@@ -26,7 +27,10 @@ sys.path.insert(0, str(DOCS / "_tools"))
 import sync  # noqa: E402
 
 HAVE_RDROBUST = importlib.util.find_spec("rdrobust") is not None
-PAGES = [p for p in sync.PAGES if HAVE_RDROBUST or p != "bandwidth_vs_rdrobust.md"]
+#: case_studies.md is checked by tests/test_case_studies.py, which runs its two scripts once and skips,
+#: saying why, where the rdhonest package (the source of their GPL data) is not installed.
+OWN_TEST = {"case_studies.md"}
+PAGES = [p for p in sync.PAGES if (HAVE_RDROBUST or p != "bandwidth_vs_rdrobust.md") and p not in OWN_TEST]
 RDROBUST_EXAMPLE = "../examples/bandwidth_vs_rdrobust.py"
 REGENERATE = "Run `python docs/_tools/sync.py` and check the pages' prose against the new output."
 

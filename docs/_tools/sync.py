@@ -12,21 +12,24 @@ A page marks a fenced block that this tool fills with an HTML comment on the lin
 Paths are relative to docs/. A script with named pieces runs piece by piece in one namespace
 (the code between pieces runs too), a whole file runs as ``__main__``; each runs once per call,
 in a temporary directory (the tutorial saves its figures in the working directory), with
-matplotlib drawing to files. After a run the tool copies the figures the tutorial saved
-(``tutorial_*.png``) into docs/images/ and ``summary.tex`` into docs/tutorial_output/.
+matplotlib drawing to files. After a run the tool copies the figures the tutorial and the case studies saved
+(``tutorial_*.png``, ``case_*.png``) into docs/images/ and ``summary.tex`` into
+docs/tutorial_output/. The case studies (case_studies.md) need the ``rdhonest`` package, whose
+GPL data they load at run time.
 
 Usage, from anywhere, with the r3d to document importable:
 
     python docs/_tools/sync.py           # rewrite the blocks (and figures) that changed
     python docs/_tools/sync.py --check   # exit 1 and name the stale blocks; write nothing
 
-tests/test_docs_sources.py runs the check.
+tests/test_docs_sources.py runs the check (tests/test_case_studies.py for case_studies.md).
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import importlib.util
 import io
 import os
 import re
@@ -39,12 +42,15 @@ from pathlib import Path
 
 DOCS = Path(__file__).resolve().parents[1]
 #: The pages this tool fills (relative to docs/).
-PAGES = ("getting_started.md", "tutorial.md", "bandwidth_vs_rdrobust.md")
+PAGES = ("getting_started.md", "tutorial.md", "bandwidth_vs_rdrobust.md", "case_studies.md")
+#: Pages whose scripts need a package that may be missing, and that package: without it, the
+#: default run (no pages named) skips the page and says so (tests/test_case_studies.py skips too).
+NEEDS = {"case_studies.md": "rdhonest"}
 MARKER = re.compile(r"^<!-- (code|output): (\S+?)(?:#(\w+))? -->\n", re.MULTILINE)
 FENCE = re.compile(r"(```+)(\w*)\n(.*?)^\1[ \t]*\n", re.MULTILINE | re.DOTALL)
 PIECE = re.compile(r"^# <(\w+)>\n(.*?)^# </\1>\n", re.MULTILINE | re.DOTALL)
 #: Files a run leaves behind that the pages use, and where they are kept.
-KEEP = {"tutorial_*.png": DOCS / "images", "summary.tex": DOCS / "tutorial_output"}
+KEEP = {"tutorial_*.png": DOCS / "images", "case_*.png": DOCS / "images", "summary.tex": DOCS / "tutorial_output"}
 
 
 @dataclass(frozen=True)
@@ -187,7 +193,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--check", action="store_true", help="compare only; exit 1 if a block is stale")
     ap.add_argument("pages", nargs="*", help=f"pages to process (default: {', '.join(PAGES)})")
     args = ap.parse_args(argv)
-    pages = [DOCS / p for p in (args.pages or PAGES)]
+    names = list(args.pages or PAGES)
+    if not args.pages:
+        for page, module in NEEDS.items():
+            if importlib.util.find_spec(module) is None:
+                names.remove(page)
+                print(f"skipped: {page} (its scripts need {module}: pip install {module})")
+    pages = [DOCS / p for p in names]
     with tempfile.TemporaryDirectory(prefix="r3d-docs-sync-") as tmp:
         new = fill(pages, Path(tmp))
         bad = stale(pages, new)
