@@ -313,72 +313,65 @@ def _x(v: float | None) -> str:
     return "-" if v is None else f"{v:.1f}x"
 
 
+#: The line after the ratio tables: docs/performance.md includes side_by_side.md up to it.
+END_OF_RATIOS = "<!-- end of ratios: the seconds below are for the record, claims quote ratios -->"
+
+
 def markdown(rows: list[dict], info: dict) -> str:
     with_r = info["R"] is not None
     load_max = max(r["load_max"] for r in rows)
-    head = [
-        "# r3d and R3D side by side",
-        "",
+    lines = [
         (f"Measured {info['date']} on {info['cores']} cores ({info['cpu']}) by `benchmarks/side_by_side.py`: "
          f"Python {info['python']}, numpy {info['numpy']}, pandas {info['pandas']}, r3d {info['r3d']} "
          f"(git {info['git']})" + (f"; {info['R']}, R3D {info['R3D']}." if with_r else
                                    "; **R or R3D not available: r3d alone.**")),
         "",
         (f"Median of {rows[0]['reps']} repetitions, programs interleaved, each run in a fresh process reading the "
-         "same binary file; *first* = the first call after loading the package (r3d: `from_formula` or "
-         "`from_samples` + `fit` + nullity and homogeneity tests + `summary`; R: `r3d(..., boot = TRUE, test = "
-         "c(\"nullity\", \"homogeneity\"))` + `summary`), *again* = the same call repeated in that process. "
-         "*build* = turning the long columns into the inputs the call takes (R: `split`, r3d arrays: `np.split`; "
-         "the DataFrame path needs none). Ratios are R's time over r3d's."),
+         "same binary file. *First* is the first call after loading the package (r3d: `from_formula` or "
+         "`from_samples`, `fit`, the nullity and homogeneity tests and `summary`; R: `r3d(..., boot = TRUE, "
+         "test = c(\"nullity\", \"homogeneity\"))` and `summary`); *again* is the same call repeated in that "
+         "process. *Build* is turning the long columns into the inputs the call takes (R: `split`; r3d arrays: "
+         "`np.split`; the DataFrame path needs none). *R / r3d* is R's time divided by r3d's. *Load* is the "
+         "machine's 1-minute load average, read before and after every run (the runs themselves add up to 1)."),
         "",
     ]
     if load_max > LOAD_LIMIT:
-        head += [(f"**Provisional:** the machine's 1-minute load average reached {load_max:.2f} during the runs "
-                  f"(above {LOAD_LIMIT}; 2 cores shared with other work), so the times are inflated by an unknown "
-                  "amount and the ratios are indicative only."), ""]
+        lines += [(f"**Provisional:** the 1-minute load average reached {load_max:.2f} during the runs (above "
+                   f"{LOAD_LIMIT} on 2 cores shared with other work), so every time is inflated by an unknown "
+                   "amount and the ratios are indicative only."), ""]
     if with_r:
-        lines = [
-            *head,
-            "| job | units x draws | q | B | method | R build s | R first s | R again s | r3d DataFrame first s "
-            "| again s | R/r3d first | R/r3d again | r3d arrays build s | first s | again s | R/r3d first "
-            "| R/r3d again | R/r3d first, with build | load (max) |",
-            "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+        lines += [
+            "| job | units x draws | q | B | method | R / r3d DataFrame, first call | again | R / r3d arrays, "
+            "first call | again | R / r3d arrays, build + first call | arrays / DataFrame, first call | again "
+            "| DataFrame / `numpy.sort(y)`, first call | again | load (max) |",
+            "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
         ]
-        for r in rows:
-            lines.append(
-                f"| {r['job']} | {r['n_units']:,} x {r['draws']:,} | {r['quantiles']} | {r['n_boot']:,} "
-                f"| {r['method']} | {_f(r['R_build_s'])} | {_f(r['R_first_s'])} | {_f(r['R_again_s'])} "
-                f"| {_f(r['df_first_s'])} | {_f(r['df_again_s'])} | **{_x(r['ratio_df_first'])}** "
-                f"| {_x(r['ratio_df_again'])} | {_f(r['arr_build_s'])} | {_f(r['arr_first_s'])} "
-                f"| {_f(r['arr_again_s'])} | **{_x(r['ratio_arr_first'])}** | {_x(r['ratio_arr_again'])} "
-                f"| {_x(r['ratio_arr_first_with_build'])} (arrays), {_x(r['ratio_df_first_with_build'])} "
-                f"(DataFrame) | {r['load_max']:.2f} |")
     else:
-        lines = [
-            *head,
-            "| job | units x draws | q | B | method | r3d DataFrame first s | again s | r3d arrays build s "
-            "| first s | again s | load (max) |",
-            "|---|---|---|---|---|---|---|---|---|---|---|",
+        lines += [
+            "| job | units x draws | q | B | method | arrays / DataFrame, first call | again "
+            "| DataFrame / `numpy.sort(y)`, first call | again | load (max) |",
+            "|---|---|---|---|---|---|---|---|---|---|",
         ]
-        for r in rows:
-            lines.append(
-                f"| {r['job']} | {r['n_units']:,} x {r['draws']:,} | {r['quantiles']} | {r['n_boot']:,} "
-                f"| {r['method']} | {_f(r['df_first_s'])} | {_f(r['df_again_s'])} | {_f(r['arr_build_s'])} "
-                f"| {_f(r['arr_first_s'])} | {_f(r['arr_again_s'])} | {r['load_max']:.2f} |")
-    lines += ["", "Array path against DataFrame path, and the DataFrame path against one `numpy.sort` of the outcome "
-              "column in the same process (the floor: exact quantiles need at least a sort):", "",
-              "| job | arrays / DataFrame, first | arrays / DataFrame, again | DataFrame first / sort "
-              "| DataFrame again / sort |", "|---|---|---|---|---|"]
     for r in rows:
-        lines.append(f"| {r['job']} | {_f(r['arr_first_over_df_first'], '.2f')} "
-                     f"| {_f(r['arr_again_over_df_again'], '.2f')} | {_f(r['df_first_over_sort'], '.1f')} "
-                     f"| {_f(r['df_again_over_sort'], '.1f')} |")
-    lines += ["", "Loading the package (median seconds, not in the times above): "
-              + ", ".join(f"{r['job']}: r3d {_f(r['df_load_s'], '.2f')}"
-                          + (f", R3D {_f(r['R_load_s'], '.2f')}" if with_r else "") for r in rows[:1])
-              + ". As a check that both programs fitted the same model, the JSON records each one's estimate at "
-              "the middle quantile (`*_tau_mid`; they differ in the 3rd or 4th digit through the bandwidth "
-              "selectors' documented differences, docs/coming_from_r.md)."]
+        cells = [r["job"], f"{r['n_units']:,} x {r['draws']:,}", str(r["quantiles"]), f"{r['n_boot']:,}", r["method"]]
+        if with_r:
+            cells += [f"**{_x(r['ratio_df_first'])}**", _x(r["ratio_df_again"]), f"**{_x(r['ratio_arr_first'])}**",
+                      _x(r["ratio_arr_again"]), _x(r["ratio_arr_first_with_build"])]
+        cells += [_f(r["arr_first_over_df_first"], ".2f"), _f(r["arr_again_over_df_again"], ".2f"),
+                  _x(r["df_first_over_sort"]), _x(r["df_again_over_sort"]), f"{r['load_max']:.2f}"]
+        lines.append("| " + " | ".join(cells) + " |")
+    lines += ["", END_OF_RATIOS, "", "Median seconds:", ""]
+    cols = ([("R3D load", "R_load_s"), ("R build", "R_build_s"), ("R first", "R_first_s"), ("R again", "R_again_s")]
+            if with_r else [])
+    cols += [("r3d import", "df_load_s"), ("DataFrame first", "df_first_s"), ("DataFrame again", "df_again_s"),
+             ("arrays build", "arr_build_s"), ("arrays first", "arr_first_s"), ("arrays again", "arr_again_s"),
+             ("numpy.sort(y)", "sort_s")]
+    lines += ["| job | " + " | ".join(c for c, _ in cols) + " |", "|---|" + "---|" * len(cols)]
+    for r in rows:
+        lines.append(f"| {r['job']} | " + " | ".join(_f(r[k]) for _, k in cols) + " |")
+    lines += ["", ("Each program's estimate at the middle quantile is in the JSON (`*_tau_mid`) as a check that "
+                   "both fitted the same model: they differ in the 3rd or 4th digit, through the documented "
+                   "differences of the bandwidth selectors (docs/coming_from_r.md).")]
     return "\n".join(lines) + "\n"
 
 
@@ -394,7 +387,14 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--job", help=argparse.SUPPRESS)
     ap.add_argument("--file", help=argparse.SUPPRESS)
     ap.add_argument("--once", action="store_true", help=argparse.SUPPRESS)
+    ap.add_argument("--markdown-only", action="store_true",
+                    help="rewrite OUT.md from OUT.json without running anything")
     a = ap.parse_args(argv)
+    out = Path(a.out)
+    if a.markdown_only:
+        rec = json.loads(out.with_suffix(".json").read_text())
+        out.with_suffix(".md").write_text(markdown(rec["rows"], rec["machine"]))
+        return
     if a.child:
         print(json.dumps(child_python(PJ.Job(**json.loads(a.job)), a.file, a.child, again=not a.once)))
         return
@@ -404,7 +404,6 @@ def main(argv: list[str] | None = None) -> None:
         info = machine(r)
         rows, raw = run(a.jobs.split(","), a.reps, r, workdir)
     info["load_end"] = list(os.getloadavg())
-    out = Path(a.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     with open(out.with_suffix(".csv"), "w", newline="") as fh:
         w = csv.DictWriter(fh, fieldnames=list(rows[0]))
