@@ -324,7 +324,7 @@ def markdown(rows: list[dict], info: dict) -> str:
         (f"Measured {info['date']} on {info['cores']} cores ({info['cpu']}) by `benchmarks/side_by_side.py`: "
          f"Python {info['python']}, numpy {info['numpy']}, pandas {info['pandas']}, r3d {info['r3d']} "
          f"(git {info['git']})" + (f"; {info['R']}, R3D {info['R3D']}." if with_r else
-                                   "; **R or R3D not available: r3d alone.**")),
+                                   "; **R3D (R) not timed (R or R3D not available, or `--no-r`): r3d alone.**")),
         "",
         (f"Median of {rows[0]['reps']} repetitions, programs interleaved, each run in a fresh process reading the "
          "same binary file. *First* is the first call after loading the package (r3d: `from_formula` or "
