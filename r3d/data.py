@@ -950,6 +950,20 @@ def _unit_covariates(covariates: Any, n_units: int) -> CovariateColumns | None:
     return None if covariates is None else covariate_columns(covariates, n_units, "unit")
 
 
+def _draws_array(arg: str, i: int, values: Any) -> np.ndarray:
+    """One unit's draws (or weights) as a 1-D float64 array, possibly a view of ``values`` (the caller
+    concatenates them into a new array, so the user's arrays are never modified).
+
+    A plain numpy array of numbers or booleans is converted directly (``astype``: the same values
+    :func:`as_float_array` gives, without building a pandas Series per unit, which cost seconds for
+    100,000 units); anything else (lists, Series, object or other dtypes) goes through
+    :func:`as_float_array` and its checks (errors name ``arg[i]``)."""
+    if type(values) is np.ndarray and values.dtype.kind in "fiub":
+        flat = values.ravel()
+        return flat if flat.dtype == np.float64 else flat.astype(np.float64)
+    return as_float_array(f"{arg}[{i}]", np.ravel(values) if isinstance(values, np.ndarray) else values, copy=False)
+
+
 def prepare_samples(
     samples: Sequence[Any],
     running: Any,
@@ -978,8 +992,7 @@ def prepare_samples(
     cov = _unit_covariates(covariates, n)
     units = prepare_units(running, n_units=n, treatment=treatment, cluster=cluster, unit_ids=unit_ids, covariates=cov,
                           unit_weights=unit_weights)
-    ys = [as_float_array(f"samples[{i}]", np.ravel(s) if isinstance(s, np.ndarray) else s)
-          for i, s in enumerate(samples)]
+    ys = [_draws_array("samples", i, s) for i, s in enumerate(samples)]
     lengths = np.array([a.shape[0] for a in ys], dtype=np.intp)
     y = np.concatenate(ys)
     codes = np.repeat(np.arange(n, dtype=np.intp), lengths)
@@ -988,8 +1001,7 @@ def prepare_samples(
         wl = list(weights)
         if len(wl) != n:
             raise ValueError(message("weights", f"a list of {n} arrays (one per unit)", f"<{len(wl)} arrays>"))
-        ws = [as_float_array(f"weights[{i}]", np.ravel(s) if isinstance(s, np.ndarray) else s)
-              for i, s in enumerate(wl)]
+        ws = [_draws_array("weights", i, s) for i, s in enumerate(wl)]
         for i in range(n):
             check_aligned((f"samples[{i}]", samples[i]), (f"weights[{i}]", wl[i]))
         for i, (a, b) in enumerate(zip(ys, ws, strict=True)):

@@ -151,6 +151,54 @@ def test_three_ways_in_agree():
     np.testing.assert_allclose(tb, tc, rtol=0, atol=SAME_ATOL)
 
 
+def test_from_samples_and_from_formula_fit_bit_for_bit():
+    """The array path converts plain float/int/bool arrays without a pandas Series per unit
+    (issue 19); it must still give the long path's numbers exactly, for any dtype it takes."""
+    rng = np.random.default_rng(19)
+    n = 80
+    x = rng.uniform(-1, 1, n)
+    sizes = rng.integers(2, 15, n)
+    unit = np.repeat(np.arange(n), sizes)
+    y = np.round(3 * x[unit] + (x[unit] >= 0) + rng.normal(size=unit.size), 1)
+    y[5] = np.nan  # a missing draw is counted the same way on both paths
+    df = pd.DataFrame({"unit": unit, "x": x[unit], "y": y})
+    with pytest.warns(r3d.DroppedDataWarning):
+        a = r3d.R3D.from_formula("y ~ x", data=df, unit="unit")
+    split = np.cumsum(sizes)[:-1]
+    kw = dict(method="frechet", quantiles=9, n_boot=50, rng=4)
+    ref = a.fit(**kw)
+    y32 = y.astype(np.float32)
+    with pytest.warns(r3d.DroppedDataWarning):
+        ref32 = r3d.R3D.from_formula("y ~ x", data=df.assign(y=y32.astype(np.float64)), unit="unit").fit(**kw)
+    variants = {
+        "float64 views": (np.split(y, split), ref),
+        "float32": (np.split(y32, split), ref32),
+        "2-D columns": ([v.reshape(-1, 1) for v in np.split(y, split)], ref),
+        "lists": ([list(v) for v in np.split(y, split)], ref),
+        "Series": ([pd.Series(v) for v in np.split(y, split)], ref),
+    }
+    for label, (samples, expect) in variants.items():
+        with pytest.warns(r3d.DroppedDataWarning):
+            b = r3d.R3D.from_samples(samples, x)
+        got = b.fit(**kw)
+        assert b.ndraws == a.ndraws and b.n_dropped_draws == a.n_dropped_draws == 1, label
+        for attr in ("params", "bse"):
+            np.testing.assert_array_equal(getattr(got, attr).to_numpy(), getattr(expect, attr).to_numpy(), label)
+        np.testing.assert_array_equal(np.atleast_1d(got.bandwidth), np.atleast_1d(expect.bandwidth), label)
+        for part in ("lower", "upper"):
+            np.testing.assert_array_equal(getattr(got._inf.band, part), getattr(expect._inf.band, part), label)
+    bools = [v > 0 for v in np.split(np.nan_to_num(y), split)]
+    ints = [v.astype(np.int16) for v in bools]
+    q_bool = r3d.R3D.from_samples(bools, x).unit_quantiles(5).to_numpy()
+    np.testing.assert_array_equal(r3d.R3D.from_samples(ints, x).unit_quantiles(5).to_numpy(), q_bool)
+    np.testing.assert_array_equal(
+        r3d.R3D.from_samples([pd.Series(v) for v in bools], x).unit_quantiles(5).to_numpy(), q_bool)
+    masked = np.ma.masked_array([1.0, 2.0, 3.0], mask=[False, True, False])  # a subclass: the checked path
+    with pytest.warns(r3d.DroppedDataWarning, match="1 draw"):
+        m = r3d.R3D.from_samples([masked, [0.0, 1.0], [2.0, 3.0]], [-0.5, 0.2, 0.4])
+    assert m.n_dropped_draws == 1  # the masked draw is missing, as it was before the fast path
+
+
 def test_from_samples_counts_empty_units():
     with pytest.warns(r3d.DroppedDataWarning):
         mod = r3d.R3D.from_samples([np.arange(5.0), [], [1.0, np.nan]], [-0.5, 0.2, 0.4])
