@@ -28,7 +28,7 @@ DEFAULT_VCE = inspect.signature(r3d.R3D.fit).parameters["vce"].default
 #: R = 1000 the MC sd of a rate near 0.95 is 0.0069, of a size near 0.05 0.0069 and of se / sd
 #: about 0.022; each gate sits >= 2.9 MC sd beyond the measured value (false alarm <= 0.2% per
 #: quantity). hc0 measured 92.2-93.4% coverage and 7.0% size for simple: it fails some gate with
-#: probability about 1/2. About 1 minute on two workers.
+#: probability about 1/2. About 20 seconds on two workers.
 SLOW_REPS = 1000
 SLOW_N_BOOT = 499
 SLOW_SEED = 4242
