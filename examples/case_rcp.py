@@ -103,7 +103,7 @@ print(placebo.frame[["side", "cutoff", "n_left", "n_right", "h", "average", "ave
 # <scalar>
 y, x, d = hh["log_cn"].to_numpy(), hh["elig_year"].to_numpy().astype(float), hh["retired"].to_numpy().astype(float)
 h = float(res.bandwidth)
-at_h = mod.fit(n_boot=0, order=1, bandwidth=h, bandwidth_treatment=h)
+at_h = mod.fit(n_boot=0, order=1, bandwidth=h, bandwidth_treatment=h, vce="hc0")  # HC0, as rdrobust's below
 rows = {"r3d, cells, p = 1 at h": (at_h.average_effect.estimate, at_h.average_effect.se, at_h.first_stage.jump)}
 out = rdrobust(y, x, c=0, fuzzy=d, h=h, p=1, vce="hc0", masspoints="off")
 rows["rdrobust, households, p = 1 at h"] = (out.coef.iloc[0, 0], out.se.iloc[0, 0], out.tau_T.iloc[0, 0])

@@ -121,7 +121,8 @@ print(f"tau(q) = 0 on [0.01, 0.1] alone: p = {res_before.nullity_test(ranges=(0.
 # <scalar>
 y, x = program["duration"].to_numpy(), program["age"].to_numpy()
 h = res.bandwidth
-rows = {"r3d: mean of the weighted cells' AQF": (res.average_effect.estimate, res.average_effect.se, h, 2)}
+hc0 = mod.fit(n_boot=0, bandwidth=h, vce="hc0").average_effect  # HC0, as rdrobust's vce="hc0" / "cr1" below
+rows = {"r3d: mean of the weighted cells' AQF": (hc0.estimate, hc0.se, h, 2)}
 for label, kwargs in (("rdrobust, spells, same h and p", {"vce": "hc0"}),
                       ("  clustered by cell", {"vce": "cr1", "cluster": program["cell"].to_numpy()})):
     out = rdrobust(y, x, c=50, h=h, p=2, masspoints="off", **kwargs)

@@ -400,7 +400,8 @@ def _add_data_options(p: argparse.ArgumentParser) -> None:
 
 
 def _add_fit_options(p: argparse.ArgumentParser) -> None:
-    from r3d.kernels import KERNELS  # here, not at the top: formulas see this module's names
+    from r3d.estimators import DEFAULT_VCE, VCE_TYPES  # here, not at the top: formulas see this module's names
+    from r3d.kernels import KERNELS
 
     p.add_argument("--method", default="frechet", help="frechet (default) or simple")
     p.add_argument("--order", type=int, default=2, help="local polynomial order p (default 2)")
@@ -421,9 +422,10 @@ def _add_fit_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--masspoints", default="check", choices=("check", "adjust", "off"),
                    help="units sharing running values: check (count and warn, default), adjust (as rdrobust: "
                         "the selector counts distinct values and keeps >= order + 2 of them a side), off")
-    p.add_argument("--vce", default="hc0", choices=("hc0", "hc1", "hc2", "hc3"),
-                   help="variance option of the standard errors, bootstrap and clusters, as rdrobust's vce: hc0 "
-                        "(default), hc1 (n / (n - p - 1) per side), hc2 or hc3 (leverage in the local fits)")
+    p.add_argument("--vce", default=DEFAULT_VCE, choices=VCE_TYPES,
+                   help="variance option of the standard errors, bootstrap and clusters, as rdrobust's vce: "
+                        "hc0, hc1 (n / (n - p - 1) per side), hc2 or hc3 (leverage in the local fits); "
+                        f"default {DEFAULT_VCE}")
     p.add_argument("--n-jobs", type=int, default=None, help="accepted; no effect (r3d runs on one thread)")
     p.add_argument("--progress", action="store_true", help="show bootstrap progress on stderr")
 

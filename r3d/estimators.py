@@ -53,6 +53,9 @@ METHODS = ("frechet", "simple")
 #: (1 - h_ii)^(-1/2) (hc2) or (1 - h_ii)^(-1) (hc3), h_ii its leverage in its side's local fit;
 #: rdrobust's ``vce=`` of the same name.
 VCE_TYPES = ("hc0", "hc1", "hc2", "hc3")
+#: The default of ``R3D.fit(vce=)``, chosen by simulation (docs/method.md §5, "Variance options";
+#: benchmarks/results/montecarlo_vce.md). The internal functions below keep "hc0" as their default.
+DEFAULT_VCE = "hc3"
 
 #: Smallest 1 - h_ii divided by (hc2, hc3): rdrobust's ``max(1 - hii, 1e-8)``. A unit with
 #: leverage 1 is fitted exactly (its residual is rounding), so the floor only bounds rounding.

@@ -26,7 +26,7 @@ from r3d._validation import (
 )
 from r3d.bootstrap import BAND_TYPES, MAX_CHUNK_BYTES
 from r3d.data import as_float_array
-from r3d.estimators import METHODS, VCE_TYPES
+from r3d.estimators import DEFAULT_VCE, METHODS, VCE_TYPES
 from r3d.locpoly import MAX_ORDER, canonical_kernel
 from r3d.masspoints import MASSPOINTS
 from r3d.quantiles import QUANTILE_METHODS
@@ -74,7 +74,7 @@ class FitOptions:
     #: Mass points in the running variable: "check", "adjust" or "off" (r3d/masspoints.py).
     masspoints: str = "check"
     #: Variance option of the influence terms: "hc0", "hc1", "hc2" or "hc3" (docs/method.md §5, "Variance options").
-    vce: str = "hc0"
+    vce: str = DEFAULT_VCE
 
     @property
     def rule(self) -> str:
@@ -205,7 +205,7 @@ def check_donut(donut: Any) -> float:
 def fit_options(*, method: Any, order: Any, pilot_order: Any, kernel: Any, bandwidth: Any,
                 bandwidth_treatment: Any, regularize: Any, quantile_method: Any, n_boot: Any,
                 alpha: Any, band: Any, rng: Any, n_jobs: Any, progress: Any, grid_size: int,
-                fuzzy: bool, donut: Any = 0.0, masspoints: Any = "check", vce: Any = "hc0") -> FitOptions:
+                fuzzy: bool, donut: Any = 0.0, masspoints: Any = "check", vce: Any = DEFAULT_VCE) -> FitOptions:
     """Validate the arguments of ``R3D.fit`` (``grid_size``: m of the grid the fit will use)."""
     method = check_choice("method", method, METHODS, aliases=METHOD_ALIASES)
     order, pilot_order = check_orders(order, pilot_order)

@@ -23,7 +23,7 @@ from r3d import bootstrap as _boot
 from r3d._validation import check_choice, check_probability, message
 from r3d.bandwidth import BandwidthChoice
 from r3d.bootstrap import Inference
-from r3d.estimators import Estimate
+from r3d.estimators import DEFAULT_VCE, Estimate
 from r3d.masspoints import MassPoints
 
 __all__ = ["AverageEffect", "DataInfo", "FirstStageResult", "FitSpec", "Inference", "R3DResults", "level_labels"]
@@ -67,7 +67,7 @@ class FitSpec:
     regularize: bool
     seed: int | tuple[int, ...] | None = None
     donut: float = 0.0  # units with |X - c| < donut were left out (0: none)
-    vce: str = "hc0"  # variance option: "hc0", "hc1", "hc2" or "hc3" (docs/method.md §5)
+    vce: str = DEFAULT_VCE  # variance option: "hc0", "hc1", "hc2" or "hc3" (docs/method.md §5)
 
 
 @dataclass(frozen=True, slots=True)
@@ -190,7 +190,7 @@ class R3DResults:
     params : pandas.Series
         tau(q), index = quantile levels, name "tau".
     bse, tvalues, pvalues : pandas.Series
-        Pointwise analytic standard errors (sandwich with the fit's ``vce``, HC0 by default;
+        Pointwise analytic standard errors (sandwich with the fit's ``vce``, HC3 by default;
         docs/method.md §5), z and two-sided p.
     quantiles : ndarray
         (m,) quantile levels.
@@ -275,7 +275,7 @@ class R3DResults:
 
     @property
     def bse(self) -> pd.Series:
-        """Pointwise standard errors of tau(q) (the fit's ``vce``, HC0 by default; cluster-robust with clusters)."""
+        """Pointwise standard errors of tau(q) (the fit's ``vce``, HC3 by default; cluster-robust with clusters)."""
         return pd.Series(self._inf.se, index=self._index, name="bse")
 
     @property

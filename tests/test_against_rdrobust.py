@@ -40,7 +40,7 @@ def test_simple_jump_and_hc0_se_equal_rdrobust(ref_model, order, kernel):
     h = 0.45
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", r3d.R3DWarning)
-        res = mod.fit(method="simple", order=order, kernel=kernel, bandwidth=h, n_boot=0)
+        res = mod.fit(method="simple", order=order, kernel=kernel, bandwidth=h, n_boot=0, vce="hc0")
     raw_jump = (res.limits["right_raw"] - res.limits["left_raw"]).to_numpy()
     for j in (0, 4, 9, 15, 19):
         rd = rdrobust(Q[:, j], x, c=0.0, p=order, h=h, kernel=RD_KERNEL[kernel], vce="hc0", masspoints="off")
@@ -51,7 +51,7 @@ def test_simple_jump_and_hc0_se_equal_rdrobust(ref_model, order, kernel):
 def test_per_quantile_bandwidths_equal_rdrobust(ref_model):
     mod, Q, x = ref_model
     h = np.linspace(0.35, 0.8, 20)
-    res = mod.fit(method="simple", order=2, kernel="triangular", bandwidth=h, n_boot=0)
+    res = mod.fit(method="simple", order=2, kernel="triangular", bandwidth=h, n_boot=0, vce="hc0")
     raw_jump = (res.limits["right_raw"] - res.limits["left_raw"]).to_numpy()
     for j in (0, 7, 19):
         rd = rdrobust(Q[:, j], x, c=0.0, p=2, h=h[j], kernel="tri", vce="hc0", masspoints="off")
@@ -69,7 +69,8 @@ def test_fuzzy_first_stage_and_wald_equal_rdrobust():
     h = 0.5
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", r3d.R3DWarning)
-        res = mod.fit(method="simple", order=1, kernel="triangular", bandwidth=h, bandwidth_treatment=h, n_boot=0)
+        res = mod.fit(method="simple", order=1, kernel="triangular", bandwidth=h, bandwidth_treatment=h, n_boot=0,
+                      vce="hc0")
     rd_t = rdrobust(t, x, c=0.0, p=1, h=h, kernel="tri", vce="hc0", masspoints="off")
     np.testing.assert_allclose(res.first_stage.jump, rd_t.coef.iloc[0, 0], rtol=RTOL_RDROBUST)
     np.testing.assert_allclose(res.first_stage.se, rd_t.se.iloc[0, 0], rtol=RTOL_RDROBUST)

@@ -57,7 +57,7 @@ def test_fractional_takeup_equals_rdrobust_fuzzy(order):
     x, Q, share, _ = _cells()
     mod = r3d.R3D.from_quantiles(Q, x, GRID, treatment=share)
     h = 0.6
-    res = _quiet_fit(mod, method="simple", order=order, bandwidth=h, bandwidth_treatment=h, n_boot=0)
+    res = _quiet_fit(mod, method="simple", order=order, bandwidth=h, bandwidth_treatment=h, n_boot=0, vce="hc0")
     rd_t = rdrobust(share, x, c=0.0, p=order, h=h, kernel="tri", vce="hc0", masspoints="off")
     np.testing.assert_allclose(res.first_stage.jump, rd_t.coef.iloc[0, 0], rtol=RTOL_RDROBUST)
     np.testing.assert_allclose(res.first_stage.se, rd_t.se.iloc[0, 0], rtol=RTOL_RDROBUST)
@@ -80,7 +80,7 @@ def test_fractional_takeup_in_long_data():
                        "y": x[unit] + share[unit] + rng.normal(size=unit.size)})
     mod = r3d.R3D.from_formula("y ~ x", data=df, cutoff=0.0, unit="cell", treatment="share")
     np.testing.assert_array_equal(mod.treatment.to_numpy(), share)
-    res = _quiet_fit(mod, bandwidth=0.6, n_boot=0)
+    res = _quiet_fit(mod, bandwidth=0.6, n_boot=0, vce="hc0")
     assert res.first_stage is not None and np.isfinite(res.params).all()
 
 
@@ -103,7 +103,7 @@ def test_zero_one_takeup_numbers_unchanged(method):
     """0/1 take-up gives bit-for-bit the numbers recorded before fractional take-up existed."""
     fuzzy = pd.read_csv(LONG / "ref_long_fuzzy.csv", comment="#")
     fmod = r3d.R3D.from_formula("y ~ x", data=fuzzy, cutoff=0.0, unit="unit", treatment="t")
-    res = _quiet_fit(fmod, method=method, bandwidth=0.5, quantiles=np.arange(1, 20) / 20, n_boot=199, rng=3)
+    res = _quiet_fit(fmod, method=method, bandwidth=0.5, quantiles=np.arange(1, 20) / 20, n_boot=199, rng=3, vce="hc0")
     rec = _recorded(f"fuzzy/{method}/0.5")
     got = res.to_dict()
     assert list(map(float, got["params"])) == rec["params"]
@@ -133,7 +133,7 @@ def test_unit_weights_equal_rdrobust_weights(order, kernel):
     x, Q, size = _sharp_cells()
     mod = r3d.R3D.from_quantiles(Q, x, GRID, unit_weights=size)
     h = 0.55
-    res = _quiet_fit(mod, method="simple", order=order, kernel=kernel, bandwidth=h, n_boot=0)
+    res = _quiet_fit(mod, method="simple", order=order, kernel=kernel, bandwidth=h, n_boot=0, vce="hc0")
     raw = (res.limits["right_raw"] - res.limits["left_raw"]).to_numpy()
     for j in range(GRID.size):
         rd = rdrobust(Q[:, j], x, c=0.0, p=order, h=h, kernel=kernel[:3], vce="hc0", masspoints="off",
@@ -146,7 +146,7 @@ def test_unit_weights_and_fractional_takeup_equal_rdrobust():
     x, Q, share, size = _cells()
     mod = r3d.R3D.from_quantiles(Q, x, GRID, treatment=share, unit_weights=size)
     h = 0.6
-    res = _quiet_fit(mod, method="simple", order=1, bandwidth=h, bandwidth_treatment=h, n_boot=0)
+    res = _quiet_fit(mod, method="simple", order=1, bandwidth=h, bandwidth_treatment=h, n_boot=0, vce="hc0")
     for j in (0, 4, 8):
         rd = rdrobust(Q[:, j], x, c=0.0, fuzzy=share, p=1, h=h, kernel="tri", vce="hc0", masspoints="off",
                       weights=size)

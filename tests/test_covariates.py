@@ -196,7 +196,7 @@ def test_simple_with_covariates_equals_rdrobust_covs(ncov, order, kernel):
     Z = mod.covariates.to_numpy()
     assert Z.shape[1] == (1 if ncov == 1 else 4)  # sector expands to 2 dummies
     h = 0.6
-    res = mod.fit(method="simple", order=order, kernel=kernel, bandwidth=h, n_boot=0)
+    res = mod.fit(method="simple", order=order, kernel=kernel, bandwidth=h, n_boot=0, vce="hc0")
     raw = (res.limits["right_raw"] - res.limits["left_raw"]).to_numpy()
     for j in range(GRID.size):
         rd = rdrobust(Q[:, j], x, c=0.0, p=order, h=h, kernel=RD_KERNEL[kernel], vce="hc0", masspoints="off",
@@ -213,7 +213,7 @@ def test_per_quantile_bandwidths_with_covariates_equal_rdrobust():
     mod = r3d.R3D.from_quantiles(Q, x, GRID, covariates=Zdf)
     Z = mod.covariates.to_numpy()
     h = np.linspace(0.4, 0.8, GRID.size)
-    res = mod.fit(method="simple", order=2, bandwidth=h, n_boot=0)
+    res = mod.fit(method="simple", order=2, bandwidth=h, n_boot=0, vce="hc0")
     raw = (res.limits["right_raw"] - res.limits["left_raw"]).to_numpy()
     for j in (0, 4, 8):
         rd = rdrobust(Q[:, j], x, c=0.0, p=2, h=h[j], kernel="tri", vce="hc0", masspoints="off", covs=Z)
@@ -230,7 +230,7 @@ def test_fuzzy_with_covariates_equals_rdrobust(ncov):
     h = 0.6
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", r3d.R3DWarning)
-        res = mod.fit(method="simple", order=1, bandwidth=h, bandwidth_treatment=h, n_boot=0)
+        res = mod.fit(method="simple", order=1, bandwidth=h, bandwidth_treatment=h, n_boot=0, vce="hc0")
     rd_t = rdrobust(t, x, c=0.0, p=1, h=h, kernel="tri", vce="hc0", masspoints="off", covs=Z)
     np.testing.assert_allclose(res.first_stage.jump, rd_t.coef.iloc[0, 0], rtol=RTOL_RDROBUST)
     np.testing.assert_allclose(res.first_stage.se, rd_t.se.iloc[0, 0], rtol=RTOL_RDROBUST)

@@ -182,7 +182,7 @@ def test_the_explanation_holds_on_other_samples(synced, seed, q):
 # --------------------------------------------------------------------------- coming_from_r.md
 def test_test_critical_values_are_order_statistics_where_r_interpolates():
     """coming_from_r.md: r3d takes the ceil((1 - alpha)(B + 1))-th smallest statistic, R's
-    test_crit_val is the type 7 quantile; the quickstart at B = 250 gives 2.111 and 2.039."""
+    test_crit_val is the type 7 quantile; the quickstart at B = 250 gives 2.182 and 2.115 (default vce)."""
     df = r3d.datasets.simulate_firms(n_firms=600, rng=42)
     mod = r3d.R3D.from_formula("wage ~ revenue", data=df, cutoff=1.0, unit="firm")
     res = mod.fit(method="frechet", quantiles=np.arange(1, 20) / 20, n_boot=250, rng=1)
@@ -191,10 +191,10 @@ def test_test_critical_values_are_order_statistics_where_r_interpolates():
     assert rank == 239
     test = res.nullity_test()
     assert test.critical_value == np.sort(stats)[rank - 1] == res.critical_value
-    assert f"{test.critical_value:.3f}" == "2.111"
-    assert f"{np.quantile(stats, 0.95):.3f}" == "2.039"  # R: stats::quantile(supvals, 0.95)
+    assert f"{test.critical_value:.3f}" == "2.182"
+    assert f"{np.quantile(stats, 0.95):.3f}" == "2.115"  # R: stats::quantile(supvals, 0.95)
     page = (DOCS / "coming_from_r.md").read_text(encoding="utf-8")
-    assert "2.111 in `r3d`" in page and "2.039 by R's rule" in page
+    assert "2.182 in `r3d`" in page and "2.115 by R's rule" in page
 
 
 # --------------------------------------------------------------------------- bandwidth_vs_R.md

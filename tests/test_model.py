@@ -49,7 +49,7 @@ def test_bse_is_hc0_of_direct_least_squares(ref, sharp_mod, method):
 
     Q, x, _, _ = ref
     h = 0.6
-    res = sharp_mod.fit(method=method, bandwidth=h, kernel="triangular", order=2, n_boot=0)
+    res = sharp_mod.fit(method=method, bandwidth=h, kernel="triangular", order=2, n_boot=0, vce="hc0")
     fp = fit_side_numpy(x, Q, cutoff=0.0, h=h, order=2, kernel="triangular", side="right")
     fm = fit_side_numpy(x, Q, cutoff=0.0, h=h, order=2, kernel="triangular", side="left")
     right = x >= 0

@@ -116,8 +116,8 @@ def test_gini_test_from_a_fit_equals_the_module_function_on_the_same_multipliers
     side_draws drawn from the same seed, and the per-side processes difference to the tau draws."""
     _, res = sharp
     est = res._est
-    a_plus = est.fit_plus.weights * est.residuals
-    a_minus = est.fit_minus.weights * est.residuals
+    a_plus = est.fit_plus.weights * est.scaled_residuals  # the fit's vce factors
+    a_minus = est.fit_minus.weights * est.scaled_residuals
     sd = boot.side_draws(a_plus, a_minus, n_boot=199, rng=11)
     np.testing.assert_allclose(sd.plus - sd.minus, res.bootstrap_draws, rtol=SIDES_RTOL,
                                atol=SIDES_RTOL * np.abs(res.bootstrap_draws).max())
