@@ -88,12 +88,19 @@ def test_every_piece_of_both_scripts_is_on_the_page_and_the_figures_exist(case_r
         assert (DOCS / "images" / name).is_file(), f"{name} is not committed. {REGENERATE}"
 
 
+def _in_repository(pattern: str) -> list:
+    """Files matching ``pattern`` under the checkout, leaving out hidden folders (the README's .venv, where
+    rdhonest itself keeps its data) and installed packages."""
+    return [p for p in ROOT.glob(pattern)
+            if not any(part.startswith(".") or part == "site-packages" for part in p.relative_to(ROOT).parts)]
+
+
 def test_scripts_store_no_data():
     """The GPL data are loaded at run time: no data file of theirs in the repository."""
     for source in (REBP, RCP):
         code = (DOCS / source).read_text(encoding="utf-8")
         assert "from rdhonest import" in code and "to_csv" not in code and "to_parquet" not in code
-    assert not list(ROOT.glob("**/rebp*.csv")) and not list(ROOT.glob("**/rcp*.csv"))
+    assert not _in_repository("**/rebp*.csv") and not _in_repository("**/rcp*.csv")
 
 
 # --------------------------------------------------------------------------- (a) Lalive 2008
