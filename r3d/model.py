@@ -645,7 +645,7 @@ class R3D:
         est = _estimate(units.x, Q, grid, cutoff=self.cutoff, h=bw.h, order=opts.order, kernel=opts.kernel,
                         method=opts.method, t=units.t, h_treatment=bw.h_treatment, covariates=units.covariates,
                         covariate_names=self._data.names.covariates, notes=notes, omega=units.unit_weights,
-                        vce=opts.vce)
+                        vce=opts.vce, clusters=units.cluster_codes)
         mass = None
         if opts.masspoints != "off":
             mass = count_mass_points(units.x, self.cutoff, est.fit_plus.kernel_weights, est.fit_minus.kernel_weights,
