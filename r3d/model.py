@@ -588,7 +588,10 @@ class R3D:
             positive kernel weight on its side) or its leverage h_ii in its side's local fit,
             (1 - h_ii)^(-1/2) (hc2) or (1 - h_ii)^(-1) (hc3). The pointwise standard errors, the
             bootstrap (hence bands and tests), the first stage and cluster sums all use the scaled
-            residuals; the bandwidth selector does not. Recorded in ``res.spec.vce``. The default "hc3"
+            residuals; the bandwidth selector does not. With ``cluster=`` the options are their cluster
+            analogues (docs/method.md §5, "With clusters"): CR0, CR1 (rdrobust's per-side factor), CR2 and
+            CR3 (each cluster's residuals adjusted by its block of the side's hat matrix), rdrobust's "cr1",
+            "cr2" and "cr3" for hc1-hc3. Recorded in ``res.spec.vce``. The default "hc3"
             was chosen by simulation (benchmarks/results/montecarlo_vce.md): with 300 units HC0's standard
             errors are 7-8% small; "hc0" gives rdrobust's and the R package's HC0 numbers.
 

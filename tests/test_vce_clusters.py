@@ -336,3 +336,12 @@ def test_a_cluster_without_which_the_side_is_not_identified_suggests_hc1(sharp):
         mod.fit(method="simple", order=2, bandwidth=0.45, n_boot=0, vce="hc3")
     assert LEVERAGE_FLOOR == 1e-8
     _quiet_fit(mod, method="simple", order=2, bandwidth=0.45, n_boot=0, vce="hc1")
+
+
+@pytest.mark.parametrize("vce", VCE_TYPES)
+def test_the_summary_names_the_cluster_option(sharp, vce):
+    Q, x = sharp
+    res = _quiet_fit(r3d.R3D.from_quantiles(Q, x, GRID20, cutoff=0.0, cluster=_side_clusters(x)), method="simple",
+                     bandwidth=0.45, n_boot=0, vce=vce)
+    assert f"Pointwise standard errors: CR{vce[-1]} sandwich of the local polynomial fits, clustered by" in " ".join(
+        str(res.summary()).split())
