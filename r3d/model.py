@@ -688,6 +688,7 @@ class R3D:
         n_boot: int = 999,
         alpha: float = 0.05,
         rng: Any = None,
+        vce: str = DEFAULT_VCE,
     ) -> Any:
         """The jump of each unit-level covariate at the cutoff, with a joint test (docs/covariates.md).
 
@@ -712,6 +713,9 @@ class R3D:
         alpha : float, default 0.05
         rng : None, int or numpy.random.Generator
             Seed of the joint test's multipliers.
+        vce : {"hc0", "hc1", "hc2", "hc3"}, default "hc3"
+            Variance option of the standard errors and the joint test, as :meth:`fit`'s (with the model's
+            clusters CR0-CR3).
 
         Returns
         -------
@@ -729,7 +733,7 @@ class R3D:
                                  pilot_order=1 if pilot_order is None else pilot_order,
                                  kernel="triangular" if kernel is None else kernel,
                                  cluster_codes=units.cluster_codes, n_boot=n_boot, alpha=alpha, rng=rng,
-                                 unit_weights=units.unit_weights)
+                                 unit_weights=units.unit_weights, vce=vce)
 
     def density_test(
         self,
