@@ -23,6 +23,7 @@ from r3d._validation import (
     InsufficientDataError,
     Notes,
     SmallSampleWarning,
+    as_cluster_codes,
     check_choice,
     check_int,
     check_positive,
@@ -584,6 +585,7 @@ def estimate(
     n_jobs: int | None = None,
     covariates: np.ndarray | None = None,
     vce: str = "hc0",
+    cluster_codes: np.ndarray | None = None,
 ) -> Estimate:
     """Estimate tau(q) on the grid (docs/method.md §4).
 
@@ -608,6 +610,9 @@ def estimate(
     vce : {"hc0", "hc1", "hc2", "hc3"}, default "hc0"
         Variance option (docs/method.md §5, "Variance options"): the residuals in the influence terms are scaled
         by :func:`residual_scale`, as rdrobust's ``vce=``.
+    cluster_codes : array_like of int, optional
+        (n,) cluster of each unit, coded 0..G-1: ``vce`` becomes its cluster analogue (CR0-CR3, docs/method.md §5,
+        "With clusters"); pass the same codes to :func:`r3d.bootstrap.pointwise_variance` or the bootstrap.
 
     Returns
     -------
@@ -632,8 +637,9 @@ def estimate(
         h_treatment = check_positive("h_treatment", h_treatment)
     Z = None if covariates is None else _as_outcome_matrix(covariates, x.shape[0])
     names = () if Z is None else tuple(f"covariates[{j}]" for j in range(Z.shape[1]))
+    codes = None if cluster_codes is None else as_cluster_codes(cluster_codes, x.shape[0])
     return _estimate(x, Q, quantiles, cutoff=float(cutoff), h=h, order=order, kernel=kernel, method=method, t=t,
-                     h_treatment=h_treatment, covariates=Z, covariate_names=names, vce=vce)
+                     h_treatment=h_treatment, covariates=Z, covariate_names=names, vce=vce, clusters=codes)
 
 
 @dataclass(frozen=True, slots=True)

@@ -345,3 +345,18 @@ def test_the_summary_names_the_cluster_option(sharp, vce):
                      bandwidth=0.45, n_boot=0, vce=vce)
     assert f"Pointwise standard errors: CR{vce[-1]} sandwich of the local polynomial fits, clustered by" in " ".join(
         str(res.summary()).split())
+
+
+@pytest.mark.parametrize("vce", VCE_TYPES)
+def test_estimate_takes_the_cluster_codes(sharp, vce):
+    """The module function gives the fit's influence matrix; its codes are checked as the bootstrap's."""
+    Q, x = sharp
+    codes = _side_clusters(x)
+    res = _quiet_fit(r3d.R3D.from_quantiles(Q, x, GRID20, cutoff=0.0, cluster=codes), method="simple", order=2,
+                     bandwidth=0.45, n_boot=0, vce=vce)
+    est = estimate(x, Q, GRID20, cutoff=0.0, h=0.45, order=2, kernel="triangular", method="simple", vce=vce,
+                   cluster_codes=codes)
+    np.testing.assert_array_equal(est.influence, res._est.influence)
+    with pytest.raises(TypeError, match=r"`cluster_codes` must be integer codes 0\.\.G-1"):
+        estimate(x, Q, GRID20, cutoff=0.0, h=0.45, order=2, kernel="triangular", method="simple", vce=vce,
+                 cluster_codes=codes.astype(float))
