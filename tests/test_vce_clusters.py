@@ -360,3 +360,17 @@ def test_estimate_takes_the_cluster_codes(sharp, vce):
     with pytest.raises(TypeError, match=r"`cluster_codes` must be integer codes 0\.\.G-1"):
         estimate(x, Q, GRID20, cutoff=0.0, h=0.45, order=2, kernel="triangular", method="simple", vce=vce,
                  cluster_codes=codes.astype(float))
+
+
+@pytest.mark.parametrize("vce", ["hc2", "hc3"])
+def test_per_side_processes_use_the_adjusted_residuals(sharp, vce):
+    """The Gini test's and the functionals' per-side processes sum to the fit's clustered process."""
+    Q, x = sharp
+    codes = _side_clusters(x)
+    res = _quiet_fit(r3d.R3D.from_quantiles(Q, x, GRID20, cutoff=0.0, cluster=codes), method="simple", order=2,
+                     bandwidth=0.45, n_boot=99, rng=5, vce=vce)
+    assert res._est.adjusted_residuals is not None
+    sides = res._side_draws()
+    np.testing.assert_allclose(sides.plus - sides.minus, res.bootstrap_draws, rtol=1e-12, atol=1e-14)
+    mean = res.functional("mean")
+    np.testing.assert_allclose(mean.se, res.average_effect.se, rtol=1e-12)
