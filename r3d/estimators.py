@@ -498,15 +498,18 @@ def cluster_adjusted_residuals(x: np.ndarray, e: np.ndarray, fit_plus: SideFit, 
             shared = counts[inverse] > 1
             if not shared.any():
                 continue
-            sel, qs = rows_in[shared], q_in[shared]
-            _, code, size = np.unique(clusters[sel], return_inverse=True, return_counts=True)
-            n_g, d = size.size, qs.shape[1]
-            gram = np.zeros((n_g, d, d))
-            np.add.at(gram, code, qs[:, :, None] * qs[:, None, :])
-            s, V = np.linalg.eigh(gram)  # (n_g, d), (n_g, d, d); H_gg's nonzero eigenvalues
+            by_cluster = np.argsort(clusters[rows_in[shared]], kind="stable")
+            sel, qs = rows_in[shared][by_cluster], q_in[shared][by_cluster]  # grouped by cluster
+            labels = clusters[sel]
+            starts = np.flatnonzero(np.r_[True, labels[1:] != labels[:-1]])
+            size = np.diff(np.r_[starts, sel.size])
+            code = np.repeat(np.arange(starts.size), size)
+            d = qs.shape[1]
+            gram = np.add.reduceat(qs[:, :, None] * qs[:, None, :], starts, axis=0)  # Q_g' Q_g, (G', d, d)
+            s, V = np.linalg.eigh(gram)  # (G', d), (G', d, d); H_gg's nonzero eigenvalues
             if np.any(1.0 - s[:, -1] < LEVERAGE_FLOOR):
                 bad = int(np.flatnonzero(1.0 - s[:, -1] < LEVERAGE_FLOOR)[0])
-                label = int(clusters[sel][code == bad][0])
+                label = int(labels[starts[bad]])
                 whole = int(size[bad]) == rows_in.size
                 fix = ("Use a larger bandwidth so that units of other clusters enter the window, or finer clusters"
                        if whole else "Use vce='hc1' or vce='hc0' (they invert nothing), a larger bandwidth, or a "
@@ -524,12 +527,13 @@ def cluster_adjusted_residuals(x: np.ndarray, e: np.ndarray, fit_plus: SideFit, 
             cols = slice(None) if m_h == 1 else slice(g, g + 1)
             sqrt_k = np.sqrt(fit.kernel_weights[sel, g])
             r = sqrt_k[:, None] * e[sel, cols]  # (n_sel, k')
-            proj = np.zeros((n_g, d, r.shape[1]))
-            np.add.at(proj, code, qs[:, :, None] * r[:, None, :])  # Q_g' r_g
+            # Q_g' r_g, (G', d, k'), one (n_sel, k') product at a time (no (n_sel, d, k') temporary)
+            proj = np.stack([np.add.reduceat(qs[:, j:j + 1] * r, starts, axis=0) for j in range(d)], axis=1)
             proj = np.einsum("gde,gdk->gek", V, proj)
             proj = np.einsum("gde,gek->gdk", V, coef[:, :, None] * proj)  # V diag(coef) V' Q_g' r_g
-            r_adj = r + np.einsum("id,idk->ik", qs, proj[code])
-            adjusted[sel, cols] = r_adj / sqrt_k[:, None]
+            for j in range(d):
+                r += qs[:, j:j + 1] * proj[code, j, :]
+            adjusted[sel, cols] = r / sqrt_k[:, None]
             touched[sel] = True
     return adjusted, np.flatnonzero(touched)
 
