@@ -392,7 +392,8 @@ def _first_stage_table(res: R3DResults) -> Section:
 def _notes(res: R3DResults, alpha: float, n_shown: int) -> list[Note]:
     d, s = res.data, res.spec
     fs = res.first_stage
-    se = (f"Pointwise standard errors: {s.vce.upper()} sandwich of the local polynomial fits"
+    kind = s.vce.upper() if d.n_clusters is None else f"CR{s.vce[-1]}"  # vce="hc3" with clusters is CR3
+    se = (f"Pointwise standard errors: {kind} sandwich of the local polynomial fits"
           + (f", clustered by {d.cluster_name}" if d.n_clusters is not None else "")
           + ("; fuzzy design by the delta method" if fs is not None else "")
           + f". [{alpha / 2:.4g}, {1 - alpha / 2:.4g}]: pointwise {coverage_pct(alpha)} interval, coef +/- "

@@ -243,6 +243,23 @@ def check_rng(rng: Any, name: str = "rng") -> np.random.Generator:
     raise TypeError(message(name, RNG_ACCEPTED, rng, fix))
 
 
+def as_cluster_codes(cluster_codes: Any, n: int) -> np.ndarray:
+    """(n,) intp cluster codes 0..G-1 from ``cluster_codes`` (an integer array, one code per unit)."""
+    codes = np.asarray(cluster_codes)
+    if codes.ndim != 1 or codes.shape[0] != n:
+        raise ValueError(
+            message("cluster_codes", f"a 1-D array with one code per unit (length {n})", codes)
+        )
+    if not np.issubdtype(codes.dtype, np.integer):
+        raise TypeError(
+            message("cluster_codes", "integer codes 0..G-1", codes,
+                    "Encode clusters with e.g. `pandas.factorize`.")
+        )
+    if n and codes.min() < 0:
+        raise ValueError(message("cluster_codes", "non-negative integer codes 0..G-1", codes))
+    return codes.astype(np.intp, copy=False)
+
+
 def _short(value: Any, width: int = 40) -> str:
     """``repr(value)``, cut to ``width`` characters for a message."""
     text = repr(value)

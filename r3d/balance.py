@@ -5,10 +5,12 @@ the (n, k) covariate matrix this module estimates its jump as a scalar local pol
 the unit level, with the estimator's smoother (:func:`r3d.estimators.local_jump`, same kernel and
 order)::
 
-    jump_j = m_{+,j} - m_{-,j},   a_ij = (w_ij^+ - w_ij^-) e_ij,   se_j^2 = sum_g (sum_{i in g} a_ij)^2
+    jump_j = m_{+,j} - m_{-,j},   a_ij = (w_ij^+ - w_ij^-) c_ij e_ij,   se_j^2 = sum_g (sum_{i in g} a_ij)^2
 
-(HC0, or cluster-robust with clusters: exactly the pointwise variance of a fit, so it equals
-rdrobust's conventional estimate and ``vce="hc0"`` standard error at the same bandwidth), its
+(the variance option ``vce`` of a fit, HC3 by default: c_ij the residual factor of
+:func:`r3d.estimators.residual_scale`, or with clusters CR0-CR3's adjusted residuals; exactly the
+pointwise variance of a fit, so it equals rdrobust's conventional estimate and standard error with
+the same ``vce``, with clusters its "cr1" / "cr2" / "cr3", at the same bandwidth), its
 z statistic and two-sided normal p-value, and a joint test of H0: no covariate jumps,
 
     S = max_j |jump_j / se_j|,   S_b = max_j |G_bj / se_j|,   G_bj = sum_g xi_gb A_gj,
@@ -40,6 +42,7 @@ from r3d._validation import (
     DegenerateOutcomeWarning,
     Notes,
     SmallSampleWarning,
+    check_choice,
     check_finite,
     check_int,
     check_positive,
@@ -49,7 +52,7 @@ from r3d._validation import (
 )
 from r3d.bandwidth import _select_bandwidths
 from r3d.bootstrap import _aggregate, _as_codes, _draws, _variance_and_se, critical_value
-from r3d.estimators import FEW_UNITS_PER_PARAMETER, _snap_flat, local_jump
+from r3d.estimators import DEFAULT_VCE, FEW_UNITS_PER_PARAMETER, VCE_TYPES, _snap_flat, local_jump
 from r3d.locpoly import MAX_ORDER, _as_float_1d, canonical_kernel
 
 __all__ = ["CovariateBalance", "JointBalanceTest", "covariate_balance"]
@@ -128,7 +131,7 @@ class CovariateBalance:
     jump : ndarray
         (k,) ``m_+ - m_-``, the local polynomial jump of each covariate.
     se : ndarray
-        (k,) HC0 standard errors (cluster-robust with clusters).
+        (k,) standard errors under :attr:`vce` (cluster-robust with clusters).
     left, right : ndarray
         (k,) the one-sided limits ``m_-``, ``m_+``.
     h : ndarray
@@ -155,6 +158,8 @@ class CovariateBalance:
         Seed that reproduces the draws (None without draws, or for a Generator given as ``rng``).
     notes : tuple of str
         Warnings raised while computing (they are also issued as warnings).
+    vce : str
+        The variance option of :attr:`se` and the draws (``R3D.fit``'s ``vce``; with clusters CR0-CR3).
     """
 
     names: tuple[str, ...]
@@ -176,6 +181,7 @@ class CovariateBalance:
     n_clusters: int | None
     seed: Any
     notes: tuple[str, ...]
+    vce: str = "hc0"
 
     # ------------------------------------------------------------------ numbers
     @property
@@ -216,7 +222,8 @@ class CovariateBalance:
         h = "selected per covariate (MSE)" if self.bandwidth_rule == "mse" else "fixed (user)"
         return [("Covariates", str(len(self.names))), ("Cutoff", _r.num(self.cutoff, 6)),
                 ("Kernel", self.kernel), ("Order p", str(self.order)), ("Bandwidth", h),
-                ("Std. errors", "HC0" if self.n_clusters is None else f"cluster-robust ({self.n_clusters} clusters)")]
+                ("Std. errors", self.vce.upper() if self.n_clusters is None
+                 else f"CR{self.vce[-1]} ({self.n_clusters} clusters)")]
 
     def summary(self):
         """A statsmodels ``Summary`` (``as_text``, ``as_latex``, ``as_html``): the settings, one row per
@@ -345,6 +352,7 @@ def covariate_balance(
     alpha: float = 0.05,
     rng: Any = None,
     unit_weights: Any = None,
+    vce: str = DEFAULT_VCE,
 ) -> CovariateBalance:
     """The jump of each unit-level covariate at the cutoff, with a joint test (docs/covariates.md).
 
@@ -381,6 +389,9 @@ def covariate_balance(
         Passed to :func:`numpy.random.default_rng`.
     unit_weights : array_like, optional
         (n,) positive unit weights multiplying the kernel weights (docs/cells.md).
+    vce : {"hc0", "hc1", "hc2", "hc3"}, default "hc3"
+        Variance option, as ``R3D.fit``'s (docs/method.md §5, "Variance options"; with clusters CR0-CR3,
+        "With clusters"), the default the same.
 
     Returns
     -------
@@ -403,6 +414,7 @@ def covariate_balance(
     order = check_int("order", order, low=0, high=MAX_ORDER)
     pilot_order = check_int("pilot_order", pilot_order, low=0, high=MAX_ORDER - 1)
     kernel = canonical_kernel(kernel)
+    vce = check_choice("vce", vce, VCE_TYPES)
     hh = None if h is None else _as_h(h, k)
     codes = None if cluster_codes is None else _as_codes(cluster_codes, n)
     if codes is not None and np.unique(codes).size < 2:
@@ -424,7 +436,7 @@ def covariate_balance(
     gen, seed = seeded_rng(rng) if n_boot else (check_rng(rng), None)  # no draws: nothing to reproduce
     return _covariate_balance(x, Zm, tuple(names), cutoff=cutoff, h=hh, order=order, pilot_order=pilot_order,
                               kernel=kernel, cluster_codes=codes, n_boot=n_boot, alpha=alpha, rng=gen, seed=seed,
-                              omega=omega)
+                              omega=omega, vce=vce)
 
 
 def _as_covariates(Z: Any, n: int) -> tuple[np.ndarray, list[str]]:
@@ -493,11 +505,12 @@ def _covariate_balance(x: np.ndarray, Z: np.ndarray, names: tuple[str, ...], *, 
                        h: np.ndarray | None, order: int, pilot_order: int, kernel: str,
                        cluster_codes: np.ndarray | None, n_boot: int, alpha: float,
                        rng: np.random.Generator | None, seed: Any = None,
-                       omega: np.ndarray | None = None) -> CovariateBalance:
+                       omega: np.ndarray | None = None, vce: str = "hc0") -> CovariateBalance:
     """:func:`covariate_balance` on validated inputs: ``x`` (n,), ``Z`` (n, k) C-contiguous float64,
     ``h`` None or (k,) positive, ``cluster_codes`` (n,) intp or None, ``rng`` a Generator when
     ``n_boot > 0``, ``omega`` (n,) positive unit weights or None (the selector and the fits use
-    them, as the model's fit does). The model's ``covariate_balance`` calls this."""
+    them, as the model's fit does), ``vce`` of :data:`r3d.estimators.VCE_TYPES` (with clusters its cluster
+    analogue). :func:`covariate_balance` calls this."""
     notes = Notes()
     k = Z.shape[1]
     rule = "fixed"
@@ -514,7 +527,7 @@ def _covariate_balance(x: np.ndarray, Z: np.ndarray, names: tuple[str, ...], *, 
             h[j] = sel.h[0]
     h = np.ascontiguousarray(h, dtype=np.float64)
     lj = local_jump(x, Z, cutoff=cutoff, h=h if np.any(h != h[0]) else h[:1], order=order, kernel=kernel,
-                    project=False, omega=omega)
+                    project=False, omega=omega, vce=vce, clusters=cluster_codes)
     fp, fm = lj.fit_plus, lj.fit_minus
     right, left, flat = _snap_flat(Z, fp, fm, fp.intercept.copy(), fm.intercept.copy())
     a = lj.influence
@@ -547,7 +560,7 @@ def _covariate_balance(x: np.ndarray, Z: np.ndarray, names: tuple[str, ...], *, 
         n_left=n_left, n_right=n_right, sd=sd, cutoff=cutoff, order=order, kernel=kernel, bandwidth_rule=rule,
         alpha=alpha, joint=joint, draws=draws,
         n_clusters=None if cluster_codes is None else int(np.unique(cluster_codes).size), seed=seed,
-        notes=notes.texts)
+        notes=notes.texts, vce=vce)
 
 
 def _joint_test(jump: np.ndarray, se: np.ndarray, draws: np.ndarray, *, alpha: float) -> JointBalanceTest:

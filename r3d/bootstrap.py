@@ -51,6 +51,7 @@ from r3d._validation import (
     message,
     resolve_n_jobs,
 )
+from r3d._validation import as_cluster_codes as _as_codes
 
 __all__ = [
     "BAND_TYPES",
@@ -413,22 +414,6 @@ def _as_influence(a: Any, name: str = "a") -> np.ndarray:
                     "Check the residuals and weights passed to the bootstrap.")
         )
     return arr
-
-
-def _as_codes(cluster_codes: Any, n: int) -> np.ndarray:
-    codes = np.asarray(cluster_codes)
-    if codes.ndim != 1 or codes.shape[0] != n:
-        raise ValueError(
-            message("cluster_codes", f"a 1-D array with one code per unit (length {n})", codes)
-        )
-    if not np.issubdtype(codes.dtype, np.integer):
-        raise TypeError(
-            message("cluster_codes", "integer codes 0..G-1", codes,
-                    "Encode clusters with e.g. `pandas.factorize`.")
-        )
-    if n and codes.min() < 0:
-        raise ValueError(message("cluster_codes", "non-negative integer codes 0..G-1", codes))
-    return codes.astype(np.intp, copy=False)
 
 
 def aggregate_clusters(a: Any, cluster_codes: Any = None) -> np.ndarray:

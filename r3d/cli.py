@@ -425,6 +425,7 @@ def _add_fit_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--vce", default=DEFAULT_VCE, choices=VCE_TYPES,
                    help="variance option of the standard errors, bootstrap and clusters, as rdrobust's vce: "
                         "hc0, hc1 (n / (n - p - 1) per side), hc2 or hc3 (leverage in the local fits); "
+                        "with --cluster their cluster analogues CR0-CR3; "
                         f"default {DEFAULT_VCE}")
     p.add_argument("--n-jobs", type=int, default=None, help="accepted; no effect (r3d runs on one thread)")
     p.add_argument("--progress", action="store_true", help="show bootstrap progress on stderr")

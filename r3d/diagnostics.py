@@ -57,7 +57,8 @@ def run_diagnostics(res: Any, *, cutoffs: Any = None, bandwidths: Any = None, do
     if model._data.units.covariates is not None:
         s = res.spec
         balance = model.covariate_balance(order=s.order, kernel=s.kernel, pilot_order=s.pilot_order,
-                                          n_boot=s.n_boot, alpha=s.alpha, rng=derived_seed(seed, _BALANCE_KEY))
+                                          n_boot=s.n_boot, alpha=s.alpha, rng=derived_seed(seed, _BALANCE_KEY),
+                                          vce=s.vce)
     tests, failed = {}, {}
     for name in MODEL_TESTS:
         try:

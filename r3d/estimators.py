@@ -23,6 +23,7 @@ from r3d._validation import (
     InsufficientDataError,
     Notes,
     SmallSampleWarning,
+    as_cluster_codes,
     check_choice,
     check_int,
     check_positive,
@@ -43,8 +44,8 @@ from r3d.monotone import _project, _sort
 
 __all__ = ["METHODS", "VCE_TYPES", "Adjusted", "CovariateFit", "DegenerateOutcomeWarning", "Estimate", "FirstStage",
            "LocalJump", "adjust_for_covariates", "average_weights", "cumulative_integral", "delta_method_influence",
-           "estimate", "first_stage", "leverage", "local_jump", "check_flat_levels", "check_units_per_side",
-           "residual_scale"]
+           "estimate", "first_stage", "leverage", "cluster_adjusted_residuals", "local_jump", "check_flat_levels",
+           "check_units_per_side", "residual_scale"]
 
 METHODS = ("frechet", "simple")
 
@@ -167,6 +168,9 @@ class Estimate:
     residual_scale : ndarray or None
         (n, m_h) factor c_i multiplying each residual in ``influence`` (:func:`residual_scale`);
         None for "hc0". ``residuals`` are the unscaled e_i.
+    adjusted_residuals : ndarray or None
+        (n, m) with clusters and "hc2" / "hc3" (where some cluster holds two in-window units of a side):
+        the CR2 / CR3 residuals ``influence`` is made of (:func:`cluster_adjusted_residuals`); None otherwise.
     """
 
     method: str
@@ -185,10 +189,14 @@ class Estimate:
     covariates: CovariateFit | None = None
     vce: str = "hc0"
     residual_scale: np.ndarray | None = None
+    adjusted_residuals: np.ndarray | None = None
 
     @property
     def scaled_residuals(self) -> np.ndarray:
-        """(n, m) c_i e_i(q): the residuals the influence terms are made of (``residuals`` for "hc0")."""
+        """(n, m) c_i e_i(q): the residuals the influence terms are made of (``residuals`` for "hc0"; the
+        CR2 / CR3 residuals ``adjusted_residuals`` where set)."""
+        if self.adjusted_residuals is not None:
+            return self.adjusted_residuals
         return self.residuals if self.residual_scale is None else self.residuals * self.residual_scale
 
 
@@ -300,6 +308,10 @@ class LocalJump:
     scale : ndarray or None
         (n, k_h) the factor c_i of each unit's residual under the fit's ``vce``
         (:func:`residual_scale`); None for "hc0" (c_i = 1).
+    adjusted : ndarray or None
+        (n, k) with clusters and "hc2" / "hc3": each unit's residual after its cluster's CR2 / CR3
+        adjustment (:func:`cluster_adjusted_residuals`; c_i e_i for a unit alone in its cluster on
+        its side), the residuals ``influence`` is made of; None otherwise (then ``residuals * scale``).
     """
 
     fit_plus: SideFit
@@ -307,10 +319,12 @@ class LocalJump:
     residuals: np.ndarray
     influence: np.ndarray
     scale: np.ndarray | None = None
+    adjusted: np.ndarray | None = None
 
 
 def local_jump(x: np.ndarray, Y: np.ndarray, *, cutoff: float, h: np.ndarray, order: int, kernel: str,
-               project: bool, omega: np.ndarray | None = None, vce: str = "hc0") -> LocalJump:
+               project: bool, omega: np.ndarray | None = None, vce: str = "hc0",
+               clusters: np.ndarray | None = None) -> LocalJump:
     """Fit both sides of the cutoff to the columns of ``Y`` (n, k) and form the influence terms.
 
     Validated inputs (C-contiguous float64); ``h`` is (1,) or (k,); ``project`` projects each
@@ -318,14 +332,40 @@ def local_jump(x: np.ndarray, Y: np.ndarray, *, cutoff: float, h: np.ndarray, or
     ``omega`` (n,) positive unit weights multiply the kernel weights (they reach the influence
     terms through the intercept weights); ``vce`` (:data:`VCE_TYPES`) scales each residual in the
     influence terms by :func:`residual_scale` ("hc0": no scaling, the same bits as before the option).
+    ``clusters`` (n,) intp codes make the options their cluster analogues (docs/method.md §5, "With
+    clusters"): "hc1" CR1's per-side factor, "hc2" / "hc3" CR2 / CR3 (:func:`cluster_adjusted_residuals`).
     """
     fp = _fit_side(x, Y, cutoff=cutoff, h=h, order=order, kernel=kernel, side="right", omega=omega)
     fm = _fit_side(x, Y, cutoff=cutoff, h=h, order=order, kernel=kernel, side="left", omega=omega)
     e, a = _residuals_and_influence(x, Y, cutoff, fp, fm, project=project)
     if vce == "hc0":
         return LocalJump(fit_plus=fp, fit_minus=fm, residuals=e, influence=a)
-    c = residual_scale(x, fp, fm, vce)
-    return LocalJump(fit_plus=fp, fit_minus=fm, residuals=e, influence=a * c, scale=c)
+    c = residual_scale(x, fp, fm, vce, clusters=clusters)
+    a = a * c
+    adjusted = None
+    if clusters is not None and vce in ("hc2", "hc3"):
+        adjusted, rows = cluster_adjusted_residuals(x, e, fp, fm, clusters, vce, scale=c)
+        if rows.size:  # units sharing their cluster with another unit on their side: w_i * adjusted e_i
+            w = fp.weights[rows] - fm.weights[rows]
+            a[rows] = w * adjusted[rows]
+        else:
+            adjusted = None
+    return LocalJump(fit_plus=fp, fit_minus=fm, residuals=e, influence=a, scale=c, adjusted=adjusted)
+
+
+def _side_basis(x: np.ndarray, fit: SideFit, g: int) -> tuple[np.ndarray, np.ndarray]:
+    """The in-window rows of ``fit`` at bandwidth column ``g`` and the Q of a QR of sqrt(k) R there.
+
+    R holds the powers of t = u / max|u| (:func:`leverage`): Q Q' is the side's symmetrized hat matrix
+    sqrt(K) R (R'KR)^{-1} R' sqrt(K), whatever the basis.
+    """
+    k = fit.kernel_weights[:, g]
+    rows = np.flatnonzero(k > 0)
+    u = (x[rows] - fit.cutoff) / fit.h[g]
+    umax = float(np.max(np.abs(u))) if rows.size else 0.0
+    t = u / umax if umax > 0 else u
+    q = np.linalg.qr(np.sqrt(k[rows])[:, None] * t[:, None] ** np.arange(fit.order + 1)[None, :], mode="reduced")[0]
+    return rows, q
 
 
 def leverage(x: np.ndarray, fit: SideFit) -> np.ndarray:
@@ -339,29 +379,36 @@ def leverage(x: np.ndarray, fit: SideFit) -> np.ndarray:
     """
     n, m_h = fit.kernel_weights.shape
     out = np.zeros((n, m_h))
-    powers = np.arange(fit.order + 1)
     for g in range(m_h):
-        k = fit.kernel_weights[:, g]
-        rows = np.flatnonzero(k > 0)
-        u = (x[rows] - fit.cutoff) / fit.h[g]
-        umax = float(np.max(np.abs(u))) if rows.size else 0.0
-        t = u / umax if umax > 0 else u
-        q = np.linalg.qr(np.sqrt(k[rows])[:, None] * t[:, None] ** powers[None, :], mode="reduced")[0]
+        rows, q = _side_basis(x, fit, g)
         out[rows, g] = np.einsum("ij,ij->i", q, q)
     return out
 
 
-def residual_scale(x: np.ndarray, fit_plus: SideFit, fit_minus: SideFit, vce: str) -> np.ndarray:
+def _clusters_per_side(fit: SideFit, clusters: np.ndarray) -> np.ndarray:
+    """(m_h,) number of distinct clusters among the units with positive kernel weight in ``fit``."""
+    return np.array([np.unique(clusters[fit.kernel_weights[:, g] > 0]).size
+                     for g in range(fit.kernel_weights.shape[1])], dtype=np.float64)
+
+
+def residual_scale(x: np.ndarray, fit_plus: SideFit, fit_minus: SideFit, vce: str,
+                   clusters: np.ndarray | None = None) -> np.ndarray:
     """(n, m_h) factor c_i of each unit's residual under ``vce`` (its own side's fit; 1 outside the windows).
 
     "hc1": sqrt(n_s / (n_s - p - 1)) with n_s the units with positive kernel weight on unit i's side (a
     count, also with unit weights, as rdrobust); "hc2": 1 / sqrt(max(1 - h_ii, LEVERAGE_FLOOR)); "hc3":
     1 / max(1 - h_ii, LEVERAGE_FLOOR), h_ii from :func:`leverage`; "hc0": 1.
 
+    With ``clusters`` (n,) codes, "hc1" is CR1: sqrt((G_s / (G_s - 1)) (n_s - 1) / (n_s - p - 1)) with G_s
+    the clusters among the n_s units, rdrobust's per-side factor (n_s / (n_s - p - 1) exactly when every
+    cluster holds one of them); the other options keep their unit factors (CR2 / CR3 replace those of
+    units sharing a cluster: :func:`cluster_adjusted_residuals`).
+
     Raises
     ------
     InsufficientDataError
-        "hc1" with only p + 1 units with positive kernel weight on a side (no residual degrees of freedom).
+        "hc1" with only p + 1 units with positive kernel weight on a side (no residual degrees of freedom),
+        or, with clusters, only one cluster there.
     """
     right = (x >= fit_plus.cutoff)[:, None]
     n, m_h = fit_plus.kernel_weights.shape
@@ -379,19 +426,125 @@ def residual_scale(x: np.ndarray, fit_plus: SideFit, fit_minus: SideFit, vce: st
                     f"(its factor is n / (n - order - 1))", "hc1",
                     f"Only {int(n_s[g])} units receive positive kernel weight on the {fit.side} side at bandwidth "
                     f"{float(fit.h[g]):.6g}; use a larger bandwidth, a lower order, or vce='hc0'."))
-            sides.append(np.sqrt(n_s / (n_s - d)))
+            if clusters is None:
+                sides.append(np.sqrt(n_s / (n_s - d)))
+                continue
+            g_s = _clusters_per_side(fit, clusters)
+            if np.any(g_s < 2):
+                g = int(np.flatnonzero(g_s < 2)[0])
+                raise InsufficientDataError(message(
+                    "vce", "units from at least two clusters with positive kernel weight on each side for 'hc1' "
+                    "with clusters (its CR1 factor is G / (G - 1))", "hc1",
+                    f"All {int(n_s[g])} units with positive kernel weight on the {fit.side} side at bandwidth "
+                    f"{float(fit.h[g]):.6g} belong to one cluster, so the clusters carry no information about the "
+                    "variance there; use a larger bandwidth or finer clusters."))
+            cr1 = (g_s / (g_s - 1.0)) * ((n_s - 1.0) / (n_s - d))
+            sides.append(np.sqrt(np.where(g_s == n_s, n_s / (n_s - d), cr1)))
         return np.where(right, sides[0][None, :], sides[1][None, :])
     h_ii = np.where(right, leverage(x, fit_plus), leverage(x, fit_minus))
     one_minus = np.maximum(1.0 - h_ii, LEVERAGE_FLOOR)
     return 1.0 / np.sqrt(one_minus) if vce == "hc2" else 1.0 / one_minus
 
 
+def cluster_adjusted_residuals(x: np.ndarray, e: np.ndarray, fit_plus: SideFit, fit_minus: SideFit,
+                               clusters: np.ndarray, vce: str, *, scale: np.ndarray | None = None
+                               ) -> tuple[np.ndarray, np.ndarray]:
+    """CR2 ("hc2") / CR3 ("hc3") residuals: each cluster's block adjusted on its own side's fit.
+
+    On each side and bandwidth, the in-window units of a cluster g with residuals e_g (n_g, k) get
+    K_g^{-1/2} (I - H_gg)^{-1/2} K_g^{1/2} e_g (CR2, Bell and McCaffrey 2002) or
+    K_g^{-1/2} (I - H_gg)^{-1} K_g^{1/2} e_g (CR3), H_gg the cluster's block of the side's symmetrized hat
+    matrix sqrt(K) R (R'KR)^{-1} R' sqrt(K) (K the kernel times unit weights). With Q from a QR of
+    sqrt(K) R, H_gg = Q_g Q_g' and, from the eigendecomposition Q_g' Q_g = V diag(s) V' (p + 1 square),
+    (I - H_gg)^{-1/2} = I + Q_g V diag(1 / (sqrt(1 - s) (1 + sqrt(1 - s)))) V' Q_g' and
+    (I - H_gg)^{-1} = I + Q_g V diag(1 / (1 - s)) V' Q_g': the matrices depend on x, the weights and the
+    bandwidth only, and apply to all k columns at once. A unit alone in its cluster on its side keeps
+    ``scale`` times its residual (:func:`residual_scale`: the same bits as without clusters).
+
+    Parameters
+    ----------
+    e : ndarray
+        (n, k) residuals (0 outside the windows); ``fit_plus.kernel_weights`` is (n, 1) or (n, k).
+    clusters : ndarray
+        (n,) intp cluster codes.
+    scale : ndarray, optional
+        (n, k_h) the unit factors of ``vce`` (computed if None).
+
+    Returns
+    -------
+    adjusted : ndarray
+        (n, k) the adjusted residuals.
+    rows : ndarray
+        Units in a cluster with another in-window unit of their side (at some bandwidth): the rows
+        whose adjusted residuals are not ``scale * e``.
+
+    Raises
+    ------
+    InsufficientDataError
+        I - H_gg singular (to :data:`LEVERAGE_FLOOR`) for a cluster of two or more units: without it the
+        side's local polynomial is not identified (a cluster holding the whole side, or every unit
+        at all but p of the side's distinct running-variable values).
+    """
+    c = residual_scale(x, fit_plus, fit_minus, vce) if scale is None else scale
+    adjusted = e * c
+    right = x >= fit_plus.cutoff
+    m_h = fit_plus.kernel_weights.shape[1]
+    touched = np.zeros(x.size, dtype=bool)
+    for fit, on_side in ((fit_plus, right), (fit_minus, ~right)):
+        for g in range(m_h):
+            rows, q = _side_basis(x, fit, g)
+            rows_in, q_in = rows[on_side[rows]], q[on_side[rows]]
+            _, inverse, counts = np.unique(clusters[rows_in], return_inverse=True, return_counts=True)
+            shared = counts[inverse] > 1
+            if not shared.any():
+                continue
+            by_cluster = np.argsort(clusters[rows_in[shared]], kind="stable")
+            sel, qs = rows_in[shared][by_cluster], q_in[shared][by_cluster]  # grouped by cluster
+            labels = clusters[sel]
+            starts = np.flatnonzero(np.r_[True, labels[1:] != labels[:-1]])
+            size = np.diff(np.r_[starts, sel.size])
+            code = np.repeat(np.arange(starts.size), size)
+            d = qs.shape[1]
+            gram = np.add.reduceat(qs[:, :, None] * qs[:, None, :], starts, axis=0)  # Q_g' Q_g, (G', d, d)
+            s, V = np.linalg.eigh(gram)  # (G', d), (G', d, d); H_gg's nonzero eigenvalues
+            if np.any(1.0 - s[:, -1] < LEVERAGE_FLOOR):
+                bad = int(np.flatnonzero(1.0 - s[:, -1] < LEVERAGE_FLOOR)[0])
+                label = int(labels[starts[bad]])
+                whole = int(size[bad]) == rows_in.size
+                fix = ("Use a larger bandwidth so that units of other clusters enter the window, or finer clusters"
+                       if whole else "Use vce='hc1' or vce='hc0' (they invert nothing), a larger bandwidth, or a "
+                       "lower order")
+                raise InsufficientDataError(message(
+                    "vce", f"clusters without which the {fit.side} side's local polynomial is still identified, for "
+                    f"'{vce}' (its CR{vce[-1]} adjustment inverts I - H_gg, the cluster's block of the hat matrix)",
+                    vce, f"Cluster code {label} holds {int(size[bad])} of the {rows_in.size} units with positive "
+                    f"kernel weight on the {fit.side} side at bandwidth {float(fit.h[g]):.6g}; without them fewer "
+                    f"than order + 1 = {d} distinct values of the running variable remain there (or nearly so), so "
+                    f"I - H_gg is singular. {fix}."))
+            s = np.clip(s, 0.0, None)
+            root = np.sqrt(1.0 - s)
+            coef = 1.0 / (root * (1.0 + root)) if vce == "hc2" else 1.0 / (1.0 - s)
+            cols = slice(None) if m_h == 1 else slice(g, g + 1)
+            sqrt_k = np.sqrt(fit.kernel_weights[sel, g])
+            r = sqrt_k[:, None] * e[sel, cols]  # (n_sel, k')
+            # Q_g' r_g, (G', d, k'), one (n_sel, k') product at a time (no (n_sel, d, k') temporary)
+            proj = np.stack([np.add.reduceat(qs[:, j:j + 1] * r, starts, axis=0) for j in range(d)], axis=1)
+            proj = np.einsum("gde,gdk->gek", V, proj)
+            proj = np.einsum("gde,gek->gdk", V, coef[:, :, None] * proj)  # V diag(coef) V' Q_g' r_g
+            for j in range(d):
+                r += qs[:, j:j + 1] * proj[code, j, :]
+            adjusted[sel, cols] = r / sqrt_k[:, None]
+            touched[sel] = True
+    return adjusted, np.flatnonzero(touched)
+
+
 def first_stage(x: np.ndarray, t: np.ndarray, *, cutoff: float, h: float, order: int, kernel: str,
-                omega: np.ndarray | None = None, vce: str = "hc0") -> FirstStage:
+                omega: np.ndarray | None = None, vce: str = "hc0", clusters: np.ndarray | None = None) -> FirstStage:
     """Local polynomial jump in take-up ``t`` (n,) at the cutoff with bandwidth ``h`` (validated inputs);
-    ``vce`` scales the residuals of the influence terms (:func:`residual_scale`)."""
+    ``vce`` scales the residuals of the influence terms (:func:`residual_scale`; with ``clusters`` its
+    cluster analogue, :func:`local_jump`)."""
     lj = local_jump(x, t.reshape(-1, 1), cutoff=cutoff, h=np.array([float(h)]), order=order, kernel=kernel,
-                    project=False, omega=omega, vce=vce)
+                    project=False, omega=omega, vce=vce, clusters=clusters)
     mp, mm = float(lj.fit_plus.intercept[0]), float(lj.fit_minus.intercept[0])
     return FirstStage(jump=mp - mm, m_plus=mp, m_minus=mm, h=float(h), influence=lj.influence[:, 0],
                       fit_plus=lj.fit_plus, fit_minus=lj.fit_minus)
@@ -436,6 +589,7 @@ def estimate(
     n_jobs: int | None = None,
     covariates: np.ndarray | None = None,
     vce: str = "hc0",
+    cluster_codes: np.ndarray | None = None,
 ) -> Estimate:
     """Estimate tau(q) on the grid (docs/method.md §4).
 
@@ -460,6 +614,9 @@ def estimate(
     vce : {"hc0", "hc1", "hc2", "hc3"}, default "hc0"
         Variance option (docs/method.md §5, "Variance options"): the residuals in the influence terms are scaled
         by :func:`residual_scale`, as rdrobust's ``vce=``.
+    cluster_codes : array_like of int, optional
+        (n,) cluster of each unit, coded 0..G-1: ``vce`` becomes its cluster analogue (CR0-CR3, docs/method.md §5,
+        "With clusters"); pass the same codes to :func:`r3d.bootstrap.pointwise_variance` or the bootstrap.
 
     Returns
     -------
@@ -484,8 +641,9 @@ def estimate(
         h_treatment = check_positive("h_treatment", h_treatment)
     Z = None if covariates is None else _as_outcome_matrix(covariates, x.shape[0])
     names = () if Z is None else tuple(f"covariates[{j}]" for j in range(Z.shape[1]))
+    codes = None if cluster_codes is None else as_cluster_codes(cluster_codes, x.shape[0])
     return _estimate(x, Q, quantiles, cutoff=float(cutoff), h=h, order=order, kernel=kernel, method=method, t=t,
-                     h_treatment=h_treatment, covariates=Z, covariate_names=names, vce=vce)
+                     h_treatment=h_treatment, covariates=Z, covariate_names=names, vce=vce, clusters=codes)
 
 
 @dataclass(frozen=True, slots=True)
@@ -563,11 +721,13 @@ def _report_dropped_covariates(adj: Adjusted, names: tuple[str, ...], what: str,
 def _estimate(x: np.ndarray, Q: np.ndarray, quantiles: np.ndarray, *, cutoff: float, h: np.ndarray, order: int,
               kernel: str, method: str, t: np.ndarray | None, h_treatment: float | None,
               covariates: np.ndarray | None = None, covariate_names: tuple[str, ...] = (),
-              notes: Notes | None = None, omega: np.ndarray | None = None, vce: str = "hc0") -> Estimate:
+              notes: Notes | None = None, omega: np.ndarray | None = None, vce: str = "hc0",
+              clusters: np.ndarray | None = None) -> Estimate:
     """:func:`estimate` on validated inputs (``h`` (1,) or (m,)); ``covariates`` (n, k) adjusts
     the outcome (and the take-up) as rdrobust's ``covs=`` does (:func:`adjust_for_covariates`);
     ``omega`` (n,) positive unit weights multiply every kernel weight (rdrobust's ``weights=``);
-    ``vce`` scales the residuals of the influence terms of both stages (:func:`residual_scale`)."""
+    ``vce`` scales the residuals of the influence terms of both stages (:func:`residual_scale`), with
+    ``clusters`` (n,) intp codes by its cluster analogue (CR1 / CR2 / CR3, :func:`local_jump`)."""
     cov_fit = None
     if covariates is not None:
         notes = Notes() if notes is None else notes
@@ -577,15 +737,18 @@ def _estimate(x: np.ndarray, Q: np.ndarray, quantiles: np.ndarray, *, cutoff: fl
         Q = adj.Y
         cov_fit = CovariateFit(names=covariate_names, gamma=adj.gamma, z_bar=adj.z_bar)
     out = local_jump(x, Q, cutoff=cutoff, h=h, order=order, kernel=kernel, project=(method == "frechet"),
-                     omega=omega, vce=vce)
+                     omega=omega, vce=vce, clusters=clusters)
     fp, fm = out.fit_plus, out.fit_minus
     m_plus_raw, m_minus_raw, flat = _snap_flat(Q, fp, fm, fp.intercept.copy(), fm.intercept.copy())
-    e, a = out.residuals, out.influence
+    e, a, adjusted = out.residuals, out.influence, out.adjusted
     if flat.any() and (method == "simple" or flat.all()):
         # no sampling variation: each in-window unit's (projected) fitted value is its own quantile
         e, a = e.copy(), a.copy()
         e[:, flat] = 0.0
         a[:, flat] = 0.0
+        if adjusted is not None:
+            adjusted = adjusted.copy()
+            adjusted[:, flat] = 0.0
     if method == "simple":
         m_plus, m_minus = _sort(m_plus_raw), _sort(m_minus_raw)
     else:
@@ -602,7 +765,8 @@ def _estimate(x: np.ndarray, Q: np.ndarray, quantiles: np.ndarray, *, cutoff: fl
             t = np.ascontiguousarray(adj_t.Y[:, 0])
             cov_fit = CovariateFit(names=covariate_names, gamma=cov_fit.gamma, z_bar=cov_fit.z_bar,
                                    gamma_treatment=adj_t.gamma[:, 0])
-        fs = first_stage(x, t, cutoff=cutoff, h=h_treatment, order=order, kernel=kernel, omega=omega, vce=vce)
+        fs = first_stage(x, t, cutoff=cutoff, h=h_treatment, order=order, kernel=kernel, omega=omega, vce=vce,
+                         clusters=clusters)
         D = fs.jump
         if not np.isfinite(D) or abs(D) < FIRST_STAGE_ZERO:
             raise ValueError(
@@ -631,6 +795,7 @@ def _estimate(x: np.ndarray, Q: np.ndarray, quantiles: np.ndarray, *, cutoff: fl
         covariates=cov_fit,
         vce=vce,
         residual_scale=out.scale,
+        adjusted_residuals=adjusted,
     )
 
 

@@ -588,7 +588,10 @@ class R3D:
             positive kernel weight on its side) or its leverage h_ii in its side's local fit,
             (1 - h_ii)^(-1/2) (hc2) or (1 - h_ii)^(-1) (hc3). The pointwise standard errors, the
             bootstrap (hence bands and tests), the first stage and cluster sums all use the scaled
-            residuals; the bandwidth selector does not. Recorded in ``res.spec.vce``. The default "hc3"
+            residuals; the bandwidth selector does not. With ``cluster=`` the options are their cluster
+            analogues (docs/method.md §5, "With clusters"): CR0, CR1 (rdrobust's per-side factor), CR2 and
+            CR3 (each cluster's residuals adjusted by its block of the side's hat matrix), rdrobust's "cr1",
+            "cr2" and "cr3" for hc1-hc3. Recorded in ``res.spec.vce``. The default "hc3"
             was chosen by simulation (benchmarks/results/montecarlo_vce.md): with 300 units HC0's standard
             errors are 7-8% small; "hc0" gives rdrobust's and the R package's HC0 numbers.
 
@@ -645,7 +648,7 @@ class R3D:
         est = _estimate(units.x, Q, grid, cutoff=self.cutoff, h=bw.h, order=opts.order, kernel=opts.kernel,
                         method=opts.method, t=units.t, h_treatment=bw.h_treatment, covariates=units.covariates,
                         covariate_names=self._data.names.covariates, notes=notes, omega=units.unit_weights,
-                        vce=opts.vce)
+                        vce=opts.vce, clusters=units.cluster_codes)
         mass = None
         if opts.masspoints != "off":
             mass = count_mass_points(units.x, self.cutoff, est.fit_plus.kernel_weights, est.fit_minus.kernel_weights,
@@ -685,6 +688,7 @@ class R3D:
         n_boot: int = 999,
         alpha: float = 0.05,
         rng: Any = None,
+        vce: str = DEFAULT_VCE,
     ) -> Any:
         """The jump of each unit-level covariate at the cutoff, with a joint test (docs/covariates.md).
 
@@ -709,6 +713,9 @@ class R3D:
         alpha : float, default 0.05
         rng : None, int or numpy.random.Generator
             Seed of the joint test's multipliers.
+        vce : {"hc0", "hc1", "hc2", "hc3"}, default "hc3"
+            Variance option of the standard errors and the joint test, as :meth:`fit`'s (with the model's
+            clusters CR0-CR3).
 
         Returns
         -------
@@ -726,7 +733,7 @@ class R3D:
                                  pilot_order=1 if pilot_order is None else pilot_order,
                                  kernel="triangular" if kernel is None else kernel,
                                  cluster_codes=units.cluster_codes, n_boot=n_boot, alpha=alpha, rng=rng,
-                                 unit_weights=units.unit_weights)
+                                 unit_weights=units.unit_weights, vce=vce)
 
     def density_test(
         self,

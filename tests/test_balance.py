@@ -1,9 +1,9 @@
 """Covariate balance (r3d/balance.py; METHOD_EXTENSIONS §9 "Balance", docs/covariates.md).
 
-Each covariate's jump and HC0 standard error equal rdrobust's conventional estimate with
-``vce="hc0"`` at the same bandwidth; the selected bandwidths are the package selector's on each
-column alone; the joint max-|z| test uses the bootstrap's multipliers, shared across covariates,
-and its p-value and critical value agree as for every test of the package.
+Each covariate's jump and standard error equal rdrobust's conventional estimate with the same
+``vce`` (hc0-hc3; with clusters its cr1-cr3) at the same bandwidth; the selected bandwidths are the
+package selector's on each column alone; the joint max-|z| test uses the bootstrap's multipliers,
+shared across covariates, and its p-value and critical value agree as for every test of the package.
 """
 
 import warnings
@@ -17,7 +17,7 @@ import r3d
 from r3d.balance import CovariateBalance, JointBalanceTest, covariate_balance
 from r3d.bandwidth import _select_bandwidths
 from r3d.bootstrap import bootstrap_draws, critical_value, pointwise_variance
-from r3d.estimators import local_jump
+from r3d.estimators import DEFAULT_VCE, VCE_TYPES, local_jump
 
 #: Same one-sided weighted least squares in double precision, different basis and summation order.
 #: Measured (rdrobust 2.1.1, the cases below): jumps agree to 1.9e-12 relative (the dummy's small jump),
@@ -41,28 +41,31 @@ def _design(n=800, jump=0.0, seed=0):
     return x, Z
 
 
+@pytest.mark.parametrize("vce", VCE_TYPES)
 @pytest.mark.parametrize("order", [1, 2])
 @pytest.mark.parametrize("kernel", ["triangular", "epanechnikov"])
-def test_jumps_and_hc0_se_equal_rdrobust(order, kernel):
+def test_jumps_and_se_equal_rdrobust_with_the_same_vce(order, kernel, vce):
     rdrobust = pytest.importorskip("rdrobust").rdrobust
     x, Z = _design()
     h = 0.5
-    bal = covariate_balance(x, Z, cutoff=0.0, names=NAMES, h=h, order=order, kernel=kernel, n_boot=0)
+    bal = covariate_balance(x, Z, cutoff=0.0, names=NAMES, h=h, order=order, kernel=kernel, n_boot=0, vce=vce)
+    assert bal.vce == vce
     for j in range(Z.shape[1]):
-        rd = rdrobust(Z[:, j], x, c=0.0, p=order, h=h, kernel=RD_KERNEL[kernel], vce="hc0", masspoints="off")
+        rd = rdrobust(Z[:, j], x, c=0.0, p=order, h=h, kernel=RD_KERNEL[kernel], vce=vce, masspoints="off")
         np.testing.assert_allclose(bal.jump[j], rd.coef.iloc[0, 0], rtol=RTOL_RDROBUST)
         np.testing.assert_allclose(bal.se[j], rd.se.iloc[0, 0], rtol=RTOL_RDROBUST)
         np.testing.assert_allclose(bal.frame["pvalue"].iloc[j], rd.pv.iloc[0, 0], rtol=1e-6)
 
 
-def test_per_covariate_bandwidths_equal_rdrobust():
+@pytest.mark.parametrize("vce", VCE_TYPES)
+def test_per_covariate_bandwidths_equal_rdrobust(vce):
     rdrobust = pytest.importorskip("rdrobust").rdrobust
     x, Z = _design()
     h = np.array([0.3, 0.55, 0.8])
-    bal = covariate_balance(x, Z, cutoff=0.0, h=h, order=1, kernel="uniform", n_boot=0)
+    bal = covariate_balance(x, Z, cutoff=0.0, h=h, order=1, kernel="uniform", n_boot=0, vce=vce)
     np.testing.assert_array_equal(bal.h, h)
     for j in range(3):
-        rd = rdrobust(Z[:, j], x, c=0.0, p=1, h=h[j], kernel="uni", vce="hc0", masspoints="off")
+        rd = rdrobust(Z[:, j], x, c=0.0, p=1, h=h[j], kernel="uni", vce=vce, masspoints="off")
         np.testing.assert_allclose(bal.jump[j], rd.coef.iloc[0, 0], rtol=RTOL_RDROBUST)
         np.testing.assert_allclose(bal.se[j], rd.se.iloc[0, 0], rtol=RTOL_RDROBUST)
         assert bal.n_left[j] == rd.N_h[0] and bal.n_right[j] == rd.N_h[1]
@@ -84,8 +87,8 @@ def test_selected_bandwidths_are_the_selector_on_each_column_alone():
 
 def test_joint_test_uses_shared_multipliers_and_agrees_with_its_critical_value():
     x, Z = _design(jump=0.3)
-    bal = covariate_balance(x, Z, cutoff=0.0, h=0.5, n_boot=499, rng=7)
-    lj = local_jump(x, Z, cutoff=0.0, h=np.array([0.5]), order=2, kernel="triangular", project=False)
+    bal = covariate_balance(x, Z, cutoff=0.0, h=0.5, n_boot=499, rng=7)  # the fit's default vce
+    lj = local_jump(x, Z, cutoff=0.0, h=np.array([0.5]), order=2, kernel="triangular", project=False, vce=DEFAULT_VCE)
     np.testing.assert_array_equal(bal.se, np.sqrt(pointwise_variance(lj.influence)))
     draws = bootstrap_draws(lj.influence, n_boot=499, rng=7)  # one multiplier per unit, all covariates
     np.testing.assert_array_equal(bal.draws, draws)
@@ -127,12 +130,31 @@ def test_joint_test_size_on_a_null_design():
 def test_clusters_sum_influence_within_cluster():
     x, Z = _design()
     codes = np.arange(x.size) // 4
-    bal = covariate_balance(x, Z, cutoff=0.0, h=0.5, cluster_codes=codes, n_boot=0)
+    bal = covariate_balance(x, Z, cutoff=0.0, h=0.5, cluster_codes=codes, n_boot=0, vce="hc0")  # CR0
     lj = local_jump(x, Z, cutoff=0.0, h=np.array([0.5]), order=2, kernel="triangular", project=False)
     np.testing.assert_allclose(bal.se, np.sqrt(pointwise_variance(lj.influence, cluster_codes=codes)), rtol=1e-14)
-    own = covariate_balance(x, Z, cutoff=0.0, h=0.5, cluster_codes=np.arange(x.size), n_boot=0)
-    np.testing.assert_array_equal(own.se, covariate_balance(x, Z, cutoff=0.0, h=0.5, n_boot=0).se)
+    for vce in VCE_TYPES:  # one unit per cluster: the unclustered numbers, bit for bit
+        own = covariate_balance(x, Z, cutoff=0.0, h=0.5, cluster_codes=np.arange(x.size), n_boot=0, vce=vce)
+        np.testing.assert_array_equal(own.se, covariate_balance(x, Z, cutoff=0.0, h=0.5, n_boot=0, vce=vce).se)
     assert bal.n_clusters == 200
+
+
+@pytest.mark.parametrize("vce", ["hc1", "hc2", "hc3"])
+def test_clustered_se_equal_rdrobust_cr(vce):
+    """With clusters (none spanning the cutoff), rdrobust's "cr1" / "cr2" / "cr3", per-covariate bandwidths too."""
+    rdrobust = pytest.importorskip("rdrobust").rdrobust
+    x, Z = _design()
+    rng = np.random.default_rng(2)
+    codes = np.where(x >= 0, 50, 0) + rng.integers(0, 50, x.size)
+    h = np.array([0.4, 0.5, 0.7])
+    bal = covariate_balance(x, Z, cutoff=0.0, h=h, order=1, cluster_codes=codes, n_boot=0, vce=vce)
+    assert f"CR{vce[-1]} (100 clusters)" in str(bal.summary())
+    for j in range(3):
+        with warnings.catch_warnings():  # rdrobust's own RuntimeWarning (funs.py) on a side with few clusters
+            warnings.simplefilter("ignore")
+            rd = rdrobust(Z[:, j], x, c=0.0, p=1, h=h[j], kernel="tri", vce="cr" + vce[-1], cluster=codes,
+                          masspoints="off")
+        np.testing.assert_allclose(bal.se[j], rd.se.iloc[0, 0], rtol=RTOL_RDROBUST)
 
 
 def test_covariate_without_variation_in_the_window_is_flagged_not_significant():

@@ -380,8 +380,8 @@ def test_covariate_balance_carries_unit_weights():
     x, Q, size = _sharp_cells()
     age = np.random.default_rng(1).normal(size=x.size) + 0.3 * x
     mod = r3d.R3D.from_quantiles(Q, x, GRID, unit_weights=size, covariates=pd.DataFrame({"age": age}))
-    bal = mod.covariate_balance(bandwidth=0.6, n_boot=0)
-    rd = rdrobust(age, x, c=0.0, p=2, h=0.6, kernel="tri", vce="hc0", masspoints="off", weights=size)
+    bal = mod.covariate_balance(bandwidth=0.6, n_boot=0)  # the fit's default vce, hc3
+    rd = rdrobust(age, x, c=0.0, p=2, h=0.6, kernel="tri", vce="hc3", masspoints="off", weights=size)
     np.testing.assert_allclose(bal.frame.loc["age", "jump"], rd.coef.iloc[0, 0], rtol=RTOL_RDROBUST)
     np.testing.assert_allclose(bal.frame.loc["age", "se"], rd.se.iloc[0, 0], rtol=RTOL_RDROBUST)
     assert np.isfinite(mod.covariate_balance(n_boot=0).frame.loc["age", "h"])

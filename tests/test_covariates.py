@@ -320,9 +320,12 @@ def test_clusters_and_bootstrap_with_covariates():
     np.testing.assert_allclose(res._inf.draws.std(axis=0) / res.bse.to_numpy(), 1.0, atol=0.25)
     for name in ("nullity", "homogeneity"):
         assert 0.0 <= res.test(name).pvalue <= 1.0
-    unclustered = r3d.R3D.from_quantiles(Q, x, GRID, covariates=Zdf).fit(method="simple", bandwidth=0.6, n_boot=0)
+    unclustered = r3d.R3D.from_quantiles(Q, x, GRID, covariates=Zdf).fit(method="simple", bandwidth=0.6, n_boot=0,
+                                                                         vce="hc0")
     np.testing.assert_array_equal(res.params, unclustered.params)
-    np.testing.assert_allclose(unclustered.bse.to_numpy(), np.sqrt((a**2).sum(axis=0)), rtol=1e-12)
+    # CR0's unit terms are the unclustered ones (the default hc3 is CR3 with clusters: tests/test_vce_clusters.py)
+    a0 = mod.fit(method="simple", bandwidth=0.6, n_boot=0, vce="hc0")._est.influence
+    np.testing.assert_allclose(unclustered.bse.to_numpy(), np.sqrt((a0**2).sum(axis=0)), rtol=1e-12)
 
 
 # ----------------------------------------------------------------------------- bandwidth selection
