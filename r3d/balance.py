@@ -42,7 +42,6 @@ from r3d._validation import (
     DegenerateOutcomeWarning,
     Notes,
     SmallSampleWarning,
-    check_choice,
     check_finite,
     check_int,
     check_positive,
@@ -52,7 +51,7 @@ from r3d._validation import (
 )
 from r3d.bandwidth import _select_bandwidths
 from r3d.bootstrap import _aggregate, _as_codes, _draws, _variance_and_se, critical_value
-from r3d.estimators import DEFAULT_VCE, FEW_UNITS_PER_PARAMETER, VCE_TYPES, _snap_flat, local_jump
+from r3d.estimators import FEW_UNITS_PER_PARAMETER, _snap_flat, check_vce, local_jump
 from r3d.locpoly import MAX_ORDER, _as_float_1d, canonical_kernel
 
 __all__ = ["CovariateBalance", "JointBalanceTest", "covariate_balance"]
@@ -352,7 +351,7 @@ def covariate_balance(
     alpha: float = 0.05,
     rng: Any = None,
     unit_weights: Any = None,
-    vce: str = DEFAULT_VCE,
+    vce: str | None = None,
 ) -> CovariateBalance:
     """The jump of each unit-level covariate at the cutoff, with a joint test (docs/covariates.md).
 
@@ -389,9 +388,9 @@ def covariate_balance(
         Passed to :func:`numpy.random.default_rng`.
     unit_weights : array_like, optional
         (n,) positive unit weights multiplying the kernel weights (docs/cells.md).
-    vce : {"hc0", "hc1", "hc2", "hc3"}, default "hc3"
+    vce : {"hc0", "hc1", "hc2", "hc3"}, optional
         Variance option, as ``R3D.fit``'s (docs/method.md §5, "Variance options"; with clusters CR0-CR3,
-        "With clusters"), the default the same.
+        "With clusters"); the same default: "hc3", or "hc2" (CR2) with clusters.
 
     Returns
     -------
@@ -414,9 +413,9 @@ def covariate_balance(
     order = check_int("order", order, low=0, high=MAX_ORDER)
     pilot_order = check_int("pilot_order", pilot_order, low=0, high=MAX_ORDER - 1)
     kernel = canonical_kernel(kernel)
-    vce = check_choice("vce", vce, VCE_TYPES)
     hh = None if h is None else _as_h(h, k)
     codes = None if cluster_codes is None else _as_codes(cluster_codes, n)
+    vce = check_vce(vce, codes is not None)
     if codes is not None and np.unique(codes).size < 2:
         raise ValueError(message("cluster_codes", "made of at least 2 distinct clusters", "<a single cluster>",
                                  "Omit cluster_codes if the units are independent."))

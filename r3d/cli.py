@@ -400,7 +400,12 @@ def _add_data_options(p: argparse.ArgumentParser) -> None:
 
 
 def _add_fit_options(p: argparse.ArgumentParser) -> None:
-    from r3d.estimators import DEFAULT_VCE, VCE_TYPES  # here, not at the top: formulas see this module's names
+    from r3d.estimators import (  # here, not at the top: formulas see this module's names
+        CLUSTER_VCE_ALIASES,
+        DEFAULT_CLUSTER_VCE,
+        DEFAULT_VCE,
+        VCE_TYPES,
+    )
     from r3d.kernels import KERNELS
 
     p.add_argument("--method", default="frechet", help="frechet (default) or simple")
@@ -422,11 +427,11 @@ def _add_fit_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--masspoints", default="check", choices=("check", "adjust", "off"),
                    help="units sharing running values: check (count and warn, default), adjust (as rdrobust: "
                         "the selector counts distinct values and keeps >= order + 2 of them a side), off")
-    p.add_argument("--vce", default=DEFAULT_VCE, choices=VCE_TYPES,
+    p.add_argument("--vce", default=None, choices=VCE_TYPES + tuple(CLUSTER_VCE_ALIASES),
                    help="variance option of the standard errors, bootstrap and clusters, as rdrobust's vce: "
                         "hc0, hc1 (n / (n - p - 1) per side), hc2 or hc3 (leverage in the local fits); "
-                        "with --cluster their cluster analogues CR0-CR3; "
-                        f"default {DEFAULT_VCE}")
+                        "with --cluster their cluster analogues CR0-CR3 (also spelled cr1-cr3); "
+                        f"default {DEFAULT_VCE}, {DEFAULT_CLUSTER_VCE} (CR2) with --cluster")
     p.add_argument("--n-jobs", type=int, default=None, help="accepted; no effect (r3d runs on one thread)")
     p.add_argument("--progress", action="store_true", help="show bootstrap progress on stderr")
 

@@ -54,9 +54,27 @@ METHODS = ("frechet", "simple")
 #: (1 - h_ii)^(-1/2) (hc2) or (1 - h_ii)^(-1) (hc3), h_ii its leverage in its side's local fit;
 #: rdrobust's ``vce=`` of the same name.
 VCE_TYPES = ("hc0", "hc1", "hc2", "hc3")
-#: The default of ``R3D.fit(vce=)``, chosen by simulation (docs/method.md §5, "Variance options";
-#: benchmarks/results/montecarlo_vce.md). The internal functions below keep "hc0" as their default.
+#: The default of ``R3D.fit(vce=)`` without clusters, chosen by simulation (docs/method.md §5, "Variance
+#: options"; benchmarks/results/montecarlo_vce.md). The internal functions below keep "hc0" as their default.
 DEFAULT_VCE = "hc3"
+#: The default with ``cluster=``: CR2 (Bell-McCaffrey), the cluster analogue closest to unbiased in
+#: benchmarks/results/montecarlo_clusters_variance.md (sd ratio 0.97-1.01; CR3 1.06-1.10, CR1 0.91-0.94).
+DEFAULT_CLUSTER_VCE = "hc2"
+#: rdrobust's cluster spellings, accepted with clusters: "cr1" is "hc1" with clusters, and so on.
+CLUSTER_VCE_ALIASES = {"cr1": "hc1", "cr2": "hc2", "cr3": "hc3"}
+
+
+def check_vce(vce: object, clustered: bool) -> str:
+    """The canonical ``vce`` of a fit: None gives the default (:data:`DEFAULT_VCE`, or
+    :data:`DEFAULT_CLUSTER_VCE` with clusters); rdrobust's "cr1"-"cr3" are accepted with clusters."""
+    if vce is None:
+        return DEFAULT_CLUSTER_VCE if clustered else DEFAULT_VCE
+    if isinstance(vce, str) and vce.strip().lower() in CLUSTER_VCE_ALIASES and not clustered:
+        hc = CLUSTER_VCE_ALIASES[vce.strip().lower()]
+        raise ValueError(message("vce", "one of 'hc0'-'hc3' for a model without clusters ('cr1'-'cr3' need cluster=)", vce,
+                                 f"Build the model with cluster=... for {vce.strip().lower()!r}, or use "
+                                 f"vce={hc!r} without clusters."))
+    return check_choice("vce", vce, VCE_TYPES, aliases=CLUSTER_VCE_ALIASES if clustered else None)
 
 #: Smallest 1 - h_ii divided by (hc2, hc3): rdrobust's ``max(1 - hii, 1e-8)``. A unit with
 #: leverage 1 is fitted exactly (its residual is rounding), so the floor only bounds rounding.

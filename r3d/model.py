@@ -25,7 +25,7 @@ from r3d.bandwidth import BandwidthChoice, BandwidthSelection, _select_bandwidth
 from r3d.bootstrap import infer
 from r3d.data import ModelData, Names, prepare_long, prepare_quantiles, prepare_samples, subset_data
 from r3d.density import BWSELECT, MAX_DENSITY_ORDER, _as_density_bandwidth, _density_test, binomial_test
-from r3d.estimators import DEFAULT_VCE, Estimate, _estimate, adjust_for_covariates, check_units_per_side
+from r3d.estimators import Estimate, _estimate, adjust_for_covariates, check_units_per_side
 from r3d.formula import covariate_terms, data_column, parse_formula
 from r3d.locpoly import canonical_kernel
 from r3d.masspoints import count_mass_points, distinct_rate, enlarge_bandwidths, report_mass_points
@@ -529,7 +529,7 @@ class R3D:
         progress: Any = False,
         donut: float = 0.0,
         masspoints: str = "check",
-        vce: str = DEFAULT_VCE,
+        vce: str | None = None,
     ) -> R3DResults:
         """Estimate tau(q), its pointwise standard errors and (with ``n_boot > 0``)
         uniform bands and tests.
@@ -582,7 +582,7 @@ class R3D:
             them in the summary and warns when units share values; "adjust" also makes the selector
             use the number of distinct values where rdrobust does and enlarges selected bandwidths
             until each side has at least order + 2 distinct values inside; "off" does neither.
-        vce : {"hc0", "hc1", "hc2", "hc3"}, default "hc3"
+        vce : {"hc0", "hc1", "hc2", "hc3"}, optional
             Variance option, as rdrobust's ``vce=`` (docs/method.md §5, "Variance options"): each in-window unit's
             residual is scaled by 1 (hc0), sqrt(n_s / (n_s - p - 1)) (hc1, n_s the units with
             positive kernel weight on its side) or its leverage h_ii in its side's local fit,
@@ -591,9 +591,12 @@ class R3D:
             residuals; the bandwidth selector does not. With ``cluster=`` the options are their cluster
             analogues (docs/method.md §5, "With clusters"): CR0, CR1 (rdrobust's per-side factor), CR2 and
             CR3 (each cluster's residuals adjusted by its block of the side's hat matrix), rdrobust's "cr1",
-            "cr2" and "cr3" for hc1-hc3. Recorded in ``res.spec.vce``. The default "hc3"
-            was chosen by simulation (benchmarks/results/montecarlo_vce.md): with 300 units HC0's standard
-            errors are 7-8% small; "hc0" gives rdrobust's and the R package's HC0 numbers.
+            "cr2" and "cr3" for hc1-hc3 (which are accepted as spellings with clusters). Recorded in
+            ``res.spec.vce``. The default (None) is "hc3" without clusters and "hc2" (CR2) with them, both
+            chosen by simulation: with 300 units HC0's standard errors are 7-8% small
+            (benchmarks/results/montecarlo_vce.md); with clusters CR2 is within 3% of the true spread where
+            CR3 is 6-10% too large (benchmarks/results/montecarlo_clusters_variance.md). "hc0" gives
+            rdrobust's and the R package's HC0 numbers.
 
         Returns
         -------
@@ -605,7 +608,8 @@ class R3D:
                            bandwidth_treatment=bandwidth_treatment, regularize=regularize,
                            quantile_method=quantile_method, n_boot=n_boot, alpha=alpha, band=band, rng=rng,
                            n_jobs=n_jobs, progress=progress, grid_size=grid.size, fuzzy=units.t is not None,
-                           donut=donut, masspoints=masspoints, vce=vce)
+                           donut=donut, masspoints=masspoints, vce=vce,
+                           clustered=units.cluster_codes is not None)
         qmethod = self._check_quantile_method(opts.quantile_method)
         if opts.donut > 0:
             inside = np.abs(units.x - self.cutoff) < opts.donut
@@ -688,7 +692,7 @@ class R3D:
         n_boot: int = 999,
         alpha: float = 0.05,
         rng: Any = None,
-        vce: str = DEFAULT_VCE,
+        vce: str | None = None,
     ) -> Any:
         """The jump of each unit-level covariate at the cutoff, with a joint test (docs/covariates.md).
 
@@ -713,9 +717,9 @@ class R3D:
         alpha : float, default 0.05
         rng : None, int or numpy.random.Generator
             Seed of the joint test's multipliers.
-        vce : {"hc0", "hc1", "hc2", "hc3"}, default "hc3"
+        vce : {"hc0", "hc1", "hc2", "hc3"}, optional
             Variance option of the standard errors and the joint test, as :meth:`fit`'s (with the model's
-            clusters CR0-CR3).
+            clusters CR0-CR3); the same default: "hc3", or "hc2" (CR2) with clusters.
 
         Returns
         -------

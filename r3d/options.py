@@ -26,7 +26,7 @@ from r3d._validation import (
 )
 from r3d.bootstrap import BAND_TYPES, MAX_CHUNK_BYTES
 from r3d.data import as_float_array
-from r3d.estimators import DEFAULT_VCE, METHODS, VCE_TYPES
+from r3d.estimators import DEFAULT_VCE, METHODS, check_vce
 from r3d.locpoly import MAX_ORDER, canonical_kernel
 from r3d.masspoints import MASSPOINTS
 from r3d.quantiles import QUANTILE_METHODS
@@ -205,7 +205,8 @@ def check_donut(donut: Any) -> float:
 def fit_options(*, method: Any, order: Any, pilot_order: Any, kernel: Any, bandwidth: Any,
                 bandwidth_treatment: Any, regularize: Any, quantile_method: Any, n_boot: Any,
                 alpha: Any, band: Any, rng: Any, n_jobs: Any, progress: Any, grid_size: int,
-                fuzzy: bool, donut: Any = 0.0, masspoints: Any = "check", vce: Any = DEFAULT_VCE) -> FitOptions:
+                fuzzy: bool, donut: Any = 0.0, masspoints: Any = "check", vce: Any = None,
+                clustered: bool = False) -> FitOptions:
     """Validate the arguments of ``R3D.fit`` (``grid_size``: m of the grid the fit will use)."""
     method = check_choice("method", method, METHODS, aliases=METHOD_ALIASES)
     order, pilot_order = check_orders(order, pilot_order)
@@ -216,7 +217,7 @@ def fit_options(*, method: Any, order: Any, pilot_order: Any, kernel: Any, bandw
     band = check_choice("band", band, BAND_TYPES, aliases=BAND_ALIASES)
     donut = check_donut(donut)
     masspoints = check_choice("masspoints", masspoints, MASSPOINTS)
-    vce = check_choice("vce", vce, VCE_TYPES)
+    vce = check_vce(vce, clustered)
     if not isinstance(regularize, (bool, np.bool_)):
         raise TypeError(message("regularize", "True or False", regularize))
     if n_boot and n_boot < int(np.ceil(1 / alpha)) - 1:

@@ -30,7 +30,7 @@ import pandas as pd
 from r3d import _repr as _r
 from r3d._validation import InsufficientDataError, SmallSampleWarning, check_int, check_probability, message, warn
 from r3d.bootstrap import TestInputs, TestResults, UniformBand, _aggregate, _band, _draws, _variance_and_se, run_test
-from r3d.estimators import DEFAULT_VCE, FEW_UNITS_PER_PARAMETER
+from r3d.estimators import FEW_UNITS_PER_PARAMETER, check_vce
 from r3d.options import seeded_rng
 from r3d.quantiles import QUANTILE_METHODS
 
@@ -510,7 +510,10 @@ def _fit_text(res: Any) -> str:
     s = res.spec
     text = f"{s.method}, order {s.order}, h = {res._bandwidth_text()}"
     text += f", donut {s.donut:g}" if s.donut else ""
-    return text + (f", {s.vce.upper()} standard errors" if s.vce != DEFAULT_VCE else "")
+    clustered = res.data.n_clusters is not None
+    if s.vce == check_vce(None, clustered):
+        return text
+    return text + f", {'CR' + s.vce[-1] if clustered else s.vce.upper()} standard errors"
 
 
 def compare_fits(a: Any, b: Any, *, n_boot: Any = None, alpha: Any = None, rng: Any = None) -> FitComparison:

@@ -374,3 +374,33 @@ def test_per_side_processes_use_the_adjusted_residuals(sharp, vce):
     np.testing.assert_allclose(sides.plus - sides.minus, res.bootstrap_draws, rtol=1e-12, atol=1e-14)
     mean = res.functional("mean")
     np.testing.assert_allclose(mean.se, res.average_effect.se, rtol=1e-12)
+
+
+# ---------------------------------------------------------------------------------------------
+# the default and rdrobust's spellings
+
+def test_the_default_is_hc3_without_clusters_and_cr2_with_them(sharp):
+    """docs/method.md §5: CR2 is the cluster option closest to unbiased (montecarlo_clusters_variance.md)."""
+    Q, x = sharp
+    plain = r3d.R3D.from_quantiles(Q, x, GRID20, cutoff=0.0)
+    clustered = r3d.R3D.from_quantiles(Q, x, GRID20, cutoff=0.0, cluster=_side_clusters(x))
+    assert _quiet_fit(plain, method="simple", bandwidth=0.45, n_boot=0).spec.vce == "hc3"
+    default = _quiet_fit(clustered, method="simple", bandwidth=0.45, n_boot=0)
+    explicit = _quiet_fit(clustered, method="simple", bandwidth=0.45, n_boot=0, vce="hc2")
+    assert default.spec.vce == "hc2"
+    np.testing.assert_array_equal(default.bse, explicit.bse)
+    assert "CR2 sandwich" in " ".join(str(default.summary()).split())
+
+
+@pytest.mark.parametrize("cr", ["cr1", "cr2", "CR3"])
+def test_rdrobusts_cluster_spellings_are_accepted_with_clusters_only(sharp, cr):
+    Q, x = sharp
+    clustered = r3d.R3D.from_quantiles(Q, x, GRID20, cutoff=0.0, cluster=_side_clusters(x))
+    hc = "hc" + cr[-1]
+    a = _quiet_fit(clustered, method="simple", bandwidth=0.45, n_boot=0, vce=cr)
+    b = _quiet_fit(clustered, method="simple", bandwidth=0.45, n_boot=0, vce=hc)
+    assert a.spec.vce == hc
+    np.testing.assert_array_equal(a.bse, b.bse)
+    plain = r3d.R3D.from_quantiles(Q, x, GRID20, cutoff=0.0)
+    with pytest.raises(ValueError, match=rf"vce.*without clusters.*need cluster=.*vce='{hc}' without clusters"):
+        plain.fit(method="simple", bandwidth=0.45, n_boot=0, vce=cr)
