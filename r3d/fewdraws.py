@@ -80,7 +80,7 @@ class FewDraws:
         """Index of the most extreme affected level (smallest min(q, 1 - q); the lower one on a tie)."""
         q = self.quantiles
         idx = np.flatnonzero(np.isin(q, self.affected))
-        return int(idx[np.argmin(np.minimum(q[idx], 1.0 - q[idx]))])
+        return int(idx[np.argmin(np.round(np.minimum(q[idx], 1.0 - q[idx]), 12))])  # 1 - 0.9 < 0.1: rounded
 
     def as_dict(self) -> dict:
         return {"threshold": self.threshold, "n_in_window": self.n_in_window.tolist(),
@@ -158,12 +158,11 @@ def report_few_draws(fd: FewDraws, notes: Notes) -> None:
     q = float(fd.quantiles[j])
     d = min(q, 1.0 - q)
     notes.warn(
-        f"Few draws per unit: at q = {_level(q)}, {int(fd.n_unresolved[j])} of the {int(fd.n_in_window[j])} "
-        f"units inside the bandwidth window have fewer than 1/{_level(d)} = {1.0 / d:.4g} draws, which "
-        f"leaves the level beyond their smallest or largest draws; more than {fd.threshold:.0%} of the "
-        f"in-window units are in this case at {describe_levels(fd.quantiles, fd.affected)}. There tau(q) "
-        "estimates the jump in the units' expected empirical quantile, which equals the jump in their "
-        "population quantile only if the within-unit spread does not change at the cutoff. Trim the grid "
-        "to levels the draws resolve (fit(quantiles=...)) or compare with another quantile_method such as "
-        f"\"median_unbiased\"; see {DOCS_SECTION}.",
+        f"Few draws per unit: at q = {_level(q)}, {int(fd.n_unresolved[j])} of the {int(fd.n_in_window[j])} units "
+        f"inside the bandwidth window have fewer than 1/{_level(d)} = {1.0 / d:.4g} draws, so the level lies "
+        f"beyond their smallest or largest draws; more than {fd.threshold:.0%} of the in-window units are short of "
+        f"draws at {describe_levels(fd.quantiles, fd.affected)}. There tau(q) is the jump in the units' expected "
+        "empirical quantile, which differs from the jump in their population quantile when the within-unit "
+        "spread changes at the cutoff. Trim the grid to levels the draws resolve (fit(quantiles=...)) or use "
+        f"quantile_method=\"median_unbiased\"; see {DOCS_SECTION}.",
         FewDrawsWarning)

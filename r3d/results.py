@@ -991,7 +991,8 @@ class R3DResults:
                                     "range": list(t.range), "n_boot": t.n_boot, "alpha": t.alpha}
         d = self.data
         data = {f.name: getattr(d, f.name) for f in d.__dataclass_fields__.values() if f.name not in
-                ("unit_ids", "mass_points", "few_draws") and not (f.name in _UNIT_WEIGHT_FIELDS and getattr(d, f.name) is None)}
+                ("unit_ids", "mass_points", "few_draws")
+                and not (f.name in _UNIT_WEIGHT_FIELDS and getattr(d, f.name) is None)}
         if d.mass_points is not None and d.mass_points.shared:  # written where units share running values
             data["mass_points"] = d.mass_points.as_dict()
         if d.few_draws is not None and d.few_draws.any:  # written where some level is affected
