@@ -135,11 +135,13 @@ def replicate(scenario: str, rep: int, *, seed: int, n_boot: int, fits=FITS) -> 
                             rng=boot_seed)
         pop, emp = targets(ds, grid, method)
         ci = res.conf_int(ALPHA)
-        band = res.conf_int(ALPHA, kind="uniform")
         lo, hi = ci["lower"].to_numpy(), ci["upper"].to_numpy()
-        blo, bhi = band["lower"].to_numpy(), band["upper"].to_numpy()
-        uni_pop = bool(np.all((blo <= pop) & (pop <= bhi)))
-        uni_emp = bool(np.all((blo <= emp) & (emp <= bhi)))
+        uni_pop = uni_emp = None  # no band without bootstrap draws (n_boot=0: the quick test)
+        if n_boot > 0:
+            band = res.conf_int(ALPHA, kind="uniform")
+            blo, bhi = band["lower"].to_numpy(), band["upper"].to_numpy()
+            uni_pop = bool(np.all((blo <= pop) & (pop <= bhi)))
+            uni_emp = bool(np.all((blo <= emp) & (emp <= bhi)))
         for j, q in enumerate(grid):
             rows.append({"scenario": scenario, "rep": rep, "fit": label, "q": float(q),
                          "tau_hat": float(res.params.iloc[j]), "se": float(res.bse.iloc[j]),

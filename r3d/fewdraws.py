@@ -150,10 +150,17 @@ def describe_levels(quantiles: np.ndarray, affected: np.ndarray) -> str:
     return " and ".join(parts) + f" ({k} level{'s' if k != 1 else ''})"
 
 
-def report_few_draws(fd: FewDraws, notes: Notes) -> None:
-    """Warn (and note) once when some grid level is unresolved for a material share of in-window units."""
+def report_few_draws(fd: FewDraws, notes: Notes, quantile_method: str = "linear") -> None:
+    """Warn (and note) once when some grid level is unresolved for a material share of in-window units.
+
+    The advice depends on ``quantile_method``: after the default type 7 ("linear") it names
+    "median_unbiased", whose bias at such levels was smaller in the simulation
+    (benchmarks/results/montecarlo_fewdraws.md); after any other method, trimming the grid."""
     if not fd.any:
         return
+    advice = ("Use quantile_method=\"median_unbiased\", whose bias there is smaller, or trim the grid to levels the "
+              "draws resolve (fit(quantiles=...))" if quantile_method == "linear" else
+              "Trim the grid to levels the draws resolve (fit(quantiles=...)) and read the tails with care")
     j = fd.worst()
     q = float(fd.quantiles[j])
     d = min(q, 1.0 - q)
@@ -163,6 +170,5 @@ def report_few_draws(fd: FewDraws, notes: Notes) -> None:
         f"beyond their smallest or largest draws; more than {fd.threshold:.0%} of the in-window units are short of "
         f"draws at {describe_levels(fd.quantiles, fd.affected)}. There tau(q) is the jump in the units' expected "
         "empirical quantile, which differs from the jump in their population quantile when the within-unit "
-        "spread changes at the cutoff. Trim the grid to levels the draws resolve (fit(quantiles=...)) or use "
-        f"quantile_method=\"median_unbiased\"; see {DOCS_SECTION}.",
+        f"spread changes at the cutoff. {advice}; see {DOCS_SECTION}.",
         FewDrawsWarning)

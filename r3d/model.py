@@ -652,10 +652,10 @@ class R3D:
             mass = count_mass_points(units.x, self.cutoff, est.fit_plus.kernel_weights, est.fit_minus.kernel_weights,
                                      mode=opts.masspoints, n_enlarged=n_enlarged)
             report_mass_points(mass, notes)
-        few = self._few_draws(est, grid, notes)
         check_units_per_side(est, opts.order, notes)
         inf = infer(est, units.cluster_codes, n_boot=opts.n_boot, alpha=opts.alpha, band=opts.band, rng=opts.rng,
                     progress=opts.progress, notes=notes)
+        few = self._few_draws(est, grid, qmethod, notes)  # last: the notes before it keep their numbers
 
         n_right = int((units.x >= self.cutoff).sum())
         names = self._data.names
@@ -678,7 +678,7 @@ class R3D:
         return R3DResults(model=self._fitted_view(est), estimate=est, inference=inf, spec=spec, data=data,
                           bandwidth=bw, notes=list(notes.texts))
 
-    def _few_draws(self, est: Estimate, grid: np.ndarray, notes: Notes) -> Any:
+    def _few_draws(self, est: Estimate, grid: np.ndarray, qmethod: str, notes: Notes) -> Any:
         """The few-draws diagnostic of a fit (:mod:`r3d.fewdraws`; None without draw counts), warned
         about once when a level is affected, unless every unit has a single draw: then the data's
         point-mass warning has already said that no level is resolved."""
@@ -687,7 +687,7 @@ class R3D:
             return None
         few = count_few_draws(counts, grid, est.fit_plus.kernel_weights, est.fit_minus.kernel_weights)
         if self.n_single_draw_units != self.nobs:
-            report_few_draws(few, notes)
+            report_few_draws(few, notes, qmethod)
         return few
 
     def covariate_balance(

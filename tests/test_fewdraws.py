@@ -149,6 +149,13 @@ def test_results_summary_and_to_dict_keep_it():
         ok.few_draws.n_unresolved[0] = 1
 
 
+def test_advice_follows_the_quantile_method():
+    _, few = _fit(_model(_counts(4)), quantile_method="median_unbiased")
+    text = str(few[0].message)
+    assert "Trim the grid to levels the draws resolve (fit(quantiles=...)) and read the tails with care" in text
+    assert "Use quantile_method" not in text
+
+
 def test_one_warning_per_fit_and_the_class_is_exported():
     assert issubclass(r3d.FewDrawsWarning, r3d.R3DWarning) and "FewDrawsWarning" in r3d.__all__
     _, few = _fit(_model(_counts(10, few=2)), grid=np.arange(1, 10) / 10)
