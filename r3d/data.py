@@ -843,12 +843,13 @@ def subset_data(data: ModelData, keep: np.ndarray) -> ModelData:
     notes = Notes(data.notes)
     check_clusters(units, notes)
     draws, qmat, ndraws, n_single = data.draws, data.qmat, data.ndraws, data.n_single_draw_units
-    counts = None if data.draw_counts is None else data.draw_counts[keep]
+    counts = None if data.draw_counts is None else data.draw_counts[keep]  # out of core: no draws, the counts
     if draws is not None:
         rows = keep[draws.codes]
         codes = (np.cumsum(keep, dtype=np.intp) - 1)[draws.codes[rows]]
         draws = LongData(y=draws.y[rows], codes=codes, weights=None if draws.weights is None else draws.weights[rows])
         ndraws = int(codes.shape[0])
+        counts = np.bincount(codes, minlength=len(units.unit_ids)).astype(np.int64)
         n_single = int((counts == 1).sum())
     if qmat is not None:
         qmat = np.ascontiguousarray(qmat[keep])
