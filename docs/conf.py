@@ -116,6 +116,7 @@ KNOWN_TABLES = {
     "montecarlo_compare": "Placebo cutoffs and the comparison of two fits",
     "montecarlo_masspoints": "Mass points: a discrete running variable",
     "montecarlo_vce": "Variance options: the default vce",
+    "montecarlo_fewdraws": "Few draws per unit",
     "bandwidth_theory": "Bandwidth selector against the closed-form optimum",
     "bandwidth_simulation_a": "Bandwidth selector by simulation: curvature that changes at the cutoff",
     "bandwidth_simulation_b": "Bandwidth selector by simulation: the paper's DGP 1",

@@ -9,6 +9,7 @@ from r3d._validation import (
     BandwidthWarning,
     DegenerateOutcomeWarning,
     DroppedDataWarning,
+    FewDrawsWarning,
     InsufficientDataError,
     MassPointsWarning,
     PointMassWarning,
@@ -60,4 +61,5 @@ __all__ = [
     "SmallSampleWarning",
     "DegenerateOutcomeWarning",
     "MassPointsWarning",
+    "FewDrawsWarning",
 ]

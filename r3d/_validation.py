@@ -27,6 +27,7 @@ __all__ = [
     "SmallSampleWarning",
     "DegenerateOutcomeWarning",
     "MassPointsWarning",
+    "FewDrawsWarning",
     "message",
     "check_choice",
     "check_positive",
@@ -77,6 +78,10 @@ class DegenerateOutcomeWarning(R3DWarning):
 
 class MassPointsWarning(R3DWarning):
     """Units share values of the running variable (mass points; ``fit(masspoints=...)``)."""
+
+
+class FewDrawsWarning(R3DWarning):
+    """Many units inside the window have too few draws to resolve the grid's outer levels (docs/few_draws.md)."""
 
 
 def message(name: str, expected: str, received: Any, fix: str | None = None) -> str:

@@ -140,6 +140,9 @@ class ModelData:
         Rows dropped for a missing outcome or a missing/zero weight.
     n_single_draw_units : int or None
         Units with a single draw (None when unknown).
+    draw_counts : ndarray or None
+        (n,) int64 draws each unit keeps (None when unknown: built from a quantile matrix); the
+        few-draws diagnostic reads them (:mod:`r3d.fewdraws`).
     notes : tuple of str
         Data warnings raised while building (repeated in every fit's notes).
     """
@@ -154,6 +157,7 @@ class ModelData:
     n_dropped_draws: int = 0
     n_single_draw_units: int | None = None
     notes: tuple[str, ...] = ()
+    draw_counts: np.ndarray | None = None
 
 
 def as_float_array(name: str, values: Any, *, copy: bool = True) -> np.ndarray:
@@ -794,7 +798,8 @@ def _apply_missing_policy(units: UnitData, y: np.ndarray, codes: np.ndarray, w: 
     if n_single == counts.shape[0]:
         report_point_mass(notes, f"Every unit has a single draw ({n_single} units)")
     return ModelData(units=units, names=names, draws=LongData(y=y, codes=codes, weights=w), ndraws=int(y.shape[0]),
-                     n_dropped_draws=int(n_outcome) + n_weight, n_single_draw_units=n_single, notes=notes.texts)
+                     n_dropped_draws=int(n_outcome) + n_weight, n_single_draw_units=n_single, notes=notes.texts,
+                     draw_counts=np.asarray(counts, dtype=np.int64))
 
 
 def report_empty_units(n_dropped: int, n_remaining: int, notes: Notes) -> None:
@@ -838,16 +843,18 @@ def subset_data(data: ModelData, keep: np.ndarray) -> ModelData:
     notes = Notes(data.notes)
     check_clusters(units, notes)
     draws, qmat, ndraws, n_single = data.draws, data.qmat, data.ndraws, data.n_single_draw_units
+    counts = None if data.draw_counts is None else data.draw_counts[keep]  # out of core: no draws, the counts
     if draws is not None:
         rows = keep[draws.codes]
         codes = (np.cumsum(keep, dtype=np.intp) - 1)[draws.codes[rows]]
         draws = LongData(y=draws.y[rows], codes=codes, weights=None if draws.weights is None else draws.weights[rows])
         ndraws = int(codes.shape[0])
-        n_single = int((np.bincount(codes, minlength=len(units.unit_ids)) == 1).sum())
+        counts = np.bincount(codes, minlength=len(units.unit_ids)).astype(np.int64)
+        n_single = int((counts == 1).sum())
     if qmat is not None:
         qmat = np.ascontiguousarray(qmat[keep])
     return dataclasses.replace(data, units=units, draws=draws, qmat=qmat, ndraws=ndraws,
-                               n_single_draw_units=n_single, notes=notes.texts)
+                               n_single_draw_units=n_single, notes=notes.texts, draw_counts=counts)
 
 
 def _drop_zero_weight_units(units: UnitData, y: np.ndarray, codes: np.ndarray, w: np.ndarray | None,

@@ -71,9 +71,9 @@ def check_vce(vce: object, clustered: bool) -> str:
         return DEFAULT_CLUSTER_VCE if clustered else DEFAULT_VCE
     if isinstance(vce, str) and vce.strip().lower() in CLUSTER_VCE_ALIASES and not clustered:
         hc = CLUSTER_VCE_ALIASES[vce.strip().lower()]
-        raise ValueError(message("vce", "one of 'hc0'-'hc3' for a model without clusters ('cr1'-'cr3' need cluster=)", vce,
-                                 f"Build the model with cluster=... for {vce.strip().lower()!r}, or use "
-                                 f"vce={hc!r} without clusters."))
+        raise ValueError(message(
+            "vce", "one of 'hc0'-'hc3' for a model without clusters ('cr1'-'cr3' need cluster=)", vce,
+            f"Build the model with cluster=... for {vce.strip().lower()!r}, or use vce={hc!r} without clusters."))
     return check_choice("vce", vce, VCE_TYPES, aliases=CLUSTER_VCE_ALIASES if clustered else None)
 
 #: Smallest 1 - h_ii divided by (hc2, hc3): rdrobust's ``max(1 - hii, 1e-8)``. A unit with

@@ -26,6 +26,7 @@ from r3d.bootstrap import infer
 from r3d.data import ModelData, Names, prepare_long, prepare_quantiles, prepare_samples, subset_data
 from r3d.density import BWSELECT, MAX_DENSITY_ORDER, _as_density_bandwidth, _density_test, binomial_test
 from r3d.estimators import Estimate, _estimate, adjust_for_covariates, check_units_per_side
+from r3d.fewdraws import count_few_draws, report_few_draws
 from r3d.formula import covariate_terms, data_column, parse_formula
 from r3d.locpoly import canonical_kernel
 from r3d.masspoints import count_mass_points, distinct_rate, enlarge_bandwidths, report_mass_points
@@ -661,6 +662,7 @@ class R3D:
         check_units_per_side(est, opts.order, notes)
         inf = infer(est, units.cluster_codes, n_boot=opts.n_boot, alpha=opts.alpha, band=opts.band, rng=opts.rng,
                     progress=opts.progress, notes=notes)
+        few = self._few_draws(est, grid, qmethod, notes)  # last: the notes before it keep their numbers
 
         n_right = int((units.x >= self.cutoff).sum())
         names = self._data.names
@@ -675,12 +677,25 @@ class R3D:
             unit_weights_name=names.unit_weights,
             sum_unit_weights=None if units.unit_weights is None else float(units.unit_weights.sum()),
             mass_points=mass,
+            few_draws=few,
         )
         spec = FitSpec(method=opts.method, order=opts.order, pilot_order=opts.pilot_order, kernel=opts.kernel,
                        bandwidth_rule=opts.rule, quantile_method=qmethod, n_boot=opts.n_boot, alpha=opts.alpha,
                        band=opts.band, regularize=opts.regularize, seed=opts.seed, donut=opts.donut, vce=opts.vce)
         return R3DResults(model=self._fitted_view(est), estimate=est, inference=inf, spec=spec, data=data,
                           bandwidth=bw, notes=list(notes.texts))
+
+    def _few_draws(self, est: Estimate, grid: np.ndarray, qmethod: str, notes: Notes) -> Any:
+        """The few-draws diagnostic of a fit (:mod:`r3d.fewdraws`; None without draw counts), warned
+        about once when a level is affected, unless every unit has a single draw: then the data's
+        point-mass warning has already said that no level is resolved."""
+        counts = self._data.draw_counts
+        if counts is None:
+            return None
+        few = count_few_draws(counts, grid, est.fit_plus.kernel_weights, est.fit_minus.kernel_weights)
+        if self.n_single_draw_units != self.nobs:
+            report_few_draws(few, notes, qmethod)
+        return few
 
     def covariate_balance(
         self,

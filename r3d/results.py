@@ -24,6 +24,7 @@ from r3d._validation import check_choice, check_probability, message
 from r3d.bandwidth import BandwidthChoice
 from r3d.bootstrap import Inference
 from r3d.estimators import DEFAULT_VCE, Estimate
+from r3d.fewdraws import FewDraws, describe_levels
 from r3d.masspoints import MassPoints
 
 __all__ = ["AverageEffect", "DataInfo", "FirstStageResult", "FitSpec", "Inference", "R3DResults", "level_labels"]
@@ -96,6 +97,9 @@ class DataInfo:
     #: Units and distinct running-variable values per side and inside the window
     #: (``fit(masspoints=...)``; None with "off").
     mass_points: MassPoints | None = None
+    #: Grid levels the in-window units' draws do not resolve (docs/few_draws.md; None when the draw
+    #: counts are unknown, for a model built from quantiles).
+    few_draws: FewDraws | None = None
 
     def __repr__(self) -> str:
         fields = [("units", f"{self.nobs} ({self.n_left} / {self.n_right})"),
@@ -107,6 +111,8 @@ class DataInfo:
         if self.mass_points is not None and self.mass_points.shared:
             mp = self.mass_points
             fields.append(("distinct x", f"{mp.distinct_left} / {mp.distinct_right}"))
+        if self.few_draws is not None and self.few_draws.any:
+            fields.append(("few draws at", describe_levels(self.few_draws.quantiles, self.few_draws.affected)))
         if self.n_dropped_draws or self.n_dropped_units:
             fields.append(("dropped draws / units", f"{self.n_dropped_draws} / {self.n_dropped_units}"))
         if self.n_donut:
@@ -217,6 +223,9 @@ class R3DResults:
     average_effect : AverageEffect
     bootstrap_draws : ndarray or None
         (n_boot, m) bootstrap process G_b.
+    few_draws : r3d.fewdraws.FewDraws or None
+        Grid levels too few of the in-window units' draws resolve (docs/few_draws.md); None for a
+        model built from quantiles.
     notes : list of str
         Warnings raised during the fit, also shown in ``summary()``.
     """
@@ -248,6 +257,13 @@ class R3DResults:
     def bandwidth_treatment(self) -> float | None:
         """Fuzzy first-stage bandwidth h_T (None for a sharp design)."""
         return self.bandwidth_choice.h_treatment
+
+    @property
+    def few_draws(self) -> FewDraws | None:
+        """The few-draws diagnostic (docs/few_draws.md): per grid level, the in-window units and those with
+        too few draws to resolve it, and the affected levels (empty when none; a ``FewDrawsWarning`` was
+        raised otherwise). None for a model built from a quantile matrix (no draw counts)."""
+        return self.data.few_draws
 
     @property
     def bandwidth_info(self) -> dict[str, Any]:
@@ -975,9 +991,12 @@ class R3DResults:
                                     "range": list(t.range), "n_boot": t.n_boot, "alpha": t.alpha}
         d = self.data
         data = {f.name: getattr(d, f.name) for f in d.__dataclass_fields__.values() if f.name not in
-                ("unit_ids", "mass_points") and not (f.name in _UNIT_WEIGHT_FIELDS and getattr(d, f.name) is None)}
+                ("unit_ids", "mass_points", "few_draws")
+                and not (f.name in _UNIT_WEIGHT_FIELDS and getattr(d, f.name) is None)}
         if d.mass_points is not None and d.mass_points.shared:  # written where units share running values
             data["mass_points"] = d.mass_points.as_dict()
+        if d.few_draws is not None and d.few_draws.any:  # written where some level is affected
+            data["few_draws"] = d.few_draws.as_dict()
         fs = self.first_stage
         out = {
             "r3d_version": __version__,

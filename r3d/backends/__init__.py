@@ -226,7 +226,7 @@ def build_model(cls: type, s: UnitSummary, *, grid: np.ndarray, quantile_method:
     data = dataclasses.replace(
         data, units=dataclasses.replace(data.units, n_dropped_units=n_dropped_units), names=names,
         quantile_method=quantile_method, ndraws=ndraws, n_dropped_draws=int(s.n_rows.sum()) - ndraws,
-        notes=notes.texts + data.notes)
+        notes=notes.texts + data.notes, draw_counts=np.asarray(s.n_draws[keep], dtype=np.int64))
     return cls._from_data(data, cutoff=cutoff, formula=formula)
 
 
