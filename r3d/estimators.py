@@ -167,6 +167,9 @@ class Estimate:
     residual_scale : ndarray or None
         (n, m_h) factor c_i multiplying each residual in ``influence`` (:func:`residual_scale`);
         None for "hc0". ``residuals`` are the unscaled e_i.
+    numerator_influence : ndarray or None
+        (n, m) a fuzzy fit's outcome influence a_i(q), that of the numerator N(q) before the delta
+        method (the Anderson-Rubin sets use it with the first stage's b_i); None if sharp.
     """
 
     method: str
@@ -185,6 +188,7 @@ class Estimate:
     covariates: CovariateFit | None = None
     vce: str = "hc0"
     residual_scale: np.ndarray | None = None
+    numerator_influence: np.ndarray | None = None
 
     @property
     def scaled_residuals(self) -> np.ndarray:
@@ -592,7 +596,7 @@ def _estimate(x: np.ndarray, Q: np.ndarray, quantiles: np.ndarray, *, cutoff: fl
         m_plus, m_minus = _project(m_plus_raw), _project(m_minus_raw)
     numerator = m_plus - m_minus
 
-    fs = None
+    fs = a_numerator = None
     if t is not None:
         if covariates is not None:
             adj_t = adjust_for_covariates(x, t.reshape(-1, 1), covariates, cutoff=cutoff,
@@ -611,6 +615,7 @@ def _estimate(x: np.ndarray, Q: np.ndarray, quantiles: np.ndarray, *, cutoff: fl
                 "or fit a sharp design."
             )
         tau = numerator / D
+        a_numerator = a
         a = delta_method_influence(a, fs.influence, numerator=numerator, denominator=D)
     else:
         tau = numerator
@@ -631,6 +636,7 @@ def _estimate(x: np.ndarray, Q: np.ndarray, quantiles: np.ndarray, *, cutoff: fl
         covariates=cov_fit,
         vce=vce,
         residual_scale=out.scale,
+        numerator_influence=a_numerator,
     )
 
 
