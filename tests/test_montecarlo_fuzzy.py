@@ -20,15 +20,16 @@ sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1] / "benchmarks
 import montecarlo_fuzzy as mcf
 
 #: Slow test: the strong design (C = 0.6, 1,000 units), both methods, B = 499, R = 800. The full
-#: benchmark (4,000 replications) measured (frechet / simple): default uniform band 96.2 / 95.9%,
-#: first-stage CI 94.4%, Anderson-Rubin band 95.3 / 95.4% (see the table). With R = 800 the MC sd of a
-#: rate near 0.95 is 0.0077: each gate sits >= 2.8 MC sd beyond the measured values (false alarm
-#: <= 0.3% per quantity) and fails a band that undercovers by 3 points (e.g. HC0's 92-93% of the vce
-#: study) about half the time. About 1-2 minutes on two workers.
+#: benchmark (4,000 replications) measured (frechet / simple): default uniform band 96.2 / 95.7%,
+#: pointwise 96.1 / 96.2%, first-stage CI 94.2%, Anderson-Rubin band 94.6 / 95.0% and pointwise
+#: 94.9 / 95.0% (benchmarks/results/montecarlo_fuzzy.md). With R = 800 the MC sd of a rate near
+#: 0.95 is 0.0077 (less for the pointwise means over 9 levels): each gate sits >= 2.6 MC sd beyond
+#: every measured value (false alarm <= 0.5% per quantity), and a band or interval that under-covers
+#: by 3 points (HC0's 92% in the vce study) fails about half the time.
 SLOW_REPS = 800
 SLOW_N_BOOT = 499
 SLOW_SEED = 777
-MIN_COVERAGE = 0.93
+MIN_COVERAGE = 0.92
 MAX_COVERAGE = 0.985
 SLOW_WORKERS = min(2, os.cpu_count() or 1)
 SLOW_BATCH = 50
