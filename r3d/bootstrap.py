@@ -817,15 +817,15 @@ def _band(t: np.ndarray, d: np.ndarray, *, alpha: float, kind: str, se: np.ndarr
 
 def _anderson_rubin_band(est: Any, cluster_codes: np.ndarray | None, draws: np.ndarray, se: np.ndarray, *,
                          alpha: float) -> UniformBand:
-    """The Anderson-Rubin band of a fuzzy fit: the set of :func:`anderson_rubin_sets` at each level
+    """The Anderson-Rubin band of a fuzzy fit: the set of :func:`_anderson_rubin_sets` at each level
     with the critical value of the studentized band of the fit's (delta-method) draws."""
     c = _band(est.tau, draws, alpha=alpha, kind="studentized", se=se).critical_value
-    lower, upper = anderson_rubin_sets(est, cluster_codes, crit=c)
+    lower, upper = _anderson_rubin_sets(est, cluster_codes, crit=c)
     return UniformBand(kind="anderson-rubin", alpha=alpha, critical_value=c, lower=lower, upper=upper,
                        n_boot=draws.shape[0])
 
 
-def anderson_rubin_sets(est: Any, cluster_codes: np.ndarray | None, *, crit: float) -> tuple[np.ndarray, np.ndarray]:
+def _anderson_rubin_sets(est: Any, cluster_codes: np.ndarray | None, *, crit: float) -> tuple[np.ndarray, np.ndarray]:
     """Anderson-Rubin (Fieller) confidence sets of a fuzzy fit's tau(q) (validated inputs).
 
     At each level the set of t with ``(N - t D)^2 <= crit^2 V(t)``, ``V(t) = sum_g (A_g - t B_g)^2``:

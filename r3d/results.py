@@ -419,7 +419,7 @@ class R3DResults:
                 raise ValueError(message("kind", "'pointwise' or 'uniform' for a sharp fit", kind,
                                          "Anderson-Rubin sets invert the fuzzy ratio's test; a sharp fit has no "
                                          "ratio."))
-            lo, hi = _boot.anderson_rubin_sets(self._est, self._model._data.units.cluster_codes,
+            lo, hi = _boot._anderson_rubin_sets(self._est, self._model._data.units.cluster_codes,
                                                crit=float(stats.norm.ppf(1 - alpha / 2)))
         else:
             band = self._band(alpha)
