@@ -401,7 +401,9 @@ def _notes(res: R3DResults, alpha: float, n_shown: int) -> list[Note]:
     notes = [Note(se, about=("effects", "first_stage"))]
     if s.n_boot:
         crit = res._band(alpha).critical_value
-        how = "coef +/- c se" if s.band == "studentized" else "coef +/- c"
+        how = {"studentized": "coef +/- c se",
+               "anderson-rubin": "the Anderson-Rubin (Fieller) set {t : (N - t D)^2 <= c^2 V(t)} at each level "
+                                 "(robust to a weak first stage; -inf/inf: unbounded)"}.get(s.band, "coef +/- c")
         notes.append(Note(f"band lo/hi: {coverage_pct(alpha)} uniform band over {_grid_points(res.quantiles.size)}, "
                           f"{how} with c = {crit:.4g} from {s.n_boot} multiplier-bootstrap draws.", about=("effects",)))
         if res._reported_tests():

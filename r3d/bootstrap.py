@@ -55,6 +55,7 @@ from r3d._validation import as_cluster_codes as _as_codes
 
 __all__ = [
     "BAND_TYPES",
+    "FUZZY_BAND_TYPES",
     "TESTS",
     "REPORTED_TESTS",
     "TestStatistic",
@@ -79,6 +80,9 @@ __all__ = [
 ]
 
 BAND_TYPES = ("uniform", "studentized")
+#: Band types of fuzzy fits only: they need the numerator's and the first stage's influence terms
+#: (docs/method.md §5, "Fuzzy designs: which band").
+FUZZY_BAND_TYPES = ("anderson-rubin",)
 
 #: Memory cap for the multipliers held at once (one chunk of draws x clusters, float64): a
 #: bound on memory, not a speed setting (B = 5,000 draws for 100,000 units would otherwise
@@ -105,12 +109,15 @@ class UniformBand:
     Attributes
     ----------
     kind : str
-        ``"uniform"`` (tau +- c) or ``"studentized"`` (tau +- c se).
+        ``"uniform"`` (tau +- c), ``"studentized"`` (tau +- c se) or, for a fuzzy fit,
+        ``"anderson-rubin"`` (the Anderson-Rubin / Fieller set at each level with the studentized
+        critical value ``c``; ``-inf`` / ``inf`` limits where it is unbounded).
     alpha : float
         One minus the nominal simultaneous coverage.
     critical_value : float
         ``c``: the ``ceil((1 - alpha)(B + 1))``-th smallest of the ``B`` bootstrap maxima
-        ``max_j |G_b(q_j)|`` (uniform) or ``max_j |G_b(q_j)| / se_j`` (studentized).
+        ``max_j |G_b(q_j)|`` (uniform) or ``max_j |G_b(q_j)| / se_j`` (studentized and
+        anderson-rubin).
     lower, upper : ndarray, shape (m,)
         Band limits at each grid point.
     n_boot : int
@@ -394,7 +401,16 @@ def infer(est: Any, cluster_codes: np.ndarray | None, *, n_boot: int, alpha: flo
 
         start = copy.deepcopy(rng)
         draws = _draws(_aggregate(a, cluster_codes), n_boot, rng, progress)
-        ub = _band(est.tau, draws, alpha=alpha, kind=band, se=se_tau if band == "studentized" else None)
+        if band == "anderson-rubin":
+            ub = _anderson_rubin_band(est, cluster_codes, draws, se_tau, alpha=alpha)
+            if not np.isfinite(ub.lower).any():
+                notes.warn(f"The Anderson-Rubin band is unbounded at every level: the first stage's F = "
+                           f"{jump_z**2:.2f} does not exceed c^2 = {ub.critical_value**2:.2f}, the square of the "
+                           "band's critical value, so the data do not bound tau(q) at this level. The take-up jump is "
+                           "not distinguishable from 0 there: report the first stage and the sharp effect of "
+                           "eligibility.", WeakFirstStageWarning)
+        else:
+            ub = _band(est.tau, draws, alpha=alpha, kind=band, se=se_tau if band == "studentized" else None)
     return Inference(variance=V, se=se_tau, draws=draws, band=ub, average=average, average_variance=avg_var,
                      average_se=avg_se, jump_variance=jump_var, jump_se=jump_se, jump_z=jump_z, multipliers=start)
 
@@ -782,6 +798,64 @@ def _band(t: np.ndarray, d: np.ndarray, *, alpha: float, kind: str, se: np.ndarr
         upper=t + c * scale,
         n_boot=n_boot,
     )
+
+
+def _anderson_rubin_band(est: Any, cluster_codes: np.ndarray | None, draws: np.ndarray, se: np.ndarray, *,
+                         alpha: float) -> UniformBand:
+    """The Anderson-Rubin band of a fuzzy fit: the set of :func:`_anderson_rubin_sets` at each level
+    with the critical value of the studentized band of the fit's (delta-method) draws."""
+    c = _band(est.tau, draws, alpha=alpha, kind="studentized", se=se).critical_value
+    lower, upper = _anderson_rubin_sets(est, cluster_codes, crit=c)
+    return UniformBand(kind="anderson-rubin", alpha=alpha, critical_value=c, lower=lower, upper=upper,
+                       n_boot=draws.shape[0])
+
+
+def _anderson_rubin_sets(est: Any, cluster_codes: np.ndarray | None, *, crit: float) -> tuple[np.ndarray, np.ndarray]:
+    """Anderson-Rubin (Fieller) confidence sets of a fuzzy fit's tau(q) (validated inputs).
+
+    At each level the set of t with ``(N - t D)^2 <= crit^2 V(t)``, ``V(t) = sum_g (A_g - t B_g)^2``:
+    ``A`` the numerator's influence (``est.numerator_influence``) and ``B`` the first stage's, summed
+    within clusters (``cluster_codes`` (n,) or None), so ``A - t B`` is the influence of ``N - t D``
+    and the set inverts the test of ``tau = t`` that needs no normal ratio (Feir, Lemieux and Marmer
+    2016). It is the interval between the roots of a quadratic when ``D^2 > crit^2 sum_g B_g^2``
+    (the first stage's ``F > crit^2``, the same at every level) and contains tau; otherwise it is
+    unbounded (the whole line or two rays), returned as ``(-inf, inf)``.
+
+    Returns ``(lower, upper)``, each (m,).
+    """
+    fs = est.first_stage
+    N = est.m_plus - est.m_minus
+    A = _aggregate(est.numerator_influence, cluster_codes)
+    B = _aggregate(fs.influence[:, None], cluster_codes)[:, 0]
+    return _fieller(N, fs.jump, A, B, crit)
+
+
+def _fieller(N: np.ndarray, D: float, A: np.ndarray, B: np.ndarray, crit: float) -> tuple[np.ndarray, np.ndarray]:
+    """``{t : (N_j - t D)^2 <= crit^2 sum_g (A[g, j] - t B[g])^2}`` per column j of ``A`` (G, m).
+
+    The numerator's column j and ``N_j`` are divided by one power of two, ``B`` and ``D`` by another
+    (exact), before anything is squared, as in :func:`_variance_and_se`; the set of the scaled problem
+    is that of ``t s_B / s_j``. The quadratic ``qa t^2 - 2 hb t + qc <= 0`` has
+    ``qa = D^2 - crit^2 B'B``, ``hb = N D - crit^2 B'A``, ``qc = N^2 - crit^2 A'A``; its
+    discriminant is >= 0 whenever ``qa > 0`` because t = N / D satisfies the inequality (clipped at 0
+    against rounding).
+    """
+    m = N.shape[0]
+    if not np.isfinite(D) or crit == math.inf:
+        return np.full(m, -np.inf), np.full(m, np.inf)
+    ea = np.frexp(np.maximum(np.max(np.abs(A), axis=0) if A.shape[0] else 0.0, np.abs(N)))[1]
+    eb = int(np.frexp(max(float(np.max(np.abs(B))) if B.size else 0.0, abs(D)))[1])
+    A, N = np.ldexp(A, -ea), np.ldexp(N, -ea)
+    B, D = np.ldexp(B, -eb), math.ldexp(D, -eb)
+    c2 = crit * crit
+    qa = D * D - c2 * float(B @ B)
+    if not qa > 0.0:
+        return np.full(m, -np.inf), np.full(m, np.inf)
+    hb = N * D - c2 * (B @ A)
+    qc = N * N - c2 * np.einsum("gj,gj->j", A, A)
+    root = np.sqrt(np.maximum(hb * hb - qa * qc, 0.0))
+    lower, upper = (hb - root) / qa, (hb + root) / qa
+    return np.ldexp(lower, ea - eb), np.ldexp(upper, ea - eb)
 
 
 def _is_pair(x: Any) -> bool:

@@ -422,7 +422,8 @@ def _add_fit_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--quantile-method", default="linear", help="numpy quantile method (default linear)")
     p.add_argument("--n-boot", type=int, default=999, help="multiplier bootstrap draws; 0 skips (default 999)")
     p.add_argument("--alpha", type=_finite, default=0.05, help="1 - coverage of intervals and band (default 0.05)")
-    p.add_argument("--band", default="uniform", help="uniform (default) or studentized")
+    p.add_argument("--band", default="uniform", help="uniform (default), studentized, or anderson-rubin "
+                   "(fuzzy designs: robust to a weak first stage)")
     p.add_argument("--seed", type=_seed, default=None, help="seed of the bootstrap multipliers")
     p.add_argument("--masspoints", default="check", choices=("check", "adjust", "off"),
                    help="units sharing running values: check (count and warn, default), adjust (as rdrobust: "

@@ -189,6 +189,9 @@ class Estimate:
     adjusted_residuals : ndarray or None
         (n, m) with clusters and "hc2" / "hc3" (where some cluster holds two in-window units of a side):
         the CR2 / CR3 residuals ``influence`` is made of (:func:`cluster_adjusted_residuals`); None otherwise.
+    numerator_influence : ndarray or None
+        (n, m) a fuzzy fit's outcome influence a_i(q), that of the numerator N(q) before the delta
+        method (the Anderson-Rubin sets use it with the first stage's b_i); None if sharp.
     """
 
     method: str
@@ -208,6 +211,7 @@ class Estimate:
     vce: str = "hc0"
     residual_scale: np.ndarray | None = None
     adjusted_residuals: np.ndarray | None = None
+    numerator_influence: np.ndarray | None = None
 
     @property
     def scaled_residuals(self) -> np.ndarray:
@@ -773,7 +777,7 @@ def _estimate(x: np.ndarray, Q: np.ndarray, quantiles: np.ndarray, *, cutoff: fl
         m_plus, m_minus = _project(m_plus_raw), _project(m_minus_raw)
     numerator = m_plus - m_minus
 
-    fs = None
+    fs = a_numerator = None
     if t is not None:
         if covariates is not None:
             adj_t = adjust_for_covariates(x, t.reshape(-1, 1), covariates, cutoff=cutoff,
@@ -793,6 +797,7 @@ def _estimate(x: np.ndarray, Q: np.ndarray, quantiles: np.ndarray, *, cutoff: fl
                 "or fit a sharp design."
             )
         tau = numerator / D
+        a_numerator = a
         a = delta_method_influence(a, fs.influence, numerator=numerator, denominator=D)
     else:
         tau = numerator
@@ -814,6 +819,7 @@ def _estimate(x: np.ndarray, Q: np.ndarray, quantiles: np.ndarray, *, cutoff: fl
         vce=vce,
         residual_scale=out.scale,
         adjusted_residuals=adjusted,
+        numerator_influence=a_numerator,
     )
 
 

@@ -562,7 +562,12 @@ class R3D:
         n_boot : int, default 999
             Multiplier bootstrap draws; 0 skips the bootstrap (no band, no tests).
         alpha : float, default 0.05
-        band : {"uniform", "studentized"}
+        band : {"uniform", "studentized", "anderson-rubin"}
+            The uniform band: tau ± c ("uniform", the paper's), tau ± c se ("studentized"), or, for a
+            fuzzy design only, the Anderson-Rubin / Fieller set at each level with the studentized
+            critical value ("anderson-rubin", short forms "ar", "fieller"): valid when the first
+            stage is weak, unbounded (limits ±inf, with a warning) when its F is below c^2
+            (docs/method.md §5, "Fuzzy designs: which band").
         rng : None, int, sequence of int, numpy.random.Generator, SeedSequence or BitGenerator
             Seed for the bootstrap multipliers (what :func:`numpy.random.default_rng` takes,
             without negative seeds): the only randomness in a fit. The seed is recorded in

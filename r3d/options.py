@@ -24,7 +24,7 @@ from r3d._validation import (
     message,
     resolve_n_jobs,
 )
-from r3d.bootstrap import BAND_TYPES, MAX_CHUNK_BYTES
+from r3d.bootstrap import BAND_TYPES, FUZZY_BAND_TYPES, MAX_CHUNK_BYTES
 from r3d.data import as_float_array
 from r3d.estimators import DEFAULT_VCE, METHODS, check_vce
 from r3d.locpoly import MAX_ORDER, canonical_kernel
@@ -37,7 +37,8 @@ __all__ = ["BANDWIDTH_RULES", "DRAW_COPIES", "FitOptions", "check_donut", "fit_o
 #: Bandwidth rules a user may name ("auto": "imse" for frechet, "mse" for simple).
 BANDWIDTH_RULES = ("auto", "mse", "imse", "cer-mse", "cer-imse")
 METHOD_ALIASES = {"wasserstein": "frechet", "pointwise": "simple"}
-BAND_ALIASES = {"studentised": "studentized", "sup-t": "studentized"}
+BAND_ALIASES = {"studentised": "studentized", "sup-t": "studentized", "ar": "anderson-rubin",
+                "fieller": "anderson-rubin"}
 #: The (n_boot, m) draws are held once by the results, and the band and the tests work on up to two
 #: temporary arrays of the same size (|G_b|; the centred draws of the homogeneity test). Measured with
 #: tracemalloc on 20,000 draws x 99 levels: 3.1 x the draws while the summary is built.
@@ -214,7 +215,11 @@ def fit_options(*, method: Any, order: Any, pilot_order: Any, kernel: Any, bandw
     quantile_method = check_choice("quantile_method", quantile_method, QUANTILE_METHODS)
     n_boot = check_int("n_boot", n_boot, low=0)
     alpha = check_probability("alpha", alpha)
-    band = check_choice("band", band, BAND_TYPES, aliases=BAND_ALIASES)
+    band = check_choice("band", band, BAND_TYPES + FUZZY_BAND_TYPES, aliases=BAND_ALIASES)
+    if band in FUZZY_BAND_TYPES and not fuzzy:
+        raise ValueError(message("band", "'uniform' or 'studentized' for a sharp design (no `treatment`)", band,
+                                 f"band={band!r} is a fuzzy design's band: it inverts the ratio's test with the first "
+                                 "stage, which a sharp fit has not; pass `treatment` to fit a fuzzy design."))
     donut = check_donut(donut)
     masspoints = check_choice("masspoints", masspoints, MASSPOINTS)
     vce = check_vce(vce, clustered)

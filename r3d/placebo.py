@@ -555,7 +555,9 @@ def compare_fits(a: Any, b: Any, *, n_boot: Any = None, alpha: Any = None, rng: 
     _, se = _variance_and_se(agg)
     diff = a._est.tau - b._est.tau
     draws = _draws(agg, n_boot, gen, False)
-    band = _band(diff, draws, alpha=alpha, kind=a.spec.band, se=se if a.spec.band == "studentized" else None)
+    # a difference of two fits is no ratio: an Anderson-Rubin fit's comparison takes its studentized band
+    kind = "studentized" if a.spec.band == "anderson-rubin" else a.spec.band
+    band = _band(diff, draws, alpha=alpha, kind=kind, se=se if kind == "studentized" else None)
     test = run_test("nullity", TestInputs(tau=diff, draws=draws, quantiles=qa), alpha=alpha)
     return FitComparison(quantiles=qa.copy(), diff=diff, se=se, band=band, test=test, draws=draws, alpha=alpha,
                          seed=seed, n_units=int(np.count_nonzero(np.any(D != 0.0, axis=1))),

@@ -137,7 +137,8 @@ def plot_effect(
         A known effect (simulations): ``truth(quantiles)`` or an array on the grid, drawn
         as a black dashed line.
     band : bool, default True
-        Draw the uniform band (needs bootstrap draws; skipped when ``n_boot = 0``).
+        Draw the uniform band (needs bootstrap draws; skipped when ``n_boot = 0`` and when an
+        Anderson-Rubin band is unbounded).
     title : str, optional
         None (default) a short automatic title, "" no title.
     label : str, optional
@@ -165,9 +166,10 @@ def plot_effect(
     _warn_unlabelled(ax, _GID_EFFECT, label, "an effect plot")
     q = res.quantiles
     a = res.spec.alpha if alpha is None else alpha
-    if band and res.bootstrap_draws is not None:
-        b = res.conf_int(a, kind="uniform")
-        kind = "studentized uniform band" if res.spec.band == "studentized" else "uniform band"
+    b = res.conf_int(a, kind="uniform") if band and res.bootstrap_draws is not None else None
+    if b is not None and np.isfinite(b.to_numpy()).all():  # an unbounded Anderson-Rubin band is not drawn
+        kind = {"studentized": "studentized uniform band",
+                "anderson-rubin": "Anderson-Rubin uniform band"}.get(res.spec.band, "uniform band")
         fill = {"color": color, "alpha": BAND_ALPHA, "linewidth": 0, "label": _named(label, f"{_pct(a)} {kind}")}
         fill.update(band_kw)
         ax.fill_between(q, b["lower"], b["upper"], **fill)

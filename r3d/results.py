@@ -411,9 +411,12 @@ class R3DResults:
         ----------
         alpha : float, optional
             1 - coverage; default: the fit's ``alpha``.
-        kind : {"pointwise", "uniform"}
+        kind : {"pointwise", "uniform", "anderson-rubin"}
             "pointwise": tau ± z_{1-alpha/2} se; "uniform": the bootstrap band (its
-            type, uniform or studentized, is the fit's ``band``).
+            type, uniform, studentized or anderson-rubin, is the fit's ``band``);
+            "anderson-rubin" (fuzzy fits only): the pointwise Anderson-Rubin / Fieller sets
+            {t : (N - t D)^2 <= z_{1-alpha/2}^2 V(t)}, valid when the first stage is weak;
+            ``-inf``/``inf`` where unbounded (first-stage F <= z^2; docs/method.md §5).
 
         Returns
         -------
@@ -421,11 +424,19 @@ class R3DResults:
             Columns "lower", "upper", index = quantile levels.
         """
         alpha = self._alpha(alpha)
-        kind = check_choice("kind", kind, ("pointwise", "uniform"))
+        kind = check_choice("kind", kind, ("pointwise", "uniform", "anderson-rubin"),
+                            aliases={"ar": "anderson-rubin", "fieller": "anderson-rubin"})
         tau = self._est.tau
         if kind == "pointwise":
             half = stats.norm.ppf(1 - alpha / 2) * self._inf.se
             lo, hi = tau - half, tau + half
+        elif kind == "anderson-rubin":
+            if self._est.first_stage is None:
+                raise ValueError(message("kind", "'pointwise' or 'uniform' for a sharp fit", kind,
+                                         "Anderson-Rubin sets invert the fuzzy ratio's test; a sharp fit has no "
+                                         "ratio."))
+            lo, hi = _boot._anderson_rubin_sets(self._est, self._model._data.units.cluster_codes,
+                                               crit=float(stats.norm.ppf(1 - alpha / 2)))
         else:
             band = self._band(alpha)
             lo, hi = band.lower, band.upper
@@ -435,7 +446,10 @@ class R3DResults:
         """The bootstrap band at ``alpha`` (the fit's own, or recomputed from the same draws)."""
         draws = self._require_draws("A uniform band")
         band = self._inf.band
-        if band is None or alpha != band.alpha:
+        if band is not None and alpha != band.alpha and self.spec.band == "anderson-rubin":
+            band = _boot._anderson_rubin_band(self._est, self._model._data.units.cluster_codes, draws,
+                                              self._inf.se, alpha=alpha)
+        elif band is None or alpha != band.alpha:
             band = _boot.uniform_band(self._est.tau, draws, alpha=alpha, band=self.spec.band,
                                       se=self._inf.se)
         return band
