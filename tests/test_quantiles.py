@@ -166,6 +166,28 @@ def test_row_order_irrelevant():
     assert np.array_equal(a, b)
 
 
+@pytest.mark.parametrize("method", QUANTILE_METHODS)
+def test_grouped_rows_take_the_scratch_route_with_the_same_bits(method):
+    """Rows grouped by unit (codes never decrease) are sorted unit by unit in a scratch buffer
+    instead of after a counting sort of all rows: the same values reach each sort in the same
+    order (signed zeros included), so every bit agrees, weighted or not."""
+    rng = np.random.default_rng(12)
+    y, codes = _long_sample(rng)
+    y[rng.random(y.size) < 0.05] = 0.0
+    y[rng.random(y.size) < 0.05] = -0.0
+    w = rng.uniform(0.1, 3.0, y.size)
+    order = np.argsort(codes, kind="stable")
+    grouped = (y[order], codes[order], w[order])
+    shuffled_then_grouped = unit_quantiles(y, codes, 120, LEVELS, method=method)
+    got = unit_quantiles(grouped[0], grouped[1], 120, LEVELS, method=method)
+    assert np.array_equal(got, shuffled_then_grouped)
+    assert np.array_equal(np.signbit(got), np.signbit(shuffled_then_grouped))
+    if method in WEIGHTED_METHODS:
+        a = unit_quantiles(y, codes, 120, LEVELS, method=method, weights=w)
+        b = unit_quantiles(*grouped[:2], 120, LEVELS, method=method, weights=grouped[2])
+        assert np.array_equal(a, b) and np.array_equal(np.signbit(a), np.signbit(b))
+
+
 # --------------------------------------------------------------------------- weighted
 
 
