@@ -197,9 +197,17 @@ def _flat_columns(Y: np.ndarray, fit: SideFit) -> tuple[np.ndarray, np.ndarray, 
 
     Returns (m,) ``flat``, the smallest and the largest in-window value of every column.
     """
-    inside = np.broadcast_to(fit.kernel_weights > 0, Y.shape)
-    lo = np.where(inside, Y, np.inf).min(axis=0)
-    hi = np.where(inside, Y, -np.inf).max(axis=0)
+    if fit.kernel_weights.shape[1] == 1:
+        # one window for every column: a masked reduction, without two (n, m) temporaries (job D:
+        # 0.3 s -> 0.04 s for both sides); it compares the same in-window values in the same
+        # order, so the same bits (signed zeros included)
+        inside = fit.kernel_weights > 0
+        lo = np.min(Y, axis=0, where=inside, initial=np.inf)
+        hi = np.max(Y, axis=0, where=inside, initial=-np.inf)
+    else:  # per-column windows: a masked reduction over an (n, m) mask is slower than this
+        inside = np.broadcast_to(fit.kernel_weights > 0, Y.shape)
+        lo = np.where(inside, Y, np.inf).min(axis=0)
+        hi = np.where(inside, Y, -np.inf).max(axis=0)
     with np.errstate(over="ignore", invalid="ignore"):
         flat = (hi - lo) <= ROUNDING_EPS * np.finfo(float).eps * np.maximum(np.abs(lo), np.abs(hi))
     return flat, lo, hi
@@ -325,7 +333,10 @@ def local_jump(x: np.ndarray, Y: np.ndarray, *, cutoff: float, h: np.ndarray, or
     if vce == "hc0":
         return LocalJump(fit_plus=fp, fit_minus=fm, residuals=e, influence=a)
     c = residual_scale(x, fp, fm, vce)
-    return LocalJump(fit_plus=fp, fit_minus=fm, residuals=e, influence=a * c, scale=c)
+    # in place: `a` is this call's own new array, and a (n, m) product would be another
+    # n x m block of new memory (job D: 80 MB); the same multiplication, so the same bits
+    np.multiply(a, c, out=a)
+    return LocalJump(fit_plus=fp, fit_minus=fm, residuals=e, influence=a, scale=c)
 
 
 def leverage(x: np.ndarray, fit: SideFit) -> np.ndarray:
