@@ -872,7 +872,8 @@ def _global_poly(xc: np.ndarray, Y: np.ndarray, degree: int, side: str,
                     order=degree, kernel="uniform", side=side, omega=omega)
     resid = Y - fit.fitted
     if omega is None:
-        sigma2 = np.sum(resid * resid, axis=0) / (xc.size - 1)
+        # squared in place (the same products, no second (n, m) array)
+        sigma2 = np.sum(np.multiply(resid, resid, out=resid), axis=0) / (xc.size - 1)
     else:
         sigma2 = np.sum(omega[:, None] * resid * resid, axis=0) / np.sum(omega) * (xc.size / (xc.size - 1))
     deriv = fit.coef[degree] * math.factorial(degree) / scale**degree
@@ -1013,7 +1014,8 @@ def _local_residual_variance(
     m = Y.shape[1]
     k = _columns(fit.kernel_weights, m)
     e = _inside_residuals(Y, fit)
-    return np.sum(k * e * e, axis=0) / np.sum(k, axis=0)
+    ke = k * e
+    return np.sum(np.multiply(ke, e, out=ke), axis=0) / np.sum(k, axis=0)  # (k e) e, in place
 
 
 def _local_derivative(
@@ -1028,7 +1030,8 @@ def _local_derivative(
     beta = np.asarray(fit.coef, dtype=float)[s + 1] / scale
     e = _inside_residuals(Y, fit)
     cw = _columns(np.asarray(fit.coef_weights, dtype=float)[s + 1], m) / scale
-    var = np.sum((cw * e) ** 2, axis=0)
+    cwe = cw * e
+    var = np.sum(np.square(cwe, out=cwe), axis=0)  # (cw e)^2 in place: the same squares
     return beta, var
 
 
@@ -1070,7 +1073,8 @@ _SCALE_POWERS = {
 
 def _outcome_exponent(Y: np.ndarray) -> int:
     """e with max |Y| / 2^e in [0.5, 1) (0 for an all-zero Y)."""
-    return int(np.frexp(np.max(np.abs(Y)))[1]) if Y.size else 0
+    # max |Y| as max(max Y, -min Y): exact, without an (n, m) array of |Y| (job D: 80 MB of new memory)
+    return int(np.frexp(max(float(np.max(Y)), -float(np.min(Y))))[1]) if Y.size else 0
 
 
 def _select_scaled(
