@@ -21,7 +21,7 @@ The NumPy twin is ``r3d/_ext/quantiles_numpy.py`` (tests only).
 import numpy as np
 
 cimport numpy as cnp
-from libc.math cimport floor, fmod, frexp, ldexp
+from libc.math cimport floor, fmod, frexp, ldexp, signbit
 from libc.string cimport memcpy
 from libc.stdint cimport int64_t
 from libcpp.pair cimport pair
@@ -51,6 +51,29 @@ cdef extern from *:
     """
     ctypedef int (*r3d_sort_fn)(void*, cnp.npy_intp, void*) noexcept nogil
     r3d_sort_fn r3d_numpy_double_sort()
+
+
+cdef extern from *:
+    """
+    /* numpy's float64 argsort (``np.argsort``'s quicksort slot; vectorised on AVX-512 CPUs):
+       it permutes ``tosort`` and only reads the values. */
+    typedef int (*r3d_argsort_fn)(void *, npy_intp *, npy_intp, void *);
+    static r3d_argsort_fn r3d_numpy_double_argsort(void) {
+        PyArray_Descr *d = PyArray_DescrFromType(NPY_DOUBLE);
+        r3d_argsort_fn f = (r3d_argsort_fn) PyDataType_GetArrFuncs(d)->argsort[NPY_QUICKSORT];
+        Py_DECREF(d);
+        return f;
+    }
+    """
+    ctypedef int (*r3d_argsort_fn)(void*, cnp.npy_intp*, cnp.npy_intp, void*) noexcept nogil
+    r3d_argsort_fn r3d_numpy_double_argsort()
+
+#: Units with at least this many weighted draws sort their (value, weight) pairs through numpy's
+#: vectorised argsort of the values (:func:`_argsorted_pairs`); smaller ones by std::sort of the
+#: pairs. Measured (weighted linear, 20 levels, rows grouped, CPU s): 2e6 draws in units of 8 /
+#: 16 / 32 / 64 / 128 draws 0.110 -> 0.119 / 0.088 -> 0.085 / 0.089 -> 0.070 / 0.084 -> 0.056 /
+#: 0.088 -> 0.051; 5e6 draws in units of 500: 0.24 -> 0.14.
+ARGSORT_MIN_DRAWS = 32
 
 
 # Method codes: the position of the name in r3d.quantiles.QUANTILE_METHODS.
@@ -95,6 +118,36 @@ _ALPHA_BETA = {
 HMISC_CUMWEIGHT_RTOL = 1e-12
 
 ctypedef pair[double, double] value_weight
+
+
+cdef bint _argsorted_pairs(const double* v, const double* w, Py_ssize_t n, value_weight* p,
+                           cnp.npy_intp* idx, r3d_argsort_fn argsort) noexcept nogil:
+    """``p[0:n]`` = the pairs (v[i], w[i]) in increasing order of value, equal values in
+    increasing order of weight: the order ``std::sort`` gives them, found by numpy's argsort of
+    the values and a sort of each run of equal values by weight. Returns False (``p`` then holds
+    no defined order) when that order is not unique: a run mixing 0.0 and -0.0 with equal
+    weights, whose order ``std::sort`` leaves to its own steps; the caller sorts those pairs as
+    before."""
+    cdef Py_ssize_t r, s0, k
+    for r in range(n):
+        idx[r] = r
+    argsort(<void*>v, idx, n, NULL)
+    for r in range(n):
+        p[r].first = v[idx[r]]
+        p[r].second = w[idx[r]]
+    r = 0
+    while r < n:
+        s0 = r
+        while r + 1 < n and p[r + 1].first == p[s0].first:
+            r += 1
+        if r > s0:
+            std_sort(p + s0, p + r + 1)
+            if p[s0].first == 0.0:
+                for k in range(s0 + 1, r + 1):
+                    if p[k].second == p[k - 1].second and signbit(p[k].first) != signbit(p[k - 1].first):
+                        return False
+        r += 1
+    return True
 
 
 cdef inline double _lerp(double a, double b, double t) noexcept nogil:
@@ -421,6 +474,11 @@ def unit_quantiles(y, codes, Py_ssize_t n_units, levels, str method, weights=Non
     w_v = weights
     pairs.resize(largest if in_order else n)
     p = pairs.data()
+    cdef r3d_argsort_fn argsort_double = r3d_numpy_double_argsort()
+    cdef Py_ssize_t min_argsort = ARGSORT_MIN_DRAWS if argsort_double != NULL else n + 1
+    idx = np.empty(largest if in_order and largest >= min_argsort else 0, dtype=np.intp)
+    cdef cnp.npy_intp[::1] idx_v = idx
+    cdef bint done
     with nogil:
         if not in_order:
             for r in range(n):
@@ -432,12 +490,18 @@ def unit_quantiles(y, codes, Py_ssize_t n_units, levels, str method, weights=Non
             start = off_v[u]
             size = off_v[u + 1] - start
             if in_order:
-                for r in range(size):
-                    p[r].first = y_v[start + r]
-                    p[r].second = w_v[start + r]
+                done = False
+                if size >= min_argsort:
+                    done = _argsorted_pairs(&y_v[start], &w_v[start], size, p, &idx_v[0], argsort_double)
+                if not done:
+                    for r in range(size):
+                        p[r].first = y_v[start + r]
+                        p[r].second = w_v[start + r]
+                    # pairs sort by value, ties by weight: a deterministic order
+                    std_sort(p, p + size)
                 start = 0
-            # pairs sort by value, ties by weight: a deterministic order
-            std_sort(p + start, p + start + size)
+            else:
+                std_sort(p + start, p + start + size)
             _normalise_weights(p + start, size)
             if code == LINEAR:
                 _weighted_linear_row(p + start, size, &lev_v[0], m, rtol, &out_v[u, 0])
