@@ -870,7 +870,8 @@ def _global_poly(xc: np.ndarray, Y: np.ndarray, degree: int, side: str,
     Y = np.ascontiguousarray(Y, dtype=np.float64)
     fit = _fit_side(np.ascontiguousarray(xc, dtype=np.float64), Y, cutoff=0.0, h=np.array([scale]),
                     order=degree, kernel="uniform", side=side, omega=omega)
-    resid = Y - fit.fitted
+    # written over the fit's own fitted values, which nothing else reads: one (n, m) array less
+    resid = np.subtract(Y, fit.fitted, out=fit.fitted)
     if omega is None:
         # squared in place (the same products, no second (n, m) array)
         sigma2 = np.sum(np.multiply(resid, resid, out=resid), axis=0) / (xc.size - 1)
@@ -995,10 +996,13 @@ def _columns(a: np.ndarray, m: int) -> np.ndarray:
 
 def _inside_residuals(Y: np.ndarray, fit: Any) -> np.ndarray:
     """(n, m) Y - fitted for units with k > 0, 0 elsewhere (a plain difference when every
-    unit of the window has k > 0, the usual case after :func:`_window`: the same numbers)."""
+    unit of the window has k > 0, the usual case after :func:`_window`: the same numbers).
+
+    The plain difference is written over ``fit.fitted``: both callers' fits are their own and
+    read no fitted value afterwards, and a new (n, m) array costs more than the subtraction."""
     inside = np.asarray(fit.kernel_weights) > 0  # (n, m_h)
     if inside.all():
-        return Y - fit.fitted
+        return np.subtract(Y, fit.fitted, out=fit.fitted)
     inside = _columns(inside, Y.shape[1])
     return np.where(inside, Y - np.where(inside, fit.fitted, 0.0), 0.0)
 
@@ -1071,6 +1075,38 @@ _SCALE_POWERS = {
 }
 
 
+#: Rows squared at a time by :func:`_column_std`.
+STD_BLOCK_ROWS = 4096
+
+
+def _column_std(Y: np.ndarray) -> np.ndarray:
+    """(m,) ``np.std(Y, axis=0)`` with the same bits, without numpy's (n, m) array of deviations.
+
+    numpy's ``_var`` sums the rows to the mean, subtracts it, squares in place and sums again;
+    for m >= 2 each sum over the rows of a C-contiguous array adds one row after another, so the
+    deviations can be squared in blocks of rows whose first row carries the running sum (the
+    same additions in the same order; ``tests/test_bandwidth.py`` checks it against np.std).
+    """
+    n, m = Y.shape
+    if m < 2 or n <= STD_BLOCK_ROWS:
+        return np.std(Y, axis=0)
+    rcount = np.intp(n)
+    mean = np.add.reduce(Y, axis=0, keepdims=True)
+    mean = np.true_divide(mean, rcount, out=mean, casting="unsafe", subok=False)
+    buf = np.empty((STD_BLOCK_ROWS + 1, m))
+    S = None
+    for g0 in range(0, n, STD_BLOCK_ROWS):
+        g1 = min(n, g0 + STD_BLOCK_ROWS)
+        lead = 0 if S is None else 1
+        rows = buf[lead : lead + g1 - g0]
+        np.subtract(Y[g0:g1], mean, out=rows)
+        np.square(rows, out=rows)
+        if S is not None:
+            buf[0] = S
+        S = np.add.reduce(buf[: lead + g1 - g0], axis=0)
+    return np.sqrt(np.true_divide(S, rcount, out=S, casting="unsafe", subok=False))
+
+
 def _outcome_exponent(Y: np.ndarray) -> int:
     """e with max |Y| / 2^e in [0.5, 1) (0 for an all-zero Y)."""
     # max |Y| as max(max Y, -min Y): exact, without an (n, m) array of |Y| (job D: 80 MB of new memory)
@@ -1127,7 +1163,7 @@ def _select_scaled(
     B = B_plus - B_minus
     V = V_plus + V_minus
     D = B**2 + (R if regularize else 0.0)
-    tiny = (NEAR_ZERO_BIAS * np.std(Y, axis=0) / h_max ** (s + 1)) ** 2  # (m,)
+    tiny = (NEAR_ZERO_BIAS * _column_std(Y) / h_max ** (s + 1)) ** 2  # (m,)
     if imse:
         w = _trapezoid_weights(quantiles)
         zero = not np.sum(w * D) > np.sum(w * tiny)
