@@ -1034,7 +1034,7 @@ def _local_derivative(
     beta = np.asarray(fit.coef, dtype=float)[s + 1] / scale
     e = _inside_residuals(Y, fit)
     cw = _columns(np.asarray(fit.coef_weights, dtype=float)[s + 1], m) / scale
-    cwe = cw * e
+    cwe = np.multiply(cw, e, out=e)  # e is this function's own array (:func:`_inside_residuals`)
     var = np.sum(np.square(cwe, out=cwe), axis=0)  # (cw e)^2 in place: the same squares
     return beta, var
 
