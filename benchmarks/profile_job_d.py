@@ -101,7 +101,7 @@ def profile(df, job, top: int = 25) -> list[dict]:
     st = pstats.Stats(prof, stream=io.StringIO())
     rows = []
     for (file, line, func), (_cc, nc, tt, ct, _) in st.stats.items():
-        short = file.split("site-packages/")[-1].split("/work/main/")[-1]
+        short = file.split("site-packages/")[-1].split(str(Path(__file__).resolve().parent.parent) + "/")[-1]
         rows.append({"function": f"{short}:{line}({func})", "calls": nc, "own_s": tt, "cumulative_s": ct})
     rows.sort(key=lambda r: r["own_s"], reverse=True)
     return rows[:top]
