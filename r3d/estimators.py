@@ -333,10 +333,7 @@ def local_jump(x: np.ndarray, Y: np.ndarray, *, cutoff: float, h: np.ndarray, or
     if vce == "hc0":
         return LocalJump(fit_plus=fp, fit_minus=fm, residuals=e, influence=a)
     c = residual_scale(x, fp, fm, vce)
-    # in place: `a` is this call's own new array, and a (n, m) product would be another
-    # n x m block of new memory (job D: 80 MB); the same multiplication, so the same bits
-    np.multiply(a, c, out=a)
-    return LocalJump(fit_plus=fp, fit_minus=fm, residuals=e, influence=a, scale=c)
+    return LocalJump(fit_plus=fp, fit_minus=fm, residuals=e, influence=a * c, scale=c)
 
 
 def leverage(x: np.ndarray, fit: SideFit) -> np.ndarray:
