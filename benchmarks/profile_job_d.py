@@ -30,16 +30,17 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from perf_jobs import JOBS, RESULTS, machine, make_frame, pipeline
 
-#: (module, function, stage label) wrapped with timers, in pipeline order.
+#: (module, function, stage label) wrapped with timers, in pipeline order: the names the
+#: pipeline calls (``fit`` calls the private cores, so those are wrapped where they are looked up).
 STAGES = [
     ("r3d.model", "parse_formula", "formula -> columns"),
     ("r3d.model", "prepare_long", "ids, checks, missing values"),
-    ("r3d.model", "unit_quantiles", "unit quantiles (sort per unit)"),
-    ("r3d.bandwidth", "select_bandwidths", "bandwidth selection"),
-    ("r3d.model", "estimate", "estimate (fits, projection, influence)"),
-    ("r3d.bootstrap", "pointwise_variance", "HC0 variance"),
-    ("r3d.bootstrap", "bootstrap_draws", "bootstrap draws"),
-    ("r3d.bootstrap", "uniform_band", "uniform band"),
+    ("r3d.model", "_unit_quantiles", "unit quantiles (sort per unit)"),
+    ("r3d.model", "choose_bandwidths", "bandwidth selection"),
+    ("r3d.model", "_estimate", "estimate (fits, projection, influence)"),
+    ("r3d.bootstrap", "_variance_and_se", "HC0 variance"),
+    ("r3d.bootstrap", "_draws", "bootstrap draws"),
+    ("r3d.bootstrap", "_band", "uniform band"),
     ("r3d.results", "R3DResults.nullity_test", "nullity test"),
     ("r3d.results", "R3DResults.homogeneity_test", "homogeneity test"),
     ("r3d.results", "R3DResults.summary", "summary"),
@@ -100,7 +101,7 @@ def profile(df, job, top: int = 25) -> list[dict]:
     st = pstats.Stats(prof, stream=io.StringIO())
     rows = []
     for (file, line, func), (_cc, nc, tt, ct, _) in st.stats.items():
-        short = file.split("site-packages/")[-1].split("/work/main/")[-1]
+        short = file.split("site-packages/")[-1].split(str(Path(__file__).resolve().parent.parent) + "/")[-1]
         rows.append({"function": f"{short}:{line}({func})", "calls": nc, "own_s": tt, "cumulative_s": ct})
     rows.sort(key=lambda r: r["own_s"], reverse=True)
     return rows[:top]

@@ -505,12 +505,12 @@ def _text_width(table: SimpleTable) -> int:
     return len(table.as_text().splitlines()[-1])
 
 
-def _widen(table: SimpleTable, width: int, keyvalue: bool) -> None:
-    """Spread extra spaces over the data columns so the table is ``width`` characters wide
-    (the value columns of a key-value header)."""
+def _widen(table: SimpleTable, width: int, keyvalue: bool, current: int) -> None:
+    """Spread extra spaces over the data columns so the table (now ``current`` characters wide,
+    :func:`_text_width`) is ``width`` characters wide (the value columns of a key-value header)."""
     fmt = table.output_formats["txt"]
     widths = list(table.get_colwidths("txt"))
-    extra = width - _text_width(table)
+    extra = width - current
     if extra <= 0:
         return
     data_cols = [1, 3] if keyvalue else (list(range(1, len(widths))) or [0])
@@ -537,9 +537,11 @@ class R3DSummary(Summary):
         self._with_notes = with_notes
         self.notes = [n.text for n in self._notes] if with_notes else []
         self.tables = [_simple_table(s) for s in self.sections]
-        width = max(MIN_WIDTH, *(_text_width(t) for t in self.tables))
-        for sec, t in zip(self.sections, self.tables, strict=True):
-            _widen(t, width, sec.kind == "keyvalue")
+        # each table is rendered once here to measure it (rendering is most of a summary's cost)
+        current = [_text_width(t) for t in self.tables]
+        width = max(MIN_WIDTH, *current)
+        for sec, t, w in zip(self.sections, self.tables, current, strict=True):
+            _widen(t, width, sec.kind == "keyvalue", w)
         self.width = width
         lines = []
         if with_notes:

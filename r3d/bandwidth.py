@@ -870,9 +870,11 @@ def _global_poly(xc: np.ndarray, Y: np.ndarray, degree: int, side: str,
     Y = np.ascontiguousarray(Y, dtype=np.float64)
     fit = _fit_side(np.ascontiguousarray(xc, dtype=np.float64), Y, cutoff=0.0, h=np.array([scale]),
                     order=degree, kernel="uniform", side=side, omega=omega)
-    resid = Y - fit.fitted
+    # written over the fit's own fitted values, which nothing else reads: one (n, m) array less
+    resid = np.subtract(Y, fit.fitted, out=fit.fitted)
     if omega is None:
-        sigma2 = np.sum(resid * resid, axis=0) / (xc.size - 1)
+        # squared in place (the same products, no second (n, m) array)
+        sigma2 = np.sum(np.multiply(resid, resid, out=resid), axis=0) / (xc.size - 1)
     else:
         sigma2 = np.sum(omega[:, None] * resid * resid, axis=0) / np.sum(omega) * (xc.size / (xc.size - 1))
     deriv = fit.coef[degree] * math.factorial(degree) / scale**degree
@@ -994,10 +996,13 @@ def _columns(a: np.ndarray, m: int) -> np.ndarray:
 
 def _inside_residuals(Y: np.ndarray, fit: Any) -> np.ndarray:
     """(n, m) Y - fitted for units with k > 0, 0 elsewhere (a plain difference when every
-    unit of the window has k > 0, the usual case after :func:`_window`: the same numbers)."""
+    unit of the window has k > 0, the usual case after :func:`_window`: the same numbers).
+
+    The plain difference is written over ``fit.fitted``: both callers' fits are their own and
+    read no fitted value afterwards, and a new (n, m) array costs more than the subtraction."""
     inside = np.asarray(fit.kernel_weights) > 0  # (n, m_h)
     if inside.all():
-        return Y - fit.fitted
+        return np.subtract(Y, fit.fitted, out=fit.fitted)
     inside = _columns(inside, Y.shape[1])
     return np.where(inside, Y - np.where(inside, fit.fitted, 0.0), 0.0)
 
@@ -1013,7 +1018,8 @@ def _local_residual_variance(
     m = Y.shape[1]
     k = _columns(fit.kernel_weights, m)
     e = _inside_residuals(Y, fit)
-    return np.sum(k * e * e, axis=0) / np.sum(k, axis=0)
+    ke = k * e
+    return np.sum(np.multiply(ke, e, out=ke), axis=0) / np.sum(k, axis=0)  # (k e) e, in place
 
 
 def _local_derivative(
@@ -1028,7 +1034,8 @@ def _local_derivative(
     beta = np.asarray(fit.coef, dtype=float)[s + 1] / scale
     e = _inside_residuals(Y, fit)
     cw = _columns(np.asarray(fit.coef_weights, dtype=float)[s + 1], m) / scale
-    var = np.sum((cw * e) ** 2, axis=0)
+    cwe = np.multiply(cw, e, out=e)  # e is this function's own array (:func:`_inside_residuals`)
+    var = np.sum(np.square(cwe, out=cwe), axis=0)  # (cw e)^2 in place: the same squares
     return beta, var
 
 
@@ -1068,9 +1075,42 @@ _SCALE_POWERS = {
 }
 
 
+#: Rows squared at a time by :func:`_column_std`.
+STD_BLOCK_ROWS = 4096
+
+
+def _column_std(Y: np.ndarray) -> np.ndarray:
+    """(m,) ``np.std(Y, axis=0)`` with the same bits, without numpy's (n, m) array of deviations.
+
+    numpy's ``_var`` sums the rows to the mean, subtracts it, squares in place and sums again;
+    for m >= 2 each sum over the rows of a C-contiguous array adds one row after another, so the
+    deviations can be squared in blocks of rows whose first row carries the running sum (the
+    same additions in the same order; ``tests/test_bandwidth.py`` checks it against np.std).
+    """
+    n, m = Y.shape
+    if m < 2 or n <= STD_BLOCK_ROWS:
+        return np.std(Y, axis=0)
+    rcount = np.intp(n)
+    mean = np.add.reduce(Y, axis=0, keepdims=True)
+    mean = np.true_divide(mean, rcount, out=mean, casting="unsafe", subok=False)
+    buf = np.empty((STD_BLOCK_ROWS + 1, m))
+    S = None
+    for g0 in range(0, n, STD_BLOCK_ROWS):
+        g1 = min(n, g0 + STD_BLOCK_ROWS)
+        lead = 0 if S is None else 1
+        rows = buf[lead : lead + g1 - g0]
+        np.subtract(Y[g0:g1], mean, out=rows)
+        np.square(rows, out=rows)
+        if S is not None:
+            buf[0] = S
+        S = np.add.reduce(buf[: lead + g1 - g0], axis=0)
+    return np.sqrt(np.true_divide(S, rcount, out=S, casting="unsafe", subok=False))
+
+
 def _outcome_exponent(Y: np.ndarray) -> int:
     """e with max |Y| / 2^e in [0.5, 1) (0 for an all-zero Y)."""
-    return int(np.frexp(np.max(np.abs(Y)))[1]) if Y.size else 0
+    # max |Y| as max(max Y, -min Y): exact, without an (n, m) array of |Y| (job D: 80 MB of new memory)
+    return int(np.frexp(max(float(np.max(Y)), -float(np.min(Y))))[1]) if Y.size else 0
 
 
 def _select_scaled(
@@ -1123,7 +1163,7 @@ def _select_scaled(
     B = B_plus - B_minus
     V = V_plus + V_minus
     D = B**2 + (R if regularize else 0.0)
-    tiny = (NEAR_ZERO_BIAS * np.std(Y, axis=0) / h_max ** (s + 1)) ** 2  # (m,)
+    tiny = (NEAR_ZERO_BIAS * _column_std(Y) / h_max ** (s + 1)) ** 2  # (m,)
     if imse:
         w = _trapezoid_weights(quantiles)
         zero = not np.sum(w * D) > np.sum(w * tiny)

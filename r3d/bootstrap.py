@@ -85,11 +85,13 @@ BAND_TYPES = ("uniform", "studentized")
 FUZZY_BAND_TYPES = ("anderson-rubin",)
 
 #: Memory cap for the multipliers held at once (one chunk of draws x clusters, float64): a
-#: bound on memory, not a speed setting (B = 5,000 draws for 100,000 units would otherwise
-#: hold 4 GB of multipliers). The draws are computed by the compiled kernel
-#: ``r3d._ext._bootstrap`` with one fixed order of summation per entry, so the chunking
-#: changes no bit of the result.
-MAX_CHUNK_BYTES = 64 * 2**20
+#: bound on memory (B = 5,000 draws for 100,000 units would otherwise hold 4 GB of
+#: multipliers). The draws are computed by the compiled kernel ``r3d._ext._bootstrap`` with one
+#: fixed order of summation per entry, so the chunking changes no bit of the result. 16 MB rather
+#: than 64 MB: job D's bootstrap (200 draws x 58,107 live units) took 0.41-0.44 s of CPU instead
+#: of 0.51-0.57 s (a smaller buffer of new memory to touch; at 8 MB and below the kernel reads
+#: the influence rows too often and it is slower again). Jobs A-C hold less than 16 MB anyway.
+MAX_CHUNK_BYTES = 16 * 2**20
 #: Draws between two progress reports when progress is shown (changes no bit).
 PROGRESS_DRAWS = 64
 #: Slack when matching range endpoints to grid points (grids built by linspace/arange are
@@ -500,9 +502,11 @@ def _variance_and_se(agg: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     FloatingPointError
         The standard errors themselves overflow (influence terms near the largest double).
     """
-    e = np.frexp(np.max(np.abs(agg), axis=0))[1] if agg.shape[0] else np.zeros(agg.shape[1], dtype=np.intc)
-    scaled = np.ldexp(agg, -e)
-    S = np.einsum("gj,gj->j", scaled, scaled)
+    if agg.shape[0]:  # max |A[:, j]| as max(max A, -min A): exact, without an (G, m) array of |A|
+        e = np.frexp(np.maximum(np.max(agg, axis=0), -np.min(agg, axis=0)))[1]
+    else:
+        e = np.zeros(agg.shape[1], dtype=np.intc)
+    S = _scaled_sum_of_squares(agg, e)
     with np.errstate(over="ignore", under="ignore"):
         V = np.ldexp(S, 2 * e)
         se = np.ldexp(np.sqrt(S), e)
@@ -510,6 +514,38 @@ def _variance_and_se(agg: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         raise FloatingPointError("standard errors overflowed: influence terms near the largest double; rescale "
                                  "the outcome")
     return V, se
+
+
+#: Rows of the scaled cluster sums squared at a time by :func:`_scaled_sum_of_squares`.
+SQUARES_BLOCK_ROWS = 4096
+
+
+def _scaled_sum_of_squares(agg: np.ndarray, e: np.ndarray) -> np.ndarray:
+    """(m,) ``sum_g (A[g, j] / 2^e_j)^2``: ``einsum("gj,gj->j")`` of the scaled (G, m) matrix,
+    with the same bits, without building it.
+
+    For m >= 2 numpy sums over the rows of a C-contiguous array one row after another (einsum
+    and ``add.reduce`` along axis 0 alike), so blocks of rows can be scaled and squared in a
+    small buffer whose first row carries the running sum: ``((S + b_0^2) + b_1^2) + ...`` is
+    the same sequence of additions (``tests/test_bootstrap.py`` checks it against einsum).
+    A single column is summed pairwise by numpy: it keeps the einsum.
+    """
+    G, m = agg.shape
+    if m < 2 or G <= SQUARES_BLOCK_ROWS:
+        scaled = np.ldexp(agg, -e)
+        return np.einsum("gj,gj->j", scaled, scaled)
+    buf = np.empty((SQUARES_BLOCK_ROWS + 1, m))
+    S = None
+    for g0 in range(0, G, SQUARES_BLOCK_ROWS):
+        g1 = min(G, g0 + SQUARES_BLOCK_ROWS)
+        lead = 0 if S is None else 1
+        rows = buf[lead : lead + g1 - g0]
+        np.ldexp(agg[g0:g1], -e, out=rows)
+        np.multiply(rows, rows, out=rows)
+        if S is not None:
+            buf[0] = S
+        S = np.add.reduce(buf[: lead + g1 - g0], axis=0)
+    return S
 
 
 def bootstrap_draws(
@@ -538,7 +574,7 @@ def bootstrap_draws(
         One multiplier per cluster instead of per unit (see :func:`aggregate_clusters`).
     chunk_size : int, optional
         Draws whose multipliers are held in memory at once. Default: as many as fit in
-        :data:`MAX_CHUNK_BYTES` (64 MB). The result is bit-for-bit the same whatever the
+        :data:`MAX_CHUNK_BYTES` (16 MB). The result is bit-for-bit the same whatever the
         chunk size.
     progress : bool or callable, default False
         True shows a progress bar on stderr (tqdm if installed, else a plain status line);

@@ -999,8 +999,11 @@ def prepare_samples(
     cov = _unit_covariates(covariates, n)
     units = prepare_units(running, n_units=n, treatment=treatment, cluster=cluster, unit_ids=unit_ids, covariates=cov,
                           unit_weights=unit_weights)
-    ys = [_draws_array("samples", i, s) for i, s in enumerate(samples)]
-    lengths = np.array([a.shape[0] for a in ys], dtype=np.intp)
+    if all(type(s) is np.ndarray and s.dtype == np.float64 and s.ndim == 1 for s in samples):
+        ys = samples  # what _draws_array returns for each, without a Python call per unit (issue 19)
+    else:
+        ys = [_draws_array("samples", i, s) for i, s in enumerate(samples)]
+    lengths = np.fromiter(map(len, ys), dtype=np.intp, count=n)
     y = np.concatenate(ys)
     codes = np.repeat(np.arange(n, dtype=np.intp), lengths)
     w = None

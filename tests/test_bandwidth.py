@@ -509,3 +509,14 @@ def test_invalid_options_name_the_argument():
         select_bandwidths(x, Q[:-1], q, cutoff=0.0, rule="mse")
     assert set(BANDWIDTH_RULES) == {"mse", "imse", "cer-mse", "cer-imse"}
     assert kernel_constants("epa", 1).c_v_plus == kernel_constants("epanechnikov", 1).c_v_plus  # one kernel
+
+
+@pytest.mark.parametrize("shape", [(10, 3), (4096, 2), (4097, 5), (10000, 99), (9000, 1), (12289, 20)])
+def test_column_std_in_row_blocks_equals_numpy_bit_for_bit(shape):
+    """The selector's column standard deviations are squared in blocks of rows (no (n, m) array of
+    deviations); numpy adds the rows one after another, so the bits are np.std's."""
+    from r3d.bandwidth import _column_std
+
+    rng = np.random.default_rng(sum(shape))
+    Y = rng.standard_normal(shape) * 10.0 ** rng.uniform(-3, 3, shape[1]) + rng.uniform(-5, 5, shape[1])
+    assert np.array_equal(_column_std(Y), np.std(Y, axis=0))

@@ -462,3 +462,20 @@ def test_gini_test_size_under_h0():
         rejections.append(gini_test(m_plus, m_minus, sd.plus, sd.minus, q, alpha=0.05).reject)
     lo, hi = GINI_SIZE_GATE
     assert lo <= np.mean(rejections) <= hi, np.mean(rejections)
+
+
+@pytest.mark.parametrize("shape", [(1, 3), (4096, 5), (4097, 2), (9000, 99), (12289, 20), (5000, 1), (8193, 7)])
+def test_variance_in_row_blocks_equals_einsum_bit_for_bit(shape):
+    """The HC0 variance squares the scaled influence matrix in blocks of rows (no (n, m) copy);
+    numpy's einsum sums the rows one after another, so the blocks give the same bits."""
+    import r3d.bootstrap as bs
+
+    rng = np.random.default_rng(sum(shape))
+    a = rng.standard_normal(shape) * 10.0 ** rng.uniform(-8, 8, shape[1])
+    a[rng.random(shape) < 0.3] = 0.0
+    e = np.frexp(np.max(np.abs(a), axis=0))[1]
+    scaled = np.ldexp(a, -e)
+    expected = np.einsum("gj,gj->j", scaled, scaled)
+    assert np.array_equal(bs._scaled_sum_of_squares(a, e), expected)
+    V, se = bs._variance_and_se(a)
+    assert np.array_equal(V, np.ldexp(expected, 2 * e)) and np.array_equal(se, np.ldexp(np.sqrt(expected), e))

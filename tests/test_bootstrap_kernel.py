@@ -21,8 +21,10 @@ def _case(rng, n_boot, n_rows, m, n_total=None):
     return xi, A, rows
 
 
-# shapes around the kernel's blocks: DRAW_BLOCK draws, ROW_TILE rows, 4-row passes
-SHAPES = [(1, 1, 1), (3, 5, 2), (8, 4, 7), (9, 129, 3), (17, 257, 40), (64, 3, 99), (21, 130, 1)]
+# shapes around the kernel's blocks: 4 draws, ROW_TILE rows, column blocks of 2 vectors of
+# 2, 4 or 8 columns, a last vector shifted left (m not a multiple of the width), m below a width
+SHAPES = [(1, 1, 1), (3, 5, 2), (8, 4, 7), (9, 129, 3), (17, 257, 40), (64, 3, 99), (21, 130, 1),
+          (4, 128, 8), (5, 256, 9), (7, 300, 17), (6, 2, 95), (3, 131, 20), (11, 77, 33)]
 
 
 @pytest.mark.parametrize("shape", SHAPES)
@@ -32,6 +34,20 @@ def test_kernel_equals_twin_bit_for_bit(shape):
     got = _bootstrap.multiplier_product(xi, A, rows)
     np.testing.assert_allclose(got, twin.multiplier_product(xi, A, rows), rtol=0, atol=TWIN_ATOL)
     np.testing.assert_allclose(got, xi @ A[rows], rtol=BLAS_RTOL, atol=BLAS_RTOL * np.abs(got).max())
+
+
+@pytest.mark.parametrize("shape", SHAPES)
+def test_every_simd_path_gives_the_same_bits(shape):
+    """Scalar, two-wide, AVX2 and AVX-512 paths (those this CPU runs) against the twin: the wide
+    paths only change which entries are summed together, never the order within one entry."""
+    rng = np.random.default_rng(100 + sum(shape))
+    xi, A, rows = _case(rng, *shape)
+    A[rng.random(A.shape) < 0.2] = 0.0
+    A[0, 0] = -0.0
+    expected = twin.multiplier_product(xi, A, rows)
+    for simd in range(_bootstrap.SIMD_BEST + 1):
+        got = _bootstrap.multiplier_product(xi, A, rows, simd=simd)
+        assert np.array_equal(got, expected) and np.array_equal(np.signbit(got), np.signbit(expected)), simd
 
 
 def test_rows_select_and_order_the_influence_rows():

@@ -76,3 +76,26 @@ def test_a_variable_hiding_a_formula_function_is_named():
     np_ = None  # noqa: F841
     with pytest.raises(ValueError, match=r"calls `np_\.log\(\.\.\.\)`, but `np_` in your namespace is a NoneType"):
         r3d.R3D.from_formula("np_.log(y) ~ x", df, unit="u")
+
+
+def test_a_plain_formula_never_imports_formulaic():
+    """``"y ~ x"`` on two numeric columns is read without formulaic, so its first call does not pay
+    formulaic's import (about 0.1 s of CPU; issue 19); a transformed formula still goes through it."""
+    import subprocess
+    import sys
+
+    from _child import same_r3d_env
+
+    code = (
+        "import sys, numpy as np, pandas as pd, r3d\n"
+        "df = pd.DataFrame({'y': np.arange(40.0), 'x': np.repeat(np.linspace(-1, 1, 10), 4),"
+        " 'u': np.repeat(np.arange(10), 4)})\n"
+        "r3d.R3D.from_formula('y ~ x', data=df, cutoff=0, unit='u')\n"
+        "print('formulaic' in sys.modules)\n"
+        "r3d.R3D.from_formula('np.log1p(y) ~ x', data=df, cutoff=0, unit='u')\n"
+        "print('formulaic' in sys.modules)\n"
+    )
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=False,
+                         env=same_r3d_env())
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.split() == ["False", "True"]

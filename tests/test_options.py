@@ -116,11 +116,11 @@ def test_n_boot_beyond_memory_refused_up_front(mod, monkeypatch):
         _fit(mod, n_boot=10**6)
     text = str(info.value)
     assert text.startswith("`n_boot` must be small enough for the bootstrap draws to fit in memory; got 1000000.")
-    # 5 levels: 10**6 x 5 x 8 bytes = 0.0373 GiB of draws; 3 copies + 64 MiB of multipliers = 0.174 GiB
-    assert "The draws of 5 quantile levels take 0.0373 GiB (n_boot x m x 8 bytes) and about 0.174 GiB" in text
+    # 5 levels: 10**6 x 5 x 8 bytes = 0.0373 GiB of draws; 3 copies + 16 MiB of multipliers = 0.127 GiB
+    assert "The draws of 5 quantile levels take 0.0373 GiB (n_boot x m x 8 bytes) and about 0.127 GiB" in text
     assert "this machine has 0.1 GiB of memory" in text
     most = int(text.split("Use n_boot <= ")[1].split()[0])
-    assert most == (GIB // 10 - 64 * 2**20) // (3 * 8 * 5)
+    assert most == (GIB // 10 - 16 * 2**20) // (3 * 8 * 5)
     assert "fewer quantile levels, or n_boot=0" in text
 
 

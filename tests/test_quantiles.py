@@ -166,7 +166,48 @@ def test_row_order_irrelevant():
     assert np.array_equal(a, b)
 
 
+@pytest.mark.parametrize("method", QUANTILE_METHODS)
+def test_grouped_rows_take_the_scratch_route_with_the_same_bits(method):
+    """Rows grouped by unit (codes never decrease) are sorted unit by unit in a scratch buffer
+    instead of after a counting sort of all rows: the same values reach each sort in the same
+    order (signed zeros included), so every bit agrees, weighted or not."""
+    rng = np.random.default_rng(12)
+    y, codes = _long_sample(rng)
+    y[rng.random(y.size) < 0.05] = 0.0
+    y[rng.random(y.size) < 0.05] = -0.0
+    w = rng.uniform(0.1, 3.0, y.size)
+    order = np.argsort(codes, kind="stable")
+    grouped = (y[order], codes[order], w[order])
+    shuffled_then_grouped = unit_quantiles(y, codes, 120, LEVELS, method=method)
+    got = unit_quantiles(grouped[0], grouped[1], 120, LEVELS, method=method)
+    assert np.array_equal(got, shuffled_then_grouped)
+    assert np.array_equal(np.signbit(got), np.signbit(shuffled_then_grouped))
+    if method in WEIGHTED_METHODS:
+        a = unit_quantiles(y, codes, 120, LEVELS, method=method, weights=w)
+        b = unit_quantiles(*grouped[:2], 120, LEVELS, method=method, weights=grouped[2])
+        assert np.array_equal(a, b) and np.array_equal(np.signbit(a), np.signbit(b))
+
+
 # --------------------------------------------------------------------------- weighted
+
+
+@pytest.mark.parametrize("method", WEIGHTED_METHODS)
+def test_weighted_pairs_sorted_by_argsort_give_the_same_bits(method, monkeypatch):
+    """Units of ARGSORT_MIN_DRAWS weighted draws or more sort their pairs through numpy's argsort
+    of the values and a sort of tied values by weight; pairs whose order std::sort leaves open
+    (0.0 and -0.0 with equal weights) fall back to sorting the pairs. Same bits either way."""
+    rng = np.random.default_rng(21)
+    sizes = rng.integers(1, 90, 60)
+    codes = np.repeat(np.arange(60), sizes)
+    y = np.round(rng.normal(size=codes.size), 1)  # ties, and -0.0 next to 0.0
+    y[rng.random(y.size) < 0.05] = -0.0
+    w = np.round(rng.uniform(0.5, 3.0, codes.size))  # tied weights
+    w[codes % 3 == 0] = rng.uniform(0.5, 3.0, int(np.sum(codes % 3 == 0)))
+    monkeypatch.setattr(_quantiles, "ARGSORT_MIN_DRAWS", 10**9)
+    expected = unit_quantiles(y, codes, 60, LEVELS, method=method, weights=w)
+    monkeypatch.setattr(_quantiles, "ARGSORT_MIN_DRAWS", 1)
+    got = unit_quantiles(y, codes, 60, LEVELS, method=method, weights=w)
+    assert np.array_equal(got, expected) and np.array_equal(np.signbit(got), np.signbit(expected))
 
 
 def test_weighted_inverted_cdf_matches_numpy():

@@ -74,3 +74,23 @@ def test_kernel_refuses_bad_input():
     big = np.full_like(fp, 1.5e308)
     with pytest.raises(FloatingPointError):
         _isotonic.side_residuals(Y, big - np.arange(4) * 1e307, big, rows, np.ones_like(right), wd, True)
+
+
+@pytest.mark.parametrize("project", [True, False])
+def test_non_finite_residuals_or_influence_are_refused(project):
+    """The finiteness of e and a is checked row by row inside the kernel (only written rows can be
+    non-finite): a NaN weight difference or a residual that overflows still raises."""
+    rng = np.random.default_rng(8)
+    Y, fp, fm, rows, right, wd = _case(rng, n=12, m=5)
+    wd_nan = wd.copy()
+    wd_nan[rows[-1]] = np.nan
+    with pytest.raises(FloatingPointError, match="not finite"):
+        _isotonic.side_residuals(Y, fp, fm, rows, right, wd_nan, project)
+    Y_big = Y.copy()
+    Y_big[rows[0]] = 1.7e308
+    f_neg = np.full_like(fp, -1.7e308)
+    with pytest.raises(FloatingPointError, match="not finite"):
+        _isotonic.side_residuals(Y_big, f_neg, f_neg, rows, right, wd, False)
+    e, a = _isotonic.side_residuals(Y, fp, fm, rows, right, wd, project)
+    assert np.isfinite(e).all() and np.isfinite(a).all()
+

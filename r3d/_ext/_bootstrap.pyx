@@ -8,9 +8,11 @@ Every entry is accumulated in one fixed order, ``t = 0, 1, ..., T-1``, starting 
 ``0.0`` and without fused multiply-adds (``acc = acc + xi * a``): the result is a property of
 the inputs alone. It does not depend on how the draws are split into chunks, or on the
 machine's BLAS (whose row results depend on the call's shape and its own thread count).
-Draws are handled in blocks of :data:`DRAW_BLOCK`; within a block the rows of ``A`` are
-streamed in tiles of :data:`ROW_TILE` so that a tile stays in cache while it is applied to
-every draw of the block. The product runs on one thread: spreading the draw blocks over
+The rows of ``A`` are taken in tiles of :data:`ROW_TILE`; within a tile, blocks of 4 draws x
+2 vectors of columns are accumulated in registers (each loaded piece of ``A`` serves 4 draws,
+each multiplier 2 vectors of columns), with AVX-512 or AVX2 where the CPU has them
+(:data:`SIMD_BEST`). That changes which sums are done together, never the order of the terms
+within one entry, and no product is fused with a sum, so every path gives the same bits. The product runs on one thread: spreading the draw blocks over
 threads saved at most 10 % of any reference job (``benchmarks/results/threads.md``).
 
 The NumPy twin is ``r3d/_ext/bootstrap_numpy.py`` (tests only).
@@ -24,77 +26,163 @@ from r3d._ext._checks cimport first_nonfinite
 
 cnp.import_array()
 
-#: Draws handled together (their accumulators stay in L1 for m up to ~250).
-DRAW_BLOCK = 8
-#: Rows of A applied to a whole draw block before moving on (tile of ROW_TILE x m doubles).
+#: Rows of A applied to every draw before moving on to the next rows: a tile of ROW_TILE rows
+#: times one column block stays in L1 while all draws pass over it.
 ROW_TILE = 128
 
 cdef extern from *:
     """
-    /* One tile of rows for one draw: out[j] = (((out[j] + s0 a0[j]) + s1 a1[j]) + ...),
-       four rows per pass so that out[j] is loaded and stored once per four terms; the order
-       of the additions is the sequential one. Separate statements and no FMA in the base
-       instruction set: the compiler may not fuse or reassociate (no -ffast-math). */
-    /* An AVX2 clone chosen at load time where the CPU has it (GCC function multiversioning
-       needs glibc's ifunc); AVX2 without FMA: the same roundings as the base build. */
-    #if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__) && defined(__GLIBC__)
-    __attribute__((target_clones("avx2", "default")))
+    #include <string.h>
+    /* out[b, j] = (((0 + xi[b,0] A[r0,j]) + xi[b,1] A[r1,j]) + ...): every entry is summed in
+       increasing t, one rounding per product and one per sum, whatever the path below.
+
+       The paths differ only in which entries are accumulated at once: blocks of D = 4 draws x
+       NV = 2 vectors of W columns stay in registers during a pass over a tile of rows, so
+       each loaded piece of A serves 4 draws and each multiplier 2W columns; partial sums go
+       back to `out` between tiles (a store and a load: exact). The last columns that do not
+       fill a vector are done by a block shifted left to end at column m, which stores only
+       the columns not yet done. W = 8 (AVX-512), 4 (AVX2) or 2 (base x86-64 / other CPUs),
+       chosen once at run time; `simd` forces one (tests: all give the same bits).
+
+       No FMA: the build passes -ffp-contract=off and products and sums are separate
+       statements, so the wide paths round exactly as the scalar loop does. */
+    #if defined(__GNUC__)
+    #define R3D_VECTORS 1
+    #define R3D_INLINE static inline __attribute__((always_inline))
+    typedef double r3d_v2 __attribute__((vector_size(16)));
+    typedef double r3d_v4 __attribute__((vector_size(32)));
+    typedef double r3d_v8 __attribute__((vector_size(64)));
+
+    /* D draws x NV vectors of W columns from column j0, rows t0..t1-1; columns before
+       j0 + keep are computed but not stored (they were done by an earlier block) */
+    #define R3D_BLOCK(NAME, VT, W, D, NV)                                                        \\
+    R3D_INLINE void NAME(double *out, Py_ssize_t m, const double *xi, Py_ssize_t ld,             \\
+                         const double *A, const Py_ssize_t *rows, Py_ssize_t t0, Py_ssize_t t1,  \\
+                         Py_ssize_t j0, Py_ssize_t keep)                                          \\
+    {                                                                                            \\
+        VT acc[D][NV], av[NV];                                                                   \\
+        double res[NV * W];                                                                      \\
+        int d, v;                                                                                \\
+        Py_ssize_t t, j;                                                                         \\
+        for (d = 0; d < D; d++)                                                                  \\
+            for (v = 0; v < NV; v++)                                                             \\
+                memcpy(&acc[d][v], out + d * m + j0 + W * v, sizeof(VT));                        \\
+        for (t = t0; t < t1; t++) {                                                              \\
+            const double *a = A + rows[t] * m + j0;                                              \\
+            for (v = 0; v < NV; v++)                                                             \\
+                memcpy(&av[v], a + W * v, sizeof(VT));                                           \\
+            for (d = 0; d < D; d++) {                                                            \\
+                const VT sv = (VT){} + xi[d * ld + t];                                           \\
+                for (v = 0; v < NV; v++) {                                                       \\
+                    const VT p = sv * av[v];                                                     \\
+                    acc[d][v] = acc[d][v] + p;                                                   \\
+                }                                                                                \\
+            }                                                                                    \\
+        }                                                                                        \\
+        for (d = 0; d < D; d++) {                                                                \\
+            memcpy(res, acc[d], sizeof(res));                                                    \\
+            for (j = keep; j < NV * W; j++)                                                      \\
+                out[d * m + j0 + j] = res[j];                                                    \\
+        }                                                                                        \\
+    }
+
+    /* the whole product for one vector width: tiles of rows, then column blocks, then draws */
+    #define R3D_DRIVER(NAME, ATTR, VT, W)                                                        \\
+    R3D_BLOCK(NAME##_4x2, VT, W, 4, 2)                                                           \\
+    R3D_BLOCK(NAME##_1x2, VT, W, 1, 2)                                                           \\
+    R3D_BLOCK(NAME##_4x1, VT, W, 4, 1)                                                           \\
+    R3D_BLOCK(NAME##_1x1, VT, W, 1, 1)                                                           \\
+    ATTR static void NAME(double *out, const double *xi, Py_ssize_t ld, Py_ssize_t nb,           \\
+                          const double *A, const Py_ssize_t *rows, Py_ssize_t T, Py_ssize_t m,   \\
+                          Py_ssize_t tile)                                                       \\
+    {                                                                                            \\
+        Py_ssize_t t0, t1, j0, b, keep;                                                          \\
+        for (t0 = 0; t0 < T; t0 = t1) {                                                          \\
+            t1 = t0 + tile < T ? t0 + tile : T;                                                  \\
+            for (j0 = 0; j0 + 2 * W <= m; j0 += 2 * W) {                                         \\
+                for (b = 0; b + 4 <= nb; b += 4)                                                 \\
+                    NAME##_4x2(out + b * m, m, xi + b * ld, ld, A, rows, t0, t1, j0, 0);         \\
+                for (; b < nb; b++)                                                              \\
+                    NAME##_1x2(out + b * m, m, xi + b * ld, ld, A, rows, t0, t1, j0, 0);         \\
+            }                                                                                    \\
+            for (; j0 < m; j0 += W) {                                                            \\
+                /* a last vector that would pass column m is shifted left to end there */        \\
+                keep = j0 + W <= m ? 0 : j0 - (m - W);                                           \\
+                for (b = 0; b + 4 <= nb; b += 4)                                                 \\
+                    NAME##_4x1(out + b * m, m, xi + b * ld, ld, A, rows, t0, t1, j0 - keep, keep); \\
+                for (; b < nb; b++)                                                              \\
+                    NAME##_1x1(out + b * m, m, xi + b * ld, ld, A, rows, t0, t1, j0 - keep, keep); \\
+            }                                                                                    \\
+        }                                                                                        \\
+    }
+
+    R3D_DRIVER(r3d_product_w2, , r3d_v2, 2)
+    #if defined(__x86_64__) && (defined(__clang__) || __GNUC__ >= 5)
+    #define R3D_X86 1
+    R3D_DRIVER(r3d_product_w4, __attribute__((target("avx2"))), r3d_v4, 4)
+    R3D_DRIVER(r3d_product_w8, __attribute__((target("avx512f"))), r3d_v8, 8)
     #endif
-    static void r3d_axpy_rows(double *out, const double *xi, const double *A,
-                              const Py_ssize_t *rows, Py_ssize_t t0, Py_ssize_t t1,
-                              Py_ssize_t m)
+    #endif
+
+    /* the same sums, draw by draw and row by row (compilers without vector extensions, m < 2) */
+    static void r3d_product_scalar(double *out, const double *xi, Py_ssize_t ld, Py_ssize_t nb,
+                                   const double *A, const Py_ssize_t *rows, Py_ssize_t T,
+                                   Py_ssize_t m)
     {
-        Py_ssize_t t = t0, j;
-        for (; t + 4 <= t1; t += 4) {
-            const double s0 = xi[t], s1 = xi[t + 1], s2 = xi[t + 2], s3 = xi[t + 3];
-            const double *a0 = A + rows[t] * m, *a1 = A + rows[t + 1] * m;
-            const double *a2 = A + rows[t + 2] * m, *a3 = A + rows[t + 3] * m;
-            for (j = 0; j < m; j++) {
-                double acc = out[j];
-                double p0 = s0 * a0[j];
-                acc = acc + p0;
-                double p1 = s1 * a1[j];
-                acc = acc + p1;
-                double p2 = s2 * a2[j];
-                acc = acc + p2;
-                double p3 = s3 * a3[j];
-                acc = acc + p3;
-                out[j] = acc;
+        Py_ssize_t b, j, t;
+        for (b = 0; b < nb; b++)
+            for (t = 0; t < T; t++) {
+                const double s = xi[b * ld + t], *a = A + rows[t] * m;
+                for (j = 0; j < m; j++) {
+                    const double p = s * a[j];
+                    out[b * m + j] = out[b * m + j] + p;
+                }
             }
-        }
-        for (; t < t1; t++) {
-            const double s = xi[t];
-            const double *a = A + rows[t] * m;
-            for (j = 0; j < m; j++) {
-                double p = s * a[j];
-                out[j] = out[j] + p;
-            }
-        }
+    }
+
+    /* the widest path the CPU runs: 3 = AVX-512 (W = 8), 2 = AVX2 (4), 1 = base vectors (2),
+       0 = scalar */
+    static int r3d_simd_best(void)
+    {
+    #if defined(R3D_X86)
+        __builtin_cpu_init();
+        if (__builtin_cpu_supports("avx512f"))
+            return 3;
+        if (__builtin_cpu_supports("avx2"))
+            return 2;
+    #endif
+    #if defined(R3D_VECTORS)
+        return 1;
+    #else
+        return 0;
+    #endif
+    }
+
+    /* out (nb x m, zeroed) = xi (nb x T, row stride ld) times A[rows] (T x m) on path `simd` */
+    static void r3d_multiplier_product(double *out, const double *xi, Py_ssize_t ld, Py_ssize_t nb,
+                                       const double *A, const Py_ssize_t *rows, Py_ssize_t T,
+                                       Py_ssize_t m, Py_ssize_t tile, int simd)
+    {
+    #if defined(R3D_X86)
+        if (simd == 3 && m >= 8) { r3d_product_w8(out, xi, ld, nb, A, rows, T, m, tile); return; }
+        if (simd >= 2 && m >= 4) { r3d_product_w4(out, xi, ld, nb, A, rows, T, m, tile); return; }
+    #endif
+    #if defined(R3D_VECTORS)
+        if (simd >= 1 && m >= 2) { r3d_product_w2(out, xi, ld, nb, A, rows, T, m, tile); return; }
+    #endif
+        r3d_product_scalar(out, xi, ld, nb, A, rows, T, m);
     }
     """
-    void r3d_axpy_rows(double* out, const double* xi, const double* A, const Py_ssize_t* rows,
-                       Py_ssize_t t0, Py_ssize_t t1, Py_ssize_t m) noexcept nogil
+    int r3d_simd_best() noexcept nogil
+    void r3d_multiplier_product(double* out, const double* xi, Py_ssize_t ld, Py_ssize_t nb,
+                                const double* A, const Py_ssize_t* rows, Py_ssize_t T, Py_ssize_t m,
+                                Py_ssize_t tile, int simd) noexcept nogil
+
+#: The widest SIMD path this CPU runs (3 AVX-512, 2 AVX2, 1 two-wide vectors, 0 scalar).
+SIMD_BEST = r3d_simd_best()
 
 
-cdef void _draw_block(const double* xi, Py_ssize_t ld_xi, const double* A, const Py_ssize_t* rows,
-                      Py_ssize_t n_rows, Py_ssize_t m, double* out, Py_ssize_t b0, Py_ssize_t b1,
-                      Py_ssize_t tile) noexcept nogil:
-    """Draws b0..b1-1: zero their output rows, then stream the row tiles of A over them."""
-    cdef Py_ssize_t b, j, t0, t1
-    for b in range(b0, b1):
-        for j in range(m):
-            out[b * m + j] = 0.0
-    t0 = 0
-    while t0 < n_rows:
-        t1 = t0 + tile
-        if t1 > n_rows:
-            t1 = n_rows
-        for b in range(b0, b1):
-            r3d_axpy_rows(&out[b * m], &xi[b * ld_xi], A, rows, t0, t1, m)
-        t0 = t1
-
-
-def multiplier_product(xi, A, rows):
+def multiplier_product(xi, A, rows, *, simd=None):
     """``xi @ A[rows]`` with a fixed order of summation (see the module docstring).
 
     Parameters
@@ -105,6 +193,9 @@ def multiplier_product(xi, A, rows):
         Influence matrix (rows summed within clusters); not modified.
     rows : ndarray, shape (T,), intp, C-contiguous
         The rows of ``A`` the columns of ``xi`` multiply, each in [0, G).
+    simd : int, optional
+        The path (0 scalar, 1 two-wide vectors, 2 AVX2, 3 AVX-512), at most :data:`SIMD_BEST`;
+        default the widest. Every path gives the same bits (tests).
 
     Returns
     -------
@@ -136,16 +227,11 @@ def multiplier_product(xi, A, rows):
             bad = first_nonfinite(&a_v[0, 0], g * m)
         if bad >= 0:
             raise ValueError("`A` must be finite")
-    cdef Py_ssize_t blk = DRAW_BLOCK, tile = ROW_TILE
-    cdef Py_ssize_t n_blocks = (n_boot + blk - 1) // blk, k, b0, b1
+    cdef Py_ssize_t tile = ROW_TILE
+    cdef int level = SIMD_BEST if simd is None else min(int(simd), SIMD_BEST)
     with nogil:
-        for k in range(n_blocks):
-            b0 = k * blk
-            b1 = b0 + blk
-            if b1 > n_boot:
-                b1 = n_boot
-            _draw_block(&xi_v[0, 0], n_rows, &a_v[0, 0], &rows_v[0], n_rows, m, &out_v[0, 0],
-                        b0, b1, tile)
+        r3d_multiplier_product(&out_v[0, 0], &xi_v[0, 0], n_rows, n_boot, &a_v[0, 0], &rows_v[0], n_rows, m,
+                               tile, level)
     if not np.isfinite(out).all():  # finite inputs near the largest double can overflow
         raise FloatingPointError("bootstrap draws overflowed: influence terms near the largest double; rescale")
     return out

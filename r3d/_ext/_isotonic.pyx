@@ -152,7 +152,7 @@ def side_residuals(Y, fitted_plus, fitted_minus, rows, on_right, weight_diff, bi
     cdef double[::1] means_v = np.empty(m, dtype=np.float64)
     cdef Py_ssize_t[::1] sizes_v = np.empty(m, dtype=np.intp)
     cdef double[::1] proj_v = np.empty(m, dtype=np.float64)
-    cdef bint overflow = False
+    cdef bint overflow = False, nonfinite = False
     cdef const double* f
     cdef double* ei
     cdef double w
@@ -170,9 +170,13 @@ def side_residuals(Y, fitted_plus, fitted_minus, rows, on_right, weight_diff, bi
             for j in range(m):
                 ei[j] = y_v[i, j] - f[j]
                 a_v[i, j] = w * ei[j]
+            # only written rows can be non-finite (the others stay 0.0): checked here, row by row,
+            # instead of two whole-matrix passes afterwards
+            if not nonfinite and (first_nonfinite(ei, m) >= 0 or first_nonfinite(&a_v[i, 0], m) >= 0):
+                nonfinite = True
     if overflow:  # block sums of values near the largest double overflow
         raise FloatingPointError("isotonic projection overflowed: values near the largest double; rescale")
-    if not (np.isfinite(e).all() and np.isfinite(a).all()):  # NaN quantiles/weights or overflow
+    if nonfinite:  # NaN quantiles/weights or overflow
         raise FloatingPointError("residuals or influence terms are not finite: non-finite unit quantiles or "
                                  "intercept weights, or values near the largest double; rescale the outcome")
     return e, a

@@ -2,7 +2,8 @@
 """Per-unit quantiles of long-format draws (compiled kernel).
 
 One O(N) pass groups the draws by unit (a counting sort of the unit codes into a
-private buffer, stable within a unit), then a loop over units sorts each unit's slice
+private buffer, stable within a unit; rows that already come grouped by unit are copied
+unit by unit into a scratch buffer instead), then a loop over units sorts each unit's slice
 (numpy's own float64 sort, vectorised on AVX2/AVX-512 CPUs; ``std::sort`` on
 value-weight pairs when weighted) and evaluates every level. It runs on one thread:
 sorting the units in parallel saved at most 6 % of any reference job
@@ -20,7 +21,8 @@ The NumPy twin is ``r3d/_ext/quantiles_numpy.py`` (tests only).
 import numpy as np
 
 cimport numpy as cnp
-from libc.math cimport floor, fmod, frexp, ldexp
+from libc.math cimport floor, fmod, frexp, ldexp, signbit
+from libc.string cimport memcpy
 from libc.stdint cimport int64_t
 from libcpp.pair cimport pair
 from libcpp.vector cimport vector
@@ -49,6 +51,29 @@ cdef extern from *:
     """
     ctypedef int (*r3d_sort_fn)(void*, cnp.npy_intp, void*) noexcept nogil
     r3d_sort_fn r3d_numpy_double_sort()
+
+
+cdef extern from *:
+    """
+    /* numpy's float64 argsort (``np.argsort``'s quicksort slot; vectorised on AVX-512 CPUs):
+       it permutes ``tosort`` and only reads the values. */
+    typedef int (*r3d_argsort_fn)(void *, npy_intp *, npy_intp, void *);
+    static r3d_argsort_fn r3d_numpy_double_argsort(void) {
+        PyArray_Descr *d = PyArray_DescrFromType(NPY_DOUBLE);
+        r3d_argsort_fn f = (r3d_argsort_fn) PyDataType_GetArrFuncs(d)->argsort[NPY_QUICKSORT];
+        Py_DECREF(d);
+        return f;
+    }
+    """
+    ctypedef int (*r3d_argsort_fn)(void*, cnp.npy_intp*, cnp.npy_intp, void*) noexcept nogil
+    r3d_argsort_fn r3d_numpy_double_argsort()
+
+#: Units with at least this many weighted draws sort their (value, weight) pairs through numpy's
+#: vectorised argsort of the values (:func:`_argsorted_pairs`); smaller ones by std::sort of the
+#: pairs. Measured (weighted linear, 20 levels, rows grouped, CPU s): 2e6 draws in units of 8 /
+#: 16 / 32 / 64 / 128 draws 0.110 -> 0.119 / 0.088 -> 0.085 / 0.089 -> 0.070 / 0.084 -> 0.056 /
+#: 0.088 -> 0.051; 5e6 draws in units of 500: 0.24 -> 0.14.
+ARGSORT_MIN_DRAWS = 32
 
 
 # Method codes: the position of the name in r3d.quantiles.QUANTILE_METHODS.
@@ -93,6 +118,36 @@ _ALPHA_BETA = {
 HMISC_CUMWEIGHT_RTOL = 1e-12
 
 ctypedef pair[double, double] value_weight
+
+
+cdef bint _argsorted_pairs(const double* v, const double* w, Py_ssize_t n, value_weight* p,
+                           cnp.npy_intp* idx, r3d_argsort_fn argsort) noexcept nogil:
+    """``p[0:n]`` = the pairs (v[i], w[i]) in increasing order of value, equal values in
+    increasing order of weight: the order ``std::sort`` gives them, found by numpy's argsort of
+    the values and a sort of each run of equal values by weight. Returns False (``p`` then holds
+    no defined order) when that order is not unique: a run mixing 0.0 and -0.0 with equal
+    weights, whose order ``std::sort`` leaves to its own steps; the caller sorts those pairs as
+    before."""
+    cdef Py_ssize_t r, s0, k
+    for r in range(n):
+        idx[r] = r
+    argsort(<void*>v, idx, n, NULL)
+    for r in range(n):
+        p[r].first = v[idx[r]]
+        p[r].second = w[idx[r]]
+    r = 0
+    while r < n:
+        s0 = r
+        while r + 1 < n and p[r + 1].first == p[s0].first:
+            r += 1
+        if r > s0:
+            std_sort(p + s0, p + r + 1)
+            if p[s0].first == 0.0:
+                for k in range(s0 + 1, r + 1):
+                    if p[k].second == p[k - 1].second and signbit(p[k].first) != signbit(p[k - 1].first):
+                        return False
+        r += 1
+    return True
 
 
 cdef inline double _lerp(double a, double b, double t) noexcept nogil:
@@ -272,16 +327,22 @@ cdef void _weighted_linear_row(value_weight* p, Py_ssize_t n, const double* leve
 
 
 cdef Py_ssize_t _group_offsets(const int64_t[::1] codes, Py_ssize_t n_units,
-                               int64_t[::1] offsets) noexcept nogil:
-    """offsets[u] .. offsets[u+1] = the slice of unit u; returns the first bad row or -1."""
+                               int64_t[::1] offsets, bint* in_order) noexcept nogil:
+    """offsets[u] .. offsets[u+1] = the slice of unit u; returns the first bad row or -1.
+    ``in_order`` is set to whether the codes never decrease (the rows of unit u are then
+    rows offsets[u] .. offsets[u+1] themselves)."""
     cdef Py_ssize_t r, u, n = codes.shape[0]
-    cdef int64_t c
+    cdef int64_t c, prev = 0
+    in_order[0] = True
     for u in range(n_units + 1):
         offsets[u] = 0
     for r in range(n):
         c = codes[r]
         if c < 0 or c >= n_units:
             return r
+        if c < prev:
+            in_order[0] = False
+        prev = c
         offsets[c + 1] += 1
     for u in range(n_units):
         offsets[u + 1] += offsets[u]
@@ -363,8 +424,9 @@ def unit_quantiles(y, codes, Py_ssize_t n_units, levels, str method, weights=Non
     offsets = np.empty(n_units + 1, dtype=np.int64)
     cdef int64_t[::1] off_v = offsets
     cdef Py_ssize_t bad
+    cdef bint in_order
     with nogil:
-        bad = _group_offsets(codes_v, n_units, off_v)
+        bad = _group_offsets(codes_v, n_units, off_v, &in_order)
     if bad >= 0:
         raise ValueError(f"unit code {codes[bad]} at row {bad} is outside [0, {n_units})")
     empty = np.flatnonzero(np.diff(offsets) == 0)
@@ -373,23 +435,35 @@ def unit_quantiles(y, codes, Py_ssize_t n_units, levels, str method, weights=Non
 
     out = np.empty((n_units, m), dtype=np.float64)
     cdef double[:, ::1] out_v = out
-    fill = offsets[:n_units].copy()
-    cdef int64_t[::1] fill_v = fill
+    cdef int64_t[::1] fill_v
     cdef double[::1] buf_v
     cdef vector[value_weight] pairs
     cdef value_weight* p
+    # Rows already grouped by unit (codes never decrease: the usual long layout): each unit's
+    # slice is copied into a scratch buffer of the largest unit's size and sorted there. Else
+    # one counting-sort pass first groups all draws into a buffer of N. The values sorted per
+    # unit, and so every bit of the result, are the same; the grouped route saves a pass and
+    # a buffer of N (job C: 40 MB of new memory that a first call pays to touch).
+    cdef Py_ssize_t largest = int(np.diff(offsets).max()) if in_order else 0
+    if not in_order:
+        fill = offsets[:n_units].copy()
+        fill_v = fill
 
     if not weighted:
-        buf = np.empty(n, dtype=np.float64)
+        buf = np.empty(largest if in_order else n, dtype=np.float64)
         buf_v = buf
         with nogil:
-            for r in range(n):
-                pos = fill_v[codes_v[r]]
-                fill_v[codes_v[r]] = pos + 1
-                buf_v[pos] = y_v[r]
+            if not in_order:
+                for r in range(n):
+                    pos = fill_v[codes_v[r]]
+                    fill_v[codes_v[r]] = pos + 1
+                    buf_v[pos] = y_v[r]
             for u in range(n_units):
                 start = off_v[u]
                 size = off_v[u + 1] - start
+                if in_order:
+                    memcpy(&buf_v[0], &y_v[start], size * sizeof(double))
+                    start = 0
                 if sort_double != NULL:
                     sort_double(&buf_v[start], size, NULL)
                 else:  # pragma: no cover - every numpy has the slot
@@ -398,19 +472,36 @@ def unit_quantiles(y, codes, Py_ssize_t n_units, levels, str method, weights=Non
         return _finite_or_raise(out)
 
     w_v = weights
-    pairs.resize(n)
+    pairs.resize(largest if in_order else n)
     p = pairs.data()
+    cdef r3d_argsort_fn argsort_double = r3d_numpy_double_argsort()
+    cdef Py_ssize_t min_argsort = ARGSORT_MIN_DRAWS if argsort_double != NULL else n + 1
+    idx = np.empty(largest if in_order and largest >= min_argsort else 0, dtype=np.intp)
+    cdef cnp.npy_intp[::1] idx_v = idx
+    cdef bint done
     with nogil:
-        for r in range(n):
-            pos = fill_v[codes_v[r]]
-            fill_v[codes_v[r]] = pos + 1
-            p[pos].first = y_v[r]
-            p[pos].second = w_v[r]
+        if not in_order:
+            for r in range(n):
+                pos = fill_v[codes_v[r]]
+                fill_v[codes_v[r]] = pos + 1
+                p[pos].first = y_v[r]
+                p[pos].second = w_v[r]
         for u in range(n_units):
             start = off_v[u]
             size = off_v[u + 1] - start
-            # pairs sort by value, ties by weight: a deterministic order
-            std_sort(p + start, p + start + size)
+            if in_order:
+                done = False
+                if size >= min_argsort:
+                    done = _argsorted_pairs(&y_v[start], &w_v[start], size, p, &idx_v[0], argsort_double)
+                if not done:
+                    for r in range(size):
+                        p[r].first = y_v[start + r]
+                        p[r].second = w_v[start + r]
+                    # pairs sort by value, ties by weight: a deterministic order
+                    std_sort(p, p + size)
+                start = 0
+            else:
+                std_sort(p + start, p + start + size)
             _normalise_weights(p + start, size)
             if code == LINEAR:
                 _weighted_linear_row(p + start, size, &lev_v[0], m, rtol, &out_v[u, 0])
