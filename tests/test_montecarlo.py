@@ -37,7 +37,7 @@ SIZE_GATE = (0.02, 0.08)
 SLOW_WORKERS = min(2, os.cpu_count() or 1)
 SLOW_BATCH = 100
 #: Clusters, one-sided design at rho = 0.9, G = 100 (benchmarks/results/montecarlo_clusters.md):
-#: rms se / MC sd is 0.88 clustered (CR0's small-G bias) and 0.59 unclustered. The MC sd from
+#: rms se / MC sd is 0.96-0.97 clustered (CR2, the default; 0.88 with CR0) and 0.63 unclustered. The MC sd from
 #: 100 replications is itself off by ~6%, hence the margins; the ratio of the two se on the same
 #: data sets (1.5) has no such noise.
 CLUSTER_REPS = 100
