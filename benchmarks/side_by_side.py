@@ -238,6 +238,9 @@ def machine(r: dict | None) -> dict:
     except (OSError, subprocess.CalledProcessError):
         info["git"] = "unknown"
     info["R"] = r["R"] if r else None
+    # Python compiles every module at import when it may not write bytecode caches (as pip-installed
+    # packages have them): that time lands in import and in the first call's lazy imports
+    info["bytecode_caches"] = not os.environ.get("PYTHONDONTWRITEBYTECODE")
     info["R3D"] = r["R3D"] if r else None
     info["load_start"] = list(os.getloadavg())
     return info
@@ -332,7 +335,10 @@ def markdown(rows: list[dict], info: dict) -> str:
          "test = c(\"nullity\", \"homogeneity\"))` and `summary`); *again* is the same call repeated in that "
          "process. *Build* is turning the long columns into the inputs the call takes (R: `split`; r3d arrays: "
          "`np.split`; the DataFrame path needs none). *R / r3d* is R's time divided by r3d's. *Load* is the "
-         "machine's 1-minute load average, read before and after every run (the runs themselves add up to 1)."),
+         "machine's 1-minute load average, read before and after every run (the runs themselves add up to 1). "
+         + ("Python's bytecode caches were in use (as after `pip install`)." if info.get("bytecode_caches", True)
+            else "Python ran without bytecode caches (PYTHONDONTWRITEBYTECODE set): every module was compiled at "
+                 "import, which adds to the import and first-call times.")),
         "",
     ]
     if load_max > LOAD_LIMIT:
