@@ -289,8 +289,9 @@ def _diff(a, b, path: str, rows: list, added: list) -> None:
             y = np.array([n[1] for n in nums], dtype=float)
             same = (x == y) | (np.isnan(x) & np.isnan(y))
             if not same.all():
-                d = np.abs(x - y)[~same]
-                r = (np.abs(x - y) / np.maximum(np.abs(x), np.abs(y)))[~same]
+                with np.errstate(invalid="ignore", divide="ignore"):  # inf - inf, 0 / 0: reported as nan
+                    d = np.abs(x - y)[~same]
+                    r = (np.abs(x - y) / np.maximum(np.abs(x), np.abs(y)))[~same]
                 rows.append((path, f"{int((~same).sum())} of {x.size} differ", float(np.nanmax(d)),
                              float(np.nanmax(r))))
             return
