@@ -57,6 +57,7 @@ from typing import Any
 import numpy as np
 
 from r3d import _repr as _r
+from r3d._blocks import carried_row_sum
 from r3d._validation import (
     BandwidthWarning,
     InsufficientDataError,
@@ -1093,17 +1094,12 @@ def _column_std(Y: np.ndarray) -> np.ndarray:
     rcount = np.intp(n)
     mean = np.add.reduce(Y, axis=0, keepdims=True)
     mean = np.true_divide(mean, rcount, out=mean, casting="unsafe", subok=False)
-    buf = np.empty((STD_BLOCK_ROWS + 1, m))
-    S = None
-    for g0 in range(0, n, STD_BLOCK_ROWS):
-        g1 = min(n, g0 + STD_BLOCK_ROWS)
-        lead = 0 if S is None else 1
-        rows = buf[lead : lead + g1 - g0]
+
+    def squared_deviations(rows: np.ndarray, g0: int, g1: int) -> None:
         np.subtract(Y[g0:g1], mean, out=rows)
         np.square(rows, out=rows)
-        if S is not None:
-            buf[0] = S
-        S = np.add.reduce(buf[: lead + g1 - g0], axis=0)
+
+    S = carried_row_sum(n, m, STD_BLOCK_ROWS, squared_deviations)
     return np.sqrt(np.true_divide(S, rcount, out=S, casting="unsafe", subok=False))
 
 

@@ -40,6 +40,7 @@ from typing import Any
 import numpy as np
 
 from r3d import _repr as _r
+from r3d._blocks import carried_row_sum
 from r3d._ext import _bootstrap
 from r3d._validation import (
     Notes,
@@ -534,18 +535,12 @@ def _scaled_sum_of_squares(agg: np.ndarray, e: np.ndarray) -> np.ndarray:
     if m < 2 or G <= SQUARES_BLOCK_ROWS:
         scaled = np.ldexp(agg, -e)
         return np.einsum("gj,gj->j", scaled, scaled)
-    buf = np.empty((SQUARES_BLOCK_ROWS + 1, m))
-    S = None
-    for g0 in range(0, G, SQUARES_BLOCK_ROWS):
-        g1 = min(G, g0 + SQUARES_BLOCK_ROWS)
-        lead = 0 if S is None else 1
-        rows = buf[lead : lead + g1 - g0]
+
+    def scaled_squares(rows: np.ndarray, g0: int, g1: int) -> None:
         np.ldexp(agg[g0:g1], -e, out=rows)
         np.multiply(rows, rows, out=rows)
-        if S is not None:
-            buf[0] = S
-        S = np.add.reduce(buf[: lead + g1 - g0], axis=0)
-    return S
+
+    return carried_row_sum(G, m, SQUARES_BLOCK_ROWS, scaled_squares)
 
 
 def bootstrap_draws(

@@ -9,13 +9,12 @@ its sum of the two sides' variances is r3d's), against a direct NumPy computatio
 against the unclustered fit when every cluster holds one unit.
 """
 
-import warnings
 
 import numpy as np
 import pandas as pd
 import pytest
 from _refdata import load_ref, ref_quantile_grid
-from test_vce import _covariate_units
+from test_vce import _covariate_units, _quiet_fit, _rd
 
 import r3d
 from r3d.bootstrap import _aggregate
@@ -35,18 +34,6 @@ RTOL_DIRECT = 1e-12
 GRID20 = ref_quantile_grid(20)
 RD_CLUSTER_VCE = {"hc1": "cr1", "hc2": "cr2", "hc3": "cr3"}
 KERNELS = {"triangular": "tri", "epanechnikov": "epa", "uniform": "uni"}
-
-
-def _quiet_fit(mod, **kw):
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", r3d.R3DWarning)
-        return mod.fit(**kw)
-
-
-def _rd(*args, **kw):
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        return rdrobust(*args, c=0.0, masspoints="off", **kw)
 
 
 def _side_clusters(x, n_per_side=40, seed=0):
