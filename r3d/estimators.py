@@ -369,6 +369,9 @@ def local_jump(x: np.ndarray, Y: np.ndarray, *, cutoff: float, h: np.ndarray, or
     fm = _fit_side(x, Y, cutoff=cutoff, h=h, order=order, kernel=kernel, side="left", omega=omega)
     e, a = _residuals_and_influence(x, Y, cutoff, fp, fm, project=project)
     if vce == "hc0":
+        if clusters is not None:
+            for fit in (fp, fm):
+                _check_two_clusters(fit, clusters)
         return LocalJump(fit_plus=fp, fit_minus=fm, residuals=e, influence=a)
     c = residual_scale(x, fp, fm, vce, clusters=clusters)
     a = a * c
@@ -421,6 +424,20 @@ def _clusters_per_side(fit: SideFit, clusters: np.ndarray) -> np.ndarray:
                      for g in range(fit.kernel_weights.shape[1])], dtype=np.float64)
 
 
+def _check_two_clusters(fit: SideFit, clusters: np.ndarray) -> None:
+    """CR0 needs two clusters in the side's window: one cluster's terms sum to 0 (the normal equations),
+    which would give that side no variance at all."""
+    g_s = _clusters_per_side(fit, clusters)
+    if np.any(g_s < 2):
+        g = int(np.flatnonzero(g_s < 2)[0])
+        raise InsufficientDataError(message(
+            "vce", "units from at least two clusters with positive kernel weight on each side for 'hc0' with "
+            "clusters (CR0)", "hc0",
+            f"All {int(fit.n_effective[g])} units with positive kernel weight on the {fit.side} side at bandwidth "
+            f"{float(fit.h[g]):.6g} belong to one cluster: their terms sum to 0, so that side would get no "
+            "variance at all; use a larger bandwidth or finer clusters."))
+
+
 def residual_scale(x: np.ndarray, fit_plus: SideFit, fit_minus: SideFit, vce: str,
                    clusters: np.ndarray | None = None) -> np.ndarray:
     """(n, m_h) factor c_i of each unit's residual under ``vce`` (its own side's fit; 1 outside the windows).
@@ -438,7 +455,7 @@ def residual_scale(x: np.ndarray, fit_plus: SideFit, fit_minus: SideFit, vce: st
     ------
     InsufficientDataError
         "hc1" with only p + 1 units with positive kernel weight on a side (no residual degrees of freedom),
-        or, with clusters, only one cluster there.
+        or, with clusters, only one cluster there (:func:`local_jump` refuses "hc0" there too).
     """
     right = (x >= fit_plus.cutoff)[:, None]
     n, m_h = fit_plus.kernel_weights.shape

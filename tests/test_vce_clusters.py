@@ -309,7 +309,15 @@ def test_a_cluster_holding_a_whole_side_is_a_clear_error(sharp, vce):
         mod.fit(method="simple", bandwidth=0.45, n_boot=0, vce=vce)
     with pytest.raises(r3d.InsufficientDataError, match=r"`vce` must be units from at least two clusters"):
         mod.fit(method="simple", bandwidth=0.45, n_boot=0, vce="hc1")
-    _quiet_fit(mod, method="simple", bandwidth=0.45, n_boot=0, vce="hc0")  # CR0 inverts nothing
+    # CR0 inverts nothing, but the side's terms sum to 0: no variance there is no confident answer either
+    with pytest.raises(r3d.InsufficientDataError, match=r"for 'hc0' with clusters \(CR0\).*right side.*sum to 0"):
+        mod.fit(method="simple", bandwidth=0.45, n_boot=0, vce="hc0")
+    # the terms really do sum to 0 on that side (the normal equations), which is why it is refused
+    res = _quiet_fit(r3d.R3D.from_quantiles(Q, x, GRID20, cutoff=0.0), method="simple", bandwidth=0.45, n_boot=0,
+                     vce="hc0")
+    e = res._est
+    right_terms = (e.fit_plus.weights * e.residuals)[x >= 0].sum(axis=0)
+    np.testing.assert_allclose(right_terms, 0.0, atol=1e-12 * np.abs(e.residuals).max())
 
 
 def test_a_cluster_without_which_the_side_is_not_identified_suggests_hc1(sharp):
