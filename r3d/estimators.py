@@ -371,7 +371,7 @@ def local_jump(x: np.ndarray, Y: np.ndarray, *, cutoff: float, h: np.ndarray, or
     if vce == "hc0":
         if clusters is not None:
             for fit in (fp, fm):
-                _check_two_clusters(fit, clusters)
+                _two_clusters_per_side(fit, clusters, vce)
         return LocalJump(fit_plus=fp, fit_minus=fm, residuals=e, influence=a)
     c = residual_scale(x, fp, fm, vce, clusters=clusters)
     a = a * c
@@ -424,18 +424,26 @@ def _clusters_per_side(fit: SideFit, clusters: np.ndarray) -> np.ndarray:
                      for g in range(fit.kernel_weights.shape[1])], dtype=np.float64)
 
 
-def _check_two_clusters(fit: SideFit, clusters: np.ndarray) -> None:
-    """CR0 needs two clusters in the side's window: one cluster's terms sum to 0 (the normal equations),
-    which would give that side no variance at all."""
+#: Why CR0 and CR1 need two clusters in a side's window (the words of :func:`_two_clusters_per_side`'s error).
+_ONE_CLUSTER = {
+    "hc0": ("CR0", "their terms sum to 0 (the normal equations), so that side would get no variance at all"),
+    "hc1": ("its CR1 factor is G / (G - 1)", "so the clusters carry no information about the variance there"),
+}
+
+
+def _two_clusters_per_side(fit: SideFit, clusters: np.ndarray, vce: str) -> np.ndarray:
+    """(m_h,) the clusters among the side's in-window units, refusing one cluster for "hc0" / "hc1"
+    (:data:`_ONE_CLUSTER`; "hc2" / "hc3" find I - H_gg singular instead)."""
     g_s = _clusters_per_side(fit, clusters)
     if np.any(g_s < 2):
         g = int(np.flatnonzero(g_s < 2)[0])
+        what, why = _ONE_CLUSTER[vce]
         raise InsufficientDataError(message(
-            "vce", "units from at least two clusters with positive kernel weight on each side for 'hc0' with "
-            "clusters (CR0)", "hc0",
+            "vce", f"units from at least two clusters with positive kernel weight on each side for {vce!r} with "
+            f"clusters ({what})", vce,
             f"All {int(fit.n_effective[g])} units with positive kernel weight on the {fit.side} side at bandwidth "
-            f"{float(fit.h[g]):.6g} belong to one cluster: their terms sum to 0, so that side would get no "
-            "variance at all; use a larger bandwidth or finer clusters."))
+            f"{float(fit.h[g]):.6g} belong to one cluster: {why}; use a larger bandwidth or finer clusters."))
+    return g_s
 
 
 def residual_scale(x: np.ndarray, fit_plus: SideFit, fit_minus: SideFit, vce: str,
@@ -476,15 +484,7 @@ def residual_scale(x: np.ndarray, fit_plus: SideFit, fit_minus: SideFit, vce: st
             if clusters is None:
                 sides.append(np.sqrt(n_s / (n_s - d)))
                 continue
-            g_s = _clusters_per_side(fit, clusters)
-            if np.any(g_s < 2):
-                g = int(np.flatnonzero(g_s < 2)[0])
-                raise InsufficientDataError(message(
-                    "vce", "units from at least two clusters with positive kernel weight on each side for 'hc1' "
-                    "with clusters (its CR1 factor is G / (G - 1))", "hc1",
-                    f"All {int(n_s[g])} units with positive kernel weight on the {fit.side} side at bandwidth "
-                    f"{float(fit.h[g]):.6g} belong to one cluster, so the clusters carry no information about the "
-                    "variance there; use a larger bandwidth or finer clusters."))
+            g_s = _two_clusters_per_side(fit, clusters, vce)
             cr1 = (g_s / (g_s - 1.0)) * ((n_s - 1.0) / (n_s - d))
             sides.append(np.sqrt(np.where(g_s == n_s, n_s / (n_s - d), cr1)))
         return np.where(right, sides[0][None, :], sides[1][None, :])
