@@ -78,7 +78,7 @@ def test_a_variable_hiding_a_formula_function_is_named():
         r3d.R3D.from_formula("np_.log(y) ~ x", df, unit="u")
 
 
-def test_a_plain_formula_never_imports_formulaic():
+def test_a_plain_formula_never_imports_formulaic(tmp_path):
     """``"y ~ x"`` on two numeric columns is read without formulaic, so its first call does not pay
     formulaic's import (about 0.1 s of CPU; issue 19); a transformed formula still goes through it."""
     import subprocess
@@ -96,6 +96,6 @@ def test_a_plain_formula_never_imports_formulaic():
         "print('formulaic' in sys.modules)\n"
     )
     run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=False,
-                         env=same_r3d_env())
+                         env=same_r3d_env(), cwd=tmp_path)  # outside the checkout, which would shadow r3d
     assert run.returncode == 0, run.stderr
     assert run.stdout.split() == ["False", "True"]
