@@ -16,6 +16,10 @@ import pytest
 import r3d
 from r3d.data import covariate_columns, independent_columns
 
+#: Units with a handful of draws on a fine grid: the few-draws diagnostic is expected here and is
+#: tested in tests/test_fewdraws.py.
+pytestmark = pytest.mark.filterwarnings("ignore::r3d.FewDrawsWarning")
+
 rdrobust = pytest.importorskip("rdrobust").rdrobust
 
 #: As tests/test_against_rdrobust.py: the same weighted least squares in double precision, in another

@@ -17,6 +17,10 @@ from _refdata import load_long
 import r3d
 from r3d import R3D
 
+#: Units with a handful of draws on a fine grid: the few-draws diagnostic is expected here and is
+#: tested in tests/test_fewdraws.py.
+pytestmark = pytest.mark.filterwarnings("ignore::r3d.FewDrawsWarning")
+
 dd = pytest.importorskip("dask.dataframe")
 distributed = pytest.importorskip("distributed")
 

@@ -9,6 +9,10 @@ from _refdata import load_long, load_ref, ref_quantile_grid
 import r3d
 from r3d.data import prepare_long
 
+#: Units with a handful of draws on a fine grid: the few-draws diagnostic is expected here and is
+#: tested in tests/test_fewdraws.py.
+pytestmark = pytest.mark.filterwarnings("ignore::r3d.FewDrawsWarning")
+
 #: Unit quantiles against numpy's, and through a formula transformation: the kernel repeats
 #: numpy's arithmetic (measured: bit for bit); room for a reordered evaluation.
 RTOL_NUMPY = 1e-14

@@ -13,6 +13,10 @@ from hypothesis import strategies as st
 import r3d
 from r3d.data import MIN_CLUSTERS
 
+#: Units with a handful of draws on a fine grid: the few-draws diagnostic is expected here and is
+#: tested in tests/test_fewdraws.py.
+pytestmark = pytest.mark.filterwarnings("ignore::r3d.FewDrawsWarning")
+
 #: The same data through two ways in (object column of numbers vs float, a backticked name vs a
 #: plain one): the same arithmetic, equal bit for bit (measured 0).
 SAME = dict(rtol=0, atol=0)

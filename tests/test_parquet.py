@@ -20,6 +20,10 @@ import r3d
 from r3d import R3D
 from r3d.quantiles import unit_quantiles
 
+#: Units with a handful of draws on a fine grid: the few-draws diagnostic is expected here and is
+#: tested in tests/test_fewdraws.py.
+pytestmark = pytest.mark.filterwarnings("ignore::r3d.FewDrawsWarning")
+
 pytest.importorskip("duckdb")
 pytest.importorskip("pyarrow")
 

@@ -17,6 +17,10 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402 (after selecting the Agg backend)
 from matplotlib.collections import PathCollection, PolyCollection  # noqa: E402
 
+#: Units with a handful of draws on a fine grid: the few-draws diagnostic is expected here and is
+#: tested in tests/test_fewdraws.py.
+pytestmark = pytest.mark.filterwarnings("ignore::r3d.FewDrawsWarning")
+
 #: Curves are evaluated from the same coefficients as the estimate: rounding only (measured: equal).
 RTOL_SAME_ALGEBRA = 1e-14
 #: Numbers the plot stores as it was given them (band and interval limits, the true effect):

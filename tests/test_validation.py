@@ -9,6 +9,10 @@ import pytest
 
 import r3d
 
+#: Units with a handful of draws on a fine grid: the few-draws diagnostic is expected here and is
+#: tested in tests/test_fewdraws.py.
+pytestmark = pytest.mark.filterwarnings("ignore::r3d.FewDrawsWarning")
+
 
 @pytest.fixture
 def long_df():
