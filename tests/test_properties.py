@@ -4,7 +4,7 @@ import warnings
 
 import numpy as np
 import pandas as pd
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 import r3d
@@ -119,7 +119,12 @@ def test_monotone_limits(design, method):
 def test_units_outside_the_bandwidth_change_nothing(design, n_far):
     df, seed = design
     h = 0.6
-    base = _fit(df, h=h)
+    try:
+        base = _fit(df, h=h)
+    except r3d.InsufficientDataError:
+        # a rare draw leaves fewer than order + 1 units within h on a side (a refusal, tested
+        # elsewhere); the property is about the units outside h
+        assume(False)
     rng = np.random.default_rng(seed + 2)
     far_x = np.concatenate([rng.uniform(-50, -1.01, n_far), rng.uniform(1.01, 50, n_far)])
     far = pd.DataFrame({"unit": np.repeat(np.arange(10_000, 10_000 + far_x.size), 3),
