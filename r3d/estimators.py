@@ -374,7 +374,7 @@ def local_jump(x: np.ndarray, Y: np.ndarray, *, cutoff: float, h: np.ndarray, or
                 _two_clusters_per_side(fit, clusters, vce)
         return LocalJump(fit_plus=fp, fit_minus=fm, residuals=e, influence=a)
     c = residual_scale(x, fp, fm, vce, clusters=clusters)
-    a = a * c
+    a = np.multiply(a, c, out=a)  # a is this function's own new array: no (n, m) copy, the same products
     adjusted = None
     if clusters is not None and vce in ("hc2", "hc3"):
         adjusted, rows = cluster_adjusted_residuals(x, e, fp, fm, clusters, vce, scale=c)
