@@ -879,10 +879,12 @@ def _fieller(N: np.ndarray, D: float, A: np.ndarray, B: np.ndarray, crit: float)
     A, N = np.ldexp(A, -ea), np.ldexp(N, -ea)
     B, D = np.ldexp(B, -eb), math.ldexp(D, -eb)
     c2 = crit * crit
-    qa = D * D - c2 * float(B @ B)
+    # einsum, not @: numpy's einsum sums in a fixed order, a BLAS dot / gemv in an order that may depend
+    # on the BLAS's threads (docs/architecture.md, "Numbers never change by accident")
+    qa = D * D - c2 * float(np.einsum("g,g->", B, B))
     if not qa > 0.0:
         return np.full(m, -np.inf), np.full(m, np.inf)
-    hb = N * D - c2 * (B @ A)
+    hb = N * D - c2 * np.einsum("g,gj->j", B, A)
     qc = N * N - c2 * np.einsum("gj,gj->j", A, A)
     root = np.sqrt(np.maximum(hb * hb - qa * qc, 0.0))
     lower, upper = (hb - root) / qa, (hb + root) / qa
